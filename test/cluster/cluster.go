@@ -1,0 +1,323 @@
+// Package cluster starts a real Apache ZooKeeper and real Apache Kafka brokers
+// (ZooKeeper mode) as child JVM processes, from jars resolved once from Maven
+// Central, for tests and for the demo binary.
+//
+// Ports are chosen free on 127.0.0.1 at start, data lives in a temporary
+// directory, and every child is killed on Close or when the test binary dies.
+// One cluster per test package (started in TestMain) is the intended use;
+// tests isolate themselves by unique topic and group names.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Config describes the cluster to start. The zero value is one broker, no
+// chroot, a temporary directory and the default jar cache.
+type Config struct {
+	// Brokers is the number of Kafka brokers (ids 1..Brokers). Default 1.
+	Brokers int
+	// Chroot, when set (e.g. "/kafka"), is the ZooKeeper chroot Kafka uses:
+	// zookeeper.connect is "127.0.0.1:port/kafka".
+	Chroot string
+	// Dir holds data and logs. Default: a new temporary directory, removed on Close.
+	Dir string
+	// CacheDir holds the resolved jars. Default: CacheDir().
+	CacheDir string
+	// StartTimeout bounds the wait for all brokers to register and answer
+	// a metadata request. Default 120s.
+	StartTimeout time.Duration
+	// BrokerProps are extra server.properties entries for every broker.
+	BrokerProps map[string]string
+	// Logger receives progress lines. Default: discard.
+	Logger *slog.Logger
+}
+
+// Cluster is a running ZooKeeper plus Kafka brokers.
+type Cluster struct {
+	cfg     Config
+	dir     string
+	ownDir  bool
+	libs    string
+	java    string
+	zkPort  int
+	zk      *process
+	brokers map[int32]*broker
+
+	closeOnce sync.Once
+}
+
+type broker struct {
+	id   int32
+	port int
+	proc *process
+}
+
+// Start resolves the jars (first run only), starts ZooKeeper and the brokers
+// and waits until every broker is registered in /brokers/ids and a metadata
+// request lists them all. On failure everything started is stopped and the
+// error carries the tail of the process logs.
+func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
+	if cfg.Brokers <= 0 {
+		cfg.Brokers = 1
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 120 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Chroot != "" && (!strings.HasPrefix(cfg.Chroot, "/") || strings.HasSuffix(cfg.Chroot, "/")) {
+		return nil, fmt.Errorf("cluster: chroot %q must start and not end with /", cfg.Chroot)
+	}
+	if cfg.CacheDir == "" {
+		if cfg.CacheDir, err = CacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	c = &Cluster{cfg: cfg, brokers: map[int32]*broker{}}
+	if c.java, err = JavaPath(); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("resolving jars", "cache", cfg.CacheDir)
+	if c.libs, err = Jars(ctx, cfg.CacheDir); err != nil {
+		return nil, err
+	}
+	c.dir = cfg.Dir
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "zkbalance-cluster-"); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		c.ownDir = true
+	}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if err = c.writeConfigs(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	if err = c.StartZooKeeper(ctx); err != nil {
+		return nil, err
+	}
+	for id := int32(1); id <= int32(cfg.Brokers); id++ {
+		if err = c.brokers[id].proc.start(); err != nil {
+			return nil, err
+		}
+	}
+	if err = c.waitBrokers(ctx); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("cluster up", "zookeeper", c.ZooKeeperAddr(), "brokers", c.BrokerAddrs())
+	return c, nil
+}
+
+func (c *Cluster) writeConfigs() error {
+	var err error
+	if c.zkPort, err = freePort(); err != nil {
+		return err
+	}
+	log4j := filepath.Join(c.dir, "log4j.properties")
+	if err := os.WriteFile(log4j, []byte(log4jProps), 0o644); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	zkDir := filepath.Join(c.dir, "zookeeper")
+	if err := os.MkdirAll(zkDir, 0o755); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	zkCfg := filepath.Join(c.dir, "zoo.cfg")
+	zkProps := fmt.Sprintf("tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"+
+		"clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n"+
+		"admin.enableServer=false\n4lw.commands.whitelist=*\n", zkDir, c.zkPort)
+	if err := os.WriteFile(zkCfg, []byte(zkProps), 0o644); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	c.zk = &process{
+		name: "zookeeper", java: c.java, logPath: filepath.Join(c.dir, "zookeeper.log"),
+		args: append(c.jvmArgs(log4j, "128m"), "org.apache.zookeeper.server.ZooKeeperServerMain", zkCfg),
+	}
+	rf := min(3, c.cfg.Brokers)
+	for id := int32(1); id <= int32(c.cfg.Brokers); id++ {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		logDir := filepath.Join(c.dir, fmt.Sprintf("kafka-%d", id))
+		props := map[string]string{
+			"broker.id":                                strconv.Itoa(int(id)),
+			"listeners":                                fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", port),
+			"advertised.listeners":                     fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", port),
+			"log.dirs":                                 logDir,
+			"zookeeper.connect":                        c.KafkaZooKeeperConnect(),
+			"zookeeper.session.timeout.ms":             "10000",
+			"offsets.topic.replication.factor":         strconv.Itoa(rf),
+			"offsets.topic.num.partitions":             "10",
+			"transaction.state.log.replication.factor": strconv.Itoa(rf),
+			"transaction.state.log.min.isr":            "1",
+			"group.initial.rebalance.delay.ms":         "0",
+			"auto.create.topics.enable":                "false",
+			"delete.topic.enable":                      "true",
+			"num.network.threads":                      "2",
+			"num.io.threads":                           "4",
+			"num.partitions":                           "1",
+			"log.flush.interval.messages":              "9223372036854775807",
+			"controlled.shutdown.enable":               "true",
+		}
+		for k, v := range c.cfg.BrokerProps {
+			props[k] = v
+		}
+		propPath := filepath.Join(c.dir, fmt.Sprintf("server-%d.properties", id))
+		if err := writeProps(propPath, props); err != nil {
+			return err
+		}
+		c.brokers[id] = &broker{id: id, port: port, proc: &process{
+			name: fmt.Sprintf("kafka-%d", id), java: c.java,
+			logPath: filepath.Join(c.dir, fmt.Sprintf("kafka-%d.log", id)),
+			args:    append(c.jvmArgs(log4j, "768m"), "kafka.Kafka", propPath),
+		}}
+	}
+	return nil
+}
+
+func (c *Cluster) jvmArgs(log4j, heap string) []string {
+	return []string{
+		"-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Djava.awt.headless=true",
+		"-Dlog4j.configuration=file:" + log4j, "-Dzookeeper.admin.enableServer=false",
+		"-cp", filepath.Join(c.libs, "*"),
+	}
+}
+
+const log4jProps = `log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.org.apache.zookeeper.server.PrepRequestProcessor=WARN
+`
+
+func writeProps(path string, props map[string]string) error {
+	var b strings.Builder
+	for k, v := range props {
+		fmt.Fprintf(&b, "%s=%s\n", k, v)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("cluster: free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Dir is the directory holding data, configs and process logs.
+func (c *Cluster) Dir() string { return c.dir }
+
+// ZooKeeperAddr is "127.0.0.1:port" of ZooKeeper, without chroot.
+func (c *Cluster) ZooKeeperAddr() string { return fmt.Sprintf("127.0.0.1:%d", c.zkPort) }
+
+// KafkaZooKeeperConnect is the zookeeper.connect string the brokers use,
+// including the chroot when one is configured.
+func (c *Cluster) KafkaZooKeeperConnect() string { return c.ZooKeeperAddr() + c.cfg.Chroot }
+
+// Chroot is the configured ZooKeeper chroot of the brokers ("" for none).
+func (c *Cluster) Chroot() string { return c.cfg.Chroot }
+
+// BrokerIDs lists the broker ids in ascending order.
+func (c *Cluster) BrokerIDs() []int32 {
+	ids := make([]int32, 0, len(c.brokers))
+	for id := int32(1); id <= int32(len(c.brokers)); id++ {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// BrokerAddrs lists "127.0.0.1:port" of every broker, running or not, by id.
+func (c *Cluster) BrokerAddrs() []string {
+	var out []string
+	for _, id := range c.BrokerIDs() {
+		out = append(out, c.BrokerAddr(id))
+	}
+	return out
+}
+
+// BrokerAddr is the listener address of broker id.
+func (c *Cluster) BrokerAddr(id int32) string {
+	b, ok := c.brokers[id]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("127.0.0.1:%d", b.port)
+}
+
+// LogTails returns the last n lines of every process log, for failure reports.
+func (c *Cluster) LogTails(n int) string {
+	var b strings.Builder
+	if c.zk != nil {
+		fmt.Fprintf(&b, "--- zookeeper (%s)\n%s\n", c.zk.logPath, c.zk.logTail(n))
+	}
+	for _, id := range c.BrokerIDs() {
+		p := c.brokers[id].proc
+		fmt.Fprintf(&b, "--- kafka-%d (%s)\n%s\n", id, p.logPath, p.logTail(n))
+	}
+	return b.String()
+}
+
+// Close stops every process (SIGTERM, then SIGKILL after a few seconds) and
+// removes the temporary directory it created. It is safe to call twice.
+func (c *Cluster) Close() error {
+	c.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		for _, b := range c.brokers {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = b.proc.signal(sigTerm, 10*time.Second) }()
+		}
+		wg.Wait()
+		if c.zk != nil {
+			_ = c.zk.signal(sigTerm, 5*time.Second)
+		}
+		if c.ownDir && os.Getenv("ZKBALANCE_KEEP_CLUSTER_DIR") == "" {
+			_ = os.RemoveAll(c.dir)
+		}
+	})
+	return nil
+}
+
+// newSaramaConfig is the client config the harness uses for admin and produce.
+func newSaramaConfig() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_9_0_0
+	sc.ClientID = "zkbalance-harness"
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Retry.Max = 10
+	sc.Producer.Retry.Backoff = 200 * time.Millisecond
+	sc.Metadata.Retry.Max = 10
+	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
+	sc.Admin.Timeout = 30 * time.Second
+	return sc
+}
+
+// errTimeout marks waits that ran out of time.
+var errTimeout = errors.New("cluster: timed out")

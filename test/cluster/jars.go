@@ -1,0 +1,115 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+)
+
+// CacheEnv names the environment variable that overrides the jar cache
+// directory. By default jars are cached under os.UserCacheDir()/zkbalance.
+const CacheEnv = "ZKBALANCE_CACHE"
+
+//go:embed pom.xml
+var pom []byte
+
+// CacheDir returns the directory where resolved jars are kept: $ZKBALANCE_CACHE
+// when set, otherwise <user cache dir>/zkbalance.
+func CacheDir() (string, error) {
+	if d := os.Getenv(CacheEnv); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("cluster: no cache dir (set %s): %w", CacheEnv, err)
+	}
+	return filepath.Join(base, "zkbalance"), nil
+}
+
+// Jars makes sure the jars of the pinned ZooKeeper and Kafka are in the cache
+// and returns the directory holding them (for java -cp 'dir/*'). The first call
+// runs `mvn -q dependency:copy-dependencies` on the embedded pom; later calls,
+// from any process, find the finished directory and need no network. Concurrent
+// callers (parallel test packages) are serialised with a file lock.
+func Jars(ctx context.Context, cacheDir string) (string, error) {
+	sum := sha256.Sum256(pom)
+	key := hex.EncodeToString(sum[:6])
+	libs := filepath.Join(cacheDir, "libs-"+key)
+	done := filepath.Join(libs, ".complete")
+	if _, err := os.Stat(done); err == nil {
+		return libs, nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("cluster: jar cache: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(cacheDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("cluster: jar cache lock: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("cluster: jar cache lock: %w", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
+	if _, err := os.Stat(done); err == nil {
+		return libs, nil // another process finished while we waited
+	}
+	tmp := libs + ".tmp"
+	_ = os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", fmt.Errorf("cluster: jar cache: %w", err)
+	}
+	pomPath := filepath.Join(tmp, "pom.xml")
+	if err := os.WriteFile(pomPath, pom, 0o644); err != nil {
+		return "", fmt.Errorf("cluster: write pom: %w", err)
+	}
+	mvn, err := exec.LookPath("mvn")
+	if err != nil {
+		return "", fmt.Errorf("cluster: Maven (mvn) is needed once to fetch the Kafka and ZooKeeper jars: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-f", pomPath,
+		"dependency:copy-dependencies", "-DincludeScope=runtime", "-DoutputDirectory="+tmp)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("cluster: %s: %w\n%s", cmd.String(), err, tail(out, 40))
+	}
+	if err := os.Remove(pomPath); err != nil {
+		return "", fmt.Errorf("cluster: %w", err)
+	}
+	if err := os.RemoveAll(libs); err != nil {
+		return "", fmt.Errorf("cluster: %w", err)
+	}
+	if err := os.Rename(tmp, libs); err != nil {
+		return "", fmt.Errorf("cluster: %w", err)
+	}
+	if err := os.WriteFile(done, nil, 0o644); err != nil {
+		return "", fmt.Errorf("cluster: %w", err)
+	}
+	return libs, nil
+}
+
+// JavaPath returns the java executable: $JAVA_HOME/bin/java when set, else java
+// on PATH.
+func JavaPath() (string, error) {
+	if h := os.Getenv("JAVA_HOME"); h != "" {
+		p := filepath.Join(h, "bin", "java")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("java")
+	if err != nil {
+		return "", fmt.Errorf("cluster: a Java runtime (java) is needed to run ZooKeeper and Kafka: %w", err)
+	}
+	return p, nil
+}
+
+// errNotRunning is returned when a stop or kill targets a stopped process.
+var errNotRunning = errors.New("cluster: process not running")

@@ -1,0 +1,225 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/go-zookeeper/zk"
+)
+
+const sigTerm = syscall.SIGTERM
+
+// StartZooKeeper starts the ZooKeeper server (again) on its port and data
+// directory and waits until it answers "ruok".
+func (c *Cluster) StartZooKeeper(ctx context.Context) error {
+	if err := c.zk.start(); err != nil {
+		return err
+	}
+	if err := poll(ctx, 100*time.Millisecond, func() error { return ruok(c.ZooKeeperAddr()) }); err != nil {
+		return fmt.Errorf("cluster: zookeeper did not start: %w\n%s", err, c.zk.logTail(30))
+	}
+	return nil
+}
+
+// StopZooKeeper stops ZooKeeper with SIGTERM (SIGKILL after 5 s). Sessions
+// survive a restart within their timeout because ZooKeeper persists them.
+func (c *Cluster) StopZooKeeper() error { return c.zk.signal(sigTerm, 5*time.Second) }
+
+// KillZooKeeper kills ZooKeeper with SIGKILL.
+func (c *Cluster) KillZooKeeper() error { return c.zk.signal(syscall.SIGKILL, 5*time.Second) }
+
+// StartBroker starts broker id (again) and waits until it is registered and
+// answers a metadata request.
+func (c *Cluster) StartBroker(ctx context.Context, id int32) error {
+	b, ok := c.brokers[id]
+	if !ok {
+		return fmt.Errorf("cluster: no broker %d", id)
+	}
+	if err := b.proc.start(); err != nil {
+		return err
+	}
+	return c.waitBrokers(ctx)
+}
+
+// StopBroker stops broker id with SIGTERM (a controlled shutdown that moves
+// leadership away), SIGKILL after 30 s, and waits until it has left
+// /brokers/ids.
+func (c *Cluster) StopBroker(ctx context.Context, id int32) error {
+	return c.stopBroker(ctx, id, sigTerm)
+}
+
+// KillBroker kills broker id with SIGKILL (kill -9) and waits until its
+// registration in /brokers/ids is gone (ZooKeeper session timeout).
+func (c *Cluster) KillBroker(ctx context.Context, id int32) error {
+	return c.stopBroker(ctx, id, syscall.SIGKILL)
+}
+
+func (c *Cluster) stopBroker(ctx context.Context, id int32, sig syscall.Signal) error {
+	b, ok := c.brokers[id]
+	if !ok {
+		return fmt.Errorf("cluster: no broker %d", id)
+	}
+	if err := b.proc.signal(sig, 30*time.Second); err != nil {
+		return fmt.Errorf("cluster: stop broker %d: %w", id, err)
+	}
+	return c.withZK(ctx, func(conn *zk.Conn) error {
+		return poll(ctx, 100*time.Millisecond, func() error {
+			ok, _, err := conn.Exists(c.cfg.Chroot + "/brokers/ids/" + strconv.Itoa(int(id)))
+			if err != nil {
+				return err
+			}
+			if ok {
+				return fmt.Errorf("broker %d still registered", id)
+			}
+			return nil
+		})
+	})
+}
+
+// BrokerRunning reports whether broker id's process is alive.
+func (c *Cluster) BrokerRunning(id int32) bool {
+	b, ok := c.brokers[id]
+	return ok && b.proc.running()
+}
+
+// waitBrokers waits until every running broker is in /brokers/ids and a
+// metadata request through any of them lists them all.
+func (c *Cluster) waitBrokers(ctx context.Context) error {
+	var want []int32
+	for _, id := range c.BrokerIDs() {
+		if c.brokers[id].proc.running() {
+			want = append(want, id)
+		}
+	}
+	err := c.withZK(ctx, func(conn *zk.Conn) error {
+		return poll(ctx, 200*time.Millisecond, func() error {
+			for _, id := range c.BrokerIDs() {
+				if !c.brokers[id].proc.running() {
+					return fmt.Errorf("broker %d exited", id)
+				}
+			}
+			ids, _, err := conn.Children(c.cfg.Chroot + "/brokers/ids")
+			if err != nil {
+				return fmt.Errorf("/brokers/ids: %w", err)
+			}
+			have := map[string]bool{}
+			for _, s := range ids {
+				have[s] = true
+			}
+			for _, id := range want {
+				if !have[strconv.Itoa(int(id))] {
+					return fmt.Errorf("broker %d not registered (have %v)", id, ids)
+				}
+			}
+			return nil
+		})
+	})
+	if err == nil {
+		err = poll(ctx, 200*time.Millisecond, func() error { return c.checkMetadata(want) })
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: brokers not ready: %w\n%s", err, c.LogTails(25))
+	}
+	return nil
+}
+
+func (c *Cluster) checkMetadata(want []int32) error {
+	var addrs []string
+	for _, id := range want {
+		addrs = append(addrs, c.BrokerAddr(id))
+	}
+	sc := newSaramaConfig()
+	sc.Metadata.Retry.Max = 0
+	client, err := sarama.NewClient(addrs, sc)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if got := len(client.Brokers()); got != len(want) {
+		return fmt.Errorf("metadata lists %d brokers, want %d", got, len(want))
+	}
+	return nil
+}
+
+// withZK runs fn with a fresh ZooKeeper connection (no chroot) that has a
+// session, closing it afterwards.
+func (c *Cluster) withZK(ctx context.Context, fn func(*zk.Conn) error) error {
+	conn, err := c.DialZooKeeper(ctx, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return fn(conn)
+}
+
+// DialZooKeeper opens a go-zookeeper connection to the cluster's ZooKeeper
+// (no chroot) and waits until it has a session. The caller closes it.
+func (c *Cluster) DialZooKeeper(ctx context.Context, sessionTimeout time.Duration, opts ...func(*zk.Conn)) (*zk.Conn, error) {
+	conn, events, err := zk.Connect([]string{c.ZooKeeperAddr()}, sessionTimeout, zk.WithLogger(quietLogger{}))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: zookeeper connect: %w", err)
+	}
+	for {
+		select {
+		case ev := <-events:
+			if ev.State == zk.StateHasSession {
+				for _, o := range opts {
+					o(conn)
+				}
+				return conn, nil
+			}
+		case <-ctx.Done():
+			conn.Close()
+			return nil, fmt.Errorf("cluster: zookeeper connect: %w", context.Cause(ctx))
+		}
+	}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
+
+// ruok asks ZooKeeper's four-letter "ruok" command.
+func ruok(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte("ruok")); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		return err
+	}
+	if string(b) != "imok" {
+		return fmt.Errorf("ruok answered %q", b)
+	}
+	return nil
+}
+
+// poll calls fn every interval until it returns nil or ctx is done; the
+// error then names the last failure.
+func poll(ctx context.Context, interval time.Duration, fn func() error) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w (last: %v)", errTimeout, context.Cause(ctx), err)
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/go-zookeeper/zk"
+)
+
+// Message is one record to produce to an explicit partition.
+type Message struct {
+	Partition int32
+	Key       []byte
+	Value     []byte
+}
+
+func (c *Cluster) runningAddrs() []string {
+	var addrs []string
+	for _, id := range c.BrokerIDs() {
+		if c.brokers[id].proc.running() {
+			addrs = append(addrs, c.BrokerAddr(id))
+		}
+	}
+	return addrs
+}
+
+func (c *Cluster) admin() (sarama.ClusterAdmin, error) {
+	a, err := sarama.NewClusterAdmin(c.runningAddrs(), newSaramaConfig())
+	if err != nil {
+		return nil, fmt.Errorf("cluster: admin client: %w", err)
+	}
+	return a, nil
+}
+
+// CreateTopic creates a topic and waits until every partition has a leader
+// in the metadata and its state znode in ZooKeeper.
+func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int32, replication int16) error {
+	a, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	err = a.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: replication}, false)
+	if err != nil {
+		return fmt.Errorf("cluster: create topic %s: %w", name, err)
+	}
+	return c.waitPartitions(ctx, name, partitions)
+}
+
+// AddPartitions raises the partition count of a topic to total and waits
+// until the new partitions have leaders.
+func (c *Cluster) AddPartitions(ctx context.Context, name string, total int32) error {
+	a, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.CreatePartitions(name, total, nil, false); err != nil {
+		return fmt.Errorf("cluster: add partitions to %s: %w", name, err)
+	}
+	return c.waitPartitions(ctx, name, total)
+}
+
+// DeleteTopic deletes a topic and waits until /brokers/topics/<name> is gone.
+func (c *Cluster) DeleteTopic(ctx context.Context, name string) error {
+	a, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.DeleteTopic(name); err != nil {
+		return fmt.Errorf("cluster: delete topic %s: %w", name, err)
+	}
+	return c.withZK(ctx, func(conn *zk.Conn) error {
+		return poll(ctx, 100*time.Millisecond, func() error {
+			ok, _, err := conn.Exists(c.cfg.Chroot + "/brokers/topics/" + name)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return fmt.Errorf("topic %s still registered", name)
+			}
+			return nil
+		})
+	})
+}
+
+func (c *Cluster) waitPartitions(ctx context.Context, name string, partitions int32) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	err := c.withZK(ctx, func(conn *zk.Conn) error {
+		return poll(ctx, 100*time.Millisecond, func() error {
+			for p := int32(0); p < partitions; p++ {
+				path := fmt.Sprintf("%s/brokers/topics/%s/partitions/%d/state", c.cfg.Chroot, name, p)
+				if ok, _, err := conn.Exists(path); err != nil || !ok {
+					return fmt.Errorf("%s missing (%v)", path, err)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: topic %s: %w", name, err)
+	}
+	err = poll(ctx, 100*time.Millisecond, func() error {
+		client, err := sarama.NewClient(c.runningAddrs(), newSaramaConfig())
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		ps, err := client.Partitions(name)
+		if err != nil {
+			return err
+		}
+		if int32(len(ps)) != partitions {
+			return fmt.Errorf("metadata has %d partitions, want %d", len(ps), partitions)
+		}
+		for _, p := range ps {
+			if _, err := client.Leader(name, p); err != nil {
+				return fmt.Errorf("partition %d: %w", p, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: topic %s: %w", name, err)
+	}
+	return nil
+}
+
+// Produce writes msgs (acks=all), each to its own partition, and returns the
+// offset each was written at, in order.
+func (c *Cluster) Produce(ctx context.Context, topic string, msgs []Message) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sc := newSaramaConfig()
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(c.runningAddrs(), sc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: producer: %w", err)
+	}
+	defer p.Close()
+	pms := make([]*sarama.ProducerMessage, len(msgs))
+	for i, m := range msgs {
+		pms[i] = &sarama.ProducerMessage{Topic: topic, Partition: m.Partition, Value: sarama.ByteEncoder(m.Value)}
+		if m.Key != nil {
+			pms[i].Key = sarama.ByteEncoder(m.Key)
+		}
+	}
+	const batch = 1000
+	for start := 0; start < len(pms); start += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		end := min(start+batch, len(pms))
+		if err := p.SendMessages(pms[start:end]); err != nil {
+			var perrs sarama.ProducerErrors
+			if errors.As(err, &perrs) && len(perrs) > 0 {
+				return nil, fmt.Errorf("cluster: produce to %s: %d failed, first: %w", topic, len(perrs), perrs[0].Err)
+			}
+			return nil, fmt.Errorf("cluster: produce to %s: %w", topic, err)
+		}
+	}
+	offs := make([]int64, len(pms))
+	for i, pm := range pms {
+		offs[i] = pm.Offset
+	}
+	return offs, nil
+}
+
+// LogEndOffsets returns the next offset to be written of every partition of topic.
+func (c *Cluster) LogEndOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	client, err := sarama.NewClient(c.runningAddrs(), newSaramaConfig())
+	if err != nil {
+		return nil, fmt.Errorf("cluster: client: %w", err)
+	}
+	defer client.Close()
+	ps, err := client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: partitions of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	for _, p := range ps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		off, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: offset of %s/%d: %w", topic, p, err)
+		}
+		out[p] = off
+	}
+	return out, nil
+}
