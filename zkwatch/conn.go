@@ -1,0 +1,238 @@
+package zkwatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// Sentinel errors.
+var (
+	// ErrClosed is returned by calls on a closed Conn.
+	ErrClosed = errors.New("zkwatch: connection closed")
+	// ErrBadServers is returned by ParseServers for an unusable connect string.
+	ErrBadServers = errors.New("zkwatch: bad ZooKeeper connect string")
+)
+
+// Config configures Dial. Zero fields take the documented defaults.
+type Config struct {
+	// Servers is a ZooKeeper connect string, "host:port[,host:port...][/chroot]".
+	Servers string
+	// SessionTimeout is the requested session timeout (the server may
+	// negotiate it within its min/max). Default 10s.
+	SessionTimeout time.Duration
+	// Dialer, when set, opens the TCP connections (tests use it to capture
+	// session credentials or to route through a fault-injecting proxy).
+	Dialer zk.Dialer
+	// Logger receives connection and watch diagnostics. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// ParseServers splits a connect string into its server list and chroot
+// ("" when none; a lone "/" is no chroot).
+func ParseServers(s string) (servers []string, chroot string, err error) {
+	hosts := s
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		hosts, chroot = s[:i], s[i:]
+		if chroot == "/" {
+			chroot = ""
+		}
+		if chroot != "" && (strings.HasSuffix(chroot, "/") || strings.Contains(chroot, "//") || path.Clean(chroot) != chroot) {
+			return nil, "", fmt.Errorf("%w: chroot %q", ErrBadServers, chroot)
+		}
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		servers = append(servers, h)
+	}
+	if len(servers) == 0 {
+		return nil, "", fmt.Errorf("%w: %q has no host", ErrBadServers, s)
+	}
+	return servers, chroot, nil
+}
+
+// SessionEvent is a change of the connection's session state.
+type SessionEvent struct {
+	// State is the new state (zk.StateHasSession, zk.StateDisconnected,
+	// zk.StateExpired, ...).
+	State zk.State
+	// SessionID is the session the event belongs to: for StateExpired the
+	// session that ended, for StateHasSession the (possibly new) session.
+	SessionID int64
+	// Time is when the event was observed.
+	Time time.Time
+}
+
+// Conn is a ZooKeeper connection with context-aware calls whose paths are
+// relative to the chroot of the connect string. It is safe for concurrent
+// use. After a session expiry it opens a new session by itself; subscribers
+// see StateExpired and then StateHasSession with the new id.
+type Conn struct {
+	zk     *zk.Conn
+	chroot string
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	state     zk.State
+	sessionID int64
+	changed   chan struct{} // closed and replaced on every state change
+	subs      map[*subscriber]struct{}
+	closed    bool
+	done      chan struct{}
+}
+
+// Dial connects and waits until the connection has a session, or ctx is done.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	servers, chroot, err := ParseServers(cfg.Servers)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Conn{
+		chroot:  chroot,
+		log:     cfg.Logger,
+		changed: make(chan struct{}),
+		subs:    map[*subscriber]struct{}{},
+		done:    make(chan struct{}),
+	}
+	opts := sliceOf(zk.WithLogger(zkLogger{cfg.Logger}), zk.WithEventCallback(c.onEvent))
+	if cfg.Dialer != nil {
+		opts = append(opts, zk.WithDialer(cfg.Dialer))
+	}
+	conn, _, err := zk.Connect(servers, cfg.SessionTimeout, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("zkwatch: connect %s: %w", cfg.Servers, err)
+	}
+	c.mu.Lock()
+	c.zk = conn
+	c.mu.Unlock()
+	if err := c.WaitSession(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("zkwatch: connect %s: %w", cfg.Servers, err)
+	}
+	return c, nil
+}
+
+// onEvent runs on go-zookeeper's goroutine for every event; it must not block.
+func (c *Conn) onEvent(ev zk.Event) {
+	if ev.Type != zk.EventSession {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	id := c.sessionID
+	switch ev.State {
+	case zk.StateHasSession:
+		if c.zk != nil {
+			id = c.zk.SessionID()
+		}
+	case zk.StateExpired:
+		// id stays the expired session's
+	}
+	if ev.State == zk.StateExpired {
+		c.log.Warn("zookeeper session expired", "session", fmt.Sprintf("0x%x", id))
+	}
+	c.state, c.sessionID = ev.State, id
+	close(c.changed)
+	c.changed = make(chan struct{})
+	se := SessionEvent{State: ev.State, SessionID: id, Time: time.Now()}
+	for s := range c.subs {
+		s.push(se)
+	}
+}
+
+// State returns the current connection state.
+func (c *Conn) State() zk.State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// SessionID returns the current (or last) session id.
+func (c *Conn) SessionID() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionID
+}
+
+// Chroot is the chroot of the connect string ("" for none).
+func (c *Conn) Chroot() string { return c.chroot }
+
+// ZK returns the underlying go-zookeeper connection. Its paths are absolute
+// (they include the chroot); prefer the methods of Conn.
+func (c *Conn) ZK() *zk.Conn { return c.zk }
+
+// WaitSession blocks until the connection has a session (returns at once if
+// it has one), ctx is done, or the Conn is closed.
+func (c *Conn) WaitSession(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		st, ch, closed := c.state, c.changed, c.closed
+		c.mu.Unlock()
+		if closed {
+			return ErrClosed
+		}
+		if st == zk.StateHasSession {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-c.done:
+			return ErrClosed
+		}
+	}
+}
+
+// Done is closed when the Conn is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Close closes the connection; ephemeral znodes of its session go at once.
+// Subscriptions and watches end. Safe to call more than once.
+func (c *Conn) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	close(c.done)
+	subs := c.subs
+	c.subs = nil
+	c.mu.Unlock()
+	for s := range subs {
+		s.close()
+	}
+	if c.zk != nil {
+		c.zk.Close()
+	}
+}
+
+// zkLogger routes go-zookeeper's printf logging to slog at debug level.
+type zkLogger struct{ l *slog.Logger }
+
+func (z zkLogger) Printf(format string, args ...any) {
+	z.l.Debug(fmt.Sprintf("zk: "+format, args...))
+}
+
+// sliceOf builds a slice of go-zookeeper's unexported option type.
+func sliceOf[T any](xs ...T) []T { return xs }

@@ -1,0 +1,209 @@
+package zkwatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// abs turns a path relative to the chroot into the server's absolute path.
+func (c *Conn) abs(p string) string {
+	if c.chroot == "" {
+		return p
+	}
+	if p == "/" {
+		return c.chroot
+	}
+	return c.chroot + p
+}
+
+// rel strips the chroot from a path the server returned.
+func (c *Conn) rel(p string) string {
+	if c.chroot == "" {
+		return p
+	}
+	r := strings.TrimPrefix(p, c.chroot)
+	if r == "" {
+		return "/"
+	}
+	return r
+}
+
+// do runs a blocking go-zookeeper call so that ctx can end the wait. The call
+// itself is not undone: a write may still be applied after ctx is done. The
+// goroutine ends when go-zookeeper answers (or fails the request when the
+// connection drops), which it always does.
+func do[T any](ctx context.Context, c *Conn, fn func(*zk.Conn) (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, context.Cause(ctx)
+	}
+	select {
+	case <-c.done:
+		return zero, ErrClosed
+	default:
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := fn(c.zk)
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		if errors.Is(r.err, zk.ErrClosing) {
+			return r.v, fmt.Errorf("%w: %w", ErrClosed, r.err)
+		}
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, context.Cause(ctx)
+	case <-c.done:
+		return zero, ErrClosed
+	}
+}
+
+type stat = *zk.Stat
+
+// Get reads a znode's data and stat.
+func (c *Conn) Get(ctx context.Context, p string) ([]byte, *zk.Stat, error) {
+	type r struct {
+		b []byte
+		s stat
+	}
+	v, err := do(ctx, c, func(z *zk.Conn) (r, error) { b, s, err := z.Get(c.abs(p)); return r{b, s}, err })
+	if err != nil {
+		return nil, nil, fmt.Errorf("zkwatch: get %s: %w", p, err)
+	}
+	return v.b, v.s, nil
+}
+
+// Children lists a znode's children (in server order).
+func (c *Conn) Children(ctx context.Context, p string) ([]string, *zk.Stat, error) {
+	type r struct {
+		c []string
+		s stat
+	}
+	v, err := do(ctx, c, func(z *zk.Conn) (r, error) { ch, s, err := z.Children(c.abs(p)); return r{ch, s}, err })
+	if err != nil {
+		return nil, nil, fmt.Errorf("zkwatch: children of %s: %w", p, err)
+	}
+	return v.c, v.s, nil
+}
+
+// Exists reports whether a znode exists, with its stat when it does.
+func (c *Conn) Exists(ctx context.Context, p string) (bool, *zk.Stat, error) {
+	type r struct {
+		ok bool
+		s  stat
+	}
+	v, err := do(ctx, c, func(z *zk.Conn) (r, error) { ok, s, err := z.Exists(c.abs(p)); return r{ok, s}, err })
+	if err != nil {
+		return false, nil, fmt.Errorf("zkwatch: exists %s: %w", p, err)
+	}
+	return v.ok, v.s, nil
+}
+
+// Create creates a znode and returns its path (relative to the chroot;
+// sequential nodes get their suffix). acl nil means world:anyone all.
+func (c *Conn) Create(ctx context.Context, p string, data []byte, flags int32, acl []zk.ACL) (string, error) {
+	if acl == nil {
+		acl = zk.WorldACL(zk.PermAll)
+	}
+	v, err := do(ctx, c, func(z *zk.Conn) (string, error) { return z.Create(c.abs(p), data, flags, acl) })
+	if err != nil {
+		return "", fmt.Errorf("zkwatch: create %s: %w", p, err)
+	}
+	return c.rel(v), nil
+}
+
+// EnsurePath creates p and any missing parents as persistent znodes with
+// empty data; existing nodes are left alone.
+func (c *Conn) EnsurePath(ctx context.Context, p string, acl []zk.ACL) error {
+	if p == "/" || p == "" {
+		return nil
+	}
+	if ok, _, err := c.Exists(ctx, p); err != nil {
+		return err
+	} else if ok {
+		return nil
+	}
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	cur := ""
+	for _, part := range parts {
+		cur += "/" + part
+		if _, err := c.Create(ctx, cur, nil, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return fmt.Errorf("zkwatch: ensure %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Set writes a znode's data if its version matches (-1 for any).
+func (c *Conn) Set(ctx context.Context, p string, data []byte, version int32) (*zk.Stat, error) {
+	v, err := do(ctx, c, func(z *zk.Conn) (stat, error) { return z.Set(c.abs(p), data, version) })
+	if err != nil {
+		return nil, fmt.Errorf("zkwatch: set %s: %w", p, err)
+	}
+	return v, nil
+}
+
+// Delete deletes a znode if its version matches (-1 for any).
+func (c *Conn) Delete(ctx context.Context, p string, version int32) error {
+	_, err := do(ctx, c, func(z *zk.Conn) (struct{}, error) { return struct{}{}, z.Delete(c.abs(p), version) })
+	if err != nil {
+		return fmt.Errorf("zkwatch: delete %s: %w", p, err)
+	}
+	return nil
+}
+
+// Multi runs the operations atomically. ops are *zk.CreateRequest,
+// *zk.SetDataRequest, *zk.DeleteRequest or *zk.CheckVersionRequest with
+// paths relative to the chroot (they are not modified). The error of the
+// first failing operation is returned, wrapped.
+func (c *Conn) Multi(ctx context.Context, ops ...any) ([]zk.MultiResponse, error) {
+	abs := make([]any, len(ops))
+	for i, op := range ops {
+		switch o := op.(type) {
+		case *zk.CreateRequest:
+			cp := *o
+			cp.Path = c.abs(o.Path)
+			if cp.Acl == nil {
+				cp.Acl = zk.WorldACL(zk.PermAll)
+			}
+			abs[i] = &cp
+		case *zk.SetDataRequest:
+			cp := *o
+			cp.Path = c.abs(o.Path)
+			abs[i] = &cp
+		case *zk.DeleteRequest:
+			cp := *o
+			cp.Path = c.abs(o.Path)
+			abs[i] = &cp
+		case *zk.CheckVersionRequest:
+			cp := *o
+			cp.Path = c.abs(o.Path)
+			abs[i] = &cp
+		default:
+			return nil, fmt.Errorf("zkwatch: multi: unsupported operation %T", op)
+		}
+	}
+	res, err := do(ctx, c, func(z *zk.Conn) ([]zk.MultiResponse, error) { return z.Multi(abs...) })
+	if err == nil {
+		for i, r := range res {
+			if r.Error != nil {
+				err = fmt.Errorf("operation %d: %w", i, r.Error)
+				break
+			}
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("zkwatch: multi: %w", err)
+	}
+	return res, nil
+}
