@@ -160,7 +160,7 @@ func (c *Cluster) withZK(ctx context.Context, fn func(*zk.Conn) error) error {
 
 // DialZooKeeper opens a go-zookeeper connection to the cluster's ZooKeeper
 // (no chroot) and waits until it has a session. The caller closes it.
-func (c *Cluster) DialZooKeeper(ctx context.Context, sessionTimeout time.Duration, opts ...func(*zk.Conn)) (*zk.Conn, error) {
+func (c *Cluster) DialZooKeeper(ctx context.Context, sessionTimeout time.Duration) (*zk.Conn, error) {
 	conn, events, err := zk.Connect([]string{c.ZooKeeperAddr()}, sessionTimeout, zk.WithLogger(quietLogger{}))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: zookeeper connect: %w", err)
@@ -169,9 +169,6 @@ func (c *Cluster) DialZooKeeper(ctx context.Context, sessionTimeout time.Duratio
 		select {
 		case ev := <-events:
 			if ev.State == zk.StateHasSession {
-				for _, o := range opts {
-					o(conn)
-				}
 				return conn, nil
 			}
 		case <-ctx.Done():
