@@ -2,9 +2,7 @@ package zkwatch_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -16,17 +14,7 @@ import (
 var cl *cluster.Cluster
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	var err error
-	cl, err = cluster.Start(ctx, cluster.Config{Brokers: 1, Chroot: "/kafka"})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "zkwatch tests: start cluster:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cl.Close()
-	os.Exit(code)
+	cluster.Main(m, &cl, cluster.Config{Brokers: 1, Chroot: "/kafka"})
 }
 
 func testCtx(t *testing.T, d time.Duration) context.Context {

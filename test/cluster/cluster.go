@@ -29,6 +29,8 @@ import (
 type Config struct {
 	// Brokers is the number of Kafka brokers (ids 1..Brokers). Default 1.
 	Brokers int
+	// ZooKeeperOnly starts ZooKeeper alone (Brokers is ignored).
+	ZooKeeperOnly bool
 	// Chroot, when set (e.g. "/kafka"), is the ZooKeeper chroot Kafka uses:
 	// zookeeper.connect is "127.0.0.1:port/kafka".
 	Chroot string
@@ -72,6 +74,9 @@ type broker struct {
 func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if cfg.Brokers <= 0 {
 		cfg.Brokers = 1
+	}
+	if cfg.ZooKeeperOnly {
+		cfg.Brokers = 0
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 120 * time.Second
@@ -120,8 +125,10 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	if err = c.waitBrokers(ctx); err != nil {
-		return nil, err
+	if cfg.Brokers > 0 {
+		if err = c.waitBrokers(ctx); err != nil {
+			return nil, err
+		}
 	}
 	cfg.Logger.Info("cluster up", "zookeeper", c.ZooKeeperAddr(), "brokers", c.BrokerAddrs())
 	return c, nil

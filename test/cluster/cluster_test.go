@@ -16,22 +16,10 @@ import (
 var cl *cluster.Cluster
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	start := time.Now()
-	var err error
-	cl, err = cluster.Start(ctx, cluster.Config{
+	cluster.Main(m, &cl, cluster.Config{
 		Brokers: 3, Chroot: "/kafka",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start cluster:", err)
-		os.Exit(1)
-	}
-	fmt.Fprintf(os.Stderr, "cluster: 1 zookeeper + 3 brokers up in %s\n", time.Since(start).Round(time.Millisecond))
-	code := m.Run()
-	cl.Close()
-	os.Exit(code)
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
