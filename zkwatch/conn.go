@@ -19,6 +19,9 @@ var (
 	ErrClosed = errors.New("zkwatch: connection closed")
 	// ErrBadServers is returned by ParseServers for an unusable connect string.
 	ErrBadServers = errors.New("zkwatch: bad ZooKeeper connect string")
+	// ErrSessionExpired is returned by calls on a OneSession Conn whose
+	// session has expired.
+	ErrSessionExpired = errors.New("zkwatch: session expired")
 )
 
 // Config configures Dial. Zero fields take the documented defaults.
@@ -33,6 +36,12 @@ type Config struct {
 	Dialer zk.Dialer
 	// Logger receives connection and watch diagnostics. Default slog.Default().
 	Logger *slog.Logger
+	// OneSession ties the Conn to its first session: when that session
+	// expires the Conn ends (Done is closed, calls fail with
+	// ErrSessionExpired) instead of opening a new session. No request made
+	// in the old session can then be sent in a new one, which is what
+	// fencing by ephemeral znodes needs. Open a new Conn to go on.
+	OneSession bool
 }
 
 // ParseServers splits a connect string into its server list and chroot
@@ -88,7 +97,9 @@ type Conn struct {
 	changed   chan struct{} // closed and replaced on every state change
 	subs      map[*subscriber]struct{}
 	closed    bool
+	expired   bool
 	done      chan struct{}
+	oneSess   bool
 }
 
 // Dial connects and waits until the connection has a session, or ctx is done.
@@ -109,6 +120,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		changed: make(chan struct{}),
 		subs:    map[*subscriber]struct{}{},
 		done:    make(chan struct{}),
+		oneSess: cfg.OneSession,
 	}
 	opts := sliceOf(zk.WithLogger(zkLogger{cfg.Logger}), zk.WithEventCallback(c.onEvent))
 	if cfg.Dialer != nil {
@@ -134,8 +146,8 @@ func (c *Conn) onEvent(ev zk.Event) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return
 	}
 	id := c.sessionID
@@ -156,6 +168,16 @@ func (c *Conn) onEvent(ev zk.Event) {
 	se := SessionEvent{State: ev.State, SessionID: id, Time: time.Now()}
 	for s := range c.subs {
 		s.push(se)
+	}
+	endNow := c.oneSess && ev.State == zk.StateExpired
+	if endNow {
+		c.expired = true
+	}
+	c.mu.Unlock()
+	if endNow {
+		// Synchronously, on go-zookeeper's own goroutine, before it can open
+		// a new session: requests still queued are then failed, never sent.
+		c.Close()
 	}
 }
 
@@ -185,8 +207,11 @@ func (c *Conn) ZK() *zk.Conn { return c.zk }
 func (c *Conn) WaitSession(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		st, ch, closed := c.state, c.changed, c.closed
+		st, ch, closed, expired := c.state, c.changed, c.closed, c.expired
 		c.mu.Unlock()
+		if expired {
+			return ErrSessionExpired
+		}
 		if closed {
 			return ErrClosed
 		}
@@ -198,9 +223,19 @@ func (c *Conn) WaitSession(ctx context.Context) error {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-c.done:
-			return ErrClosed
+			return c.endErr()
 		}
 	}
+}
+
+// endErr is the error calls on an ended Conn return.
+func (c *Conn) endErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expired {
+		return ErrSessionExpired
+	}
+	return ErrClosed
 }
 
 // Done is closed when the Conn is closed.

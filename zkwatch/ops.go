@@ -43,7 +43,7 @@ func do[T any](ctx context.Context, c *Conn, fn func(*zk.Conn) (T, error)) (T, e
 	}
 	select {
 	case <-c.done:
-		return zero, ErrClosed
+		return zero, c.endErr()
 	default:
 	}
 	type result struct {
@@ -58,13 +58,13 @@ func do[T any](ctx context.Context, c *Conn, fn func(*zk.Conn) (T, error)) (T, e
 	select {
 	case r := <-ch:
 		if errors.Is(r.err, zk.ErrClosing) {
-			return r.v, fmt.Errorf("%w: %w", ErrClosed, r.err)
+			return r.v, fmt.Errorf("%w: %w", c.endErr(), r.err)
 		}
 		return r.v, r.err
 	case <-ctx.Done():
 		return zero, context.Cause(ctx)
 	case <-c.done:
-		return zero, ErrClosed
+		return zero, c.endErr()
 	}
 }
 

@@ -66,7 +66,7 @@ func (c *Conn) watch(ctx context.Context, p string, kind watchKind) <-chan Snaps
 			}
 			snap, ev, err := c.read(ctx, p, kind)
 			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+				if ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrSessionExpired) {
 					return
 				}
 				if !transient(err) {

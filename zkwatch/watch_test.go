@@ -2,6 +2,7 @@ package zkwatch_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -184,5 +185,36 @@ func waitEvent(t *testing.T, ch <-chan zkwatch.SessionEvent, d time.Duration, ok
 		case <-timeout:
 			t.Fatalf("session event not seen within %s", d)
 		}
+	}
+}
+
+func TestOneSessionConnEndsAtExpiry(t *testing.T) {
+	ctx := testCtx(t, time.Minute)
+	var capture cluster.SessionCapture
+	c := dial(t, "/zkw-one", zkwatch.Config{Dialer: capture.Dialer, OneSession: true})
+	events := c.Subscribe(ctx)
+	w := c.WatchChildren(ctx, "/")
+	<-w
+	id, pw := capture.Credentials()
+	if err := cl.ExpireSession(ctx, id, pw); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, 20*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zk.StateExpired })
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done not closed after expiry")
+	}
+	if _, _, err := c.Get(ctx, "/"); !errors.Is(err, zkwatch.ErrSessionExpired) {
+		t.Fatalf("call after expiry: %v, want ErrSessionExpired", err)
+	}
+	if err := c.WaitSession(ctx); !errors.Is(err, zkwatch.ErrSessionExpired) {
+		t.Fatalf("WaitSession after expiry: %v", err)
+	}
+	for range w { // must be closed
+	}
+	time.Sleep(500 * time.Millisecond)
+	if c.State() == zk.StateHasSession {
+		t.Fatal("a OneSession conn opened a new session")
 	}
 }
