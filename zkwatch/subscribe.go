@@ -7,8 +7,9 @@ import (
 
 // Subscribe returns a channel of every session event from now on, in order
 // and without loss (events queue while the reader is busy). The channel is
-// closed when ctx is done or the Conn is closed; the goroutine that feeds it
-// is owned by ctx.
+// closed when ctx is done, or after the Conn is closed once every queued
+// event (such as the StateExpired that ended a OneSession Conn) has been
+// delivered; the goroutine that feeds it is owned by ctx.
 func (c *Conn) Subscribe(ctx context.Context) <-chan SessionEvent {
 	s := &subscriber{wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	out := make(chan SessionEvent)
@@ -27,22 +28,24 @@ func (c *Conn) Subscribe(ctx context.Context) <-chan SessionEvent {
 			delete(c.subs, s)
 			c.mu.Unlock()
 		}()
+		stopped := false
 		for {
 			ev, ok := s.pop()
 			if !ok {
+				if stopped {
+					return // the Conn ended and everything queued was delivered
+				}
 				select {
 				case <-s.wake:
-					continue
 				case <-s.stop:
-					return
+					stopped = true
 				case <-ctx.Done():
 					return
 				}
+				continue
 			}
 			select {
 			case out <- ev:
-			case <-s.stop:
-				return
 			case <-ctx.Done():
 				return
 			}
