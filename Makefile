@@ -1,0 +1,51 @@
+# zkbalance — see README.md. Everything a target needs (Go modules, the Kafka
+# and ZooKeeper jars) is fetched on first use and cached.
+GO       ?= go
+PKGS     ?= ./...
+# Per-package test timeout; the whole suite is meant to stay under ~25 min on 2 cores.
+TEST_TIMEOUT ?= 20m
+FUZZTIME ?= 60s
+DEMO_FOR ?= 20s
+
+.PHONY: all build demo test fmt-check vet unit fuzz jars clean
+
+all: build
+
+build:
+	$(GO) build -o bin/demo ./cmd/demo
+
+## demo: bring up a local ZooKeeper + Kafka (3 brokers), create a topic, print
+## the addresses and the registry, shut down after $(DEMO_FOR).
+demo: build
+	./bin/demo up --brokers 3 --replication 3 --topic demo --partitions 8 --for $(DEMO_FOR) --env-file ""
+
+## test: format check, vet, and every test with the race detector, including
+## the integration tests against the real ZooKeeper and Kafka.
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+## unit: only the tests that need no cluster.
+unit:
+	$(GO) test -race -count=1 ./partition/...
+
+## fuzz: run every fuzz target for $(FUZZTIME) each.
+fuzz:
+	@set -e; for pkg in ./zkwatch ./partition; do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## jars: resolve the Kafka and ZooKeeper jars into the cache now.
+jars: build
+	./bin/demo up --topic "" --for 1s --env-file "" >/dev/null
+
+clean:
+	rm -rf bin
