@@ -1,5 +1,6 @@
 # zkbalance — see README.md. Everything a target needs (Go modules, the Kafka
 # and ZooKeeper jars) is fetched on first use and cached.
+SHELL    := /bin/bash
 GO       ?= go
 PKGS     ?= ./...
 # Per-package test timeout; the whole suite is meant to stay under ~25 min on 2 cores.
@@ -21,8 +22,12 @@ demo: build
 
 ## test: format check, vet, and every test with the race detector, including
 ## the integration tests against the real ZooKeeper and Kafka.
+## The full -v log goes to test.log; the console shows every test's result
+## line (so a skipped integration test would show as --- SKIP) and the
+## real-cluster start lines.
 test: fmt-check vet
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	set -o pipefail; $(GO) test -race -count=1 -v -timeout $(TEST_TIMEOUT) $(PKGS) 2>&1 | tee test.log | \
+	  grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)| +--- (FAIL|SKIP)|ok |FAIL|panic:|real cluster:|\?)'
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
