@@ -1,0 +1,267 @@
+package balanced
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/go-zookeeper/zk"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// Layout is the ZooKeeper layout a group uses (see PROTOCOL.md).
+type Layout string
+
+// Layouts.
+const (
+	// LayoutScala is the Scala high-level consumer's layout: JSON member
+	// registrations, owner znodes /owners/<t>/<p> holding thread ids, and
+	// offsets in ZooKeeper or Kafka. The default.
+	LayoutScala Layout = "scala"
+	// LayoutPykafka is pykafka BalancedConsumer's: the registration value is
+	// the raw topic name, owner znodes are /owners/<t>/<leader>-<p> holding
+	// the member id, offsets are in Kafka. One topic per member.
+	LayoutPykafka Layout = "pykafka"
+)
+
+// OffsetStorage selects the OffsetStore.
+type OffsetStorage string
+
+// Offset storages.
+const (
+	OffsetsZooKeeper OffsetStorage = "zookeeper" // /consumers/<g>/offsets/<t>/<p>
+	OffsetsKafka     OffsetStorage = "kafka"     // the group coordinator
+	OffsetsDual      OffsetStorage = "dual"      // both; reads the higher
+)
+
+// Config configures a Consumer. Zero fields take the defaults documented on
+// each field; New validates it once and returns an error wrapping
+// ErrInvalidConfig naming the field.
+type Config struct {
+	// Group is the consumer group id. Required; no "/".
+	Group string
+	// Topics to consume (static subscription). Exactly one of Topics and
+	// TopicPattern is required.
+	Topics []string
+	// TopicPattern is a regular expression matched against whole topic
+	// names (the Scala consumer's white_list); internal topics ("__...")
+	// never match. Topics that appear later are picked up without restart.
+	TopicPattern string
+	// ZooKeeper is the connect string, "host:port[,host:port][/chroot]",
+	// of the ZooKeeper the brokers register in. Required.
+	ZooKeeper string
+	// Brokers are bootstrap addresses for fetching. Default: the
+	// endpoints registered in /brokers/ids (listener Listener).
+	Brokers []string
+	// Listener names the broker listener to use from /brokers/ids when
+	// Brokers is empty. Default: the first PLAINTEXT endpoint.
+	Listener string
+	// Layout is the group's ZooKeeper layout. Default LayoutScala.
+	Layout Layout
+	// MemberID overrides the generated member id (Scala:
+	// <group>_<host>-<ms>-<8 hex>; pykafka: <host>:<uuid4>).
+	MemberID string
+	// SessionTimeout is the ZooKeeper session timeout: how long a crashed
+	// member keeps its partitions. Default 6s.
+	SessionTimeout time.Duration
+	// LostAfterDisconnect: when the connection to ZooKeeper is down this
+	// long, the member stops every handler (as lost, committing nothing),
+	// because the server may already have expired the session and given the
+	// partitions to others; it resumes when the same session comes back.
+	// Default 0: at once. A silent network partition is only detected after
+	// 2/3 of the session timeout, when the server may expire the session
+	// 1/3 later, so any grace above SessionTimeout/3 risks two members
+	// processing one partition; a positive grace trades that risk for fewer
+	// pauses on short ZooKeeper outages.
+	LostAfterDisconnect time.Duration
+	// ConnectTimeout bounds the first connection to ZooKeeper in Run.
+	// Default 30s.
+	ConnectTimeout time.Duration
+	// Assignor is a partition.Lookup name. Default "scala-range" for
+	// LayoutScala and "pykafka-range" for LayoutPykafka. Every member of a
+	// group must use the same one.
+	Assignor string
+	// Offsets selects where offsets are kept. Default OffsetsZooKeeper for
+	// LayoutScala, OffsetsKafka for LayoutPykafka (which requires it).
+	Offsets OffsetStorage
+	// InitialOffset is where a partition with no stored offset starts, and
+	// where an out-of-range offset is reset to: sarama.OffsetOldest
+	// (default) or sarama.OffsetNewest.
+	InitialOffset int64
+	// CommitInterval is how often marked offsets are committed. Offsets are
+	// also committed on revoke and on close. Default 1s.
+	CommitInterval time.Duration
+	// RevokeTimeout is how long a rebalance waits for a revoked
+	// partition's handler to return after its context is cancelled, before
+	// committing what was marked and releasing the partition anyway.
+	// Default 10s.
+	RevokeTimeout time.Duration
+	// ClaimBackoff paces retries while another member still holds a
+	// partition this member was assigned. Default partition.DefaultBackoff
+	// (50ms doubling to 2s, 20% jitter). Claims never give up by themselves.
+	ClaimBackoff partition.Backoff
+	// RebalanceDelay is the quiet period that coalesces bursts of ZooKeeper
+	// events into one rebalance (bounded at 20x). Default 50ms.
+	RebalanceDelay time.Duration
+	// HandlerRestartDelay is the pause before a handler that returned (or
+	// failed) while its partition is still owned is started again from the
+	// last marked offset. Default 1s.
+	HandlerRestartDelay time.Duration
+	// Hooks are called on assignment changes.
+	Hooks Hooks
+	// Logger receives the consumer's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer, when set, registers the consumer's Prometheus metrics.
+	Registerer prometheus.Registerer
+	// Sarama is the base client config for fetching (copied; the consumer
+	// sets what it needs). Default sarama.NewConfig() with Version 2.1.
+	Sarama *sarama.Config
+	// ZooKeeperDialer, when set, opens ZooKeeper TCP connections (tests,
+	// proxies).
+	ZooKeeperDialer zk.Dialer
+}
+
+// withDefaults validates c and returns a copy with every default filled.
+func (c Config) withDefaults() (Config, error) {
+	bad := func(field, format string, args ...any) (Config, error) {
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if c.Group == "" || strings.Contains(c.Group, "/") {
+		return bad("Group", "must be non-empty and contain no '/' (got %q)", c.Group)
+	}
+	if (len(c.Topics) == 0) == (c.TopicPattern == "") {
+		return bad("Topics", "set exactly one of Topics and TopicPattern")
+	}
+	seen := map[string]bool{}
+	for _, t := range c.Topics {
+		if !validTopic(t) {
+			return bad("Topics", "invalid topic name %q", t)
+		}
+		if seen[t] {
+			return bad("Topics", "topic %q listed twice", t)
+		}
+		seen[t] = true
+	}
+	if c.TopicPattern != "" {
+		if _, err := regexp.Compile(c.TopicPattern); err != nil {
+			return bad("TopicPattern", "%v", err)
+		}
+	}
+	if c.ZooKeeper == "" {
+		return bad("ZooKeeper", "required")
+	}
+	if _, _, err := zkwatch.ParseServers(c.ZooKeeper); err != nil {
+		return bad("ZooKeeper", "%v", err)
+	}
+	switch c.Layout {
+	case "":
+		c.Layout = LayoutScala
+	case LayoutScala, LayoutPykafka:
+	default:
+		return bad("Layout", "unknown layout %q (scala or pykafka)", c.Layout)
+	}
+	if c.Layout == LayoutPykafka && (len(c.Topics) != 1 || c.TopicPattern != "") {
+		return bad("Topics", "the pykafka layout registers exactly one topic per member")
+	}
+	if c.MemberID != "" && (strings.Contains(c.MemberID, "/") || strings.TrimSpace(c.MemberID) != c.MemberID) {
+		return bad("MemberID", "no '/' or surrounding spaces (got %q)", c.MemberID)
+	}
+	if c.Assignor == "" {
+		c.Assignor = partition.ScalaRange
+		if c.Layout == LayoutPykafka {
+			c.Assignor = partition.PykafkaRange
+		}
+	}
+	if _, err := partition.Lookup(c.Assignor); err != nil {
+		return bad("Assignor", "%v", err)
+	}
+	pyAssignor := strings.HasPrefix(c.Assignor, "pykafka-")
+	if pyAssignor != (c.Layout == LayoutPykafka) {
+		return bad("Assignor", "%s does not fit the %s layout", c.Assignor, c.Layout)
+	}
+	switch c.Offsets {
+	case "":
+		c.Offsets = OffsetsZooKeeper
+		if c.Layout == LayoutPykafka {
+			c.Offsets = OffsetsKafka
+		}
+	case OffsetsZooKeeper, OffsetsKafka, OffsetsDual:
+	default:
+		return bad("Offsets", "unknown storage %q (zookeeper, kafka or dual)", c.Offsets)
+	}
+	if c.Layout == LayoutPykafka && c.Offsets != OffsetsKafka {
+		return bad("Offsets", "pykafka keeps offsets in Kafka only")
+	}
+	switch c.InitialOffset {
+	case 0:
+		c.InitialOffset = sarama.OffsetOldest
+	case sarama.OffsetOldest, sarama.OffsetNewest:
+	default:
+		return bad("InitialOffset", "must be sarama.OffsetOldest or sarama.OffsetNewest (got %d)", c.InitialOffset)
+	}
+	durations := []struct {
+		name string
+		d    *time.Duration
+		def  time.Duration
+		min  time.Duration
+	}{
+		{"SessionTimeout", &c.SessionTimeout, 6 * time.Second, time.Second},
+		{"ConnectTimeout", &c.ConnectTimeout, 30 * time.Second, 100 * time.Millisecond},
+		{"CommitInterval", &c.CommitInterval, time.Second, 10 * time.Millisecond},
+		{"RevokeTimeout", &c.RevokeTimeout, 10 * time.Second, time.Millisecond},
+		{"RebalanceDelay", &c.RebalanceDelay, 50 * time.Millisecond, time.Millisecond},
+		{"HandlerRestartDelay", &c.HandlerRestartDelay, time.Second, time.Millisecond},
+	}
+	for _, d := range durations {
+		if *d.d < 0 {
+			return bad(d.name, "negative duration %s", *d.d)
+		}
+		if *d.d == 0 {
+			*d.d = d.def
+		}
+		if *d.d < d.min {
+			return bad(d.name, "%s is below the minimum %s", *d.d, d.min)
+		}
+	}
+	if c.LostAfterDisconnect < 0 {
+		return bad("LostAfterDisconnect", "negative duration %s", c.LostAfterDisconnect)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	sc := sarama.NewConfig()
+	if c.Sarama != nil {
+		cp := *c.Sarama
+		sc = &cp
+	} else {
+		sc.Version = sarama.V2_1_0_0
+	}
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Offsets.Initial = c.InitialOffset
+	if sc.ClientID == "" || sc.ClientID == "sarama" {
+		sc.ClientID = "zkbalance"
+	}
+	if err := sc.Validate(); err != nil {
+		return bad("Sarama", "%v", err)
+	}
+	c.Sarama = sc
+	return c, nil
+}
+
+// validTopic follows Kafka's rule: 1-249 of [a-zA-Z0-9._-], not "." or "..".
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

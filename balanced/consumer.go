@@ -1,0 +1,271 @@
+package balanced
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// Consumer is one member of a ZooKeeper-balanced consumer group. Make it
+// with New, run it with Run, stop it by cancelling Run's context or with
+// Close.
+type Consumer struct {
+	cfg      Config
+	log      *slog.Logger
+	memberID string
+	assignor partition.Assignor
+	metrics  *metrics
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	closeCh chan struct{}
+	runDone chan struct{}
+
+	// Set up by Run, used by workers.
+	client  sarama.Client
+	fetcher sarama.Consumer
+	store   OffsetStore
+
+	// workers is owned by the Run goroutine and the rebalance it starts (one
+	// at a time); stateLock guards it against the commit loop and Owned.
+	stateLock *ctxMutex
+	workers   map[TopicPartition]*worker
+}
+
+// New validates cfg and returns a Consumer. It does not connect: Run does.
+func New(cfg Config) (*Consumer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	a, err := partition.Lookup(cfg.Assignor)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Assignor: %w", ErrInvalidConfig, err)
+	}
+	m, err := newMetrics(cfg.Group, cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	id := cfg.MemberID
+	if id == "" {
+		id = newMemberID(cfg.Layout, cfg.Group)
+	}
+	return &Consumer{
+		cfg:       cfg,
+		log:       cfg.Logger.With("group", cfg.Group, "member", id),
+		memberID:  id,
+		assignor:  a,
+		metrics:   m,
+		closeCh:   make(chan struct{}),
+		runDone:   make(chan struct{}),
+		stateLock: newCtxMutex(),
+		workers:   map[TopicPartition]*worker{},
+	}, nil
+}
+
+// MemberID is this member's id in /consumers/<group>/ids.
+func (c *Consumer) MemberID() string { return c.memberID }
+
+// Owned lists the partitions whose handlers are running, sorted.
+func (c *Consumer) Owned() []TopicPartition {
+	if err := c.stateLock.Lock(context.Background()); err != nil {
+		return nil
+	}
+	defer c.stateLock.Unlock()
+	var out []TopicPartition
+	for tp, w := range c.workers {
+		if !w.suspended {
+			out = append(out, tp)
+		}
+	}
+	slices.SortFunc(out, partition.CompareTopicPartitions)
+	return out
+}
+
+// Run joins the group and consumes until ctx is done or Close is called
+// (then it returns nil after a clean leave: handlers stopped, offsets
+// committed, owner and member znodes deleted), or until a fatal error. It
+// may be called once. The first connection to ZooKeeper must succeed within
+// Config.ConnectTimeout; later session losses are recovered from.
+func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	if h == nil {
+		return fmt.Errorf("balanced: Run: nil handler")
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.started {
+		c.mu.Unlock()
+		return fmt.Errorf("balanced: Run called twice")
+	}
+	c.started = true
+	c.mu.Unlock()
+	defer close(c.runDone)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() { // owned by Run: ends when ctx is done (Run cancels it on return)
+		select {
+		case <-c.closeCh:
+			cancel(ErrClosed)
+		case <-ctx.Done():
+		}
+	}()
+
+	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	sess, err := c.dial(dctx)
+	dcancel()
+	if err != nil {
+		return fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
+	}
+	if err := c.setupKafka(ctx, sess); err != nil {
+		sess.Close()
+		return err
+	}
+	defer c.closeKafka()
+
+	for {
+		err := c.runSession(ctx, sess, h)
+		if ctx.Err() != nil {
+			c.shutdown(sess)
+			return nil
+		}
+		sess.Close()
+		if err != nil {
+			return err
+		}
+		c.metrics.sessionsLost.Inc()
+		c.log.Warn("zookeeper session lost; opening a new one")
+		if sess, err = c.redial(ctx); err != nil {
+			return nil // ctx done while reconnecting: nothing is held
+		}
+	}
+}
+
+// Close stops Run (as if its context was cancelled) and waits for it to
+// return. Safe to call more than once and before Run.
+func (c *Consumer) Close() error {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.closeCh)
+	}
+	started := c.started
+	c.mu.Unlock()
+	if started {
+		<-c.runDone
+	}
+	return nil
+}
+
+// dial opens a OneSession connection: when its session expires every call on
+// it fails, so a stale member cannot write in the session's name.
+func (c *Consumer) dial(ctx context.Context) (*zkwatch.Conn, error) {
+	return zkwatch.Dial(ctx, zkwatch.Config{
+		Servers:        c.cfg.ZooKeeper,
+		SessionTimeout: c.cfg.SessionTimeout,
+		Dialer:         c.cfg.ZooKeeperDialer,
+		Logger:         c.cfg.Logger,
+		OneSession:     true,
+	})
+}
+
+// redial opens a new session, retrying with backoff until ctx is done.
+func (c *Consumer) redial(ctx context.Context) (*zkwatch.Conn, error) {
+	b := partition.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.2}
+	for attempt := 0; ; attempt++ {
+		dctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+		sess, err := c.dial(dctx)
+		cancel()
+		if err == nil {
+			return sess, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		c.log.Warn("cannot reach ZooKeeper, retrying", "err", err)
+		if !sleepCtx(ctx, b.Delay(attempt, 0.5)) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// setupKafka creates the sarama client, the fetcher and the offset store.
+func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
+	addrs := c.cfg.Brokers
+	if len(addrs) == 0 {
+		var err error
+		if addrs, err = c.brokersFromZK(ctx, sess); err != nil {
+			return err
+		}
+	}
+	client, err := sarama.NewClient(addrs, c.cfg.Sarama)
+	if err != nil {
+		return fmt.Errorf("balanced: kafka client for %v: %w", addrs, err)
+	}
+	fetcher, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		client.Close()
+		return fmt.Errorf("balanced: kafka consumer: %w", err)
+	}
+	c.client, c.fetcher = client, fetcher
+	switch c.cfg.Offsets {
+	case OffsetsKafka:
+		c.store = NewKafkaOffsets(client, c.cfg.Group)
+	case OffsetsDual:
+		c.store = NewDualOffsets(NewZooKeeperOffsets(c.cfg.Group), NewKafkaOffsets(client, c.cfg.Group))
+	default:
+		c.store = NewZooKeeperOffsets(c.cfg.Group)
+	}
+	return nil
+}
+
+func (c *Consumer) closeKafka() {
+	if c.store != nil {
+		_ = c.store.Close()
+	}
+	if c.fetcher != nil {
+		_ = c.fetcher.Close()
+	}
+	if c.client != nil {
+		_ = c.client.Close()
+	}
+}
+
+// brokersFromZK reads bootstrap addresses from /brokers/ids.
+func (c *Consumer) brokersFromZK(ctx context.Context, sess *zkwatch.Conn) ([]string, error) {
+	brokers, err := sess.ReadBrokers(ctx)
+	if len(brokers) == 0 {
+		if err == nil {
+			err = errors.New("no broker registered in /brokers/ids")
+		}
+		return nil, fmt.Errorf("balanced: find brokers: %w", err)
+	}
+	if err != nil {
+		c.log.Warn("skipping malformed broker registrations", "err", err)
+	}
+	var addrs []string
+	for _, b := range brokers {
+		ep, err := b.Endpoint(c.cfg.Listener, "PLAINTEXT")
+		if err != nil {
+			c.log.Warn("broker has no usable endpoint", "broker", b.ID, "err", err)
+			continue
+		}
+		addrs = append(addrs, ep.Addr())
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("balanced: find brokers: no endpoint for listener %q", c.cfg.Listener)
+	}
+	return addrs, nil
+}

@@ -1,0 +1,31 @@
+package balanced
+
+import "errors"
+
+// Sentinel errors callers can branch on with errors.Is. Errors returned by
+// this package wrap them with context (which partition, which path).
+var (
+	// ErrInvalidConfig is wrapped by every Config validation error.
+	ErrInvalidConfig = errors.New("balanced: invalid config")
+	// ErrNotOwner means this member does not (or no longer) own the
+	// partition: a commit was fenced and nothing was written.
+	ErrNotOwner = errors.New("balanced: partition not owned by this member")
+	// ErrPartitionOwned means an owner znode held by another member was still
+	// there when a claim gave up (only because its context ended: claims
+	// retry with backoff and never give up on their own).
+	ErrPartitionOwned = errors.New("balanced: partition owned by another member")
+	// ErrSessionExpired is the cause of a partition context cancelled because
+	// the ZooKeeper session was lost (expired, or disconnected too long).
+	ErrSessionExpired = errors.New("balanced: zookeeper session lost")
+	// ErrRevoked is the cause of a partition context cancelled because a
+	// rebalance moved the partition to another member.
+	ErrRevoked = errors.New("balanced: partition revoked")
+	// ErrClosed is returned by calls on a closed Consumer, and is the cause
+	// of partition contexts cancelled by shutdown.
+	ErrClosed = errors.New("balanced: consumer closed")
+	// ErrBadOffset means a stored offset could not be parsed or is negative.
+	ErrBadOffset = errors.New("balanced: malformed stored offset")
+	// ErrBadRegistration means a member's /consumers/<g>/ids/<id> znode
+	// could not be parsed.
+	ErrBadRegistration = errors.New("balanced: malformed member registration")
+)

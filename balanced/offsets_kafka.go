@@ -1,0 +1,245 @@
+package balanced
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/zkbalance/zkbalance/partition"
+)
+
+// Request versions of the Kafka offset store. OffsetCommit v2 is the first
+// version without the v1 per-partition timestamp and with a retention time
+// (-1: the broker's offsets.retention.minutes); with generation -1 and an
+// empty member id it is what pykafka (v1) and the Scala consumer with
+// offsets.storage=kafka send for a group that Kafka does not coordinate.
+// OffsetFetch v1 is the first version that reads __consumer_offsets (v0 reads
+// ZooKeeper). Brokers from 0.9 through 4.x accept both; they need a client
+// whose Config.Version is at least sarama.V0_9_0_0.
+const (
+	kafkaOffsetCommitVersion = 2
+	kafkaOffsetFetchVersion  = 1
+)
+
+// Retries of the Kafka offset store on coordinator and network errors.
+const (
+	kafkaOffsetAttempts   = 6
+	kafkaOffsetBackoff    = 100 * time.Millisecond
+	kafkaOffsetMaxBackoff = time.Second
+)
+
+// NewKafkaOffsets returns the OffsetStore that keeps group's offsets in Kafka
+// (__consumer_offsets), as pykafka and the Scala consumer with
+// offsets.storage=kafka do: OffsetFetch (v1) and OffsetCommit (v2,
+// generation -1, empty member id, retention -1, empty metadata) sent straight
+// to the group coordinator client.Coordinator(group). Requests that fail
+// because the coordinator moved, is not available yet, is still loading
+// offsets, or because of a network error are retried a few times with a
+// short backoff after refreshing the coordinator.
+//
+// Fetch needs no ownership and ignores the fence. A stored offset of -1 is
+// "no offset" (ok false); any other negative value is an error wrapping
+// ErrBadOffset.
+//
+// Commit first verifies ownership with Fence.Check — a ZooKeeper read — and
+// then sends the OffsetCommit. The two are not atomic (Kafka cannot check a
+// ZooKeeper znode): a member that loses the partition between the check and
+// the broker's append (its session expiring during the request, say) can
+// still land that one commit after the new owner has started. The offset it
+// lands is one this member really processed up to, so the window costs at
+// most redelivery (at-least-once), never a skipped message. A failed check
+// returns an error wrapping ErrNotOwner and sends nothing. Per-partition
+// error codes of the response are returned as errors (sarama.KError,
+// wrapped).
+//
+// The client is shared: Close does not close it, and the store may be used
+// concurrently. The client's Config.Version must be at least
+// sarama.V0_9_0_0.
+func NewKafkaOffsets(client sarama.Client, group string) OffsetStore {
+	return &kafkaOffsetStore{client: client, group: group}
+}
+
+type kafkaOffsetStore struct {
+	client sarama.Client
+	group  string
+}
+
+// Fetch implements OffsetStore.
+func (s *kafkaOffsetStore) Fetch(ctx context.Context, _ Fence, tp partition.TopicPartition) (int64, bool, error) {
+	var off int64
+	err := s.withCoordinator(ctx, nil, func(b *sarama.Broker) error {
+		req := &sarama.OffsetFetchRequest{Version: kafkaOffsetFetchVersion, ConsumerGroup: s.group}
+		req.AddPartition(tp.Topic, tp.Partition)
+		resp, err := kafkaOffsetCall(ctx, func() (*sarama.OffsetFetchResponse, error) { return b.FetchOffset(req) })
+		if err != nil {
+			return err
+		}
+		block := resp.GetBlock(tp.Topic, tp.Partition)
+		if block == nil {
+			// v2+ report group-level errors without partition blocks
+			if gerr := resp.GroupError(); gerr != sarama.ErrNoError {
+				return gerr
+			}
+			return sarama.ErrIncompleteResponse
+		}
+		if block.Err != sarama.ErrNoError {
+			return block.Err
+		}
+		off = block.Offset
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("balanced: fetch offset of group %s %s/%d from kafka: %w", s.group, tp.Topic, tp.Partition, err)
+	}
+	switch {
+	case off == -1:
+		return 0, false, nil
+	case off < 0:
+		return 0, false, fmt.Errorf("%w: kafka holds the offset %d for group %s %s/%d", ErrBadOffset, off, s.group, tp.Topic, tp.Partition)
+	}
+	return off, true, nil
+}
+
+// Commit implements OffsetStore.
+func (s *kafkaOffsetStore) Commit(ctx context.Context, f Fence, tp partition.TopicPartition, offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%w: refusing to commit the negative offset %d for group %s %s/%d to kafka", ErrBadOffset, offset, s.group, tp.Topic, tp.Partition)
+	}
+	err := s.withCoordinator(ctx, f.Check, func(b *sarama.Broker) error {
+		req := &sarama.OffsetCommitRequest{
+			Version:                 kafkaOffsetCommitVersion,
+			ConsumerGroup:           s.group,
+			ConsumerGroupGeneration: sarama.GroupGenerationUndefined,
+			ConsumerID:              "",
+			RetentionTime:           -1,
+		}
+		req.AddBlock(tp.Topic, tp.Partition, offset, 0, "")
+		resp, err := kafkaOffsetCall(ctx, func() (*sarama.OffsetCommitResponse, error) { return b.CommitOffset(req) })
+		if err != nil {
+			return err
+		}
+		kerr, ok := resp.Errors[tp.Topic][tp.Partition]
+		if !ok {
+			return sarama.ErrIncompleteResponse
+		}
+		if kerr != sarama.ErrNoError {
+			return kerr
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("balanced: commit offset %d of group %s %s/%d to kafka: %w", offset, s.group, tp.Topic, tp.Partition, err)
+	}
+	return nil
+}
+
+// withCoordinator runs send against the group coordinator, retrying on
+// coordinator and transport errors. before, when set, runs before every
+// attempt and ends the call when it fails (the ownership check).
+func (s *kafkaOffsetStore) withCoordinator(ctx context.Context, before func(context.Context) error, send func(*sarama.Broker) error) error {
+	backoff := kafkaOffsetBackoff
+	var last error
+	for attempt := 0; attempt < kafkaOffsetAttempts; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%w (last error: %w)", context.Cause(ctx), last)
+			}
+			backoff = min(2*backoff, kafkaOffsetMaxBackoff)
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		if before != nil {
+			if err := before(ctx); err != nil {
+				return err
+			}
+		}
+		b, err := kafkaOffsetCall(ctx, func() (*sarama.Broker, error) { return s.client.Coordinator(s.group) })
+		if err != nil {
+			if ctx.Err() != nil || !kafkaOffsetRetriable(err) {
+				return fmt.Errorf("find coordinator: %w", err)
+			}
+			last = fmt.Errorf("find coordinator: %w", err)
+			continue
+		}
+		err = send(b)
+		if err == nil {
+			return nil
+		}
+		last = fmt.Errorf("coordinator %s: %w", b.Addr(), err)
+		if ctx.Err() != nil || !kafkaOffsetRetriable(err) {
+			return last
+		}
+		var kerr sarama.KError
+		switch {
+		case errors.As(err, &kerr) && kerr == sarama.ErrOffsetsLoadInProgress:
+			// same coordinator, just wait
+		case errors.As(err, &kerr):
+			_, _ = kafkaOffsetCall(ctx, func() (struct{}, error) { return struct{}{}, s.client.RefreshCoordinator(s.group) })
+		default:
+			// The connection is suspect: close it (the client reopens a
+			// cached broker on its next use) and look the coordinator up
+			// again, as sarama's own offset manager does.
+			_ = b.Close()
+			_, _ = kafkaOffsetCall(ctx, func() (struct{}, error) { return struct{}{}, s.client.RefreshCoordinator(s.group) })
+		}
+	}
+	return last
+}
+
+// kafkaOffsetRetriable reports whether an offset request that failed with
+// err may succeed when retried against a (possibly new) coordinator.
+func kafkaOffsetRetriable(err error) bool {
+	var kerr sarama.KError
+	if errors.As(err, &kerr) {
+		switch kerr {
+		case sarama.ErrNotCoordinatorForConsumer, sarama.ErrConsumerCoordinatorNotAvailable,
+			sarama.ErrOffsetsLoadInProgress, sarama.ErrRequestTimedOut:
+			return true
+		}
+		return false
+	}
+	switch {
+	case errors.Is(err, sarama.ErrClosedClient),
+		errors.Is(err, sarama.ErrIncompleteResponse),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	var pe sarama.PacketEncodingError
+	if errors.As(err, &pe) {
+		return false
+	}
+	// Network errors, ErrNotConnected, ErrOutOfBrokers, ...
+	return true
+}
+
+// kafkaOffsetCall runs a blocking sarama call so that ctx can end the wait.
+// The call itself is not undone: a commit may still be applied after ctx is
+// done. The goroutine ends when sarama answers or times out (Net.*Timeout).
+func kafkaOffsetCall[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, context.Cause(ctx)
+	}
+}
+
+// Close implements OffsetStore. It does not close the shared client.
+func (s *kafkaOffsetStore) Close() error { return nil }

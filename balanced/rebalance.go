@@ -1,0 +1,352 @@
+package balanced
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// rebalance computes the assignment from the current group state, revokes
+// what moved away and claims what moved here. It runs on its own goroutine
+// while the session loop waits; ctx is cancelled when a newer trigger
+// supersedes it. It never waits on fetching or on a handler beyond
+// RevokeTimeout; claims wait (with backoff) only for other members.
+func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, co *zkwatch.Coalescer) rebalanceResult {
+	start := time.Now()
+	v, err := c.readView(ctx, sess)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, errNotRegistered) {
+			if rerr := c.register(ctx, sess); rerr != nil {
+				return rebalanceResult{err: rerr}
+			}
+		}
+		return rebalanceResult{err: err}
+	}
+	asg, err := c.assignor.Assign(v.input)
+	if err != nil {
+		return rebalanceResult{topics: v.topics, err: err}
+	}
+	mine := map[TopicPartition]bool{}
+	for _, tp := range asg.Partitions(c.selfOwnerIDs()...) {
+		mine[tp] = true
+	}
+	resumed := c.resumeSuspended(ctx, sess, mine, h)
+	c.dropDead(ctx)
+	var revoked []*worker
+	for tp, w := range c.workersSnapshot() {
+		if !mine[tp] {
+			revoked = append(revoked, w)
+		}
+	}
+	if len(revoked) > 0 {
+		tps := c.revokeAll(ctx, revoked, ErrRevoked)
+		if c.cfg.Hooks.OnRevoked != nil {
+			c.cfg.Hooks.OnRevoked(ctx, tps)
+		}
+	}
+	have := c.workersSnapshot()
+	var added []TopicPartition
+	for tp := range mine {
+		if have[tp] == nil {
+			added = append(added, tp)
+		}
+	}
+	slices.SortFunc(added, partition.CompareTopicPartitions)
+	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h)
+	claimed = append(claimed, resumed...)
+	slices.SortFunc(claimed, partition.CompareTopicPartitions)
+	if len(claimed) > 0 && c.cfg.Hooks.OnAssigned != nil {
+		c.cfg.Hooks.OnAssigned(ctx, claimed)
+	}
+	if ctx.Err() != nil {
+		return rebalanceResult{topics: v.topics, err: ctx.Err()}
+	}
+	took := time.Since(start)
+	c.metrics.rebalances.Inc()
+	c.metrics.rebalanceDuration.Observe(took.Seconds())
+	c.log.Info("rebalanced", "members", len(v.input.Members), "owned", len(mine),
+		"added", len(claimed), "revoked", len(revoked), "took", took.Round(time.Microsecond))
+	return rebalanceResult{topics: v.topics}
+}
+
+// selfOwnerIDs are our owner ids in the assignor's output: thread ids for
+// the Scala assignors, the member id otherwise.
+func (c *Consumer) selfOwnerIDs() []string {
+	if strings.HasPrefix(c.cfg.Assignor, "scala-") {
+		return []string{partition.ThreadID(c.memberID, 0)}
+	}
+	return []string{c.memberID}
+}
+
+func (c *Consumer) workersSnapshot() map[TopicPartition]*worker {
+	_ = c.stateLock.Lock(context.Background())
+	defer c.stateLock.Unlock()
+	out := make(map[TopicPartition]*worker, len(c.workers))
+	for tp, w := range c.workers {
+		out[tp] = w
+	}
+	return out
+}
+
+func (c *Consumer) setWorker(tp TopicPartition, w *worker) {
+	_ = c.stateLock.Lock(context.Background())
+	defer c.stateLock.Unlock()
+	if w == nil {
+		delete(c.workers, tp)
+	} else {
+		c.workers[tp] = w
+	}
+	c.metrics.owned.Set(float64(len(c.workers)))
+}
+
+// resumeSuspended restarts the handlers of partitions that were suspended
+// while disconnected, are still assigned to us, and whose owner znodes our
+// session still holds.
+func (c *Consumer) resumeSuspended(ctx context.Context, sess *zkwatch.Conn, mine map[TopicPartition]bool, h Handler) []TopicPartition {
+	var out []TopicPartition
+	for tp, w := range c.workersSnapshot() {
+		if !w.suspended || !mine[tp] || w.claim.Session != sess.SessionID() {
+			continue
+		}
+		select {
+		case <-w.done:
+		default:
+			continue // its handler has not returned yet: dropDead waits for it
+		}
+		ok, st, err := sess.Exists(ctx, w.claim.Path)
+		if err != nil || !ok || st.EphemeralOwner != sess.SessionID() || st.Version != w.claim.Version {
+			continue
+		}
+		c.startWorker(ctx, sess, tp, w.claim, h)
+		out = append(out, tp)
+	}
+	return out
+}
+
+// dropDead removes workers that stopped without a revoke (suspended while
+// disconnected, or fenced), releasing their owner znodes if still ours.
+func (c *Consumer) dropDead(ctx context.Context) {
+	for tp, w := range c.workersSnapshot() {
+		if !w.suspended && w.ctx.Err() == nil {
+			continue
+		}
+		w.cancel(ErrRevoked)
+		_ = c.finish(ctx, w, false)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := partition.Release(rctx, w.fence.Conn, w.claim); err != nil {
+			c.log.Debug("release of a stopped partition", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		}
+		cancel()
+		w.wait(c.cfg.RevokeTimeout)
+		c.setWorker(tp, nil)
+	}
+}
+
+// revokeAll stops the workers' handlers (waiting at most RevokeTimeout),
+// commits what they marked and deletes their owner znodes, in parallel.
+func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error) []TopicPartition {
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		w.cancel(cause)
+	}
+	for _, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			log := c.log.With("topic", w.tp.Topic, "partition", w.tp.Partition)
+			if !w.wait(c.cfg.RevokeTimeout) {
+				log.Warn("handler did not return within RevokeTimeout; releasing the partition anyway",
+					"timeout", c.cfg.RevokeTimeout)
+			}
+			// Revokes finish even if the rebalance is superseded.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			defer cancel()
+			if err := c.finish(rctx, w, true); err != nil {
+				log.Warn("final commit failed; the next owner resumes from the last commit", "err", err)
+			}
+			if err := partition.Release(rctx, w.fence.Conn, w.claim); err != nil {
+				log.Warn("release failed", "err", err)
+			}
+			c.setWorker(w.tp, nil)
+		}()
+	}
+	wg.Wait()
+	tps := make([]TopicPartition, len(ws))
+	for i, w := range ws {
+		tps[i] = w.tp
+	}
+	slices.SortFunc(tps, partition.CompareTopicPartitions)
+	return tps
+}
+
+// claimAll claims the partitions in parallel and starts a worker for each as
+// soon as it is claimed. It returns what was claimed, sorted.
+func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, h Handler) []TopicPartition {
+	var (
+		mu      sync.Mutex
+		claimed []TopicPartition
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, 64)
+	)
+	for _, tp := range tps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			cl, err := c.claimOne(ctx, sess, tp, topics[tp.Topic][tp.Partition])
+			if err != nil {
+				if ctx.Err() == nil {
+					c.log.Warn("claim failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+				}
+				return
+			}
+			c.startWorker(ctx, sess, tp, cl, h)
+			mu.Lock()
+			claimed = append(claimed, tp)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(claimed, partition.CompareTopicPartitions)
+	return claimed
+}
+
+// claimOne creates our owner znode for tp, waiting (with backoff) while
+// another member holds it. In the pykafka layout the znode's name carries
+// the leader, so an owner under another leader's name also counts as held.
+func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32) (partition.Claim, error) {
+	cl := partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff,
+		OnRetry: func(path string, attempt int, holder []byte) {
+			c.metrics.claimRetries.Inc()
+			c.log.Info("partition still owned by another member; retrying", "path", path, "holder", string(holder), "attempt", attempt+1)
+		}}
+	value := []byte(ownerValue(c.cfg.Layout, c.memberID))
+	path := ownerPath(c.cfg.Layout, c.cfg.Group, tp, leader)
+	if c.cfg.Layout != LayoutPykafka {
+		return cl.Claim(ctx, path, value)
+	}
+	for attempt := 0; ; attempt++ {
+		holder, err := c.otherPykafkaOwner(ctx, sess, tp, path)
+		if err == nil && holder == "" {
+			got, err := cl.Claim(ctx, path, value)
+			if err != nil {
+				return got, err
+			}
+			if holder, err = c.otherPykafkaOwner(ctx, sess, tp, path); err == nil && holder == "" {
+				return got, nil
+			}
+			_ = partition.Release(ctx, sess, got) // both created at once: back off and retry
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("reading owners failed", "err", err)
+		}
+		if cl.OnRetry != nil && holder != "" {
+			cl.OnRetry(holder, attempt, nil)
+		}
+		if !sleepCtx(ctx, c.cfg.ClaimBackoff.Delay(attempt, 0.5)) {
+			return partition.Claim{}, errors.Join(partition.ErrOwned, context.Cause(ctx))
+		}
+	}
+}
+
+// otherPykafkaOwner returns the path of an owner znode "<leader>-<p>" for
+// tp's partition other than ours, or "".
+func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, ours string) (string, error) {
+	dir := ownersPath(c.cfg.Group, tp.Topic)
+	names, _, err := sess.Children(ctx, dir)
+	if err != nil {
+		if errors.Is(err, zk.ErrNoNode) {
+			return "", nil
+		}
+		return "", err
+	}
+	for _, n := range names {
+		if p, ok := parseOwnerName(n); ok && p == tp.Partition && dir+"/"+n != ours {
+			return dir + "/" + n, nil
+		}
+	}
+	return "", nil
+}
+
+func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler) {
+	w := newWorker(ctx, tp, cl, Fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version})
+	c.setWorker(tp, w)
+	go c.runWorker(w, h) // owned via c.workers: every worker is waited for by revoke, loss or shutdown
+}
+
+// loseAll stops every handler at once, committing nothing: the session is
+// gone (or unreachable too long). With keepClaims the workers stay in the
+// map, suspended, so the next rebalance in the same session can release or
+// resume their owner znodes.
+func (c *Consumer) loseAll(ctx context.Context, cause error, keepClaims bool) {
+	ws := c.workersSnapshot()
+	if len(ws) == 0 {
+		return
+	}
+	var tps []TopicPartition
+	for tp, w := range ws {
+		w.cancel(cause)
+		_ = c.finish(ctx, w, false)
+		if !w.suspended { // a suspended one was reported lost already
+			tps = append(tps, tp)
+		}
+	}
+	for tp, w := range ws {
+		if !w.wait(c.cfg.RevokeTimeout) {
+			c.log.Warn("lost partition's handler did not return within RevokeTimeout", "topic", tp.Topic, "partition", tp.Partition)
+		}
+		if keepClaims {
+			_ = c.stateLock.Lock(context.Background())
+			w.suspended = true
+			c.stateLock.Unlock()
+		} else {
+			c.setWorker(tp, nil)
+		}
+	}
+	if len(tps) == 0 {
+		return
+	}
+	slices.SortFunc(tps, partition.CompareTopicPartitions)
+	c.log.Warn("partitions lost", "count", len(tps), "cause", cause)
+	if c.cfg.Hooks.OnLost != nil {
+		c.cfg.Hooks.OnLost(ctx, tps)
+	}
+}
+
+// shutdown leaves the group cleanly: handlers stopped, offsets committed,
+// owner znodes and our registration deleted, session closed.
+func (c *Consumer) shutdown(sess *zkwatch.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RevokeTimeout+30*time.Second)
+	defer cancel()
+	c.dropDead(ctx)
+	var ws []*worker
+	for _, w := range c.workersSnapshot() {
+		ws = append(ws, w)
+	}
+	if len(ws) > 0 {
+		tps := c.revokeAll(ctx, ws, ErrClosed)
+		if c.cfg.Hooks.OnRevoked != nil {
+			c.cfg.Hooks.OnRevoked(ctx, tps)
+		}
+	}
+	p := idPath(c.cfg.Group, c.memberID)
+	if _, st, err := sess.Get(ctx, p); err == nil && st.EphemeralOwner == sess.SessionID() {
+		if err := sess.Delete(ctx, p, st.Version); err != nil {
+			c.log.Warn("deregister failed", "err", err)
+		}
+	}
+	sess.Close()
+	c.log.Info("left the group")
+}

@@ -1,0 +1,117 @@
+package balanced_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/test/cluster"
+)
+
+// TestS4SessionExpiry force-expires one member's session while both consume
+// a stream: it must report its partitions lost, stop their handlers at
+// once with ErrSessionExpired, commit nothing for them, re-register in a new
+// session, and the group converges with nothing lost and no overlap.
+func TestS4SessionExpiry(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	topic, group := uniq(t, "s4"), uniq(t, "g-s4")
+	if err := cl.CreateTopic(ctx, topic, 6, 1); err != nil {
+		t.Fatal(err)
+	}
+	topics := map[string]int32{topic: 6}
+	var log plog
+	var capture cluster.SessionCapture
+	var mu sync.Mutex
+	var lost []balanced.TopicPartition
+	var causes []error
+	cfgA := balanced.Config{Group: group, Topics: []string{topic}, ZooKeeperDialer: capture.Dialer,
+		Hooks: balanced.Hooks{OnLost: func(_ context.Context, tps []balanced.TopicPartition) {
+			mu.Lock()
+			lost = append(lost, tps...)
+			mu.Unlock()
+		}}}
+	recA := recorder(&log, "A", 20*time.Millisecond)
+	handlerA := balanced.HandlerFunc(func(ctx context.Context, c *balanced.Claim) error {
+		err := recA.Consume(ctx, c)
+		mu.Lock()
+		causes = append(causes, context.Cause(ctx))
+		mu.Unlock()
+		return err
+	})
+	a := startMember(t, "A", cfgA, handlerA)
+	b := startMember(t, "B", balanced.Config{Group: group, Topics: []string{topic}}, recorder(&log, "B", 20*time.Millisecond))
+	waitConverged(t, 30*time.Second, "scala-range", group, topics, a, b)
+	ownedBefore := a.c.Owned()
+
+	stop := make(chan struct{})
+	produced := map[balanced.TopicPartition]int64{}
+	var pmu sync.Mutex
+	var pwg sync.WaitGroup
+	pwg.Add(1)
+	go func() { // a steady stream of 60 messages every 100ms
+		defer pwg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			got := produceSpread(t, topic, 6, 60)
+			pmu.Lock()
+			for tp, n := range got {
+				produced[tp] += n
+			}
+			pmu.Unlock()
+		}
+	}()
+	time.Sleep(time.Second)
+	id, pw := capture.Credentials()
+	if err := cl.ExpireSession(ctx, id, pw); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(lost)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	gotLost := slices.Clone(lost)
+	mu.Unlock()
+	slices.SortFunc(gotLost, partition.CompareTopicPartitions)
+	if !slices.Equal(gotLost, ownedBefore) {
+		t.Fatalf("OnLost reported %v, A owned %v", gotLost, ownedBefore)
+	}
+	waitConverged(t, 30*time.Second, "scala-range", group, topics, a, b)
+	time.Sleep(time.Second)
+	close(stop)
+	pwg.Wait()
+	total := 0
+	for _, n := range produced {
+		total += int(n)
+	}
+	waitProcessed(t, &log, total, time.Minute)
+	an := log.analyze(produced)
+	t.Logf("produced %d: lost %d, duplicates %d, overlaps %d", total, an.lost, an.duplicates, an.overlaps)
+	if an.lost != 0 || an.overlaps != 0 {
+		t.Fatalf("lost %d, overlaps %d (%s)", an.lost, an.overlaps, an.firstOverlap)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sawExpired := false
+	for _, c := range causes {
+		sawExpired = sawExpired || errors.Is(c, balanced.ErrSessionExpired)
+	}
+	if !sawExpired {
+		t.Fatalf("no handler context ended with ErrSessionExpired; causes %v", causes)
+	}
+}

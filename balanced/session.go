@@ -1,0 +1,255 @@
+package balanced
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// rebalanceResult is what a finished (or superseded) rebalance reports.
+type rebalanceResult struct {
+	topics []string // topics whose partition counts the group depends on
+	err    error
+}
+
+// runSession is the member's life within one ZooKeeper session: register,
+// watch, rebalance on every coalesced trigger, commit periodically. It
+// returns nil when the session is lost (the caller opens a new one), ctx's
+// error when ctx is done (the caller shuts down), or a fatal error.
+func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler) error {
+	sctx, scancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // every goroutine below is owned by this session
+	defer scancel()
+
+	if err := c.register(sctx, sess); err != nil {
+		if ctx.Err() != nil || errors.Is(err, zkwatch.ErrSessionExpired) {
+			return nil
+		}
+		return err
+	}
+	co := zkwatch.NewCoalescer(c.cfg.RebalanceDelay, 20*c.cfg.RebalanceDelay)
+	events := sess.Subscribe(sctx)
+	watch := func(ch <-chan zkwatch.Snapshot, reason string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range ch {
+				co.Trigger(reason)
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); co.Run(sctx) }()
+	go func() { defer wg.Done(); c.commitLoop(sctx, co) }()
+	watch(sess.WatchChildren(sctx, idsPath(c.cfg.Group)), "members changed")
+	watch(sess.WatchChildren(sctx, zkwatch.BrokerIDsPath), "brokers changed")
+	watch(sess.WatchChildren(sctx, zkwatch.BrokerTopicsPath), "topics changed")
+	topicWatches := map[string]context.CancelFunc{}
+	syncTopicWatches := func(topics []string) {
+		want := map[string]bool{}
+		for _, t := range topics {
+			want[t] = true
+			if _, ok := topicWatches[t]; !ok {
+				tctx, tcancel := context.WithCancel(sctx)
+				topicWatches[t] = tcancel
+				watch(sess.WatchData(tctx, zkwatch.TopicPath(t)), "partitions of "+t+" changed")
+			}
+		}
+		for t, cancel := range topicWatches {
+			if !want[t] {
+				cancel()
+				delete(topicWatches, t)
+			}
+		}
+	}
+
+	var (
+		pending    = true // the first rebalance needs no trigger
+		suspended  bool
+		running    bool
+		results    = make(chan rebalanceResult, 1)
+		rcancel    context.CancelFunc
+		grace      <-chan time.Time
+		graceTimer *time.Timer
+		retry      <-chan time.Time
+		retries    int
+	)
+	stopRebalance := func() {
+		if running {
+			rcancel()
+			r := <-results
+			running = false
+			if r.topics != nil {
+				syncTopicWatches(r.topics)
+			}
+		}
+	}
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+	}()
+	// suspend stops every handler while the session may be gone: nothing is
+	// committed; the claims stay and are resumed or released by the next
+	// rebalance once the same session is back.
+	suspend := func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+		graceTimer, grace = nil, nil
+		if suspended {
+			return
+		}
+		c.log.Warn("disconnected from ZooKeeper; stopping handlers until the session is back",
+			"after", c.cfg.LostAfterDisconnect)
+		stopRebalance()
+		c.loseAll(sctx, ErrSessionExpired, true)
+		suspended = true
+	}
+	for {
+		if pending && !suspended && !running {
+			pending, running = false, true
+			rcancel = c.startRebalance(sctx, sess, h, co, results)
+		}
+		select {
+		case <-sctx.Done():
+			stopRebalance()
+			return ctx.Err()
+		case <-sess.Done():
+			stopRebalance()
+			c.loseAll(sctx, ErrSessionExpired, false)
+			return nil
+		case r := <-results:
+			running = false
+			rcancel()
+			if r.topics != nil {
+				syncTopicWatches(r.topics)
+			}
+			if r.err != nil && !errors.Is(r.err, context.Canceled) {
+				retries++
+				d := partition.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}.Delay(retries-1, 0.5)
+				c.log.Warn("rebalance failed; retrying", "err", r.err, "in", d)
+				retry = time.After(d)
+			} else if r.err == nil {
+				retries = 0
+			}
+		case <-co.C():
+			pending = true
+			if running {
+				c.log.Info("rebalance superseded by a newer trigger")
+				rcancel()
+			}
+		case <-retry:
+			retry, pending = nil, true
+		case ev, ok := <-events:
+			if !ok {
+				continue
+			}
+			switch ev.State {
+			case zk.StateDisconnected:
+				if graceTimer == nil && !suspended {
+					graceTimer = time.NewTimer(c.cfg.LostAfterDisconnect)
+					grace = graceTimer.C
+				}
+				if c.cfg.LostAfterDisconnect == 0 {
+					suspend()
+				}
+			case zk.StateHasSession:
+				if graceTimer != nil {
+					graceTimer.Stop()
+					graceTimer, grace = nil, nil
+				}
+				if suspended {
+					c.log.Info("reconnected in the same session; resuming")
+					suspended, pending = false, true
+				}
+			}
+		case <-grace:
+			suspend()
+		}
+	}
+}
+
+// register creates our ephemeral /consumers/<g>/ids/<member> znode. One left
+// by our own session counts as ours; one held by another session (a member
+// with the same id, or our previous session not yet expired) is waited for.
+func (c *Consumer) register(ctx context.Context, sess *zkwatch.Conn) error {
+	p := idPath(c.cfg.Group, c.memberID)
+	data := registration(c.cfg.Layout, c.cfg.Topics, c.cfg.TopicPattern)
+	if err := sess.EnsurePath(ctx, idsPath(c.cfg.Group), nil); err != nil {
+		return fmt.Errorf("balanced: register: %w", err)
+	}
+	deadline := time.Now().Add(2 * c.cfg.SessionTimeout)
+	for attempt := 0; ; attempt++ {
+		_, err := sess.Create(ctx, p, data, zk.FlagEphemeral, nil)
+		if err == nil {
+			c.log.Info("registered", "path", p)
+			return nil
+		}
+		if !errors.Is(err, zk.ErrNodeExists) {
+			return fmt.Errorf("balanced: register: %w", err)
+		}
+		_, st, gerr := sess.Get(ctx, p)
+		if gerr == nil && st.EphemeralOwner == sess.SessionID() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("balanced: register: %s is held by another session: is another member using id %q?", p, c.memberID)
+		}
+		if !sleepCtx(ctx, c.cfg.ClaimBackoff.Delay(attempt, 0.5)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// commitLoop commits marked offsets every CommitInterval. A fenced commit
+// stops that partition's handler at once and triggers a rebalance.
+func (c *Consumer) commitLoop(ctx context.Context, co *zkwatch.Coalescer) {
+	t := time.NewTicker(c.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := c.stateLock.Lock(ctx); err != nil {
+			return
+		}
+		ws := make([]*worker, 0, len(c.workers))
+		for _, w := range c.workers {
+			ws = append(ws, w)
+		}
+		c.stateLock.Unlock()
+		for _, w := range ws {
+			err := c.commit(ctx, w)
+			if hwm, m := w.hwm.Load(), w.marked.Load(); hwm > 0 && m >= 0 {
+				c.metrics.lag.WithLabelValues(w.tp.Topic, fmt.Sprint(w.tp.Partition)).Set(float64(max(hwm-m, 0)))
+			}
+			switch {
+			case err == nil, ctx.Err() != nil:
+			case errors.Is(err, ErrNotOwner):
+				c.log.Warn("commit fenced: partition no longer ours; stopping its handler", "topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
+				w.cancel(ErrRevoked)
+				co.Trigger("commit fenced")
+			default:
+				c.log.Warn("commit failed", "topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
+			}
+		}
+	}
+}
+
+// startRebalance runs one rebalance on its own goroutine, reporting on
+// results; the session loop always receives that result before it returns.
+func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, co *zkwatch.Coalescer, results chan<- rebalanceResult) context.CancelFunc {
+	rctx, cancel := context.WithCancel(ctx)
+	go func() { results <- c.rebalance(rctx, sess, h, co) }()
+	return cancel
+}

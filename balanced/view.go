@@ -1,0 +1,157 @@
+package balanced
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// errNotRegistered: our own member znode is gone (deleted by someone).
+var errNotRegistered = errors.New("balanced: our member registration is missing")
+
+// view is what a rebalance reads from ZooKeeper: the group's members and
+// subscriptions, the partitions (and leaders) of their topics, and, for the
+// sticky assignor, the current owners.
+type view struct {
+	input  partition.Input
+	topics []string // sorted topics any member subscribes to that exist
+}
+
+// readView reads the group's state. Malformed member registrations and
+// topic registrations are logged and skipped (every zkbalance member skips
+// the same ones, so they still agree); a missing self registration is an
+// error (the caller re-registers).
+func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, error) {
+	ids, _, err := sess.Children(ctx, idsPath(c.cfg.Group))
+	if err != nil {
+		return view{}, fmt.Errorf("read members: %w", err)
+	}
+	slices.Sort(ids)
+	subs := map[string]subscription{}
+	needTopicList := false
+	for _, id := range ids {
+		p := idPath(c.cfg.Group, id)
+		data, _, err := sess.Get(ctx, p)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // left meanwhile; its leave triggers another rebalance
+		}
+		if err != nil {
+			return view{}, fmt.Errorf("read member: %w", err)
+		}
+		s, err := parseRegistration(p, data)
+		if err != nil {
+			c.log.Warn("skipping member with a malformed registration", "err", err)
+			continue
+		}
+		subs[id] = s
+		needTopicList = needTopicList || s.static == nil
+	}
+	if _, ok := subs[c.memberID]; !ok {
+		return view{}, fmt.Errorf("%w: %s is missing", errNotRegistered, idPath(c.cfg.Group, c.memberID))
+	}
+	var existing []string
+	if needTopicList {
+		if existing, err = sess.ReadTopicNames(ctx); err != nil {
+			return view{}, fmt.Errorf("read topics: %w", err)
+		}
+	}
+	in := partition.Input{Topics: partition.Topics{}}
+	wanted := map[string]bool{}
+	for _, id := range ids {
+		s, ok := subs[id]
+		if !ok {
+			continue
+		}
+		ts := s.topics(existing)
+		in.Members = append(in.Members, partition.Member{ID: id, Subscription: ts})
+		for t := range ts {
+			wanted[t] = true
+		}
+	}
+	var v view
+	for _, t := range sortedSet(wanted) {
+		topic, err := sess.ReadTopic(ctx, t)
+		if errors.Is(err, zk.ErrNoNode) {
+			c.log.Debug("subscribed topic does not exist (yet)", "topic", t)
+			continue
+		}
+		var pe *zkwatch.ParseError
+		if errors.As(err, &pe) {
+			c.log.Warn("skipping topic with a malformed registration", "err", err)
+			continue
+		}
+		if err != nil {
+			return view{}, fmt.Errorf("read topic: %w", err)
+		}
+		v.topics = append(v.topics, t)
+		parts := map[int32]int32{}
+		if c.cfg.Layout == LayoutPykafka {
+			leaders, err := sess.ReadLeaders(ctx, topic)
+			if err != nil {
+				return view{}, fmt.Errorf("read leaders: %w", err)
+			}
+			parts = leaders
+		} else {
+			for _, p := range topic.PartitionIDs() {
+				parts[p] = -1
+			}
+		}
+		in.Topics[t] = parts
+	}
+	if c.cfg.Assignor == partition.Sticky {
+		if in.Previous, err = c.readOwners(ctx, sess, v.topics, subs); err != nil {
+			return view{}, err
+		}
+	}
+	v.input = in
+	return v, nil
+}
+
+// readOwners maps each owned partition to the member id holding it.
+func (c *Consumer) readOwners(ctx context.Context, sess *zkwatch.Conn, topics []string, members map[string]subscription) (map[TopicPartition]string, error) {
+	out := map[TopicPartition]string{}
+	for _, t := range topics {
+		names, _, err := sess.Children(ctx, ownersPath(c.cfg.Group, t))
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read owners: %w", err)
+		}
+		for _, n := range names {
+			p, ok := parseOwnerName(n)
+			if !ok {
+				continue
+			}
+			data, _, err := sess.Get(ctx, ownersPath(c.cfg.Group, t)+"/"+n)
+			if errors.Is(err, zk.ErrNoNode) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read owner: %w", err)
+			}
+			owner := string(data)
+			if _, ok := members[owner]; !ok {
+				if m, _, ok := partition.SplitThreadID(owner); ok {
+					owner = m
+				}
+			}
+			out[TopicPartition{Topic: t, Partition: p}] = owner
+		}
+	}
+	return out, nil
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

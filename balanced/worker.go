@@ -1,0 +1,235 @@
+package balanced
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/zkbalance/zkbalance/partition"
+)
+
+// worker runs the handler of one owned partition. Its goroutine (run) owns
+// the partition consumer; the rebalance owns the worker.
+type worker struct {
+	tp     TopicPartition
+	claim  partition.Claim
+	fence  Fence
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{} // closed when run has returned
+	marked atomic.Int64  // next offset to commit; -1 before any mark
+	hwm    atomic.Int64
+
+	commitMu  sync.Mutex
+	committed int64 // last committed (or fetched) next offset; -1 none
+	released  bool  // no commit may happen any more
+	suspended bool  // stopped while disconnected; the claim may still be ours
+}
+
+func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f Fence) *worker {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	w := &worker{tp: tp, claim: cl, fence: f, ctx: ctx, cancel: cancel, done: make(chan struct{}), committed: -1}
+	w.marked.Store(-1)
+	return w
+}
+
+// run fetches the partition and runs the handler until the worker's context
+// is cancelled. A handler that returns early is restarted from the last mark.
+func (c *Consumer) runWorker(w *worker, h Handler) {
+	defer close(w.done)
+	log := c.log.With("topic", w.tp.Topic, "partition", w.tp.Partition)
+	off, ok := c.startOffset(w)
+	if !ok {
+		return
+	}
+	for w.ctx.Err() == nil {
+		pc, err := c.fetcher.ConsumePartition(w.tp.Topic, w.tp.Partition, off)
+		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
+			log.Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
+			off = c.cfg.InitialOffset
+			continue
+		}
+		if err != nil {
+			log.Warn("cannot fetch partition, retrying", "offset", off, "err", err)
+			if !sleepCtx(w.ctx, c.cfg.HandlerRestartDelay) {
+				return
+			}
+			continue
+		}
+		off = c.runHandler(w, h, pc, off, log)
+	}
+}
+
+// runHandler runs one handler call over pc and returns the offset to resume
+// from should the handler be restarted.
+func (c *Consumer) runHandler(w *worker, h Handler, pc sarama.PartitionConsumer, off int64, log *slog.Logger) int64 {
+	runCtx, runCancel := context.WithCancel(w.ctx)
+	msgs := make(chan *Message)
+	fwdDone := make(chan struct{})
+	go func() { // owned by runHandler: ends with runCtx, then drains pc
+		defer close(fwdDone)
+		defer close(msgs)
+		c.forward(runCtx, pc, msgs, w, log)
+	}()
+	claim := &Claim{topicPartition: w.tp, initialOffset: off, msgs: msgs, marked: &w.marked, hwm: w.hwm.Load}
+	err := h.Consume(w.ctx, claim)
+	runCancel()
+	<-fwdDone
+	if w.ctx.Err() != nil {
+		return off
+	}
+	log.Warn("handler returned while the partition is owned; restarting it from the last mark",
+		"err", err, "after", c.cfg.HandlerRestartDelay)
+	sleepCtx(w.ctx, c.cfg.HandlerRestartDelay)
+	if m := w.marked.Load(); m >= 0 {
+		return m
+	}
+	return off
+}
+
+// forward copies messages from pc to msgs until ctx ends or pc stops, then
+// closes pc and drains it. Fetching is thus cancelled, never waited on.
+func (c *Consumer) forward(ctx context.Context, pc sarama.PartitionConsumer, msgs chan<- *Message, w *worker, log *slog.Logger) {
+	defer func() {
+		pc.AsyncClose()
+		m, e := pc.Messages(), pc.Errors()
+		for m != nil || e != nil {
+			select {
+			case _, ok := <-m:
+				if !ok {
+					m = nil
+				}
+			case _, ok := <-e:
+				if !ok {
+					e = nil
+				}
+			}
+		}
+	}()
+	errs := pc.Errors()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			log.Warn("fetch error", "err", err)
+		case sm, ok := <-pc.Messages():
+			if !ok {
+				return
+			}
+			w.hwm.Store(pc.HighWaterMarkOffset())
+			select {
+			case msgs <- toMessage(sm):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func toMessage(sm *sarama.ConsumerMessage) *Message {
+	m := &Message{Topic: sm.Topic, Partition: sm.Partition, Offset: sm.Offset, Key: sm.Key, Value: sm.Value, Timestamp: sm.Timestamp}
+	if len(sm.Headers) > 0 {
+		m.Headers = make([]Header, len(sm.Headers))
+		for i, h := range sm.Headers {
+			m.Headers[i] = Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return m
+}
+
+// startOffset reads the committed offset, retrying transient errors until
+// the worker's context ends; false means it ended.
+func (c *Consumer) startOffset(w *worker) (int64, bool) {
+	log := c.log.With("topic", w.tp.Topic, "partition", w.tp.Partition)
+	for {
+		off, ok, err := c.store.Fetch(w.ctx, w.fence, w.tp)
+		switch {
+		case err == nil && ok:
+			w.commitMu.Lock()
+			w.committed = off
+			w.commitMu.Unlock()
+			return off, true
+		case err == nil:
+			return c.cfg.InitialOffset, true
+		case errors.Is(err, ErrBadOffset):
+			log.Warn("stored offset is malformed; starting from the initial offset", "err", err, "initial", c.cfg.InitialOffset)
+			return c.cfg.InitialOffset, true
+		case w.ctx.Err() != nil:
+			return 0, false
+		default:
+			log.Warn("cannot read the stored offset, retrying", "err", err)
+			if !sleepCtx(w.ctx, c.cfg.HandlerRestartDelay) {
+				return 0, false
+			}
+		}
+	}
+}
+
+// commit writes the marked offset if it moved. It does nothing once the
+// worker is released: a partition handed over is never committed to again.
+func (c *Consumer) commit(ctx context.Context, w *worker) error {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	return c.commitLocked(ctx, w)
+}
+
+func (c *Consumer) commitLocked(ctx context.Context, w *worker) error {
+	m := w.marked.Load()
+	if w.released || m < 0 || m <= w.committed {
+		return nil
+	}
+	if err := c.store.Commit(ctx, w.fence, w.tp, m); err != nil {
+		c.metrics.commitErrors.Inc()
+		return err
+	}
+	if w.committed >= 0 {
+		c.metrics.processed.WithLabelValues(w.tp.Topic).Add(float64(m - w.committed))
+	}
+	w.committed = m
+	c.metrics.commits.Inc()
+	return nil
+}
+
+// finish makes the final commit (unless lost) and forbids any later one.
+func (c *Consumer) finish(ctx context.Context, w *worker, commit bool) error {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	var err error
+	if commit {
+		err = c.commitLocked(ctx, w)
+	}
+	w.released = true
+	return err
+}
+
+// wait waits up to d for the worker's goroutine to return.
+func (w *worker) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

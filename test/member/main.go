@@ -1,0 +1,74 @@
+// Command member is one balanced consumer as a real OS process, for tests
+// that kill members with SIGKILL. Every processed message is appended to the
+// processing log file as "member topic partition offset startUnixNano
+// endUnixNano" before it is marked, so a kill loses no record of work done.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zkbalance/zkbalance/balanced"
+)
+
+func main() {
+	var (
+		name     = flag.String("name", "member", "name in the processing log")
+		zk       = flag.String("zookeeper", "", "ZooKeeper connect string")
+		group    = flag.String("group", "", "group")
+		topics   = flag.String("topics", "", "comma-separated topics")
+		logPath  = flag.String("log", "", "processing log file (appended)")
+		delay    = flag.Duration("delay", 0, "handler time per message")
+		session  = flag.Duration("session-timeout", 6*time.Second, "ZooKeeper session timeout")
+		assignor = flag.String("assignor", "", "assignor")
+	)
+	flag.Parse()
+	f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "member:", err)
+		os.Exit(1)
+	}
+	defer f.Close()
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("m", *name)
+	c, err := balanced.New(balanced.Config{
+		Group: *group, Topics: strings.Split(*topics, ","), ZooKeeper: *zk,
+		SessionTimeout: *session, Assignor: *assignor, Logger: logger,
+		Hooks: balanced.Hooks{OnAssigned: func(_ context.Context, tps []balanced.TopicPartition) {
+			fmt.Fprintf(os.Stdout, "assigned %v\n", tps)
+		}},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "member:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stdout, "member-id %s\n", c.MemberID())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = c.Run(ctx, balanced.EachMessage(func(ctx context.Context, m *balanced.Message) error {
+		start := time.Now()
+		if *delay > 0 {
+			select {
+			case <-time.After(*delay):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := fmt.Fprintf(f, "%s %s %d %d %d %d\n", *name, m.Topic, m.Partition, m.Offset, start.UnixNano(), time.Now().UnixNano())
+		return err
+	}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "member:", err)
+		os.Exit(1)
+	}
+}
