@@ -119,7 +119,9 @@ type Config struct {
 	// Registerer, when set, registers the consumer's Prometheus metrics.
 	Registerer prometheus.Registerer
 	// Sarama is the base client config for fetching (copied; the consumer
-	// sets what it needs). Default sarama.NewConfig() with Version 2.1.
+	// sets what it needs). Default sarama.NewConfig() with Version 2.1 and
+	// Consumer.MaxWaitTime 100ms (newly assigned partitions start fetching
+	// only between fetch requests).
 	Sarama *sarama.Config
 	// ZooKeeperDialer, when set, opens ZooKeeper TCP connections (tests,
 	// proxies).
@@ -240,6 +242,10 @@ func (c Config) withDefaults() (Config, error) {
 		sc = &cp
 	} else {
 		sc.Version = sarama.V2_1_0_0
+		// A broker holds an empty fetch this long, and sarama admits newly
+		// assigned partitions only between fetches: 100ms (instead of 500ms)
+		// keeps a rebalance from waiting on idle fetches.
+		sc.Consumer.MaxWaitTime = 100 * time.Millisecond
 	}
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Offsets.Initial = c.InitialOffset

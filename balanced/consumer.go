@@ -34,6 +34,8 @@ type Consumer struct {
 	client  sarama.Client
 	fetcher sarama.Consumer
 	store   OffsetStore
+	bg      sync.WaitGroup // background closes of partition consumers
+	closing sync.Map       // TopicPartition -> chan struct{} closed when its close is done
 
 	// workers is owned by the Run goroutine and the rebalance it starts (one
 	// at a time); stateLock guards it against the commit loop and Owned.
@@ -84,6 +86,22 @@ func (c *Consumer) Owned() []TopicPartition {
 	var out []TopicPartition
 	for tp, w := range c.workers {
 		if !w.suspended {
+			out = append(out, tp)
+		}
+	}
+	slices.SortFunc(out, partition.CompareTopicPartitions)
+	return out
+}
+
+// Fetching lists the owned partitions whose fetching has started, sorted.
+func (c *Consumer) Fetching() []TopicPartition {
+	if err := c.stateLock.Lock(context.Background()); err != nil {
+		return nil
+	}
+	defer c.stateLock.Unlock()
+	var out []TopicPartition
+	for tp, w := range c.workers {
+		if !w.suspended && w.fetching.Load() {
 			out = append(out, tp)
 		}
 	}
@@ -232,6 +250,7 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 }
 
 func (c *Consumer) closeKafka() {
+	c.bg.Wait()
 	if c.store != nil {
 		_ = c.store.Close()
 	}

@@ -227,7 +227,7 @@ func (m *member) Owned() ([]balanced.TopicPartition, bool) { return m.c.Owned(),
 
 // expected computes the assignor's answer for the peers, in owner znode
 // values: thread ids "<member>-0" in the Scala layout, member ids in pykafka's.
-func expected(t testing.TB, assignor string, peers []peer, topics map[string]int32) map[balanced.TopicPartition]string {
+func expected(t testing.TB, assignor, group string, peers []peer, topics map[string]int32) map[balanced.TopicPartition]string {
 	t.Helper()
 	a, err := partition.Lookup(assignor)
 	if err != nil {
@@ -254,6 +254,16 @@ func expected(t testing.TB, assignor string, peers []peer, topics map[string]int
 			sub[topic] = 1
 		}
 		in.Members = append(in.Members, partition.Member{ID: m.ID(), Subscription: sub})
+	}
+	if assignor == partition.Sticky {
+		// Sticky's answer depends on the current owners: converged means the
+		// current ownership is the assignor's fixed point.
+		in.Previous = map[balanced.TopicPartition]string{}
+		for tp, o := range ownership(t, group, slices.Collect(maps.Keys(topics))...) {
+			if m, _, ok := partition.SplitThreadID(o); ok {
+				in.Previous[tp] = m
+			}
+		}
 	}
 	asg, err := a.Assign(in)
 	if err != nil {
@@ -283,7 +293,7 @@ func waitConverged(t testing.TB, d time.Duration, assignor, group string, topics
 	start := time.Now()
 	var last string
 	for time.Since(start) < d {
-		want := expected(t, assignor, peers, topics)
+		want := expected(t, assignor, group, peers, topics)
 		got := ownership(t, group, slices.Collect(maps.Keys(topics))...)
 		last = diffOwners(want, got)
 		if last == "" {
@@ -372,9 +382,62 @@ func waitProcessed(t testing.TB, l *plog, n int, d time.Duration) {
 }
 
 func uniq(t testing.TB, prefix string) string {
-	return fmt.Sprintf("%s-%s-%d", prefix, strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()%1e6)
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+	return fmt.Sprintf("%s-%s-%d", prefix, name, time.Now().UnixNano()%1e6)
 }
 
 func offsetPath(group, topic string, p int32) string {
 	return fmt.Sprintf("/consumers/%s/offsets/%s/%d", group, topic, p)
+}
+
+// stream produces batch messages spread over the topic's partitions every
+// 100ms until the returned stop is called; stop returns what was produced.
+func stream(t testing.TB, topic string, partitions int32, batch int) (stop func() map[balanced.TopicPartition]int64) {
+	quit := make(chan struct{})
+	done := make(chan map[balanced.TopicPartition]int64)
+	go func() { // owned by stop
+		produced := map[balanced.TopicPartition]int64{}
+		defer func() { done <- produced }()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			msgs := make([]cluster.Message, batch)
+			for i := range msgs {
+				msgs[i] = cluster.Message{Partition: int32(i) % partitions, Value: []byte("s")}
+			}
+			offs, err := cl.Produce(context.Background(), topic, msgs)
+			if err != nil {
+				t.Errorf("stream to %s: %v", topic, err)
+				return
+			}
+			for i, m := range msgs {
+				tp := balanced.TopicPartition{Topic: topic, Partition: m.Partition}
+				produced[tp] = max(produced[tp], offs[i]+1)
+			}
+		}
+	}()
+	var once sync.Once
+	var out map[balanced.TopicPartition]int64
+	stop = func() map[balanced.TopicPartition]int64 {
+		once.Do(func() { close(quit); out = <-done })
+		return out
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func total(produced map[balanced.TopicPartition]int64) int {
+	n := 0
+	for _, v := range produced {
+		n += int(v)
+	}
+	return n
 }

@@ -34,6 +34,9 @@ func ownerPath(l Layout, group string, tp partition.TopicPartition, leader int32
 // "<leader>-<p>" (pykafka).
 func parseOwnerName(name string) (p int32, ok bool) {
 	if i := strings.LastIndexByte(name, '-'); i >= 0 {
+		if _, err := strconv.ParseInt(name[:i], 10, 32); err != nil {
+			return 0, false // the leader part must be a broker id
+		}
 		name = name[i+1:]
 	}
 	n, err := strconv.ParseInt(name, 10, 32)

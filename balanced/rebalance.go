@@ -33,32 +33,34 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	if err != nil {
 		return rebalanceResult{topics: v.topics, err: err}
 	}
+	self := c.selfOwnerIDs()[0]
+	next := asg.Owners()
 	mine := map[TopicPartition]bool{}
-	for _, tp := range asg.Partitions(c.selfOwnerIDs()...) {
-		mine[tp] = true
+	for tp, o := range next {
+		if o == self {
+			mine[tp] = true
+		}
 	}
 	resumed := c.resumeSuspended(ctx, sess, mine, h)
 	c.dropDead(ctx)
-	var revoked []*worker
-	for tp, w := range c.workersSnapshot() {
-		if !mine[tp] {
-			revoked = append(revoked, w)
-		}
+	have := c.workersSnapshot()
+	prev := make(map[TopicPartition]string, len(have))
+	for tp := range have {
+		prev[tp] = self
 	}
-	if len(revoked) > 0 {
+	added, revokedTPs := partition.Diff(prev, next, self)
+	viewTook := time.Since(start)
+	if len(revokedTPs) > 0 {
+		revoked := make([]*worker, len(revokedTPs))
+		for i, tp := range revokedTPs {
+			revoked[i] = have[tp]
+		}
 		tps := c.revokeAll(ctx, revoked, ErrRevoked)
 		if c.cfg.Hooks.OnRevoked != nil {
 			c.cfg.Hooks.OnRevoked(ctx, tps)
 		}
 	}
-	have := c.workersSnapshot()
-	var added []TopicPartition
-	for tp := range mine {
-		if have[tp] == nil {
-			added = append(added, tp)
-		}
-	}
-	slices.SortFunc(added, partition.CompareTopicPartitions)
+	revokeTook := time.Since(start) - viewTook
 	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h)
 	claimed = append(claimed, resumed...)
 	slices.SortFunc(claimed, partition.CompareTopicPartitions)
@@ -72,12 +74,13 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	c.metrics.rebalances.Inc()
 	c.metrics.rebalanceDuration.Observe(took.Seconds())
 	c.log.Info("rebalanced", "members", len(v.input.Members), "owned", len(mine),
-		"added", len(claimed), "revoked", len(revoked), "took", took.Round(time.Microsecond))
+		"added", len(claimed), "revoked", len(revokedTPs), "took", took.Round(time.Microsecond),
+		"view", viewTook.Round(time.Microsecond), "revoke", revokeTook.Round(time.Microsecond))
 	return rebalanceResult{topics: v.topics}
 }
 
-// selfOwnerIDs are our owner ids in the assignor's output: thread ids for
-// the Scala assignors, the member id otherwise.
+// selfOwnerIDs are our owner ids in the assignor's output: the thread id
+// "<member>-0" for the Scala assignors (one stream), the member id otherwise.
 func (c *Consumer) selfOwnerIDs() []string {
 	if strings.HasPrefix(c.cfg.Assignor, "scala-") {
 		return []string{partition.ThreadID(c.memberID, 0)}
@@ -150,36 +153,59 @@ func (c *Consumer) dropDead(ctx context.Context) {
 }
 
 // revokeAll stops the workers' handlers (waiting at most RevokeTimeout),
-// commits what they marked and deletes their owner znodes, in parallel.
+// commits what they marked and deletes their owner znodes. It works in
+// phases over all workers at once — wait, commit, release — so that the
+// ZooKeeper writes of one phase share log syncs instead of queueing one by
+// one behind each other's reads.
 func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error) []TopicPartition {
-	var wg sync.WaitGroup
 	for _, w := range ws {
 		w.cancel(cause)
 	}
-	for _, w := range ws {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			log := c.log.With("topic", w.tp.Topic, "partition", w.tp.Partition)
-			if !w.wait(c.cfg.RevokeTimeout) {
-				log.Warn("handler did not return within RevokeTimeout; releasing the partition anyway",
-					"timeout", c.cfg.RevokeTimeout)
-			}
-			// Revokes finish even if the rebalance is superseded.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-			defer cancel()
-			if err := c.finish(rctx, w, true); err != nil {
-				log.Warn("final commit failed; the next owner resumes from the last commit", "err", err)
-			}
-			if err := partition.Release(rctx, w.fence.Conn, w.claim); err != nil {
-				log.Warn("release failed", "err", err)
-			}
-			c.setWorker(w.tp, nil)
-		}()
+	parallel := func(fn func(w *worker)) {
+		var wg sync.WaitGroup
+		for _, w := range ws {
+			wg.Add(1)
+			go func() { defer wg.Done(); fn(w) }()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	t0 := time.Now()
+	parallel(func(w *worker) {
+		if !w.wait(c.cfg.RevokeTimeout) {
+			c.log.Warn("handler did not return within RevokeTimeout; releasing the partition anyway",
+				"topic", w.tp.Topic, "partition", w.tp.Partition, "timeout", c.cfg.RevokeTimeout)
+		}
+	})
+	t1 := time.Now()
+	// Revokes finish even if the rebalance is superseded.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	parallel(func(w *worker) {
+		if err := c.finish(rctx, w, true); err != nil {
+			c.log.Warn("final commit failed; the next owner resumes from the last commit",
+				"topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
+		}
+	})
+	t2 := time.Now()
+	bySession := map[*zkwatch.Conn][]*worker{}
+	for _, w := range ws {
+		bySession[w.fence.Conn] = append(bySession[w.fence.Conn], w)
+	}
+	for conn, group := range bySession {
+		claims := make([]partition.Claim, len(group))
+		for i, w := range group {
+			claims[i] = w.claim
+		}
+		for i, err := range partition.ReleaseAll(rctx, conn, claims) {
+			if err != nil {
+				c.log.Warn("release failed", "topic", group[i].tp.Topic, "partition", group[i].tp.Partition, "err", err)
+			}
+		}
+	}
+	c.log.Debug("revoked", "count", len(ws), "wait", t1.Sub(t0), "commit", t2.Sub(t1), "release", time.Since(t2))
 	tps := make([]TopicPartition, len(ws))
 	for i, w := range ws {
+		c.setWorker(w.tp, nil)
 		tps[i] = w.tp
 	}
 	slices.SortFunc(tps, partition.CompareTopicPartitions)
@@ -247,7 +273,11 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 			if holder, err = c.otherPykafkaOwner(ctx, sess, tp, path); err == nil && holder == "" {
 				return got, nil
 			}
-			_ = partition.Release(ctx, sess, got) // both created at once: back off and retry
+			// Another owner appeared (both created at once), or ctx ended before
+			// we could tell: give ours back, even if ctx is done, then retry.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = partition.Release(rctx, sess, got)
+			cancel()
 		}
 		if err != nil && ctx.Err() == nil {
 			c.log.Warn("reading owners failed", "err", err)

@@ -48,27 +48,7 @@ func TestS4SessionExpiry(t *testing.T) {
 	waitConverged(t, 30*time.Second, "scala-range", group, topics, a, b)
 	ownedBefore := a.c.Owned()
 
-	stop := make(chan struct{})
-	produced := map[balanced.TopicPartition]int64{}
-	var pmu sync.Mutex
-	var pwg sync.WaitGroup
-	pwg.Add(1)
-	go func() { // a steady stream of 60 messages every 100ms
-		defer pwg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			got := produceSpread(t, topic, 6, 60)
-			pmu.Lock()
-			for tp, n := range got {
-				produced[tp] += n
-			}
-			pmu.Unlock()
-		}
-	}()
+	stopStream := stream(t, topic, 6, 60)
 	time.Sleep(time.Second)
 	id, pw := capture.Credentials()
 	if err := cl.ExpireSession(ctx, id, pw); err != nil {
@@ -93,12 +73,8 @@ func TestS4SessionExpiry(t *testing.T) {
 	}
 	waitConverged(t, 30*time.Second, "scala-range", group, topics, a, b)
 	time.Sleep(time.Second)
-	close(stop)
-	pwg.Wait()
-	total := 0
-	for _, n := range produced {
-		total += int(n)
-	}
+	produced := stopStream()
+	total := total(produced)
 	waitProcessed(t, &log, total, time.Minute)
 	an := log.analyze(produced)
 	t.Logf("produced %d: lost %d, duplicates %d, overlaps %d", total, an.lost, an.duplicates, an.overlaps)

@@ -109,6 +109,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		}
 		c.log.Warn("disconnected from ZooKeeper; stopping handlers until the session is back",
 			"after", c.cfg.LostAfterDisconnect)
+		c.cancelAll(ErrSessionExpired) // first, before anything that may wait
 		stopRebalance()
 		c.loseAll(sctx, ErrSessionExpired, true)
 		suspended = true
@@ -123,6 +124,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 			stopRebalance()
 			return ctx.Err()
 		case <-sess.Done():
+			c.cancelAll(ErrSessionExpired)
 			stopRebalance()
 			c.loseAll(sctx, ErrSessionExpired, false)
 			return nil
@@ -252,4 +254,12 @@ func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Han
 	rctx, cancel := context.WithCancel(ctx)
 	go func() { results <- c.rebalance(rctx, sess, h, co) }()
 	return cancel
+}
+
+// cancelAll cancels every handler's context at once (no waiting, no commit
+// decisions): the first step of losing the session.
+func (c *Consumer) cancelAll(cause error) {
+	for _, w := range c.workersSnapshot() {
+		w.cancel(cause)
+	}
 }

@@ -15,14 +15,15 @@ import (
 // worker runs the handler of one owned partition. Its goroutine (run) owns
 // the partition consumer; the rebalance owns the worker.
 type worker struct {
-	tp     TopicPartition
-	claim  partition.Claim
-	fence  Fence
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	done   chan struct{} // closed when run has returned
-	marked atomic.Int64  // next offset to commit; -1 before any mark
-	hwm    atomic.Int64
+	tp       TopicPartition
+	claim    partition.Claim
+	fence    Fence
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	done     chan struct{} // closed when run has returned
+	marked   atomic.Int64  // next offset to commit; -1 before any mark
+	hwm      atomic.Int64
+	fetching atomic.Bool // a partition consumer is running
 
 	commitMu  sync.Mutex
 	committed int64 // last committed (or fetched) next offset; -1 none
@@ -47,7 +48,13 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		return
 	}
 	for w.ctx.Err() == nil {
-		pc, err := c.fetcher.ConsumePartition(w.tp.Topic, w.tp.Partition, off)
+		if !c.waitClosed(w.ctx, w.tp) {
+			return
+		}
+		pc, err := c.consumePartition(w.ctx, w.tp, off)
+		if w.ctx.Err() != nil {
+			return
+		}
 		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
 			log.Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
 			off = c.cfg.InitialOffset
@@ -60,7 +67,9 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 			}
 			continue
 		}
+		w.fetching.Store(true)
 		off = c.runHandler(w, h, pc, off, log)
+		w.fetching.Store(false)
 	}
 }
 
@@ -92,24 +101,10 @@ func (c *Consumer) runHandler(w *worker, h Handler, pc sarama.PartitionConsumer,
 }
 
 // forward copies messages from pc to msgs until ctx ends or pc stops, then
-// closes pc and drains it. Fetching is thus cancelled, never waited on.
+// hands pc to a background close. Fetching is thus cancelled, never waited
+// on: a revoke does not wait for the broker's in-flight fetch to return.
 func (c *Consumer) forward(ctx context.Context, pc sarama.PartitionConsumer, msgs chan<- *Message, w *worker, log *slog.Logger) {
-	defer func() {
-		pc.AsyncClose()
-		m, e := pc.Messages(), pc.Errors()
-		for m != nil || e != nil {
-			select {
-			case _, ok := <-m:
-				if !ok {
-					m = nil
-				}
-			case _, ok := <-e:
-				if !ok {
-					e = nil
-				}
-			}
-		}
-	}()
+	defer c.closeInBackground(w.tp, pc)
 	errs := pc.Errors()
 	for {
 		select {
@@ -144,6 +139,96 @@ func toMessage(sm *sarama.ConsumerMessage) *Message {
 		}
 	}
 	return m
+}
+
+// consumePartition starts fetching tp, but gives up waiting when ctx ends:
+// sarama's ConsumePartition can block for a whole fetch cycle (up to
+// Consumer.MaxWaitTime) while the broker consumer admits new partitions, and
+// a revoke must not wait for that. A start that completes after ctx ended is
+// closed in the background.
+func (c *Consumer) consumePartition(ctx context.Context, tp TopicPartition, off int64) (sarama.PartitionConsumer, error) {
+	type result struct {
+		pc  sarama.PartitionConsumer
+		err error
+	}
+	ch := make(chan result, 1)
+	c.bg.Add(1)
+	go func() { // owned by the consumer's bg group
+		defer c.bg.Done()
+		pc, err := c.fetcher.ConsumePartition(tp.Topic, tp.Partition, off)
+		ch <- result{pc, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.pc, r.err
+	case <-ctx.Done():
+		done := c.markClosing(tp)
+		c.bg.Add(1)
+		go func() { // owned by the consumer's bg group
+			defer c.bg.Done()
+			if r := <-ch; r.err == nil {
+				c.drainClose(tp, r.pc, done)
+			} else {
+				c.closing.CompareAndDelete(tp, done)
+				close(done)
+			}
+		}()
+		return nil, context.Cause(ctx)
+	}
+}
+
+// markClosing records that tp's fetch is being closed; later fetches of tp
+// wait for the returned channel to close (sarama allows one consumer per
+// partition).
+func (c *Consumer) markClosing(tp TopicPartition) chan struct{} {
+	done := make(chan struct{})
+	c.closing.Store(tp, done)
+	return done
+}
+
+// closeInBackground closes pc on a goroutine owned by the consumer (Run
+// waits for all of them before closing the client).
+func (c *Consumer) closeInBackground(tp TopicPartition, pc sarama.PartitionConsumer) {
+	done := c.markClosing(tp)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.drainClose(tp, pc, done)
+	}()
+}
+
+// drainClose closes pc, drains its channels, then closes done.
+func (c *Consumer) drainClose(tp TopicPartition, pc sarama.PartitionConsumer, done chan struct{}) {
+	defer close(done)
+	pc.AsyncClose()
+	m, e := pc.Messages(), pc.Errors()
+	for m != nil || e != nil {
+		select {
+		case _, ok := <-m:
+			if !ok {
+				m = nil
+			}
+		case _, ok := <-e:
+			if !ok {
+				e = nil
+			}
+		}
+	}
+	c.closing.CompareAndDelete(tp, done)
+}
+
+// waitClosed waits until an earlier fetch of tp has fully closed.
+func (c *Consumer) waitClosed(ctx context.Context, tp TopicPartition) bool {
+	v, ok := c.closing.Load(tp)
+	if !ok {
+		return true
+	}
+	select {
+	case <-v.(chan struct{}):
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // startOffset reads the committed offset, retrying transient errors until

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -47,48 +48,66 @@ type Claimer struct {
 }
 
 // Claim creates the ephemeral owner znode p with value, creating missing
-// parents. While the znode exists and is not ours it retries with backoff
-// until ctx is done; it never gives up by itself. When ctx ends first, the
+// parents. While the znode exists and is not ours it retries until ctx is
+// done, each retry as soon as the holder deletes the znode (a watch) and at
+// the latest after the backoff delay; it never gives up by itself. When ctx ends first, the
 // error wraps ErrOwned (if a holder was seen) and the context's cause, and
 // a create of ours that may have landed meanwhile is removed.
 func (c Claimer) Claim(ctx context.Context, p string, value []byte) (Claim, error) {
 	var holder []byte
 	for attempt := 0; ; {
-		_, err := c.Conn.Create(ctx, p, value, zk.FlagEphemeral, c.ACL)
-		switch {
-		case err == nil:
-			return Claim{Path: p, Version: 0, Session: c.Conn.SessionID()}, nil
-		case errors.Is(err, zk.ErrNoNode):
-			if err := c.Conn.EnsurePath(ctx, path.Dir(p), c.ACL); err != nil {
-				return Claim{}, c.abandon(ctx, p, value, err)
-			}
-			continue
-		case errors.Is(err, zk.ErrNodeExists):
-			data, st, gerr := c.Conn.Get(ctx, p)
-			if errors.Is(gerr, zk.ErrNoNode) {
-				continue // released between our create and get
-			}
-			if gerr != nil {
-				return Claim{}, c.abandon(ctx, p, value, gerr)
-			}
-			if bytes.Equal(data, value) && st.EphemeralOwner == c.Conn.SessionID() {
-				return Claim{Path: p, Version: st.Version, Session: st.EphemeralOwner}, nil
-			}
-			holder = data
-			if c.OnRetry != nil {
-				c.OnRetry(p, attempt, data)
-			}
-			t := time.NewTimer(c.Backoff.Delay(attempt, rand.Float64()))
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return Claim{}, c.abandon(ctx, p, value, fmt.Errorf("%w (held by %q): %w", ErrOwned, holder, context.Cause(ctx)))
-			}
-			attempt++
-		default:
+		// Look before writing: a create that fails is still a write ZooKeeper
+		// must log, and it would queue our session's reads behind it.
+		exists, st, gone, err := c.Conn.ExistsW(ctx, p)
+		if err != nil {
 			return Claim{}, c.abandon(ctx, p, value, err)
 		}
+		if !exists {
+			_, err := c.Conn.Create(ctx, p, value, zk.FlagEphemeral, c.ACL)
+			switch {
+			case err == nil:
+				return Claim{Path: p, Version: 0, Session: c.Conn.SessionID()}, nil
+			case errors.Is(err, zk.ErrNoNode):
+				if err := c.Conn.EnsurePath(ctx, path.Dir(p), c.ACL); err != nil {
+					return Claim{}, c.abandon(ctx, p, value, err)
+				}
+				continue
+			case errors.Is(err, zk.ErrNodeExists):
+				continue // someone was faster: look again
+			default:
+				return Claim{}, c.abandon(ctx, p, value, err)
+			}
+		}
+		if st.EphemeralOwner == c.Conn.SessionID() {
+			data, st2, err := c.Conn.Get(ctx, p)
+			if errors.Is(err, zk.ErrNoNode) {
+				continue
+			}
+			if err != nil {
+				return Claim{}, c.abandon(ctx, p, value, err)
+			}
+			if bytes.Equal(data, value) && st2.EphemeralOwner == c.Conn.SessionID() {
+				return Claim{Path: p, Version: st2.Version, Session: st2.EphemeralOwner}, nil
+			}
+			holder = data
+		} else if data, _, err := c.Conn.Get(ctx, p); err == nil {
+			holder = data
+		}
+		if c.OnRetry != nil {
+			c.OnRetry(p, attempt, holder)
+		}
+		// Wait for the holder's release (the watch) but no longer than the
+		// backoff delay, then look again.
+		t := time.NewTimer(c.Backoff.Delay(attempt, rand.Float64()))
+		select {
+		case <-t.C:
+		case <-gone:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return Claim{}, c.abandon(ctx, p, value, fmt.Errorf("%w (held by %q): %w", ErrOwned, holder, context.Cause(ctx)))
+		}
+		attempt++
 	}
 }
 
@@ -110,24 +129,52 @@ func (c Claimer) abandon(ctx context.Context, p string, value []byte, err error)
 // held by someone else (other version or session) is left alone and the
 // error wraps ErrNotHeld.
 func Release(ctx context.Context, conn *zkwatch.Conn, cl Claim) error {
-	ok, st, err := conn.Exists(ctx, cl.Path)
-	if err != nil {
-		return fmt.Errorf("release %s: %w", cl.Path, err)
+	return ReleaseAll(ctx, conn, []Claim{cl})[0]
+}
+
+// ReleaseAll releases many claims of one session: first every check (reads),
+// then every delete (writes). Interleaving a read and a write per znode
+// would serialise them, since ZooKeeper answers a session's requests in
+// order and each write waits for its log sync; in two phases the writes share
+// syncs. The result has one error (or nil) per claim.
+func ReleaseAll(ctx context.Context, conn *zkwatch.Conn, claims []Claim) []error {
+	errs := make([]error, len(claims))
+	del := make([]bool, len(claims))
+	var wg sync.WaitGroup
+	for i, cl := range claims {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, st, err := conn.Exists(ctx, cl.Path)
+			switch {
+			case err != nil:
+				errs[i] = fmt.Errorf("release %s: %w", cl.Path, err)
+			case !ok:
+			case st.EphemeralOwner != cl.Session || cl.Session != conn.SessionID():
+				errs[i] = fmt.Errorf("release %s: %w", cl.Path, ErrNotHeld)
+			default:
+				del[i] = true
+			}
+		}()
 	}
-	if !ok {
-		return nil
-	}
-	if st.EphemeralOwner != cl.Session || cl.Session != conn.SessionID() {
-		return fmt.Errorf("release %s: %w", cl.Path, ErrNotHeld)
-	}
-	if err := conn.Delete(ctx, cl.Path, cl.Version); err != nil {
-		if errors.Is(err, zk.ErrNoNode) {
-			return nil
+	wg.Wait()
+	for i, cl := range claims {
+		if !del[i] {
+			continue
 		}
-		if errors.Is(err, zk.ErrBadVersion) {
-			return fmt.Errorf("release %s: %w: %w", cl.Path, ErrNotHeld, err)
-		}
-		return fmt.Errorf("release %s: %w", cl.Path, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := conn.Delete(ctx, cl.Path, cl.Version)
+			switch {
+			case err == nil, errors.Is(err, zk.ErrNoNode):
+			case errors.Is(err, zk.ErrBadVersion):
+				errs[i] = fmt.Errorf("release %s: %w: %w", cl.Path, ErrNotHeld, err)
+			default:
+				errs[i] = fmt.Errorf("release %s: %w", cl.Path, err)
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	return errs
 }

@@ -132,6 +132,11 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c.mu.Lock()
 	c.zk = conn
+	if c.state == zk.StateHasSession && c.sessionID == 0 {
+		// The first session event raced ahead of Connect's return and could
+		// not read the id yet.
+		c.sessionID = conn.SessionID()
+	}
 	c.mu.Unlock()
 	if err := c.WaitSession(ctx); err != nil {
 		c.Close()

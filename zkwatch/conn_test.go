@@ -116,3 +116,15 @@ func TestDialUnreachable(t *testing.T) {
 		t.Fatalf("dial of a closed port: %v", err)
 	}
 }
+
+// TestSessionIDKnownAtOnce dials many times: the session id must be set as
+// soon as Dial returns (the first event can arrive before Connect returns).
+func TestSessionIDKnownAtOnce(t *testing.T) {
+	for i := range 30 {
+		c := dial(t, "", zkwatch.Config{})
+		if c.SessionID() == 0 || c.SessionID() != c.ZK().SessionID() {
+			t.Fatalf("dial %d: SessionID() = %x, zk says %x", i, c.SessionID(), c.ZK().SessionID())
+		}
+		c.Close()
+	}
+}

@@ -207,3 +207,19 @@ func (c *Conn) Multi(ctx context.Context, ops ...any) ([]zk.MultiResponse, error
 	}
 	return res, nil
 }
+
+// ExistsW reports whether p exists and arms a one-shot watch that fires on
+// its creation, deletion or data change. The channel gets one event (or is
+// closed unfired when the connection ends).
+func (c *Conn) ExistsW(ctx context.Context, p string) (bool, *zk.Stat, <-chan zk.Event, error) {
+	type r struct {
+		ok bool
+		s  stat
+		ev <-chan zk.Event
+	}
+	v, err := do(ctx, c, func(z *zk.Conn) (r, error) { ok, s, ev, err := z.ExistsW(c.abs(p)); return r{ok, s, ev}, err })
+	if err != nil {
+		return false, nil, nil, fmt.Errorf("zkwatch: exists %s: %w", p, err)
+	}
+	return v.ok, v.s, v.ev, nil
+}

@@ -1,0 +1,83 @@
+package balanced
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+func TestConfigDefaultsAndValidation(t *testing.T) {
+	ok := Config{Group: "g", Topics: []string{"t"}, ZooKeeper: "127.0.0.1:2181/kafka"}
+	c, err := ok.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Layout != LayoutScala || c.Assignor != "scala-range" || c.Offsets != OffsetsZooKeeper ||
+		c.InitialOffset != sarama.OffsetOldest || c.SessionTimeout != 6*time.Second || c.CommitInterval != time.Second ||
+		c.RevokeTimeout != 10*time.Second || c.LostAfterDisconnect != 0 || c.Sarama == nil || c.Logger == nil {
+		t.Fatalf("defaults: %+v", c)
+	}
+	py := Config{Group: "g", Topics: []string{"t"}, ZooKeeper: "z:1", Layout: LayoutPykafka}
+	if c, err := py.withDefaults(); err != nil || c.Assignor != "pykafka-range" || c.Offsets != OffsetsKafka {
+		t.Fatalf("pykafka defaults: %+v %v", c, err)
+	}
+	for _, tc := range []struct {
+		field string
+		mod   func(*Config)
+	}{
+		{"Group", func(c *Config) { c.Group = "" }},
+		{"Group", func(c *Config) { c.Group = "a/b" }},
+		{"Topics", func(c *Config) { c.Topics = nil }},
+		{"Topics", func(c *Config) { c.TopicPattern = "x.*" }},
+		{"Topics", func(c *Config) { c.Topics = []string{"bad topic"} }},
+		{"Topics", func(c *Config) { c.Topics = []string{"a", "a"} }},
+		{"TopicPattern", func(c *Config) { c.Topics = nil; c.TopicPattern = "(" }},
+		{"ZooKeeper", func(c *Config) { c.ZooKeeper = "" }},
+		{"ZooKeeper", func(c *Config) { c.ZooKeeper = "/chroot-only" }},
+		{"Layout", func(c *Config) { c.Layout = "java" }},
+		{"Topics", func(c *Config) { c.Layout = LayoutPykafka; c.Topics = []string{"a", "b"} }},
+		{"Assignor", func(c *Config) { c.Assignor = "magic" }},
+		{"Assignor", func(c *Config) { c.Assignor = "pykafka-range" }},
+		{"Offsets", func(c *Config) { c.Offsets = "redis" }},
+		{"Offsets", func(c *Config) { c.Layout = LayoutPykafka; c.Offsets = OffsetsZooKeeper }},
+		{"InitialOffset", func(c *Config) { c.InitialOffset = 42 }},
+		{"SessionTimeout", func(c *Config) { c.SessionTimeout = -time.Second }},
+		{"SessionTimeout", func(c *Config) { c.SessionTimeout = time.Millisecond }},
+		{"CommitInterval", func(c *Config) { c.CommitInterval = time.Nanosecond }},
+		{"LostAfterDisconnect", func(c *Config) { c.LostAfterDisconnect = -1 }},
+		{"MemberID", func(c *Config) { c.MemberID = "a/b" }},
+	} {
+		c := ok
+		c.Topics = append([]string(nil), ok.Topics...)
+		tc.mod(&c)
+		_, err := c.withDefaults()
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig naming the field", tc.field, err)
+		}
+	}
+}
+
+func FuzzConfig(f *testing.F) {
+	f.Add("g", "t", "", "127.0.0.1:2181", "scala", "", "", int64(0), int64(0))
+	f.Add("g", "", "a.*", "h:1,h:2/x", "pykafka", "pykafka-range", "kafka", int64(-2), int64(1e9))
+	f.Fuzz(func(t *testing.T, group, topic, pattern, zk, layout, assignor, offsets string, initial, session int64) {
+		c := Config{Group: group, TopicPattern: pattern, ZooKeeper: zk, Layout: Layout(layout), Assignor: assignor,
+			Offsets: OffsetStorage(offsets), InitialOffset: initial, SessionTimeout: time.Duration(session)}
+		if topic != "" {
+			c.Topics = []string{topic}
+		}
+		got, err := c.withDefaults() // must not panic
+		if err != nil {
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("error without ErrInvalidConfig: %v", err)
+			}
+			return
+		}
+		if got.SessionTimeout < time.Second || got.Sarama == nil || got.Assignor == "" {
+			t.Fatalf("accepted config without defaults: %+v", got)
+		}
+	})
+}

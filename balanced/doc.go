@@ -1,0 +1,35 @@
+// Package balanced is a ZooKeeper-coordinated balanced Kafka consumer,
+// wire-compatible with the Scala high-level consumer and pykafka's
+// BalancedConsumer (see PROTOCOL.md), that fixes the two ways such groups
+// break.
+//
+// A blocked rebalance cannot happen: the rebalance runs on its own
+// goroutine, takes no lock that fetching or a handler holds, cancels the
+// handlers of revoked partitions instead of waiting on them (at most
+// Config.RevokeTimeout), and claims owner znodes with backoff until they are
+// free — a newcomer never gives up with PartitionOwnedError.
+//
+// A slow handler cannot cause double processing: liveness is the ZooKeeper
+// session (kept by the ZooKeeper client's own goroutine, not by the
+// handler), a revoked or lost partition's handler context is cancelled, and
+// every offset commit is fenced by the owner znode of the session that
+// claimed it, so a member that lost a partition can neither commit to it nor
+// keep receiving its messages.
+//
+// # Life of a member
+//
+// New validates a Config; Run registers /consumers/<group>/ids/<member>,
+// watches the members, brokers and topics, and rebalances on every
+// (coalesced) change until its context is done or Close is called. Each
+// owned partition gets its own Handler.Consume call on its own goroutine with
+// a context that ends on revoke (cause ErrRevoked), on session loss
+// (ErrSessionExpired) or on close (ErrClosed). Handlers mark what they have
+// processed; marked offsets are committed every Config.CommitInterval, on
+// revoke and on close (at least once).
+//
+// # Concurrency
+//
+// Consume runs concurrently for different partitions; messages of one
+// partition arrive in order. Hooks run one at a time on Run's goroutines,
+// never concurrently with each other. Neither may call Close.
+package balanced
