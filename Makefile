@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 60s
 DEMO_FOR ?= 20s
 
-.PHONY: all build demo test fmt-check vet unit fuzz jars clean
+.PHONY: all build demo test fmt-check vet unit fuzz bench jars clean
 
 all: build
 
@@ -47,6 +47,14 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+## bench: consume throughput (zkbalance vs raw sarama, 200k x 1 KiB over 8
+## partitions) and rebalance latency (a join at 4 and 16 members x 256
+## partitions, p50/p99 over 20 joins) against the real cluster.
+BENCHTIME ?= 20x
+bench:
+	$(GO) test -run '^$$' -bench 'ConsumeRawSarama|ConsumeBalanced' -benchtime 3x ./balanced/
+	$(GO) test -run '^$$' -bench 'RebalanceJoin' -benchtime $(BENCHTIME) ./balanced/
 
 ## jars: resolve the Kafka and ZooKeeper jars into the cache now.
 jars: build

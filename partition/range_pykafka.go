@@ -24,6 +24,19 @@ func (pykafkaRange) Name() string { return PykafkaRange }
 
 // Assign implements Assignor. Owner ids are member ids.
 func (pykafkaRange) Assign(in Input) (Assignment, error) {
+	return assignPykafka(in, func(out Assignment, topic string, ids []string, order []int32) {
+		for i, id := range ids {
+			start, count := rangeSlice(len(order), len(ids), i)
+			for _, p := range order[start : start+count] {
+				out.add(id, topic, p)
+			}
+		}
+	})
+}
+
+// assignPykafka is what both pykafka protocols share: per topic, the sorted
+// participants and the partitions in pykafka's order, handed to place.
+func assignPykafka(in Input, place func(out Assignment, topic string, ids []string, order []int32)) (Assignment, error) {
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
@@ -34,14 +47,7 @@ func (pykafkaRange) Assign(in Input) (Assignment, error) {
 		if !ok {
 			continue
 		}
-		order := pykafkaOrder(topic, parts)
-		ids := participants[topic]
-		for i, id := range ids {
-			start, count := rangeSlice(len(order), len(ids), i)
-			for _, p := range order[start : start+count] {
-				out.add(id, topic, p)
-			}
-		}
+		place(out, topic, participants[topic], pykafkaOrder(topic, parts))
 	}
 	return out.finish(), nil
 }

@@ -14,20 +14,9 @@ func (pykafkaRoundRobin) Name() string { return PykafkaRoundRobin }
 
 // Assign implements Assignor. Owner ids are member ids.
 func (pykafkaRoundRobin) Assign(in Input) (Assignment, error) {
-	if err := in.validate(); err != nil {
-		return nil, err
-	}
-	out := Assignment{}
-	participants := memberIDsPerTopic(in.Members)
-	for _, topic := range sortedKeys(participants) {
-		parts, ok := in.Topics[topic]
-		if !ok {
-			continue
-		}
-		ids := participants[topic]
-		for k, p := range pykafkaOrder(topic, parts) {
+	return assignPykafka(in, func(out Assignment, topic string, ids []string, order []int32) {
+		for k, p := range order {
 			out.add(ids[k%len(ids)], topic, p)
 		}
-	}
-	return out.finish(), nil
+	})
 }
