@@ -1,0 +1,55 @@
+package balanced_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zkbalance/zkbalance/balanced"
+)
+
+// TestMetricsFollowOwnership checks the Prometheus series a member registers
+// against what it owns in the real group.
+func TestMetricsFollowOwnership(t *testing.T) {
+	ctx := testCtx(t, 2*time.Minute)
+	topic, group := uniq(t, "metrics"), uniq(t, "g-metrics")
+	if err := cl.CreateTopic(ctx, topic, 4, 1); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	var log plog
+	a := startMember(t, "A", balanced.Config{Group: group, Topics: []string{topic}, Registerer: reg, CommitInterval: 100 * time.Millisecond},
+		recorder(&log, "A", 0))
+	b := startMember(t, "B", balanced.Config{Group: group, Topics: []string{topic}}, recorder(&log, "B", 0))
+	waitConverged(t, 30*time.Second, "scala-range", group, map[string]int32{topic: 4}, a, b)
+	produceSpread(t, topic, 4, 40)
+	waitProcessed(t, &log, 40, 30*time.Second)
+	time.Sleep(500 * time.Millisecond) // a commit interval or two
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
+			got[mf.GetName()] += v
+		}
+	}
+	if got["zkbalance_owned_partitions"] != float64(len(a.c.Owned())) {
+		t.Errorf("owned_partitions = %v, member owns %v", got["zkbalance_owned_partitions"], a.c.Owned())
+	}
+	if got["zkbalance_rebalances_total"] < 1 || got["zkbalance_rebalance_duration_seconds"] < 1 {
+		t.Errorf("no rebalance counted: %v", got)
+	}
+	if got["zkbalance_commits_total"] < 1 {
+		t.Errorf("no commit counted: %v", got)
+	}
+	if got["zkbalance_commit_errors_total"] != 0 {
+		t.Errorf("commit errors: %v", got["zkbalance_commit_errors_total"])
+	}
+	// A second consumer of the same group may not register the same series.
+	if _, err := balanced.New(balanced.Config{Group: group, Topics: []string{topic}, ZooKeeper: cl.ZooKeeperAddr(), Registerer: reg}); err == nil {
+		t.Error("registering the same group's metrics twice was accepted")
+	}
+}
