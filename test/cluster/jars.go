@@ -21,14 +21,15 @@ const CacheEnv = "ZKBALANCE_CACHE"
 var pom []byte
 
 // CacheDir returns the directory where resolved jars are kept: $ZKBALANCE_CACHE
-// when set, otherwise <user cache dir>/zkbalance.
+// when set, otherwise <user cache dir>/zkbalance (<temp dir>/zkbalance-cache
+// when there is no user cache dir).
 func CacheDir() (string, error) {
 	if d := os.Getenv(CacheEnv); d != "" {
 		return d, nil
 	}
 	base, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("cluster: no cache dir (set %s): %w", CacheEnv, err)
+	if err != nil { // no $HOME: fall back to the temp dir rather than fail
+		return filepath.Join(os.TempDir(), "zkbalance-cache"), nil
 	}
 	return filepath.Join(base, "zkbalance"), nil
 }
