@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/go-zookeeper/zk"
@@ -74,7 +75,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		}
 	}
 	var v view
-	for _, t := range sortedSet(wanted) {
+	for _, t := range slices.Sorted(maps.Keys(wanted)) {
 		topic, err := sess.ReadTopic(ctx, t)
 		if errors.Is(err, zk.ErrNoNode) {
 			c.log.Debug("subscribed topic does not exist (yet)", "topic", t)
@@ -145,13 +146,4 @@ func (c *Consumer) readOwners(ctx context.Context, sess *zkwatch.Conn, topics []
 		}
 	}
 	return out, nil
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -111,6 +110,3 @@ func JavaPath() (string, error) {
 	}
 	return p, nil
 }
-
-// errNotRunning is returned when a stop or kill targets a stopped process.
-var errNotRunning = errors.New("cluster: process not running")

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,9 @@ import (
 	"syscall"
 	"time"
 )
+
+// errNotRunning is returned when a stop or kill targets a stopped process.
+var errNotRunning = errors.New("cluster: process not running")
 
 // process is one JVM child (ZooKeeper or a broker) that can be stopped,
 // killed and started again with the same arguments and data.
