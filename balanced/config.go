@@ -106,7 +106,7 @@ type Config struct {
 	// (50ms doubling to 2s, 20% jitter). Claims never give up by themselves.
 	ClaimBackoff partition.Backoff
 	// RebalanceDelay is the quiet period that coalesces bursts of ZooKeeper
-	// events into one rebalance (bounded at 20x). Default 50ms.
+	// events into one rebalance (bounded at 20x). Default 20ms.
 	RebalanceDelay time.Duration
 	// HandlerRestartDelay is the pause before a handler that returned (or
 	// failed) while its partition is still owned is started again from the
@@ -216,7 +216,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"ConnectTimeout", &c.ConnectTimeout, 30 * time.Second, 100 * time.Millisecond},
 		{"CommitInterval", &c.CommitInterval, time.Second, 10 * time.Millisecond},
 		{"RevokeTimeout", &c.RevokeTimeout, 10 * time.Second, time.Millisecond},
-		{"RebalanceDelay", &c.RebalanceDelay, 50 * time.Millisecond, time.Millisecond},
+		{"RebalanceDelay", &c.RebalanceDelay, 20 * time.Millisecond, time.Millisecond},
 		{"HandlerRestartDelay", &c.HandlerRestartDelay, time.Second, time.Millisecond},
 	}
 	for _, d := range durations {
