@@ -18,7 +18,7 @@ import (
 // while the session loop waits; ctx is cancelled when a newer trigger
 // supersedes it. It never waits on fetching or on a handler beyond
 // RevokeTimeout; claims wait (with backoff) only for other members.
-func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, co *zkwatch.Coalescer) rebalanceResult {
+func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler) rebalanceResult {
 	start := time.Now()
 	v, err := c.readView(ctx, sess)
 	if err != nil {
@@ -33,7 +33,7 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	if err != nil {
 		return rebalanceResult{topics: v.topics, err: err}
 	}
-	self := c.selfOwnerIDs()[0]
+	self := c.selfOwnerID()
 	next := asg.Owners()
 	mine := map[TopicPartition]bool{}
 	for tp, o := range next {
@@ -55,7 +55,7 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		for i, tp := range revokedTPs {
 			revoked[i] = have[tp]
 		}
-		tps := c.revokeAll(ctx, revoked, ErrRevoked)
+		tps := c.revokeAll(ctx, revoked, ErrRevoked, true)
 		if c.cfg.Hooks.OnRevoked != nil {
 			c.cfg.Hooks.OnRevoked(ctx, tps)
 		}
@@ -79,13 +79,13 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	return rebalanceResult{topics: v.topics}
 }
 
-// selfOwnerIDs are our owner ids in the assignor's output: the thread id
+// selfOwnerID is our owner id in the assignor's output: the thread id
 // "<member>-0" for the Scala assignors (one stream), the member id otherwise.
-func (c *Consumer) selfOwnerIDs() []string {
+func (c *Consumer) selfOwnerID() string {
 	if strings.HasPrefix(c.cfg.Assignor, "scala-") {
-		return []string{partition.ThreadID(c.memberID, 0)}
+		return partition.ThreadID(c.memberID, 0)
 	}
-	return []string{c.memberID}
+	return c.memberID
 }
 
 func (c *Consumer) workersSnapshot() map[TopicPartition]*worker {
@@ -134,30 +134,26 @@ func (c *Consumer) resumeSuspended(ctx context.Context, sess *zkwatch.Conn, mine
 }
 
 // dropDead removes workers that stopped without a revoke (suspended while
-// disconnected, or fenced), releasing their owner znodes if still ours.
+// disconnected, or fenced), releasing their owner znodes if still ours and
+// committing nothing.
 func (c *Consumer) dropDead(ctx context.Context) {
-	for tp, w := range c.workersSnapshot() {
-		if !w.suspended && w.ctx.Err() == nil {
-			continue
+	var dead []*worker
+	for _, w := range c.workersSnapshot() {
+		if w.suspended || w.ctx.Err() != nil {
+			dead = append(dead, w)
 		}
-		w.cancel(ErrRevoked)
-		_ = c.finish(ctx, w, false)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if err := partition.Release(rctx, w.fence.Conn, w.claim); err != nil {
-			c.log.Debug("release of a stopped partition", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-		}
-		cancel()
-		w.wait(c.cfg.RevokeTimeout)
-		c.setWorker(tp, nil)
+	}
+	if len(dead) > 0 {
+		c.revokeAll(ctx, dead, ErrRevoked, false)
 	}
 }
 
 // revokeAll stops the workers' handlers (waiting at most RevokeTimeout),
-// commits what they marked and deletes their owner znodes. It works in
+// commits what they marked (if commit) and deletes their owner znodes. It works in
 // phases over all workers at once — wait, commit, release — so that the
 // ZooKeeper writes of one phase share log syncs instead of queueing one by
 // one behind each other's reads.
-func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error) []TopicPartition {
+func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, commit bool) []TopicPartition {
 	for _, w := range ws {
 		w.cancel(cause)
 	}
@@ -181,7 +177,7 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error) []T
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	parallel(func(w *worker) {
-		if err := c.finish(rctx, w, true); err != nil {
+		if err := c.finish(rctx, w, commit); err != nil {
 			c.log.Warn("final commit failed; the next owner resumes from the last commit",
 				"topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
 		}
@@ -333,8 +329,9 @@ func (c *Consumer) loseAll(ctx context.Context, cause error, keepClaims bool) {
 			tps = append(tps, tp)
 		}
 	}
+	deadline := time.Now().Add(c.cfg.RevokeTimeout) // one bound for all, not one each
 	for tp, w := range ws {
-		if !w.wait(c.cfg.RevokeTimeout) {
+		if !w.wait(time.Until(deadline)) {
 			c.log.Warn("lost partition's handler did not return within RevokeTimeout", "topic", tp.Topic, "partition", tp.Partition)
 		}
 		if keepClaims {
@@ -366,7 +363,7 @@ func (c *Consumer) shutdown(sess *zkwatch.Conn) {
 		ws = append(ws, w)
 	}
 	if len(ws) > 0 {
-		tps := c.revokeAll(ctx, ws, ErrClosed)
+		tps := c.revokeAll(ctx, ws, ErrClosed, true)
 		if c.cfg.Hooks.OnRevoked != nil {
 			c.cfg.Hooks.OnRevoked(ctx, tps)
 		}

@@ -117,7 +117,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	for {
 		if pending && !suspended && !running {
 			pending, running = false, true
-			rcancel = c.startRebalance(sctx, sess, h, co, results)
+			rcancel = c.startRebalance(sctx, sess, h, results)
 		}
 		select {
 		case <-sctx.Done():
@@ -250,9 +250,9 @@ func (c *Consumer) commitLoop(ctx context.Context, co *zkwatch.Coalescer) {
 
 // startRebalance runs one rebalance on its own goroutine, reporting on
 // results; the session loop always receives that result before it returns.
-func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, co *zkwatch.Coalescer, results chan<- rebalanceResult) context.CancelFunc {
+func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, results chan<- rebalanceResult) context.CancelFunc {
 	rctx, cancel := context.WithCancel(ctx)
-	go func() { results <- c.rebalance(rctx, sess, h, co) }()
+	go func() { results <- c.rebalance(rctx, sess, h) }()
 	return cancel
 }
 
