@@ -121,6 +121,9 @@ func TestZooKeeperRestartKeepsSession(t *testing.T) {
 	for conn.State() != zk.StateHasSession && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
+	if conn.State() != zk.StateHasSession {
+		t.Fatalf("client not back in its session 30s after the restart (state %v)\n%s", conn.State(), cl.LogTails(40))
+	}
 	if conn.SessionID() != id {
 		t.Fatalf("session changed across restart: %x -> %x", id, conn.SessionID())
 	}
