@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zkbalance/zkbalance/test/cluster"
+)
+
+// cl is the package's real ZooKeeper + Kafka (3 brokers, like 'make demo').
+var cl *cluster.Cluster
+
+func TestMain(m *testing.M) {
+	cluster.Main(m, &cl, cluster.Config{Brokers: 3})
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+// demoBin builds the demo binary once per test run.
+func demoBin(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "zkbalance-demo-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "demo")
+		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// result is one finished run of the demo binary.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// runDemo runs the built binary with args (and --env-file pointing nowhere,
+// so that only explicit flags count) and returns what it printed.
+func runDemo(t testing.TB, timeout time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, demoBin(t), args...)
+	cmd.Dir = t.TempDir()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("run demo %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("demo %v did not finish within %s\nstdout:\n%s\nstderr:\n%s", args, timeout, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// clusterArgs are the connection flags for the package's cluster.
+func clusterArgs() []string {
+	return []string{"--zookeeper", cl.KafkaZooKeeperConnect(), "--brokers", cl.BrokerAddrs()[0]}
+}
