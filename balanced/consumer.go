@@ -32,7 +32,7 @@ type Consumer struct {
 
 	// Set up by Run, used by workers.
 	client  sarama.Client
-	fetcher sarama.Consumer
+	fetch   *fetchPool
 	store   OffsetStore
 	bg      sync.WaitGroup // background closes of partition consumers
 	closing sync.Map       // TopicPartition -> chan struct{} closed when its close is done
@@ -232,12 +232,7 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 	if err != nil {
 		return fmt.Errorf("balanced: kafka client for %v: %w", addrs, err)
 	}
-	fetcher, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		client.Close()
-		return fmt.Errorf("balanced: kafka consumer: %w", err)
-	}
-	c.client, c.fetcher = client, fetcher
+	c.client, c.fetch = client, newFetchPool(addrs, c.cfg.Sarama, c.log)
 	switch c.cfg.Offsets {
 	case OffsetsKafka:
 		c.store = NewKafkaOffsets(client, c.cfg.Group)
@@ -254,8 +249,8 @@ func (c *Consumer) closeKafka() {
 	if c.store != nil {
 		_ = c.store.Close()
 	}
-	if c.fetcher != nil {
-		_ = c.fetcher.Close()
+	if c.fetch != nil {
+		c.fetch.close()
 	}
 	if c.client != nil {
 		_ = c.client.Close()

@@ -1,6 +1,8 @@
 package balanced_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,4 +36,50 @@ func TestThreeMembersConvergeToEachAssignor(t *testing.T) {
 			t.Logf("%s: 3 members converged in %s", name, took.Round(time.Millisecond))
 		})
 	}
+}
+
+// TestStickyConvergesUnderChurn: the sticky assignor's input includes the
+// current owners, which members read at different moments while partitions
+// move. Members that start and stop together must still settle on exactly
+// the sticky answer for the settled owners (owner changes trigger a recheck).
+func TestStickyConvergesUnderChurn(t *testing.T) {
+	ctx := testCtx(t, 5*time.Minute)
+	topic, group := uniq(t, "sticky"), uniq(t, "g-sticky")
+	if err := cl.CreateTopic(ctx, topic, 13, 1); err != nil {
+		t.Fatal(err)
+	}
+	topics := map[string]int32{topic: 13}
+	cfg := balanced.Config{Group: group, Topics: []string{topic}, Assignor: partition.Sticky}
+	var log plog
+	var live []*member
+	var stopping sync.WaitGroup
+	defer stopping.Wait()
+	start := func(names ...string) {
+		for _, n := range names {
+			live = append(live, startMember(t, n, cfg, recorder(&log, n, 0)))
+		}
+	}
+	peers := func() []peer {
+		out := make([]peer, len(live))
+		for i, m := range live {
+			out[i] = m
+		}
+		return out
+	}
+	start("a", "b", "c")
+	for round := range 6 {
+		took := waitConverged(t, 30*time.Second, partition.Sticky, group, topics, peers()...)
+		t.Logf("round %d: %d members converged in %s", round, len(live), took.Round(time.Millisecond))
+		// One leaves while two join, all at once.
+		leaving := live[0]
+		live = live[1:]
+		stopping.Go(func() { leaving.Stop(t) })
+		start(fmt.Sprintf("n%da", round), fmt.Sprintf("n%db", round))
+		if len(live) > 4 {
+			m := live[0]
+			stopping.Go(func() { m.Stop(t) })
+			live = live[1:]
+		}
+	}
+	waitConverged(t, 30*time.Second, partition.Sticky, group, topics, peers()...)
 }

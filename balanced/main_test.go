@@ -27,6 +27,13 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 
 // testLogger logs through t.Log at the given level.
 func testLogger(t testing.TB, level slog.Level) *slog.Logger {
+	if f := os.Getenv("ZKBALANCE_TEST_LOGFILE"); f != "" {
+		w, err := os.OpenFile(f, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			t.Cleanup(func() { w.Close() })
+			return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+		}
+	}
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 

@@ -127,7 +127,8 @@ func (c *Consumer) resumeSuspended(ctx context.Context, sess *zkwatch.Conn, mine
 		if err != nil || !ok || st.EphemeralOwner != sess.SessionID() || st.Version != w.claim.Version {
 			continue
 		}
-		c.startWorker(ctx, sess, tp, w.claim, h)
+		gen := c.fetch.current()
+		c.startWorker(ctx, sess, tp, w.claim, h, gen)
 		out = append(out, tp)
 	}
 	return out
@@ -211,6 +212,11 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 // claimAll claims the partitions in parallel and starts a worker for each as
 // soon as it is claimed. It returns what was claimed, sorted.
 func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, h Handler) []TopicPartition {
+	if len(tps) == 0 {
+		return nil
+	}
+	gen := c.fetch.forNew(tps) // dials while we claim
+	defer gen.release()
 	var (
 		mu      sync.Mutex
 		claimed []TopicPartition
@@ -234,7 +240,8 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 				}
 				return
 			}
-			c.startWorker(ctx, sess, tp, cl, h)
+			gen.acquire()
+			c.startWorker(ctx, sess, tp, cl, h, gen)
 			mu.Lock()
 			claimed = append(claimed, tp)
 			mu.Unlock()
@@ -306,8 +313,9 @@ func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp
 	return "", nil
 }
 
-func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler) {
-	w := newWorker(ctx, tp, cl, Fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version})
+// startWorker starts tp's worker on gen, handing it the caller's reference.
+func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler, gen *fetchGen) {
+	w := newWorker(ctx, tp, cl, Fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version}, gen)
 	c.setWorker(tp, w)
 	go c.runWorker(w, h) // owned via c.workers: every worker is waited for by revoke, loss or shutdown
 }

@@ -35,8 +35,14 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		return err
 	}
 	co := zkwatch.NewCoalescer(c.cfg.RebalanceDelay, 20*c.cfg.RebalanceDelay)
+	// recheck carries owner changes (sticky assignor only): the sticky input
+	// includes the current owners, which members read at different moments
+	// while partitions move, so they may disagree until everyone has looked
+	// again at the settled owners. A recheck never supersedes a running
+	// rebalance; it runs another one after it.
+	recheck := zkwatch.NewCoalescer(c.cfg.RebalanceDelay, 20*c.cfg.RebalanceDelay)
 	events := sess.Subscribe(sctx)
-	watch := func(ch <-chan zkwatch.Snapshot, reason string) {
+	watchInto := func(co *zkwatch.Coalescer, ch <-chan zkwatch.Snapshot, reason string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -45,8 +51,10 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 			}
 		}()
 	}
-	wg.Add(2)
+	watch := func(ch <-chan zkwatch.Snapshot, reason string) { watchInto(co, ch, reason) }
+	wg.Add(3)
 	go func() { defer wg.Done(); co.Run(sctx) }()
+	go func() { defer wg.Done(); recheck.Run(sctx) }()
 	go func() { defer wg.Done(); c.commitLoop(sctx, co) }()
 	watch(sess.WatchChildren(sctx, idsPath(c.cfg.Group)), "members changed")
 	watch(sess.WatchChildren(sctx, zkwatch.BrokerIDsPath), "brokers changed")
@@ -60,6 +68,9 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 				tctx, tcancel := context.WithCancel(sctx)
 				topicWatches[t] = tcancel
 				watch(sess.WatchData(tctx, zkwatch.TopicPath(t)), "partitions of "+t+" changed")
+				if c.cfg.Assignor == partition.Sticky {
+					watchInto(recheck, sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed")
+				}
 			}
 		}
 		for t, cancel := range topicWatches {
@@ -148,6 +159,8 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 				c.log.Info("rebalance superseded by a newer trigger")
 				rcancel()
 			}
+		case <-recheck.C():
+			pending = true
 		case <-retry:
 			retry, pending = nil, true
 		case ev, ok := <-events:

@@ -16,6 +16,7 @@ import (
 // the partition consumer; the rebalance owns the worker.
 type worker struct {
 	tp       TopicPartition
+	gen      *fetchGen // the sarama client it fetches through; the worker holds a reference
 	claim    partition.Claim
 	fence    Fence
 	ctx      context.Context
@@ -31,9 +32,9 @@ type worker struct {
 	suspended bool  // stopped while disconnected; the claim may still be ours
 }
 
-func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f Fence) *worker {
+func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f Fence, gen *fetchGen) *worker {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
-	w := &worker{tp: tp, claim: cl, fence: f, ctx: ctx, cancel: cancel, done: make(chan struct{}), committed: -1}
+	w := &worker{tp: tp, gen: gen, claim: cl, fence: f, ctx: ctx, cancel: cancel, done: make(chan struct{}), committed: -1}
 	w.marked.Store(-1)
 	return w
 }
@@ -42,16 +43,19 @@ func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f 
 // is cancelled. A handler that returns early is restarted from the last mark.
 func (c *Consumer) runWorker(w *worker, h Handler) {
 	defer close(w.done)
+	defer func() { w.gen.release() }()
 	log := c.log.With("topic", w.tp.Topic, "partition", w.tp.Partition)
+	t0 := time.Now()
 	off, ok := c.startOffset(w)
 	if !ok {
 		return
 	}
+	tOffset := time.Since(t0)
 	for w.ctx.Err() == nil {
 		if !c.waitClosed(w.ctx, w.tp) {
 			return
 		}
-		pc, err := c.consumePartition(w.ctx, w.tp, off)
+		pc, err := c.consumePartition(w.ctx, w.gen, w.tp, off)
 		if w.ctx.Err() != nil {
 			return
 		}
@@ -65,24 +69,30 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 			if !sleepCtx(w.ctx, c.cfg.HandlerRestartDelay) {
 				return
 			}
+			if w.gen.failed() {
+				old := w.gen
+				w.gen = c.fetch.current()
+				old.release()
+			}
 			continue
 		}
 		w.fetching.Store(true)
-		off = c.runHandler(w, h, pc, off, log)
+		log.Debug("fetching", "offset", off, "read offset", tOffset, "since start", time.Since(t0))
+		off = c.runHandler(w, h, w.gen, pc, off, log)
 		w.fetching.Store(false)
 	}
 }
 
 // runHandler runs one handler call over pc and returns the offset to resume
 // from should the handler be restarted.
-func (c *Consumer) runHandler(w *worker, h Handler, pc sarama.PartitionConsumer, off int64, log *slog.Logger) int64 {
+func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.PartitionConsumer, off int64, log *slog.Logger) int64 {
 	runCtx, runCancel := context.WithCancel(w.ctx)
 	msgs := make(chan *Message)
 	fwdDone := make(chan struct{})
 	go func() { // owned by runHandler: ends with runCtx, then drains pc
 		defer close(fwdDone)
 		defer close(msgs)
-		c.forward(runCtx, pc, msgs, w, log)
+		c.forward(runCtx, gen, pc, msgs, w, log)
 	}()
 	claim := &Claim{topicPartition: w.tp, initialOffset: off, msgs: msgs, marked: &w.marked, hwm: w.hwm.Load}
 	err := h.Consume(w.ctx, claim)
@@ -103,8 +113,8 @@ func (c *Consumer) runHandler(w *worker, h Handler, pc sarama.PartitionConsumer,
 // forward copies messages from pc to msgs until ctx ends or pc stops, then
 // hands pc to a background close. Fetching is thus cancelled, never waited
 // on: a revoke does not wait for the broker's in-flight fetch to return.
-func (c *Consumer) forward(ctx context.Context, pc sarama.PartitionConsumer, msgs chan<- *Message, w *worker, log *slog.Logger) {
-	defer c.closeInBackground(w.tp, pc)
+func (c *Consumer) forward(ctx context.Context, gen *fetchGen, pc sarama.PartitionConsumer, msgs chan<- *Message, w *worker, log *slog.Logger) {
+	defer c.closeInBackground(w.tp, gen, pc)
 	errs := pc.Errors()
 	for {
 		select {
@@ -146,16 +156,24 @@ func toMessage(sm *sarama.ConsumerMessage) *Message {
 // Consumer.MaxWaitTime) while the broker consumer admits new partitions, and
 // a revoke must not wait for that. A start that completes after ctx ended is
 // closed in the background.
-func (c *Consumer) consumePartition(ctx context.Context, tp TopicPartition, off int64) (sarama.PartitionConsumer, error) {
+func (c *Consumer) consumePartition(ctx context.Context, gen *fetchGen, tp TopicPartition, off int64) (sarama.PartitionConsumer, error) {
+	fetcher, err := gen.get(ctx)
+	if err != nil {
+		return nil, err
+	}
 	type result struct {
 		pc  sarama.PartitionConsumer
 		err error
 	}
 	ch := make(chan result, 1)
+	gen.acquire() // for the partition consumer, released once it is closed
 	c.bg.Add(1)
 	go func() { // owned by the consumer's bg group
 		defer c.bg.Done()
-		pc, err := c.fetcher.ConsumePartition(tp.Topic, tp.Partition, off)
+		pc, err := fetcher.ConsumePartition(tp.Topic, tp.Partition, off)
+		if err != nil {
+			gen.release()
+		}
 		ch <- result{pc, err}
 	}()
 	select {
@@ -167,7 +185,7 @@ func (c *Consumer) consumePartition(ctx context.Context, tp TopicPartition, off 
 		go func() { // owned by the consumer's bg group
 			defer c.bg.Done()
 			if r := <-ch; r.err == nil {
-				c.drainClose(tp, r.pc, done)
+				c.drainClose(tp, gen, r.pc, done)
 			} else {
 				c.closing.CompareAndDelete(tp, done)
 				close(done)
@@ -188,17 +206,19 @@ func (c *Consumer) markClosing(tp TopicPartition) chan struct{} {
 
 // closeInBackground closes pc on a goroutine owned by the consumer (Run
 // waits for all of them before closing the client).
-func (c *Consumer) closeInBackground(tp TopicPartition, pc sarama.PartitionConsumer) {
+func (c *Consumer) closeInBackground(tp TopicPartition, gen *fetchGen, pc sarama.PartitionConsumer) {
 	done := c.markClosing(tp)
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		c.drainClose(tp, pc, done)
+		c.drainClose(tp, gen, pc, done)
 	}()
 }
 
-// drainClose closes pc, drains its channels, then closes done.
-func (c *Consumer) drainClose(tp TopicPartition, pc sarama.PartitionConsumer, done chan struct{}) {
+// drainClose closes pc, drains its channels, then closes done and releases
+// pc's reference to its generation.
+func (c *Consumer) drainClose(tp TopicPartition, gen *fetchGen, pc sarama.PartitionConsumer, done chan struct{}) {
+	defer gen.release()
 	defer close(done)
 	pc.AsyncClose()
 	m, e := pc.Messages(), pc.Errors()

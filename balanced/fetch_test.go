@@ -1,0 +1,58 @@
+package balanced_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/zkbalance/zkbalance/balanced"
+)
+
+// TestFetchGenerationsBounded churns a group around one member: partitions
+// it gains come through fresh sarama clients (generations), and those must
+// stay bounded and be closed once their partitions are gone, while the
+// member keeps processing everything exactly once.
+func TestFetchGenerationsBounded(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	topic, group := uniq(t, "gens"), uniq(t, "g-gens")
+	if err := cl.CreateTopic(ctx, topic, 8, 1); err != nil {
+		t.Fatal(err)
+	}
+	topics := map[string]int32{topic: 8}
+	var log plog
+	cfg := balanced.Config{Group: group, Topics: []string{topic}}
+	a := startMember(t, "A", cfg, recorder(&log, "A", 0))
+	waitConverged(t, 30*time.Second, "scala-range", group, topics, a)
+	stop := stream(t, topic, 8, 20)
+	maxGens := 0
+	for i := range 6 {
+		b := startMember(t, "B", cfg, recorder(&log, "B", 0))
+		waitConverged(t, 30*time.Second, "scala-range", group, topics, a, b)
+		maxGens = max(maxGens, balanced.OpenFetchGens(a.c))
+		b.Stop(t)
+		waitConverged(t, 30*time.Second, "scala-range", group, topics, a)
+		maxGens = max(maxGens, balanced.OpenFetchGens(a.c))
+		t.Logf("round %d: A fetches through %d client(s)", i+1, balanced.OpenFetchGens(a.c))
+	}
+	produced := stop()
+	waitProcessed(t, &log, total(produced), 60*time.Second)
+	if maxGens > 4 {
+		t.Errorf("A fetched through up to %d clients at once, want at most 4", maxGens)
+	}
+	// A owns every partition again, gained in the last rebalance: the older
+	// generations are closed (asynchronously, after their partition
+	// consumers).
+	deadline := time.Now().Add(30 * time.Second)
+	for balanced.OpenFetchGens(a.c) > 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := balanced.OpenFetchGens(a.c); n > 2 {
+		t.Errorf("after churn A still holds %d clients, want at most 2", n)
+	}
+	if an := log.analyze(produced); an.lost != 0 || an.overlaps != 0 {
+		t.Fatalf("lost %d, overlaps %d (%s)", an.lost, an.overlaps, an.firstOverlap)
+	}
+	a.Stop(t)
+	if n := balanced.OpenFetchGens(a.c); n != 0 {
+		t.Errorf("after Stop %d clients are open, want 0", n)
+	}
+}
