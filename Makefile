@@ -6,7 +6,6 @@ PKGS     ?= ./...
 # Per-package test timeout; the whole suite is meant to stay under ~25 min on 2 cores.
 TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 60s
-DEMO_FOR ?= 20s
 
 .PHONY: all build demo test fmt-check vet unit fuzz bench jars clean
 
@@ -15,10 +14,13 @@ all: build
 build:
 	$(GO) build -o bin/demo ./cmd/demo
 
-## demo: bring up a local ZooKeeper + Kafka (3 brokers), create a topic, print
-## the addresses and the registry, shut down after $(DEMO_FOR).
+## demo: bring up a local ZooKeeper + Kafka (3 brokers) in the background, run
+## the blocked-consume seed scenario (legacy lock-holding members first, then
+## zkbalance), print the status of its group, shut the cluster down.
 demo: build
-	./bin/demo up --brokers 3 --replication 3 --topic demo --partitions 8 --for $(DEMO_FOR) --env-file ""
+	@set -e; ./bin/demo up --detach --brokers 3 --topic ""; trap './bin/demo down' EXIT; \
+	./bin/demo scenario blocked-consume --legacy-lock --group demo-blocked; \
+	echo; echo '$$ demo status --group demo-blocked'; ./bin/demo status --group demo-blocked
 
 ## test: format check, vet, and every test with the race detector, including
 ## the integration tests against the real ZooKeeper and Kafka.

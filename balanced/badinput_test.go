@@ -41,8 +41,8 @@ func TestMalformedMemberAndOffset(t *testing.T) {
 	b := startMember(t, "B", cfg, recorder(&log, "B", 0))
 	waitConverged(t, 30*time.Second, "scala-range", group, map[string]int32{topic: 4}, a, b)
 	waitProcessed(t, &log, 80, time.Minute)
-	if an := log.analyze(produced); an.lost != 0 || an.overlaps != 0 {
-		t.Fatalf("lost %d, overlaps %d", an.lost, an.overlaps)
+	if an := log.Analyze(produced); an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("lost %d, overlaps %d", an.Lost, an.Overlaps)
 	}
 	// The bad offset was replaced by a good one once partition 2 committed.
 	deadline := time.Now().Add(10 * time.Second)

@@ -48,8 +48,8 @@ func TestFetchGenerationsBounded(t *testing.T) {
 	if n := balanced.OpenFetchGens(a.c); n > 2 {
 		t.Errorf("after churn A still holds %d clients, want at most 2", n)
 	}
-	if an := log.analyze(produced); an.lost != 0 || an.overlaps != 0 {
-		t.Fatalf("lost %d, overlaps %d (%s)", an.lost, an.overlaps, an.firstOverlap)
+	if an := log.Analyze(produced); an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("lost %d, overlaps %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
 	a.Stop(t)
 	if n := balanced.OpenFetchGens(a.c); n != 0 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -13,92 +12,13 @@ import (
 
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/scenario"
 	"github.com/zkbalance/zkbalance/test/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-// record is one processed message in the processing log (SCENARIOS.md).
-type record struct {
-	member     string
-	tp         balanced.TopicPartition
-	offset     int64
-	start, end time.Time
-}
-
 // plog is the processing log shared by all members of a scenario.
-type plog struct {
-	mu   sync.Mutex
-	recs []record
-}
-
-func (l *plog) add(r record) {
-	l.mu.Lock()
-	l.recs = append(l.recs, r)
-	l.mu.Unlock()
-}
-
-func (l *plog) snapshot() []record {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.recs)
-}
-
-// processed counts distinct (tp, offset) pairs.
-func (l *plog) processed() int {
-	seen := map[string]bool{}
-	for _, r := range l.snapshot() {
-		seen[fmt.Sprintf("%s@%d", r.tp, r.offset)] = true
-	}
-	return len(seen)
-}
-
-// analysis is what the processing log says about a run.
-type analysis struct {
-	lost, duplicates, overlaps int
-	firstOverlap               string
-}
-
-// analyze compares the log with what was produced (tp -> offsets 0..n-1).
-func (l *plog) analyze(produced map[balanced.TopicPartition]int64) analysis {
-	var a analysis
-	recs := l.snapshot()
-	count := map[balanced.TopicPartition]map[int64]int{}
-	byTP := map[balanced.TopicPartition][]record{}
-	for _, r := range recs {
-		if count[r.tp] == nil {
-			count[r.tp] = map[int64]int{}
-		}
-		count[r.tp][r.offset]++
-		byTP[r.tp] = append(byTP[r.tp], r)
-	}
-	for tp, n := range produced {
-		for off := int64(0); off < n; off++ {
-			switch c := count[tp][off]; {
-			case c == 0:
-				a.lost++
-			case c > 1:
-				a.duplicates += c - 1
-			}
-		}
-	}
-	// overlap: two members processing the same partition in intersecting windows
-	for tp, rs := range byTP {
-		sort.Slice(rs, func(i, j int) bool { return rs[i].start.Before(rs[j].start) })
-		for i := range rs {
-			for j := i + 1; j < len(rs) && rs[j].start.Before(rs[i].end); j++ {
-				if rs[j].member != rs[i].member {
-					a.overlaps++
-					if a.firstOverlap == "" {
-						a.firstOverlap = fmt.Sprintf("%s: %s@%d [%s..%s] and %s@%d [%s..%s]", tp,
-							rs[i].member, rs[i].offset, rs[i].start.Format("15:04:05.000"), rs[i].end.Format("15:04:05.000"),
-							rs[j].member, rs[j].offset, rs[j].start.Format("15:04:05.000"), rs[j].end.Format("15:04:05.000"))
-					}
-				}
-			}
-		}
-	}
-	return a
-}
+type plog = scenario.Log
 
 // member is one running balanced.Consumer.
 type member struct {
@@ -150,20 +70,7 @@ func (m *member) Stop(t testing.TB) {
 
 // recorder is a per-message handler that logs to l, taking delay per message.
 func recorder(l *plog, name string, delay time.Duration) balanced.Handler {
-	return balanced.EachMessage(func(ctx context.Context, m *balanced.Message) error {
-		start := time.Now()
-		if delay > 0 {
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err() // not processed: not logged, not marked
-			}
-		}
-		l.add(record{member: name, tp: balanced.TopicPartition{Topic: m.Topic, Partition: m.Partition}, offset: m.Offset, start: start, end: time.Now()})
-		return nil
-	})
+	return scenario.Recorder(l, name, delay)
 }
 
 // ownership reads the owner znodes of a Scala-layout group: tp -> owner value.
@@ -373,12 +280,12 @@ func waitProcessed(t testing.TB, l *plog, n int, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		if l.processed() >= n {
+		if l.Processed() >= n {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("processed %d of %d within %s", l.processed(), n, d)
+	t.Fatalf("processed %d of %d within %s", l.Processed(), n, d)
 }
 
 func uniq(t testing.TB, prefix string) string {

@@ -45,6 +45,11 @@ func TestMetricsFollowOwnership(t *testing.T) {
 	if got["zkbalance_commits_total"] < 1 {
 		t.Errorf("no commit counted: %v", got)
 	}
+	// A's share of the 40 (10 a partition), counted although the group had
+	// no offsets before.
+	if want := float64(10 * len(a.c.Owned())); got["zkbalance_messages_processed_total"] != want {
+		t.Errorf("messages_processed_total = %v, want %v", got["zkbalance_messages_processed_total"], want)
+	}
 	if got["zkbalance_commit_errors_total"] != 0 {
 		t.Errorf("commit errors: %v", got["zkbalance_commit_errors_total"])
 	}

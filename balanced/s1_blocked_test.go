@@ -27,8 +27,8 @@ func TestS1BlockedConsume(t *testing.T) {
 	t.Logf("newcomer owns its share %s after joining", took.Round(time.Millisecond))
 	produced := produceSpread(t, topic, 5, 1000)
 	waitProcessed(t, &log, 1000, 60*time.Second)
-	if an := log.analyze(produced); an.lost != 0 || an.overlaps != 0 || an.duplicates != 0 {
-		t.Fatalf("lost %d, duplicates %d, overlaps %d (%s)", an.lost, an.duplicates, an.overlaps, an.firstOverlap)
+	if an := log.Analyze(produced); an.Lost != 0 || an.Overlaps != 0 || an.Duplicates != 0 {
+		t.Fatalf("lost %d, duplicates %d, overlaps %d (%s)", an.Lost, an.Duplicates, an.Overlaps, an.FirstOverlap)
 	}
 }
 
@@ -59,7 +59,7 @@ func TestS1FiveMembersJoinOneByOne(t *testing.T) {
 	}
 	produced := produceSpread(t, topic, 5, 500)
 	waitProcessed(t, &log, 500, 60*time.Second)
-	if an := log.analyze(produced); an.lost != 0 || an.overlaps != 0 {
-		t.Fatalf("lost %d, overlaps %d (%s)", an.lost, an.overlaps, an.firstOverlap)
+	if an := log.Analyze(produced); an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("lost %d, overlaps %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
 }

@@ -42,15 +42,15 @@ func TestS2SlowHandler(t *testing.T) {
 	a.Stop(t)
 	waitConverged(t, 30*time.Second, "scala-range", group, topics, b, c)
 	waitProcessed(t, &log, n, 2*time.Minute)
-	an := log.analyze(produced)
-	t.Logf("lost %d, duplicates %d, overlaps %d", an.lost, an.duplicates, an.overlaps)
-	if an.lost != 0 || an.overlaps != 0 {
-		t.Fatalf("lost %d, overlaps %d (%s)", an.lost, an.overlaps, an.firstOverlap)
+	an := log.Analyze(produced)
+	t.Logf("lost %d, duplicates %d, overlaps %d", an.Lost, an.Duplicates, an.Overlaps)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("lost %d, overlaps %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
 	// Each rebalance moves at most one in-flight message per moved partition;
 	// with commits on revoke there should be none at all.
-	if an.duplicates > 8 {
-		t.Fatalf("%d duplicates, more than could have been in flight", an.duplicates)
+	if an.Duplicates > 8 {
+		t.Fatalf("%d duplicates, more than could have been in flight", an.Duplicates)
 	}
 	// At the end the committed offsets are exactly what was produced.
 	deadline := time.Now().Add(10 * time.Second)

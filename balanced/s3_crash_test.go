@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/scenario"
 )
 
 var (
@@ -105,13 +106,9 @@ func readProcLog(t testing.TB, path string, into *plog) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var r record
-		var s, e int64
-		if n, _ := fmt.Sscan(sc.Text(), &r.member, &r.tp.Topic, &r.tp.Partition, &r.offset, &s, &e); n != 6 {
-			continue // a line cut by kill -9
+		if r, ok := scenario.ParseRecord(sc.Text()); ok { // not: a line cut by kill -9
+			into.Add(r)
 		}
-		r.start, r.end = time.Unix(0, s), time.Unix(0, e)
-		into.add(r)
 	}
 }
 
@@ -165,14 +162,14 @@ func TestS3MemberCrash(t *testing.T) {
 	for {
 		log = plog{}
 		readProcLog(t, logPath, &log)
-		if log.processed() >= total || time.Now().After(deadline) {
+		if log.Processed() >= total || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	an := log.analyze(produced)
-	t.Logf("produced %d: lost %d, duplicates %d (the killed member's uncommitted window), overlaps %d", total, an.lost, an.duplicates, an.overlaps)
-	if an.lost != 0 || an.overlaps != 0 {
-		t.Fatalf("lost %d, overlaps %d (%s)", an.lost, an.overlaps, an.firstOverlap)
+	an := log.Analyze(produced)
+	t.Logf("produced %d: lost %d, duplicates %d (the killed member's uncommitted window), overlaps %d", total, an.Lost, an.Duplicates, an.Overlaps)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("lost %d, overlaps %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
 }

@@ -76,10 +76,10 @@ func TestS4SessionExpiry(t *testing.T) {
 	produced := stopStream()
 	total := total(produced)
 	waitProcessed(t, &log, total, time.Minute)
-	an := log.analyze(produced)
-	t.Logf("produced %d: lost %d, duplicates %d, overlaps %d", total, an.lost, an.duplicates, an.overlaps)
-	if an.lost != 0 || an.overlaps != 0 {
-		t.Fatalf("lost %d, overlaps %d (%s)", an.lost, an.overlaps, an.firstOverlap)
+	an := log.Analyze(produced)
+	t.Logf("produced %d: lost %d, duplicates %d, overlaps %d", total, an.Lost, an.Duplicates, an.Overlaps)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("lost %d, overlaps %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
 	mu.Lock()
 	defer mu.Unlock()

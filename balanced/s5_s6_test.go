@@ -42,10 +42,10 @@ func TestS5BrokerStopStart(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	produced := stopStream()
 	waitProcessed(t, &log, total(produced), 2*time.Minute)
-	an := log.analyze(produced)
-	t.Logf("produced %d across a broker restart: lost %d, duplicates %d, overlaps %d", total(produced), an.lost, an.duplicates, an.overlaps)
-	if an.lost != 0 || an.overlaps != 0 {
-		t.Fatalf("lost %d, overlaps %d (%s)", an.lost, an.overlaps, an.firstOverlap)
+	an := log.Analyze(produced)
+	t.Logf("produced %d across a broker restart: lost %d, duplicates %d, overlaps %d", total(produced), an.Lost, an.Duplicates, an.Overlaps)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("lost %d, overlaps %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
 	if after := ownership(t, group, topic); !maps.Equal(before, after) {
 		t.Fatalf("ownership moved on a broker change:\nbefore %v\nafter  %v", before, after)
@@ -85,7 +85,7 @@ func TestS6TopicChanges(t *testing.T) {
 	produced := produceSpread(t, first, 5, 100)
 	maps.Copy(produced, produceSpread(t, second, 3, 60))
 	waitProcessed(t, &log, 160, time.Minute)
-	if an := log.analyze(produced); an.lost != 0 || an.overlaps != 0 || an.duplicates != 0 {
-		t.Fatalf("lost %d, duplicates %d, overlaps %d", an.lost, an.duplicates, an.overlaps)
+	if an := log.Analyze(produced); an.Lost != 0 || an.Overlaps != 0 || an.Duplicates != 0 {
+		t.Fatalf("lost %d, duplicates %d, overlaps %d", an.Lost, an.Duplicates, an.Overlaps)
 	}
 }

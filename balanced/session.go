@@ -35,14 +35,8 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		return err
 	}
 	co := zkwatch.NewCoalescer(c.cfg.RebalanceDelay, 20*c.cfg.RebalanceDelay)
-	// recheck carries owner changes (sticky assignor only): the sticky input
-	// includes the current owners, which members read at different moments
-	// while partitions move, so they may disagree until everyone has looked
-	// again at the settled owners. A recheck never supersedes a running
-	// rebalance; it runs another one after it.
-	recheck := zkwatch.NewCoalescer(c.cfg.RebalanceDelay, 20*c.cfg.RebalanceDelay)
 	events := sess.Subscribe(sctx)
-	watchInto := func(co *zkwatch.Coalescer, ch <-chan zkwatch.Snapshot, reason string) {
+	watch := func(ch <-chan zkwatch.Snapshot, reason string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -51,10 +45,8 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 			}
 		}()
 	}
-	watch := func(ch <-chan zkwatch.Snapshot, reason string) { watchInto(co, ch, reason) }
-	wg.Add(3)
+	wg.Add(2)
 	go func() { defer wg.Done(); co.Run(sctx) }()
-	go func() { defer wg.Done(); recheck.Run(sctx) }()
 	go func() { defer wg.Done(); c.commitLoop(sctx, co) }()
 	watch(sess.WatchChildren(sctx, idsPath(c.cfg.Group)), "members changed")
 	watch(sess.WatchChildren(sctx, zkwatch.BrokerIDsPath), "brokers changed")
@@ -69,7 +61,13 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 				topicWatches[t] = tcancel
 				watch(sess.WatchData(tctx, zkwatch.TopicPath(t)), "partitions of "+t+" changed")
 				if c.cfg.Assignor == partition.Sticky {
-					watchInto(recheck, sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed")
+					// The sticky input includes the current owners, which
+					// members read at different moments while partitions
+					// move, so they may disagree — and one may wait forever
+					// to claim a partition its holder means to keep. Owner
+					// changes therefore restart the rebalance with the
+					// newest owners until the group settles.
+					watch(sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed")
 				}
 			}
 		}
@@ -159,8 +157,6 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 				c.log.Info("rebalance superseded by a newer trigger")
 				rcancel()
 			}
-		case <-recheck.C():
-			pending = true
 		case <-retry:
 			retry, pending = nil, true
 		case ev, ok := <-events:

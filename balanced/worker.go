@@ -24,7 +24,8 @@ type worker struct {
 	done     chan struct{} // closed when run has returned
 	marked   atomic.Int64  // next offset to commit; -1 before any mark
 	hwm      atomic.Int64
-	fetching atomic.Bool // a partition consumer is running
+	first    atomic.Int64 // offset of the first message fetched; -1 before (counts processed messages when nothing was committed before)
+	fetching atomic.Bool  // a partition consumer is running
 
 	commitMu  sync.Mutex
 	committed int64 // last committed (or fetched) next offset; -1 none
@@ -36,6 +37,7 @@ func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f 
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	w := &worker{tp: tp, gen: gen, claim: cl, fence: f, ctx: ctx, cancel: cancel, done: make(chan struct{}), committed: -1}
 	w.marked.Store(-1)
+	w.first.Store(-1)
 	return w
 }
 
@@ -131,6 +133,7 @@ func (c *Consumer) forward(ctx context.Context, gen *fetchGen, pc sarama.Partiti
 				return
 			}
 			w.hwm.Store(pc.HighWaterMarkOffset())
+			w.first.CompareAndSwap(-1, sm.Offset)
 			select {
 			case msgs <- toMessage(sm):
 			case <-ctx.Done():
@@ -296,8 +299,12 @@ func (c *Consumer) commitLocked(ctx context.Context, w *worker) error {
 		c.metrics.commitErrors.Inc()
 		return err
 	}
-	if w.committed >= 0 {
-		c.metrics.processed.WithLabelValues(w.tp.Topic).Add(float64(m - w.committed))
+	base := w.committed
+	if base < 0 {
+		base = w.first.Load()
+	}
+	if base >= 0 && m > base {
+		c.metrics.processed.WithLabelValues(w.tp.Topic).Add(float64(m - base))
 	}
 	w.committed = m
 	c.metrics.commits.Inc()

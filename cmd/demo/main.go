@@ -7,7 +7,18 @@
 // Commands:
 //
 //	up       start a local ZooKeeper + Kafka, print where they are, stay until
-//	         Ctrl-C or --for
+//	         Ctrl-C or --for (--detach: in the background)
+//	down     stop a 'demo up' started with --detach
+//	produce  write sequence-numbered messages to a topic
+//	consume  run one balanced group member, print assignments and throughput
+//	status   show a consumer group: members, owners, offsets, lag (--json);
+//	         --all lists the groups
+//	scenario blocked-consume | slow-handler: run a seed scenario against the
+//	         cluster, print a timeline and PASS/FAIL (--legacy-lock shows the
+//	         old behaviour side by side)
+//	migrate-offsets
+//	         copy a group's offsets ZooKeeper → Kafka or back (dry run unless
+//	         --apply)
 //	version  print the pinned versions
 //
 // Every command has --help. Exit status is 0 on success, 1 on failure (with a
@@ -33,6 +44,12 @@ type command struct {
 
 var commands = []command{
 	{"up", "start a local ZooKeeper + Kafka and print their addresses and a registry summary", runUp},
+	{"down", "stop a 'demo up' (e.g. one started with --detach) named by the env file", runDown},
+	{"produce", "write N sequence-numbered messages to a topic (creating it if asked)", runProduce},
+	{"consume", "run one balanced group member and print its assignments and throughput", runConsume},
+	{"status", "show a consumer group (members, owners, offsets, lag) or list groups (--all)", runStatus},
+	{"scenario", "run a seed scenario (blocked-consume, slow-handler) with a timeline and a PASS/FAIL line", runScenario},
+	{"migrate-offsets", "copy a group's offsets between ZooKeeper and Kafka (dry run unless --apply)", runMigrateOffsets},
 	{"version", "print the versions of the pinned ZooKeeper and Kafka", runVersion},
 }
 

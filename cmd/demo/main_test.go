@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -32,10 +31,8 @@ var (
 func demoBin(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "zkbalance-demo-bin-")
-		if binErr != nil {
-			return
-		}
+		// In the cluster's own dir: removed with it when the tests end.
+		binDir = filepath.Join(cl.Dir(), "bin")
 		binPath = filepath.Join(binDir, "demo")
 		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
 		if err != nil {

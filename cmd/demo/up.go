@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -24,6 +29,9 @@ func runUp(ctx context.Context, args []string, stdout io.Writer) error {
 	forDur := fs.Duration("for", 0, "stop after this long (0: until Ctrl-C)")
 	envFile := fs.String("env-file", ".zkbalance.env", "write the addresses here for other commands (empty: don't)")
 	jsonLog := fs.Bool("log-json", false, "log as JSON")
+	detach := fs.Bool("detach", false, "run in the background (own session, output to --log-file), return once the cluster is up; stop it with 'demo down'")
+	logFile := fs.String("log-file", ".zkbalance.log", "with --detach: where the background process writes its output")
+	startTimeout := fs.Duration("start-timeout", 5*time.Minute, "with --detach: how long to wait for the background cluster to come up")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -31,6 +39,20 @@ func runUp(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w: need brokers >= 1, partitions >= 1 and 1 <= replication <= brokers", errUsage)
 	}
 	log := newLogger(*jsonLog, slog.LevelInfo)
+	if *detach {
+		if *envFile == "" || *logFile == "" || *startTimeout <= 0 {
+			return fmt.Errorf("%w: --detach needs --env-file, --log-file and a positive --start-timeout", errUsage)
+		}
+		var childArgs []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "detach", "log-file", "start-timeout", "env-file":
+			default:
+				childArgs = append(childArgs, "--"+f.Name+"="+f.Value.String())
+			}
+		})
+		return upDetached(ctx, childArgs, *envFile, *logFile, *startTimeout, stdout, log)
+	}
 	start := time.Now()
 	cl, err := cluster.Start(ctx, cluster.Config{Brokers: *brokers, Chroot: *chroot, Logger: log})
 	if err != nil {
@@ -117,4 +139,130 @@ func printSummary(ctx context.Context, w io.Writer, servers string, log *slog.Lo
 		}
 	}
 	return tw.Flush()
+}
+
+// upDetached starts 'demo up <childArgs>' again in a new session with its
+// output in logFile, and waits until it wrote envFile with its own PID (then
+// prints the addresses and returns, leaving it running) or until it died or
+// startTimeout passed (then it fails with the log's last lines on stderr).
+func upDetached(ctx context.Context, childArgs []string, envFile, logFile string, startTimeout time.Duration, stdout io.Writer, log *slog.Logger) error {
+	if pid, err := envPID(envFile); err == nil {
+		alive, aerr := demoUpAlive(pid)
+		if aerr != nil {
+			return aerr
+		}
+		if alive {
+			return fmt.Errorf("demo up is already running (pid %d, %s): run 'demo down' first", pid, envFile)
+		}
+		log.Warn("removing stale env file", "env_file", envFile, "pid", pid)
+		if err := os.Remove(envFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	// Absolute paths, so that the child and the messages agree whatever the
+	// working directory.
+	envAbs, err := filepath.Abs(envFile)
+	if err != nil {
+		return err
+	}
+	logAbs, err := filepath.Abs(logFile)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	out, err := os.OpenFile(logAbs, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	defer out.Close() // the child has its own copy
+	args := append([]string{"up"}, childArgs...)
+	args = append(args, "--env-file="+envAbs)
+	cmd := exec.Command(self, args...)
+	cmd.Stdout, cmd.Stderr = out, out // *os.File: no copying goroutines
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start background demo up: %w", err)
+	}
+	pid := cmd.Process.Pid
+	log.Info("started demo up in the background; waiting for the cluster", "pid", pid, "log", logFile)
+
+	// Poll instead of cmd.Wait: on success the child must outlive us, and no
+	// goroutine may be left waiting on it.
+	exited := func() (syscall.WaitStatus, bool) {
+		var ws syscall.WaitStatus
+		wpid, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		return ws, wpid == pid || errors.Is(err, syscall.ECHILD)
+	}
+	stopChild := func() {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if _, done := exited(); done {
+				return
+			}
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_, _ = syscall.Wait4(pid, nil, 0, nil)
+	}
+	timeout := time.NewTimer(startTimeout)
+	defer timeout.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if p, err := envPID(envAbs); err == nil && p == pid {
+			break
+		}
+		if ws, done := exited(); done {
+			printLogTail(logAbs, 20)
+			return fmt.Errorf("background demo up exited (%s) before the cluster was up; see %s", exitReason(ws), logFile)
+		}
+		select {
+		case <-tick.C:
+			continue
+		case <-timeout.C:
+			stopChild()
+			printLogTail(logAbs, 20)
+			return fmt.Errorf("background demo up not ready within %s; stopped it; see %s", startTimeout, logFile)
+		case <-ctx.Done():
+			stopChild()
+			return errors.New("interrupted; stopped the background demo up")
+		}
+	}
+	env, err := os.ReadFile(envAbs)
+	if err != nil {
+		return err
+	}
+	_ = cmd.Process.Release()
+	if _, err := stdout.Write(env); err != nil {
+		return err
+	}
+	log.Info("demo up is running in the background", "pid", pid, "log", logFile, "env_file", envFile, "stop", "demo down")
+	return nil
+}
+
+func exitReason(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return "signal " + ws.Signal().String()
+	}
+	return fmt.Sprintf("status %d", ws.ExitStatus())
+}
+
+// printLogTail copies the last n lines of path to stderr, indented.
+func printLogTail(path string, n int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	fmt.Fprintf(os.Stderr, "last lines of %s:\n", path)
+	for _, l := range lines {
+		fmt.Fprintln(os.Stderr, "  | "+l)
+	}
 }

@@ -107,9 +107,10 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		}
 		c.ownDir = true
 	}
+	started := c // "return nil, err" sets c to nil before this runs
 	defer func() {
 		if err != nil {
-			c.Close()
+			started.Close()
 		}
 	}()
 	if err = c.writeConfigs(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/scenario"
 )
 
 func main() {
@@ -64,7 +65,9 @@ func main() {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		_, err := fmt.Fprintf(f, "%s %s %d %d %d %d\n", *name, m.Topic, m.Partition, m.Offset, start.UnixNano(), time.Now().UnixNano())
+		r := scenario.Record{Member: *name, TP: balanced.TopicPartition{Topic: m.Topic, Partition: m.Partition},
+			Offset: m.Offset, Start: start, End: time.Now()}
+		_, err := fmt.Fprintln(f, r.Line())
 		return err
 	}))
 	if err != nil {

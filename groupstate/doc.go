@@ -1,0 +1,16 @@
+// Package groupstate reads, and migrates the offsets of, a ZooKeeper-coordinated
+// consumer group as the Scala high-level consumer, pykafka's BalancedConsumer,
+// the wvanbergen Go port and zkbalance leave it: members and their
+// subscriptions from /consumers/<g>/ids, owners from /consumers/<g>/owners,
+// committed offsets from /consumers/<g>/offsets and from Kafka (OffsetFetch to
+// the group coordinator), and log-end offsets and lag from the brokers.
+//
+// It is an operator's tool: it only reads, except for MigrateOffsets, and it
+// reports malformed data (a registration that is neither Scala JSON nor a
+// topic name, an offset znode that is not a decimal number) per member or per
+// partition instead of failing.
+//
+// Paths are relative to the chroot of the zkwatch.Conn. The layouts are those
+// of zkbalance's compatibility contract, PROTOCOL.md ("ZooKeeper layout,
+// assignors and offsets").
+package groupstate

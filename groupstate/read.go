@@ -1,0 +1,467 @@
+package groupstate
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// consumersPath is where consumer groups live.
+const consumersPath = "/consumers"
+
+func groupPath(group string) string { return consumersPath + "/" + group }
+
+// Groups lists the consumer groups, the children of /consumers, sorted. A
+// missing /consumers is no group (an empty list, no error).
+func Groups(ctx context.Context, conn *zkwatch.Conn) ([]string, error) {
+	if conn == nil {
+		return nil, errors.New("groupstate: list groups: no zookeeper connection")
+	}
+	names, _, err := conn.Children(ctx, consumersPath)
+	if errors.Is(err, zk.ErrNoNode) {
+		return []string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("groupstate: list groups: %w", err)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Read returns the state of a consumer group: its members, and for every
+// partition of every topic it subscribes to, has owner znodes for or has
+// committed offsets for (in ZooKeeper, or in Kafka), the owners, the
+// committed offsets of both stores and the effective one, the log-end offset
+// and the lag.
+//
+// The partitions of a topic are those of its registration
+// /brokers/topics/<t>, plus any partition an owner or offset names. Kafka
+// offsets are read with OffsetFetch v1 from the group's coordinator; when
+// the client's Config.Version is at least sarama.V0_10_2_0 an OffsetFetch v2
+// for all topics first finds the topics the group has offsets for in Kafka
+// but no znode for. Log offsets come from client.GetOffset.
+//
+// client may be nil: then Kafka is not asked, and KafkaOffset, LogStart,
+// LogEnd and Lag are -1 (Status.Warnings says so). Otherwise the client's
+// Config.Version must be at least sarama.V0_9_0_0.
+//
+// A registration that cannot be parsed, an offset znode that is not a
+// decimal number and per-partition errors from Kafka are reported in the
+// Member or Partition (Error) and do not fail Read. A group without
+// /consumers/<group> is an error wrapping ErrNoGroup; ZooKeeper errors, and
+// Kafka errors that concern the whole group (no coordinator), fail Read.
+func Read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string) (*Status, error) {
+	st, err := read(ctx, conn, client, group, true)
+	if err != nil {
+		return nil, fmt.Errorf("groupstate: read group %s: %w", group, err)
+	}
+	return st, nil
+}
+
+// reader gathers one group's state.
+type reader struct {
+	conn   *zkwatch.Conn
+	client sarama.Client
+	group  string
+	st     *Status
+	parts  map[tp]*Partition
+}
+
+func (r *reader) part(topic string, p int32) *Partition {
+	k := tp{topic, p}
+	if x, ok := r.parts[k]; ok {
+		return x
+	}
+	x := &Partition{Topic: topic, Partition: p, Owners: []Owner{}, ZooKeeperOffset: -1, KafkaOffset: -1,
+		Committed: -1, LogStart: -1, LogEnd: -1, Lag: -1, zkVersion: -1}
+	r.parts[k] = x
+	return x
+}
+
+func (r *reader) warn(format string, args ...any) {
+	r.st.Warnings = append(r.st.Warnings, fmt.Sprintf(format, args...))
+}
+
+// children lists a znode's children, sorted; a missing znode has none.
+func children(ctx context.Context, conn *zkwatch.Conn, p string) ([]string, error) {
+	names, _, err := conn.Children(ctx, p)
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// checkGroupName rejects names that cannot be a znode name.
+func checkGroupName(group string) error {
+	if group == "" || group == "." || group == ".." || strings.ContainsAny(group, "/\x00") {
+		return fmt.Errorf("invalid group name %q", group)
+	}
+	return nil
+}
+
+// read does Read's work; logs says whether to ask for log offsets.
+func read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, logs bool) (*Status, error) {
+	if conn == nil {
+		return nil, errors.New("no zookeeper connection")
+	}
+	if err := checkGroupName(group); err != nil {
+		return nil, err
+	}
+	base := groupPath(group)
+	ok, _, err := conn.Exists(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNoGroup, base)
+	}
+	r := &reader{conn: conn, client: client, group: group, parts: map[tp]*Partition{},
+		st: &Status{Group: group, Members: []Member{}, Partitions: []Partition{}}}
+
+	topics := map[string]bool{} // every topic the group is concerned with
+	if err := r.readMembers(ctx, topics); err != nil {
+		return nil, err
+	}
+	ownerLayouts := map[Layout]bool{}
+	if err := r.readOwners(ctx, topics, ownerLayouts); err != nil {
+		return nil, err
+	}
+	if err := r.readZooKeeperOffsets(ctx, topics); err != nil {
+		return nil, err
+	}
+	var discovered map[string]map[int32]int64
+	if client != nil {
+		if client.Config().Version.IsAtLeast(sarama.V0_10_2_0) {
+			discovered, err = discoverKafkaOffsets(ctx, client, group)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				r.warn("kafka offsets of topics without a znode of the group are not listed: %v", err)
+			}
+			for t := range discovered {
+				topics[t] = true
+			}
+		} else {
+			r.warn("kafka offsets of topics without a znode of the group are not listed: the kafka client's version %s is below 0.10.2", client.Config().Version)
+		}
+	} else {
+		r.warn("kafka not consulted: kafka_offset, log_start, log_end and lag are -1 (unknown)")
+	}
+	// Every partition of every topic concerned.
+	for _, t := range slices.Sorted(maps.Keys(topics)) {
+		for p := range discovered[t] {
+			r.part(t, p)
+		}
+		reg, err := conn.ReadTopic(ctx, t)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			r.warn("topic %s is not registered in /brokers/topics", t)
+		case errors.Is(err, zkwatch.ErrMalformed):
+			r.warn("%v", err)
+		case err != nil:
+			return nil, err
+		default:
+			for _, p := range reg.PartitionIDs() {
+				r.part(t, p)
+			}
+		}
+	}
+	all := slices.SortedFunc(maps.Keys(r.parts), func(a, b tp) int {
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	})
+	if client != nil {
+		offs, perr, err := fetchKafkaOffsets(ctx, client, group, all)
+		if err != nil {
+			return nil, err
+		}
+		for k, off := range offs {
+			r.parts[k].KafkaOffset = off
+		}
+		for k, err := range perr {
+			r.parts[k].kafkaErr = err
+		}
+	}
+	var logErrs map[tp]error
+	if client != nil && logs {
+		if logErrs, err = r.readLogOffsets(ctx, all); err != nil {
+			return nil, err
+		}
+	}
+	r.finish(all, logErrs, ownerLayouts)
+	return r.st, nil
+}
+
+// readMembers reads /consumers/<g>/ids and adds the subscribed topics.
+func (r *reader) readMembers(ctx context.Context, topics map[string]bool) error {
+	ids, err := children(ctx, r.conn, groupPath(r.group)+"/ids")
+	if err != nil {
+		return err
+	}
+	var existing []string
+	var haveExisting bool
+	for _, id := range ids {
+		p := groupPath(r.group) + "/ids/" + id
+		data, stat, err := r.conn.Get(ctx, p)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // left since the listing
+		}
+		if err != nil {
+			return err
+		}
+		m := Member{ID: id, Created: time.UnixMilli(stat.Ctime)}
+		parseMember(&m, p, data)
+		if m.Pattern == "white_list" || m.Pattern == "black_list" {
+			if !haveExisting {
+				existing, err = r.conn.ReadTopicNames(ctx)
+				if err != nil && !errors.Is(err, zk.ErrNoNode) {
+					return err
+				}
+				haveExisting = true
+			}
+		}
+		resolveTopics(&m, existing)
+		for _, t := range m.Topics {
+			topics[t] = true
+		}
+		r.st.Members = append(r.st.Members, m)
+	}
+	return nil
+}
+
+// readOwners reads /consumers/<g>/owners/<t>/<name> for every topic.
+func (r *reader) readOwners(ctx context.Context, topics map[string]bool, layouts map[Layout]bool) error {
+	dir := groupPath(r.group) + "/owners"
+	ts, err := children(ctx, r.conn, dir)
+	if err != nil {
+		return err
+	}
+	members := map[string]bool{}
+	for _, m := range r.st.Members {
+		members[m.ID] = true
+	}
+	for _, t := range ts {
+		topics[t] = true
+		names, err := children(ctx, r.conn, dir+"/"+t)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			p, pykafka, ok := parseOwnerName(name)
+			path := dir + "/" + t + "/" + name
+			if !ok {
+				r.warn("%s: not an owner znode name (<partition> or <leader>-<partition>)", path)
+				continue
+			}
+			data, _, err := r.conn.Get(ctx, path)
+			if errors.Is(err, zk.ErrNoNode) {
+				continue // released since the listing
+			}
+			if err != nil {
+				return err
+			}
+			if pykafka {
+				layouts[LayoutPykafka] = true
+			} else {
+				layouts[LayoutScala] = true
+			}
+			v := string(data)
+			x := r.part(t, p)
+			x.Owners = append(x.Owners, Owner{Znode: name, Value: v, Member: ownerMember(v, members)})
+		}
+	}
+	return nil
+}
+
+// readZooKeeperOffsets reads /consumers/<g>/offsets/<t>/<p>.
+func (r *reader) readZooKeeperOffsets(ctx context.Context, topics map[string]bool) error {
+	dir := groupPath(r.group) + "/offsets"
+	ts, err := children(ctx, r.conn, dir)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		names, err := children(ctx, r.conn, dir+"/"+t)
+		if err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			topics[t] = true
+		}
+		for _, name := range names {
+			path := dir + "/" + t + "/" + name
+			p, ok := parsePartitionName(name)
+			if !ok {
+				r.warn("%s: not a partition id", path)
+				continue
+			}
+			data, stat, err := r.conn.Get(ctx, path)
+			if errors.Is(err, zk.ErrNoNode) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			x := r.part(t, p)
+			x.zkVersion = stat.Version
+			off, err := parseZooKeeperOffset(path, data)
+			if err != nil {
+				x.zkErr = err
+				continue
+			}
+			x.ZooKeeperOffset = off
+		}
+	}
+	return nil
+}
+
+// readLogOffsets asks the partitions' leaders for their log start and end.
+// Partition-level failures are returned per partition.
+func (r *reader) readLogOffsets(ctx context.Context, all []tp) (map[tp]error, error) {
+	errs := map[tp]error{}
+	known := map[string]map[int32]bool{}
+	for _, k := range all {
+		if err := ctx.Err(); err != nil {
+			return nil, context.Cause(ctx)
+		}
+		ps, ok := known[k.topic]
+		if !ok {
+			ids, err := call(ctx, func() ([]int32, error) { return r.client.Partitions(k.topic) })
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			ps = map[int32]bool{}
+			for _, id := range ids {
+				ps[id] = true
+			}
+			if err != nil {
+				r.warn("topic %s: kafka metadata: %v", k.topic, err)
+			}
+			known[k.topic] = ps
+		}
+		if !ps[k.partition] {
+			errs[k] = errors.New("not in the kafka metadata")
+			continue
+		}
+		start, end, err := logOffsets(ctx, r.client, k)
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		x := r.parts[k]
+		x.LogStart, x.LogEnd = start, end
+		if err != nil {
+			errs[k] = err
+		}
+	}
+	return errs, nil
+}
+
+// finish computes the effective offsets, lags, totals, layout and storage
+// and sorts everything.
+func (r *reader) finish(all []tp, logErrs map[tp]error, ownerLayouts map[Layout]bool) {
+	st := r.st
+	anyZK, anyKafka := false, false
+	for _, k := range all {
+		x := r.parts[k]
+		var errs []string
+		for _, err := range []error{x.zkErr, x.kafkaErr, logErrs[k]} {
+			if err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+		z, kf := x.ZooKeeperOffset, x.KafkaOffset
+		anyZK = anyZK || z >= 0
+		anyKafka = anyKafka || kf >= 0
+		switch {
+		case z < 0 && kf < 0:
+			x.Committed, x.Source = -1, SourceNone
+		case kf < 0 || z > kf:
+			x.Committed, x.Source = z, SourceZooKeeper
+		case z < 0 || kf > z:
+			x.Committed, x.Source = kf, SourceKafka
+		default:
+			x.Committed, x.Source = z, SourceBoth
+		}
+		switch {
+		case x.LogEnd < 0:
+			x.Lag = -1
+		case x.Committed >= 0 && x.Committed > x.LogEnd:
+			x.Lag = 0
+			errs = append(errs, fmt.Sprintf("committed offset %d is beyond the log end %d", x.Committed, x.LogEnd))
+		case x.Committed >= 0:
+			x.Lag = x.LogEnd - x.Committed
+		case x.LogStart >= 0:
+			x.Lag = x.LogEnd - x.LogStart
+		default:
+			x.Lag = -1
+		}
+		x.Error = strings.Join(errs, "; ")
+		slices.SortFunc(x.Owners, func(a, b Owner) int { return strings.Compare(a.Znode, b.Znode) })
+		st.Partitions = append(st.Partitions, *x)
+
+		t := &st.Totals
+		t.Partitions++
+		if len(x.Owners) > 0 {
+			t.Owned++
+		}
+		if x.Committed >= 0 {
+			t.Committed++
+		}
+		if x.LogEnd >= 0 {
+			t.LogEnd += x.LogEnd
+		}
+		if x.Lag >= 0 {
+			t.Lag += x.Lag
+		}
+		if x.Error != "" {
+			t.Errors++
+		}
+	}
+	st.Totals.Members = len(st.Members)
+	memberLayouts := map[Layout]bool{}
+	for _, m := range st.Members {
+		if m.Error != "" {
+			st.Totals.Errors++
+		}
+		if m.Layout != LayoutUnknown {
+			memberLayouts[m.Layout] = true
+		}
+	}
+	switch {
+	case len(memberLayouts) > 1:
+		st.Layout = LayoutMixed
+	case len(memberLayouts) == 1:
+		st.Layout = slices.Collect(maps.Keys(memberLayouts))[0]
+	case len(ownerLayouts) > 1:
+		st.Layout = LayoutMixed
+	case len(ownerLayouts) == 1:
+		st.Layout = slices.Collect(maps.Keys(ownerLayouts))[0]
+	case anyZK:
+		st.Layout = LayoutScala // only the Scala layout keeps offsets in ZooKeeper
+	default:
+		st.Layout = LayoutUnknown
+	}
+	switch {
+	case anyZK && anyKafka:
+		st.Storage = StorageDual
+	case anyZK:
+		st.Storage = StorageZooKeeper
+	case anyKafka:
+		st.Storage = StorageKafka
+	default:
+		st.Storage = StorageNone
+	}
+}

@@ -1,0 +1,66 @@
+package scenario_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/zkbalance/zkbalance/scenario"
+	"github.com/zkbalance/zkbalance/test/cluster"
+)
+
+var cl *cluster.Cluster
+
+func TestMain(m *testing.M) {
+	cluster.Main(m, &cl, cluster.Config{Brokers: 1})
+}
+
+func env(t *testing.T, out *bytes.Buffer) scenario.Env {
+	return scenario.Env{ZooKeeper: cl.KafkaZooKeeperConnect(), Brokers: cl.BrokerAddrs(), Out: out,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestBlockedConsume runs S1 with the legacy members first: the legacy
+// newcomer must fail with PartitionOwnedError (the seed's bug, reproduced),
+// and the zkbalance newcomer must get its share with nothing lost.
+func TestBlockedConsume(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := scenario.BlockedConsume(ctx, env(t, &out), scenario.BlockedOptions{
+		Messages: 300, Idle: time.Second, Legacy: true, LegacyRetries: 3, LegacyBackoff: 200 * time.Millisecond})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pass {
+		t.Fatalf("FAIL: %s", res.Reason)
+	}
+	if res.Legacy == nil || res.Legacy.NewcomerErr == "" || !res.Legacy.OldBlocked {
+		t.Fatalf("the legacy members did not reproduce the seed's failure: %+v", res.Legacy)
+	}
+	if !bytes.Contains(out.Bytes(), []byte("PASS blocked-consume")) {
+		t.Fatal("no PASS line in the timeline")
+	}
+}
+
+// TestSlowHandler runs S2 with a short handler delay.
+func TestSlowHandler(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := scenario.SlowHandler(ctx, env(t, &out), scenario.SlowOptions{Messages: 120, Delay: 100 * time.Millisecond})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pass {
+		t.Fatalf("FAIL: %s", res.Reason)
+	}
+}
