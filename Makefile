@@ -15,12 +15,15 @@ build:
 	$(GO) build -o bin/demo ./cmd/demo
 
 ## demo: bring up a local ZooKeeper + Kafka (3 brokers) in the background, run
-## the blocked-consume seed scenario (legacy lock-holding members first, then
-## zkbalance), print the status of its group, shut the cluster down.
+## the two seed scenarios (blocked-consume with the legacy lock-holding
+## members first, then slow-handler), print the status of the first one's
+## group, shut the cluster down.
 demo: build
 	@set -e; ./bin/demo up --detach --brokers 3 --topic ""; trap './bin/demo down' EXIT; \
+	echo; echo '$$ demo scenario blocked-consume --legacy-lock'; \
 	./bin/demo scenario blocked-consume --legacy-lock --group demo-blocked; \
-	echo; echo '$$ demo status --group demo-blocked'; ./bin/demo status --group demo-blocked
+	echo; echo '$$ demo status --group demo-blocked'; ./bin/demo status --group demo-blocked; \
+	echo; echo '$$ demo scenario slow-handler'; ./bin/demo scenario slow-handler --messages 100 --delay 250ms
 
 ## test: format check, vet, and every test with the race detector, including
 ## the integration tests against the real ZooKeeper and Kafka.

@@ -158,6 +158,8 @@ func BlockedConsume(ctx context.Context, env Env, o BlockedOptions) (BlockedResu
 	if an := res.Analysis; an.Lost != 0 || an.Duplicates != 0 || an.Overlaps != 0 {
 		return fail(tl, res, "%s (%s)", an, an.FirstOverlap), nil
 	}
+	a.stop()
+	b.stop()
 	res.Pass = true
 	verdict := fmt.Sprintf("PASS blocked-consume: the newcomer owned its share %s after joining (target %s); %d messages: %s",
 		res.NewcomerWait.Round(time.Millisecond), o.Target, o.Messages, res.Analysis)

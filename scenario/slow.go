@@ -211,6 +211,8 @@ func SlowHandler(ctx context.Context, env Env, o SlowOptions) (SlowResult, error
 			return failf("%v", err)
 		}
 	}
+	b.stop()
+	c.stop()
 	res.Pass = true
 	tl.header("PASS slow-handler: %s; committed offsets advanced %d times while handlers were busy; no member expelled",
 		res.Analysis, res.CommitAdvances)
