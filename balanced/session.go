@@ -36,21 +36,37 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	}
 	co := zkwatch.NewCoalescer(c.cfg.RebalanceDelay, 20*c.cfg.RebalanceDelay)
 	events := sess.Subscribe(sctx)
-	watch := func(ch <-chan zkwatch.Snapshot, reason string) {
+	// watch triggers a rebalance on every snapshot of ch. With armed set,
+	// the first snapshot (the state when the watch was set) only marks
+	// armed done: the first rebalance starts after every session watch is
+	// set, so it reads at least that state and needs no trigger for it.
+	watch := func(ch <-chan zkwatch.Snapshot, reason string, armed *sync.WaitGroup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			first := armed != nil
 			for range ch {
+				if first {
+					first = false
+					armed.Done()
+					continue
+				}
 				co.Trigger(reason)
+			}
+			if first {
+				armed.Done()
 			}
 		}()
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); co.Run(sctx) }()
 	go func() { defer wg.Done(); c.commitLoop(sctx, co) }()
-	watch(sess.WatchChildren(sctx, idsPath(c.cfg.Group)), "members changed")
-	watch(sess.WatchChildren(sctx, zkwatch.BrokerIDsPath), "brokers changed")
-	watch(sess.WatchChildren(sctx, zkwatch.BrokerTopicsPath), "topics changed")
+	var armed sync.WaitGroup
+	armed.Add(3)
+	watch(sess.WatchChildren(sctx, idsPath(c.cfg.Group)), "members changed", &armed)
+	watch(sess.WatchChildren(sctx, zkwatch.BrokerIDsPath), "brokers changed", &armed)
+	watch(sess.WatchChildren(sctx, zkwatch.BrokerTopicsPath), "topics changed", &armed)
+	armed.Wait()
 	topicWatches := map[string]context.CancelFunc{}
 	syncTopicWatches := func(topics []string) {
 		want := map[string]bool{}
@@ -59,7 +75,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 			if _, ok := topicWatches[t]; !ok {
 				tctx, tcancel := context.WithCancel(sctx)
 				topicWatches[t] = tcancel
-				watch(sess.WatchData(tctx, zkwatch.TopicPath(t)), "partitions of "+t+" changed")
+				watch(sess.WatchData(tctx, zkwatch.TopicPath(t)), "partitions of "+t+" changed", nil)
 				if c.cfg.Assignor == partition.Sticky {
 					// The sticky input includes the current owners, which
 					// members read at different moments while partitions
@@ -67,7 +83,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 					// to claim a partition its holder means to keep. Owner
 					// changes therefore restart the rebalance with the
 					// newest owners until the group settles.
-					watch(sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed")
+					watch(sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed", nil)
 				}
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/partition"
@@ -33,11 +34,25 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		return view{}, fmt.Errorf("read members: %w", err)
 	}
 	slices.Sort(ids)
+	// The registrations are read concurrently: the requests pipeline on the
+	// one connection instead of paying a round trip each.
+	type reg struct {
+		data []byte
+		err  error
+	}
+	regs := make([]reg, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			regs[i].data, _, regs[i].err = sess.Get(ctx, idPath(c.cfg.Group, id))
+		})
+	}
+	wg.Wait()
 	subs := map[string]subscription{}
 	needTopicList := false
-	for _, id := range ids {
+	for i, id := range ids {
 		p := idPath(c.cfg.Group, id)
-		data, _, err := sess.Get(ctx, p)
+		data, err := regs[i].data, regs[i].err
 		if errors.Is(err, zk.ErrNoNode) {
 			continue // left meanwhile; its leave triggers another rebalance
 		}
