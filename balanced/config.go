@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -141,7 +142,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	seen := map[string]bool{}
 	for _, t := range c.Topics {
-		if !validTopic(t) {
+		if !zkformat.ValidTopic(t) {
 			return bad("Topics", "invalid topic name %q", t)
 		}
 		if seen[t] {
@@ -257,17 +258,4 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Sarama = sc
 	return c, nil
-}
-
-// validTopic follows Kafka's rule: 1-249 of [a-zA-Z0-9._-], not "." or "..".
-func validTopic(t string) bool {
-	if t == "" || len(t) > 249 || t == "." || t == ".." {
-		return false
-	}
-	for _, r := range t {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }

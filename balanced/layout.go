@@ -1,17 +1,13 @@
 package balanced
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
 )
 
@@ -31,19 +27,11 @@ func ownerPath(l Layout, group string, tp partition.TopicPartition, leader int32
 }
 
 // parseOwnerName reads an owner znode's name: "<p>" (Scala) or
-// "<leader>-<p>" (pykafka).
+// "<leader>-<p>" (pykafka). Non-canonical partition numbers ("05", "+5")
+// are accepted, as they always have been here (groupstate is stricter).
 func parseOwnerName(name string) (p int32, ok bool) {
-	if i := strings.LastIndexByte(name, '-'); i >= 0 {
-		if _, err := strconv.ParseInt(name[:i], 10, 32); err != nil {
-			return 0, false // the leader part must be a broker id
-		}
-		name = name[i+1:]
-	}
-	n, err := strconv.ParseInt(name, 10, 32)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return int32(n), true
+	o, ok := zkformat.ParseOwnerName(name)
+	return o.Partition, ok
 }
 
 // newMemberID makes a member id in the layout's format.
@@ -72,116 +60,39 @@ func ownerValue(l Layout, member string) string {
 	return partition.ThreadID(member, 0)
 }
 
-// scalaRegistration is the Scala consumer's /ids/<member> JSON.
-type scalaRegistration struct {
-	Version      int             `json:"version"`
-	Subscription map[string]int  `json:"subscription"`
-	Pattern      string          `json:"pattern"`
-	Timestamp    json.RawMessage `json:"timestamp"`
-}
-
 // registration encodes our own /ids/<member> value.
 func registration(l Layout, topics []string, pattern string) []byte {
 	if l == LayoutPykafka {
 		return []byte(topics[0])
 	}
-	r := scalaRegistration{Version: 1, Subscription: map[string]int{}, Pattern: "static",
-		Timestamp: json.RawMessage(strconv.Quote(strconv.FormatInt(time.Now().UnixMilli(), 10)))}
-	if pattern != "" {
-		r.Pattern = "white_list"
-		r.Subscription[pattern] = 1
-	}
-	for _, t := range topics {
-		r.Subscription[t] = 1
-	}
-	b, _ := json.Marshal(r) // cannot fail: plain maps and strings
-	return b
+	return zkformat.EncodeScalaRegistration(topics, pattern, time.Now())
 }
 
 // subscription is a parsed member registration.
 type subscription struct {
-	// static: topic -> streams
+	// static is topic -> streams of a static (or pykafka) subscription,
+	// nil for a pattern subscription.
 	static map[string]int
-	// pattern subscriptions: a regex with white_list or black_list
-	pattern string
-	black   bool
-	streams int
+	reg    zkformat.Registration
 }
 
 // parseRegistration reads another member's /ids/<member> value in any of
-// the layouts: Scala JSON (timestamp as a string of ms, or a number as the
-// wvanbergen Go port writes), or pykafka's raw topic name.
+// the layouts (see zkformat.ParseRegistration); errors wrap
+// ErrBadRegistration and name the path.
 func parseRegistration(path string, data []byte) (subscription, error) {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 {
-		return subscription{}, fmt.Errorf("%s: %w: empty", path, ErrBadRegistration)
-	}
-	if trimmed[0] != '{' {
-		t := string(trimmed)
-		if !validTopic(t) {
-			return subscription{}, fmt.Errorf("%s: %w: %q is neither JSON nor a topic name", path, ErrBadRegistration, trimmed)
-		}
-		return subscription{static: map[string]int{t: 1}}, nil
-	}
-	var r scalaRegistration
-	if err := json.Unmarshal(trimmed, &r); err != nil {
+	r, err := zkformat.ParseRegistration(data)
+	if err != nil {
 		return subscription{}, fmt.Errorf("%s: %w: %w", path, ErrBadRegistration, err)
 	}
-	if len(r.Subscription) == 0 {
-		return subscription{}, fmt.Errorf("%s: %w: no subscription", path, ErrBadRegistration)
+	s := subscription{reg: r}
+	if !r.IsPattern() {
+		s.static = r.Subscription
 	}
-	for k, n := range r.Subscription {
-		if n < 1 || n > partition.MaxStreams {
-			return subscription{}, fmt.Errorf("%s: %w: %d streams for %q", path, ErrBadRegistration, n, k)
-		}
-	}
-	switch r.Pattern {
-	case "", "static":
-		for t := range r.Subscription {
-			if !validTopic(t) {
-				return subscription{}, fmt.Errorf("%s: %w: bad topic %q", path, ErrBadRegistration, t)
-			}
-		}
-		return subscription{static: r.Subscription}, nil
-	case "white_list", "black_list":
-		if len(r.Subscription) != 1 {
-			return subscription{}, fmt.Errorf("%s: %w: %s with %d patterns", path, ErrBadRegistration, r.Pattern, len(r.Subscription))
-		}
-		for re, n := range r.Subscription {
-			if _, err := compilePattern(re); err != nil {
-				return subscription{}, fmt.Errorf("%s: %w: %w", path, ErrBadRegistration, err)
-			}
-			return subscription{pattern: re, black: r.Pattern == "black_list", streams: n}, nil
-		}
-	}
-	return subscription{}, fmt.Errorf("%s: %w: unknown pattern %q", path, ErrBadRegistration, r.Pattern)
-}
-
-// compilePattern compiles a whitelist regex the way the Scala consumer
-// applies it: commas separate alternatives, and the whole name must match.
-func compilePattern(re string) (*regexp.Regexp, error) {
-	re = strings.ReplaceAll(re, ",", "|")
-	return regexp.Compile("^(?:" + re + ")$")
+	return s, nil
 }
 
 // topics resolves the subscription against the existing topics: topic ->
 // streams. Internal topics ("__...") never match a pattern.
 func (s subscription) topics(existing []string) map[string]int {
-	if s.static != nil {
-		return s.static
-	}
-	re, err := compilePattern(s.pattern)
-	if err != nil {
-		return nil
-	}
-	out := map[string]int{}
-	for _, t := range existing {
-		if strings.HasPrefix(t, "__") {
-			continue
-		}
-		if re.MatchString(t) != s.black {
-			out[t] = s.streams
-		}
-	}
-	return out
+	return s.reg.Topics(existing)
 }

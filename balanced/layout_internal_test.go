@@ -10,46 +10,48 @@ import (
 	"github.com/zkbalance/zkbalance/partition"
 )
 
+// TestParseRegistration covers what balanced adds to
+// zkformat.ParseRegistration (tested there): the path and ErrBadRegistration
+// on errors, static set for static subscriptions only.
 func TestParseRegistration(t *testing.T) {
-	existing := []string{"orders", "orders-eu", "payments", "__consumer_offsets", "audit"}
+	existing := []string{"orders", "orders-eu", "payments", "__consumer_offsets"}
 	for _, tc := range []struct {
-		name string
-		data string
-		want map[string]int
-		bad  bool
+		name, data string
+		static     bool
+		want       map[string]int
 	}{
-		{"scala static", `{"version":1,"subscription":{"orders":2,"payments":1},"pattern":"static","timestamp":"1795426452383"}`, map[string]int{"orders": 2, "payments": 1}, false},
-		{"scala whitelist", `{"version":1,"subscription":{"orders.*":1},"pattern":"white_list","timestamp":"1"}`, map[string]int{"orders": 1, "orders-eu": 1}, false},
-		{"scala whitelist with commas", `{"version":1,"subscription":{"orders,audit":3},"pattern":"white_list","timestamp":"1"}`, map[string]int{"orders": 3, "audit": 3}, false},
-		{"scala blacklist skips internal", `{"version":1,"subscription":{"orders.*":1},"pattern":"black_list","timestamp":"1"}`, map[string]int{"payments": 1, "audit": 1}, false},
-		{"wvanbergen numeric timestamp", `{"version":1,"subscription":{"orders":1},"pattern":"static","timestamp":1795426452}`, map[string]int{"orders": 1}, false},
-		{"no pattern field", `{"version":1,"subscription":{"orders":1}}`, map[string]int{"orders": 1}, false},
-		{"pykafka raw topic", `payments`, map[string]int{"payments": 1}, false},
-		{"empty", ``, nil, true},
-		{"truncated json", `{"version":1,"subscription":{"orders":1`, nil, true},
-		{"no subscription", `{"version":1,"pattern":"static"}`, nil, true},
-		{"zero streams", `{"version":1,"subscription":{"orders":0},"pattern":"static"}`, nil, true},
-		{"bad regex", `{"version":1,"subscription":{"(":1},"pattern":"white_list"}`, nil, true},
-		{"two patterns", `{"version":1,"subscription":{"a":1,"b":1},"pattern":"white_list"}`, nil, true},
-		{"unknown pattern", `{"version":1,"subscription":{"a":1},"pattern":"grey_list"}`, nil, true},
-		{"not a topic", `hello world!`, nil, true},
-		{"wrong types", `{"version":"x","subscription":[1]}`, nil, true},
+		{"scala static", `{"version":1,"subscription":{"orders":2},"pattern":"static","timestamp":"1795426452383"}`, true, map[string]int{"orders": 2}},
+		{"pykafka raw topic", `payments`, true, map[string]int{"payments": 1}},
+		{"scala whitelist", `{"version":1,"subscription":{"orders.*":1},"pattern":"white_list","timestamp":"1"}`, false, map[string]int{"orders": 1, "orders-eu": 1}},
+		{"scala blacklist", `{"version":1,"subscription":{"orders.*":1},"pattern":"black_list","timestamp":"1"}`, false, map[string]int{"payments": 1}},
+		{"timestamp not checked", `{"version":1,"subscription":{"orders":1},"timestamp":"soon"}`, true, map[string]int{"orders": 1}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, err := parseRegistration("/consumers/g/ids/m", []byte(tc.data))
-			if tc.bad {
-				if !errors.Is(err, ErrBadRegistration) || !strings.Contains(err.Error(), "/consumers/g/ids/m") {
-					t.Fatalf("err = %v, want ErrBadRegistration naming the path", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := s.topics(existing); !maps.Equal(got, tc.want) {
-				t.Fatalf("topics = %v, want %v", got, tc.want)
-			}
-		})
+		s, err := parseRegistration("/consumers/g/ids/m", []byte(tc.data))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if (s.static != nil) != tc.static {
+			t.Errorf("%s: static %v; want static %v", tc.name, s.static, tc.static)
+		}
+		if got := s.topics(existing); !maps.Equal(got, tc.want) {
+			t.Errorf("%s: topics = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for data, want := range map[string]string{
+		``:                                "/consumers/g/ids/m: balanced: malformed member registration: empty",
+		`hello world!`:                    `/consumers/g/ids/m: balanced: malformed member registration: "hello world!" is neither JSON nor a topic name`,
+		`{"version":1,"subscription":{}}`: "/consumers/g/ids/m: balanced: malformed member registration: no subscription",
+		`{"version":1,"subscription":{"`:  "/consumers/g/ids/m: balanced: malformed member registration: unexpected end of JSON input",
+		`{"subscription":{"a":1},"pattern":"grey_list"}`: `/consumers/g/ids/m: balanced: malformed member registration: unknown pattern "grey_list"`,
+	} {
+		_, err := parseRegistration("/consumers/g/ids/m", []byte(data))
+		if !errors.Is(err, ErrBadRegistration) || err.Error() != want {
+			t.Errorf("%q: err = %v; want ErrBadRegistration %q", data, err, want)
+		}
+	}
+	var se *json.SyntaxError
+	if _, err := parseRegistration("p", []byte(`{"version":`)); !errors.As(err, &se) {
+		t.Errorf("a JSON error is not kept: %v", err)
 	}
 }
 
@@ -96,7 +98,7 @@ func TestMemberIDsAndOwnerPaths(t *testing.T) {
 	if p := ownerPath(LayoutPykafka, "g", tp, 3); p != "/consumers/g/owners/t/3-7" {
 		t.Fatal(p)
 	}
-	for name, want := range map[string]int32{"7": 7, "3-7": 7, "12-0": 0} {
+	for name, want := range map[string]int32{"7": 7, "3-7": 7, "12-0": 0, "-1-7": 7, "05": 5, "+5": 5} { // lenient, unlike groupstate
 		if p, ok := parseOwnerName(name); !ok || p != want {
 			t.Errorf("parseOwnerName(%q) = %d %v", name, p, ok)
 		}

@@ -2,11 +2,10 @@ package balanced
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/zkbalance/zkbalance/internal/kafkacoord"
 	"github.com/zkbalance/zkbalance/partition"
 )
 
@@ -21,13 +20,6 @@ import (
 const (
 	kafkaOffsetCommitVersion = 2
 	kafkaOffsetFetchVersion  = 1
-)
-
-// Retries of the Kafka offset store on coordinator and network errors.
-const (
-	kafkaOffsetAttempts   = 6
-	kafkaOffsetBackoff    = 100 * time.Millisecond
-	kafkaOffsetMaxBackoff = time.Second
 )
 
 // NewKafkaOffsets returns the OffsetStore that keeps group's offsets in Kafka
@@ -69,10 +61,10 @@ type kafkaOffsetStore struct {
 // Fetch implements OffsetStore.
 func (s *kafkaOffsetStore) Fetch(ctx context.Context, _ Fence, tp partition.TopicPartition) (int64, bool, error) {
 	var off int64
-	err := s.withCoordinator(ctx, nil, func(b *sarama.Broker) error {
+	err := kafkacoord.Do(ctx, s.client, s.group, nil, func(b *sarama.Broker) error {
 		req := &sarama.OffsetFetchRequest{Version: kafkaOffsetFetchVersion, ConsumerGroup: s.group}
 		req.AddPartition(tp.Topic, tp.Partition)
-		resp, err := kafkaOffsetCall(ctx, func() (*sarama.OffsetFetchResponse, error) { return b.FetchOffset(req) })
+		resp, err := kafkacoord.Call(ctx, func() (*sarama.OffsetFetchResponse, error) { return b.FetchOffset(req) })
 		if err != nil {
 			return err
 		}
@@ -107,7 +99,7 @@ func (s *kafkaOffsetStore) Commit(ctx context.Context, f Fence, tp partition.Top
 	if offset < 0 {
 		return fmt.Errorf("%w: refusing to commit the negative offset %d for group %s %s/%d to kafka", ErrBadOffset, offset, s.group, tp.Topic, tp.Partition)
 	}
-	err := s.withCoordinator(ctx, f.Check, func(b *sarama.Broker) error {
+	err := kafkacoord.Do(ctx, s.client, s.group, f.Check, func(b *sarama.Broker) error {
 		req := &sarama.OffsetCommitRequest{
 			Version:                 kafkaOffsetCommitVersion,
 			ConsumerGroup:           s.group,
@@ -116,7 +108,7 @@ func (s *kafkaOffsetStore) Commit(ctx context.Context, f Fence, tp partition.Top
 			RetentionTime:           -1,
 		}
 		req.AddBlock(tp.Topic, tp.Partition, offset, 0, "")
-		resp, err := kafkaOffsetCall(ctx, func() (*sarama.OffsetCommitResponse, error) { return b.CommitOffset(req) })
+		resp, err := kafkacoord.Call(ctx, func() (*sarama.OffsetCommitResponse, error) { return b.CommitOffset(req) })
 		if err != nil {
 			return err
 		}
@@ -133,112 +125,6 @@ func (s *kafkaOffsetStore) Commit(ctx context.Context, f Fence, tp partition.Top
 		return fmt.Errorf("balanced: commit offset %d of group %s %s/%d to kafka: %w", offset, s.group, tp.Topic, tp.Partition, err)
 	}
 	return nil
-}
-
-// withCoordinator runs send against the group coordinator, retrying on
-// coordinator and transport errors. before, when set, runs before every
-// attempt and ends the call when it fails (the ownership check).
-func (s *kafkaOffsetStore) withCoordinator(ctx context.Context, before func(context.Context) error, send func(*sarama.Broker) error) error {
-	backoff := kafkaOffsetBackoff
-	var last error
-	for attempt := 0; attempt < kafkaOffsetAttempts; attempt++ {
-		if attempt > 0 {
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("%w (last error: %w)", context.Cause(ctx), last)
-			}
-			backoff = min(2*backoff, kafkaOffsetMaxBackoff)
-		}
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		if before != nil {
-			if err := before(ctx); err != nil {
-				return err
-			}
-		}
-		b, err := kafkaOffsetCall(ctx, func() (*sarama.Broker, error) { return s.client.Coordinator(s.group) })
-		if err != nil {
-			if ctx.Err() != nil || !kafkaOffsetRetriable(err) {
-				return fmt.Errorf("find coordinator: %w", err)
-			}
-			last = fmt.Errorf("find coordinator: %w", err)
-			continue
-		}
-		err = send(b)
-		if err == nil {
-			return nil
-		}
-		last = fmt.Errorf("coordinator %s: %w", b.Addr(), err)
-		if ctx.Err() != nil || !kafkaOffsetRetriable(err) {
-			return last
-		}
-		var kerr sarama.KError
-		switch {
-		case errors.As(err, &kerr) && kerr == sarama.ErrOffsetsLoadInProgress:
-			// same coordinator, just wait
-		case errors.As(err, &kerr):
-			_, _ = kafkaOffsetCall(ctx, func() (struct{}, error) { return struct{}{}, s.client.RefreshCoordinator(s.group) })
-		default:
-			// The connection is suspect: close it (the client reopens a
-			// cached broker on its next use) and look the coordinator up
-			// again, as sarama's own offset manager does.
-			_ = b.Close()
-			_, _ = kafkaOffsetCall(ctx, func() (struct{}, error) { return struct{}{}, s.client.RefreshCoordinator(s.group) })
-		}
-	}
-	return last
-}
-
-// kafkaOffsetRetriable reports whether an offset request that failed with
-// err may succeed when retried against a (possibly new) coordinator.
-func kafkaOffsetRetriable(err error) bool {
-	var kerr sarama.KError
-	if errors.As(err, &kerr) {
-		switch kerr {
-		case sarama.ErrNotCoordinatorForConsumer, sarama.ErrConsumerCoordinatorNotAvailable,
-			sarama.ErrOffsetsLoadInProgress, sarama.ErrRequestTimedOut:
-			return true
-		}
-		return false
-	}
-	switch {
-	case errors.Is(err, sarama.ErrClosedClient),
-		errors.Is(err, sarama.ErrIncompleteResponse),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
-	}
-	var pe sarama.PacketEncodingError
-	if errors.As(err, &pe) {
-		return false
-	}
-	// Network errors, ErrNotConnected, ErrOutOfBrokers, ...
-	return true
-}
-
-// kafkaOffsetCall runs a blocking sarama call so that ctx can end the wait.
-// The call itself is not undone: a commit may still be applied after ctx is
-// done. The goroutine ends when sarama answers or times out (Net.*Timeout).
-func kafkaOffsetCall[T any](ctx context.Context, fn func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := fn()
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, context.Cause(ctx)
-	}
 }
 
 // Close implements OffsetStore. It does not close the shared client.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -83,23 +84,12 @@ func (s *zooKeeperOffsetStore) Fetch(ctx context.Context, f Fence, tp partition.
 	return off, true, nil
 }
 
-// parseZooKeeperOffset parses the value of an offset znode the way Scala's
-// String.toLong does (an optional sign, decimal digits, no blanks) and
-// rejects negative values.
+// parseZooKeeperOffset parses the value of an offset znode (see
+// zkformat.ParseOffset); errors wrap ErrBadOffset and name the path.
 func parseZooKeeperOffset(path string, data []byte) (int64, error) {
-	if len(data) == 0 {
-		return 0, fmt.Errorf("%w: %s is empty", ErrBadOffset, path)
-	}
-	off, err := strconv.ParseInt(string(data), 10, 64)
+	off, err := zkformat.ParseOffset(path, data)
 	if err != nil {
-		var ne *strconv.NumError
-		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
-			return 0, fmt.Errorf("%w: %s holds %q, out of the int64 range", ErrBadOffset, path, data)
-		}
-		return 0, fmt.Errorf("%w: %s holds %q, not a decimal number", ErrBadOffset, path, data)
-	}
-	if off < 0 {
-		return 0, fmt.Errorf("%w: %s holds the negative offset %d", ErrBadOffset, path, off)
+		return 0, fmt.Errorf("%w: %w", ErrBadOffset, err)
 	}
 	return off, nil
 }

@@ -2,11 +2,10 @@ package groupstate
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/zkbalance/zkbalance/internal/kafkacoord"
 )
 
 // Request versions, as zkbalance's Kafka offset store uses them
@@ -22,112 +21,10 @@ const (
 	offsetCommitVersion   = 2
 )
 
-// Retries on coordinator and network errors.
-const (
-	kafkaAttempts   = 6
-	kafkaBackoff    = 100 * time.Millisecond
-	kafkaMaxBackoff = time.Second
-)
-
 // tp names a partition.
 type tp struct {
 	topic     string
 	partition int32
-}
-
-// call runs a blocking sarama call so that ctx can end the wait. The call
-// itself is not undone; its goroutine ends when sarama answers or times out
-// (Net.*Timeout).
-func call[T any](ctx context.Context, fn func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := fn()
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, context.Cause(ctx)
-	}
-}
-
-// withCoordinator runs send against group's coordinator, retrying a few
-// times on coordinator and transport errors.
-func withCoordinator(ctx context.Context, client sarama.Client, group string, send func(*sarama.Broker) error) error {
-	backoff := kafkaBackoff
-	var last error
-	for attempt := 0; attempt < kafkaAttempts; attempt++ {
-		if attempt > 0 {
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("%w (last error: %w)", context.Cause(ctx), last)
-			}
-			backoff = min(2*backoff, kafkaMaxBackoff)
-		}
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		b, err := call(ctx, func() (*sarama.Broker, error) { return client.Coordinator(group) })
-		if err != nil {
-			last = fmt.Errorf("find coordinator of group %s: %w", group, err)
-			if ctx.Err() != nil || !retriable(err) {
-				return last
-			}
-			continue
-		}
-		err = send(b)
-		if err == nil {
-			return nil
-		}
-		last = fmt.Errorf("coordinator %s: %w", b.Addr(), err)
-		if ctx.Err() != nil || !retriable(err) {
-			return last
-		}
-		var kerr sarama.KError
-		switch {
-		case errors.As(err, &kerr) && kerr == sarama.ErrOffsetsLoadInProgress:
-			// same coordinator, just wait
-		case errors.As(err, &kerr):
-			_, _ = call(ctx, func() (struct{}, error) { return struct{}{}, client.RefreshCoordinator(group) })
-		default:
-			// A suspect connection: close it (the client reopens it) and
-			// look the coordinator up again.
-			_ = b.Close()
-			_, _ = call(ctx, func() (struct{}, error) { return struct{}{}, client.RefreshCoordinator(group) })
-		}
-	}
-	return last
-}
-
-// retriable reports whether a request that failed with err may succeed when
-// retried against a (possibly new) coordinator.
-func retriable(err error) bool {
-	var kerr sarama.KError
-	if errors.As(err, &kerr) {
-		switch kerr {
-		case sarama.ErrNotCoordinatorForConsumer, sarama.ErrConsumerCoordinatorNotAvailable,
-			sarama.ErrOffsetsLoadInProgress, sarama.ErrRequestTimedOut:
-			return true
-		}
-		return false
-	}
-	switch {
-	case errors.Is(err, sarama.ErrClosedClient), errors.Is(err, sarama.ErrIncompleteResponse),
-		errors.Is(err, sarama.ErrUnsupportedVersion),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
-	}
-	var pe sarama.PacketEncodingError
-	return !errors.As(err, &pe)
 }
 
 // groupError is the group-level error code of an OffsetFetch response (v2
@@ -148,12 +45,12 @@ func fetchKafkaOffsets(ctx context.Context, client sarama.Client, group string, 
 	if len(parts) == 0 {
 		return offs, perr, nil
 	}
-	err := withCoordinator(ctx, client, group, func(b *sarama.Broker) error {
+	err := kafkacoord.Do(ctx, client, group, nil, func(b *sarama.Broker) error {
 		req := &sarama.OffsetFetchRequest{Version: offsetFetchVersion, ConsumerGroup: group}
 		for _, p := range parts {
 			req.AddPartition(p.topic, p.partition)
 		}
-		resp, err := call(ctx, func() (*sarama.OffsetFetchResponse, error) { return b.FetchOffset(req) })
+		resp, err := kafkacoord.Call(ctx, func() (*sarama.OffsetFetchResponse, error) { return b.FetchOffset(req) })
 		if err != nil {
 			return err
 		}
@@ -174,7 +71,7 @@ func fetchKafkaOffsets(ctx context.Context, client sarama.Client, group string, 
 				// no offset.
 				offs[p] = -1
 			case block.Err != sarama.ErrNoError:
-				if retriable(block.Err) {
+				if kafkacoord.Retriable(block.Err) {
 					return block.Err
 				}
 				perr[p] = fmt.Errorf("kafka: %w", block.Err)
@@ -196,9 +93,9 @@ func fetchKafkaOffsets(ctx context.Context, client sarama.Client, group string, 
 // group (OffsetFetch v2, null topics), by topic.
 func discoverKafkaOffsets(ctx context.Context, client sarama.Client, group string) (map[string]map[int32]int64, error) {
 	out := map[string]map[int32]int64{}
-	err := withCoordinator(ctx, client, group, func(b *sarama.Broker) error {
+	err := kafkacoord.Do(ctx, client, group, nil, func(b *sarama.Broker) error {
 		req := &sarama.OffsetFetchRequest{Version: offsetFetchAllVersion, ConsumerGroup: group}
-		resp, err := call(ctx, func() (*sarama.OffsetFetchResponse, error) { return b.FetchOffset(req) })
+		resp, err := kafkacoord.Call(ctx, func() (*sarama.OffsetFetchResponse, error) { return b.FetchOffset(req) })
 		if err != nil {
 			return err
 		}
@@ -233,7 +130,7 @@ func commitKafkaOffsets(ctx context.Context, client sarama.Client, group string,
 	if len(offsets) == 0 {
 		return perr, nil
 	}
-	err := withCoordinator(ctx, client, group, func(b *sarama.Broker) error {
+	err := kafkacoord.Do(ctx, client, group, nil, func(b *sarama.Broker) error {
 		req := &sarama.OffsetCommitRequest{
 			Version:                 offsetCommitVersion,
 			ConsumerGroup:           group,
@@ -244,7 +141,7 @@ func commitKafkaOffsets(ctx context.Context, client sarama.Client, group string,
 		for p, off := range offsets {
 			req.AddBlock(p.topic, p.partition, off, 0, "")
 		}
-		resp, err := call(ctx, func() (*sarama.OffsetCommitResponse, error) { return b.CommitOffset(req) })
+		resp, err := kafkacoord.Call(ctx, func() (*sarama.OffsetCommitResponse, error) { return b.CommitOffset(req) })
 		if err != nil {
 			return err
 		}
@@ -255,7 +152,7 @@ func commitKafkaOffsets(ctx context.Context, client sarama.Client, group string,
 			case !ok:
 				perr[p] = fmt.Errorf("kafka: no result for %s/%d in the OffsetCommit response: %w", p.topic, p.partition, sarama.ErrIncompleteResponse)
 			case kerr == sarama.ErrNoError:
-			case retriable(kerr):
+			case kafkacoord.Retriable(kerr):
 				// The coordinator moved (or is loading): resend the
 				// whole commit; it is idempotent.
 				return kerr
@@ -274,11 +171,11 @@ func commitKafkaOffsets(ctx context.Context, client sarama.Client, group string,
 // logOffsets returns the oldest available offset and the log-end offset of
 // a partition.
 func logOffsets(ctx context.Context, client sarama.Client, p tp) (start, end int64, err error) {
-	end, err = call(ctx, func() (int64, error) { return client.GetOffset(p.topic, p.partition, sarama.OffsetNewest) })
+	end, err = kafkacoord.Call(ctx, func() (int64, error) { return client.GetOffset(p.topic, p.partition, sarama.OffsetNewest) })
 	if err != nil {
 		return -1, -1, fmt.Errorf("log-end offset: %w", err)
 	}
-	start, err = call(ctx, func() (int64, error) { return client.GetOffset(p.topic, p.partition, sarama.OffsetOldest) })
+	start, err = kafkacoord.Call(ctx, func() (int64, error) { return client.GetOffset(p.topic, p.partition, sarama.OffsetOldest) })
 	if err != nil {
 		return -1, end, fmt.Errorf("log-start offset: %w", err)
 	}

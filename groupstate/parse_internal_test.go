@@ -1,7 +1,6 @@
 package groupstate
 
 import (
-	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -50,6 +49,23 @@ func TestParseMember(t *testing.T) {
 	}
 }
 
+func TestParseMemberErrors(t *testing.T) {
+	for value, want := range map[string]string{
+		"":          "/consumers/g/ids/m: groupstate: malformed member registration: empty",
+		"two words": `/consumers/g/ids/m: groupstate: malformed member registration: "two words" is neither JSON nor a topic name`,
+		`{"version":1,"subscription":{"a":1},"timestamp":"soon"}`: `/consumers/g/ids/m: groupstate: malformed member registration: timestamp: "soon" is not a number of milliseconds`,
+	} {
+		var m Member
+		parseMember(&m, "/consumers/g/ids/m", []byte(value))
+		if m.Error != want {
+			t.Errorf("%q: error %q; want %q", value, m.Error, want)
+		}
+		if err := parseRegistration(&Member{}, "/consumers/g/ids/m", []byte(value)); !errors.Is(err, ErrBadRegistration) {
+			t.Errorf("%q: %v; want ErrBadRegistration", value, err)
+		}
+	}
+}
+
 func TestResolveTopics(t *testing.T) {
 	existing := []string{"__consumer_offsets", "a1", "a2", "b", "ca"}
 	for _, tc := range []struct {
@@ -60,6 +76,9 @@ func TestResolveTopics(t *testing.T) {
 		{"white_list", "a1,b", []string{"a1", "b"}},
 		{"white_list", ".*", []string{"a1", "a2", "b", "ca"}},
 		{"black_list", "a.*", []string{"b", "ca"}},
+		{"white_list", "(", nil},
+		{"static", "zz", []string{"zz"}},
+		{"", "b", []string{"b"}}, // pykafka
 	} {
 		m := Member{Pattern: tc.pattern, Subscription: map[string]int{tc.re: 1}}
 		resolveTopics(&m, existing)
@@ -75,6 +94,8 @@ func TestResolveTopics(t *testing.T) {
 	}
 }
 
+// TestParseOwnerName covers what groupstate adds to zkformat.ParseOwnerName
+// (tested there): only canonical names.
 func TestParseOwnerName(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -82,12 +103,11 @@ func TestParseOwnerName(t *testing.T) {
 		pykafka bool
 		ok      bool
 	}{
-		{"0", 0, false, true}, {"12", 12, false, true}, {"3-7", 7, true, true}, {"-1-7", 7, true, true},
-		{"", 0, false, false}, {"x", 0, false, false}, {"x-1", 0, false, false}, {"1-", 0, false, false},
-		{"-3", 0, false, false}, {"01", 0, false, false}, {"1-2-3", 0, false, false}, {"99999999999", 0, false, false},
+		{"12", 12, false, true}, {"3-7", 7, true, true}, {"-1-7", 7, true, true},
+		{"x-1", 0, false, false}, {"-3", 0, false, false}, {"01", 0, false, false}, {"+1", 0, false, false}, {"3-07", 0, false, false},
 	} {
 		p, pyk, ok := parseOwnerName(tc.name)
-		if ok != tc.ok || (ok && (p != tc.p || pyk != tc.pykafka)) {
+		if ok != tc.ok || p != tc.p || pyk != tc.pykafka {
 			t.Errorf("parseOwnerName(%q) = %d, %v, %v; want %d, %v, %v", tc.name, p, pyk, ok, tc.p, tc.pykafka, tc.ok)
 		}
 	}
@@ -112,32 +132,20 @@ func TestOwnerMember(t *testing.T) {
 	}
 }
 
+// TestParseZooKeeperOffset covers what groupstate adds to
+// zkformat.ParseOffset (tested there): ErrBadOffset and its message.
 func TestParseZooKeeperOffset(t *testing.T) {
-	for value, want := range map[string]int64{"0": 0, "42": 42, "+7": 7, "9223372036854775807": 1<<63 - 1} {
-		if got, err := parseZooKeeperOffset("/p", []byte(value)); err != nil || got != want {
-			t.Errorf("%q: %d, %v; want %d", value, got, err, want)
-		}
+	if off, err := parseZooKeeperOffset("/p", []byte("+7")); err != nil || off != 7 {
+		t.Fatalf("+7: %d, %v", off, err)
 	}
-	for _, value := range []string{"", " 1", "1 ", "abc", "-1", "1.5", "9223372036854775808"} {
-		if _, err := parseZooKeeperOffset("/p", []byte(value)); !errors.Is(err, ErrBadOffset) {
-			t.Errorf("%q: %v; want ErrBadOffset", value, err)
-		}
-	}
-}
-
-func TestParseTimestamp(t *testing.T) {
-	for raw, want := range map[string]time.Time{
-		``: {}, `null`: {}, `"1700000000123"`: time.UnixMilli(1700000000123),
-		`1700000000`: time.Unix(1700000000, 0), `1700000000123`: time.UnixMilli(1700000000123),
+	for value, want := range map[string]string{
+		"":                    "groupstate: malformed offset: /p is empty",
+		"junk":                `groupstate: malformed offset: /p holds "junk", not a decimal number`,
+		"-1":                  "groupstate: malformed offset: /p holds the negative offset -1",
+		"9223372036854775808": `groupstate: malformed offset: /p holds "9223372036854775808", out of the int64 range`,
 	} {
-		got, err := parseTimestamp(json.RawMessage(raw))
-		if err != nil || !got.Equal(want) {
-			t.Errorf("%s: %v, %v; want %v", raw, got, err, want)
-		}
-	}
-	for _, raw := range []string{`"x"`, `1.5`, `true`, `{}`} {
-		if _, err := parseTimestamp(json.RawMessage(raw)); err == nil {
-			t.Errorf("%s accepted", raw)
+		if _, err := parseZooKeeperOffset("/p", []byte(value)); !errors.Is(err, ErrBadOffset) || err.Error() != want {
+			t.Errorf("%q: %v; want ErrBadOffset %q", value, err, want)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/kafkacoord"
+	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -303,7 +305,7 @@ func (r *reader) readZooKeeperOffsets(ctx context.Context, topics map[string]boo
 		}
 		for _, name := range names {
 			path := dir + "/" + t + "/" + name
-			p, ok := parsePartitionName(name)
+			p, ok := zkformat.ParsePartitionName(name)
 			if !ok {
 				r.warn("%s: not a partition id", path)
 				continue
@@ -339,7 +341,7 @@ func (r *reader) readLogOffsets(ctx context.Context, all []tp) (map[tp]error, er
 		}
 		ps, ok := known[k.topic]
 		if !ok {
-			ids, err := call(ctx, func() ([]int32, error) { return r.client.Partitions(k.topic) })
+			ids, err := kafkacoord.Call(ctx, func() ([]int32, error) { return r.client.Partitions(k.topic) })
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
 			}
