@@ -7,7 +7,7 @@ PKGS     ?= ./...
 TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 60s
 
-.PHONY: all build demo test fmt-check vet unit fuzz bench jars clean
+.PHONY: all build demo test fmt-check vet unit fuzz fuzz-smoke bench chaos jars clean
 
 all: build
 
@@ -32,7 +32,8 @@ demo: build
 ## real-cluster start lines.
 test: fmt-check vet
 	set -o pipefail; $(GO) test -race -count=1 -v -timeout $(TEST_TIMEOUT) $(PKGS) 2>&1 | tee test.log | \
-	  grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)| +--- (FAIL|SKIP)|ok |FAIL|panic:|real cluster:|\?)'
+	  grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)| +--- (FAIL|SKIP)|ok |FAIL|panic:|real cluster:|\?)|RESULT'
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -45,13 +46,20 @@ vet:
 unit:
 	$(GO) test -race -count=1 ./partition/...
 
-## fuzz: run every fuzz target for $(FUZZTIME) each.
+## fuzz: run every fuzz target (every parser, the assignors, Config
+## validation) for $(FUZZTIME) each; make test runs them for
+## $(FUZZTIME_SMOKE) each.
+FUZZ_PKGS ?= $(shell grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u)
+FUZZTIME_SMOKE ?= 3s
 fuzz:
-	@set -e; for pkg in ./zkwatch ./partition; do \
+	@set -e; for pkg in $(FUZZ_PKGS); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    echo "== fuzz $$pkg $$f ($(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SMOKE)
 
 ## bench: consume throughput (zkbalance vs raw sarama, 200k x 1 KiB over 8
 ## partitions) and rebalance latency (a join at 4 and 16 members x 256
@@ -60,6 +68,17 @@ BENCHTIME ?= 20x
 bench:
 	$(GO) test -run '^$$' -bench 'ConsumeRawSarama|ConsumeBalanced' -benchtime 3x ./balanced/
 	$(GO) test -run '^$$' -bench 'RebalanceJoin' -benchtime $(BENCHTIME) ./balanced/
+
+## chaos: the long chaos run (the short one is part of make test): real
+## member processes, kill -9, session expiry through a cut proxy, ZooKeeper
+## restarts, broker kill -9, joins and leaves, connection resets and stalls.
+SEED ?= 7
+CHAOS_MESSAGES ?= 100000
+CHAOS_FAULTS ?= 50
+CHAOS_DURATION ?= 5m
+chaos:
+	$(GO) test -count=1 -run TestChaos -v -timeout 60m ./test/chaos/ -chaos.seed $(SEED) \
+	  -chaos.messages $(CHAOS_MESSAGES) -chaos.faults $(CHAOS_FAULTS) -chaos.duration $(CHAOS_DURATION)
 
 ## jars: resolve the Kafka and ZooKeeper jars into the cache now.
 jars: build
