@@ -64,6 +64,11 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
 			log.Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
 			off = c.cfg.InitialOffset
+			// The stored offset no longer counts: the next mark, though
+			// lower, is committed over it.
+			w.commitMu.Lock()
+			w.committed = -1
+			w.commitMu.Unlock()
 			continue
 		}
 		if err != nil {
