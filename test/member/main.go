@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,8 +32,18 @@ func main() {
 		delay    = flag.Duration("delay", 0, "handler time per message")
 		session  = flag.Duration("session-timeout", 6*time.Second, "ZooKeeper session timeout")
 		assignor = flag.String("assignor", "", "assignor")
+		profile  = flag.String("profile", "", "on SIGUSR1 write <profile>.heap.pb.gz, <profile>.heap.txt (with MemStats) and <profile>.goroutine.txt, then print \"profiled\"")
 	)
 	flag.Parse()
+	if *profile != "" {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		go func() { // lives as long as the process
+			for range usr1 {
+				writeProfiles(*profile)
+			}
+		}()
+	}
 	f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "member:", err)
@@ -74,4 +86,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "member:", err)
 		os.Exit(1)
 	}
+}
+
+// writeProfiles writes a heap profile (binary and text, after a GC) and a
+// goroutine profile next to prefix.
+func writeProfiles(prefix string) {
+	runtime.GC()
+	for _, p := range []struct {
+		name, suffix string
+		debug        int
+	}{{"heap", ".heap.pb.gz", 0}, {"heap", ".heap.txt", 1}, {"goroutine", ".goroutine.txt", 1}} {
+		f, err := os.Create(prefix + p.suffix)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "member: profile:", err)
+			return
+		}
+		_ = pprof.Lookup(p.name).WriteTo(f, p.debug)
+		_ = f.Close()
+	}
+	fmt.Fprintln(os.Stdout, "profiled")
 }
