@@ -63,11 +63,13 @@ fuzz-smoke:
 
 ## bench: consume throughput (zkbalance vs raw sarama, 200k x 1 KiB over 8
 ## partitions) and rebalance latency (a join at 4 and 16 members x 256
-## partitions, p50/p99 over 20 joins) against the real cluster.
+## partitions, p50/p99 over 20 joins) against the real cluster, and the RSS
+## of a member process owning 1000 partitions (target < 64 MiB).
 BENCHTIME ?= 20x
 bench:
 	$(GO) test -run '^$$' -bench 'ConsumeRawSarama|ConsumeBalanced' -benchtime 3x ./balanced/
 	$(GO) test -run '^$$' -bench 'RebalanceJoin' -benchtime $(BENCHTIME) ./balanced/
+	$(GO) test -run '^$$' -bench 'MemberRSS1000Partitions' -benchtime 1x ./balanced/
 
 ## chaos: the long chaos run (the short one is part of make test): real
 ## member processes, kill -9, session expiry through a cut proxy, ZooKeeper
