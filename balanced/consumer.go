@@ -112,8 +112,12 @@ func (c *Consumer) Fetching() []TopicPartition {
 // Run joins the group and consumes until ctx is done or Close is called
 // (then it returns nil after a clean leave: handlers stopped, offsets
 // committed, owner and member znodes deleted), or until a fatal error. It
-// may be called once. The first connection to ZooKeeper must succeed within
-// Config.ConnectTimeout; later session losses are recovered from.
+// may be called once. The first connection to ZooKeeper, and then the Kafka
+// client's bootstrap (its first metadata request, after the TLS and SASL
+// handshakes), must each succeed within Config.ConnectTimeout, or Run
+// returns the error (wrong Kafka credentials wrap
+// sarama.ErrSASLAuthenticationFailed); later session losses are recovered
+// from.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if h == nil {
 		return fmt.Errorf("balanced: Run: nil handler")
@@ -149,6 +153,9 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	}
 	if err := c.setupKafka(ctx, sess); err != nil {
 		sess.Close()
+		if ctx.Err() != nil {
+			return nil // stopped while connecting: nothing is held
+		}
 		return err
 	}
 	defer c.closeKafka()
@@ -196,6 +203,7 @@ func (c *Consumer) dial(ctx context.Context) (*zkwatch.Conn, error) {
 		Dialer:         c.cfg.ZooKeeperDialer,
 		Logger:         c.cfg.Logger,
 		OneSession:     true,
+		Auth:           c.cfg.ZooKeeperAuth,
 	})
 }
 
@@ -228,20 +236,53 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 			return err
 		}
 	}
-	client, err := sarama.NewClient(addrs, c.cfg.Sarama)
+	client, err := c.newKafkaClient(ctx, addrs)
 	if err != nil {
-		return fmt.Errorf("balanced: kafka client for %v: %w", addrs, err)
+		return fmt.Errorf("balanced: kafka client for %v%s: %w", addrs, describeSecurity(c.cfg.Sarama), err)
 	}
 	c.client, c.fetch = client, newFetchPool(addrs, c.cfg.Sarama, c.log)
 	switch c.cfg.Offsets {
 	case OffsetsKafka:
 		c.store = NewKafkaOffsets(client, c.cfg.Group)
 	case OffsetsDual:
-		c.store = NewDualOffsets(NewZooKeeperOffsets(c.cfg.Group), NewKafkaOffsets(client, c.cfg.Group))
+		c.store = NewDualOffsets(NewZooKeeperOffsetsWithACL(c.cfg.Group, c.cfg.ACL), NewKafkaOffsets(client, c.cfg.Group))
 	default:
-		c.store = NewZooKeeperOffsets(c.cfg.Group)
+		c.store = NewZooKeeperOffsetsWithACL(c.cfg.Group, c.cfg.ACL)
 	}
 	return nil
+}
+
+// newKafkaClient makes the sarama client, giving up when ctx is done or
+// after ConnectTimeout (sarama's own dial timeouts and metadata retries are
+// not bounded by either); a client made after that is closed on its own
+// goroutine, which ends when sarama gives up or succeeds.
+func (c *Consumer) newKafkaClient(ctx context.Context, addrs []string) (sarama.Client, error) {
+	type result struct {
+		client sarama.Client
+		err    error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		client, err := sarama.NewClient(addrs, c.cfg.Sarama)
+		ch <- result{client, err}
+	}()
+	t := time.NewTimer(c.cfg.ConnectTimeout)
+	defer t.Stop()
+	var cause error
+	select {
+	case r := <-ch:
+		return r.client, r.err
+	case <-t.C:
+		cause = fmt.Errorf("no metadata within ConnectTimeout %s", c.cfg.ConnectTimeout)
+	case <-ctx.Done():
+		cause = context.Cause(ctx)
+	}
+	go func() {
+		if r := <-ch; r.client != nil {
+			_ = r.client.Close()
+		}
+	}()
+	return nil, cause
 }
 
 func (c *Consumer) closeKafka() {
@@ -271,7 +312,7 @@ func (c *Consumer) brokersFromZK(ctx context.Context, sess *zkwatch.Conn) ([]str
 	}
 	var addrs []string
 	for _, b := range brokers {
-		ep, err := b.Endpoint(c.cfg.Listener, "PLAINTEXT")
+		ep, err := b.Endpoint(c.cfg.Listener, securityProtocol(c.cfg.Sarama))
 		if err != nil {
 			c.log.Warn("broker has no usable endpoint", "broker", b.ID, "err", err)
 			continue
@@ -279,6 +320,9 @@ func (c *Consumer) brokersFromZK(ctx context.Context, sess *zkwatch.Conn) ([]str
 		addrs = append(addrs, ep.Addr())
 	}
 	if len(addrs) == 0 {
+		if c.cfg.Listener == "" {
+			return nil, fmt.Errorf("balanced: find brokers: no %s endpoint registered", securityProtocol(c.cfg.Sarama))
+		}
 		return nil, fmt.Errorf("balanced: find brokers: no endpoint for listener %q", c.cfg.Listener)
 	}
 	return addrs, nil

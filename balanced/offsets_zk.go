@@ -45,13 +45,29 @@ import (
 // committing to a partition before it deletes its own owner znode (and
 // Fence.Check, a read, does compare the session).
 //
+// Offset znodes and the parents Commit creates get the ACL world:anyone
+// ALL; NewZooKeeperOffsetsWithACL sets another.
+//
 // The store holds no resources; Close does nothing.
 func NewZooKeeperOffsets(group string) OffsetStore {
 	return &zooKeeperOffsetStore{group: group}
 }
 
+// NewZooKeeperOffsetsWithACL is NewZooKeeperOffsets whose Commit creates
+// offset znodes, and their missing parents, with acl (nil or empty:
+// world:anyone ALL). The fence's connection must hold credentials that acl
+// grants write and create to (zkwatch.Config.Auth), or commits after the
+// first fail with zk.ErrNoAuth.
+func NewZooKeeperOffsetsWithACL(group string, acl []zk.ACL) OffsetStore {
+	if len(acl) == 0 {
+		acl = nil
+	}
+	return &zooKeeperOffsetStore{group: group, acl: acl}
+}
+
 type zooKeeperOffsetStore struct {
 	group string
+	acl   []zk.ACL // nil: world:anyone ALL
 }
 
 // zooKeeperOffsetDir is /consumers/<g>/offsets/<t>.
@@ -105,7 +121,7 @@ func (s *zooKeeperOffsetStore) Commit(ctx context.Context, f Fence, tp partition
 	}
 	data := []byte(strconv.FormatInt(offset, 10))
 	set := &zk.SetDataRequest{Path: p, Data: data, Version: -1}
-	create := &zk.CreateRequest{Path: p, Data: data, Flags: 0} // persistent; nil Acl: world:anyone all
+	create := &zk.CreateRequest{Path: p, Data: data, Flags: 0, Acl: s.acl} // persistent; nil Acl: world:anyone all
 
 	// 1. The usual case: the offset znode exists.
 	res, err := s.multi(ctx, f, set)
@@ -123,7 +139,7 @@ func (s *zooKeeperOffsetStore) Commit(ctx context.Context, f Fence, tp partition
 		// The check passed but the parent is missing: create it (and its
 		// parents), then try again. Only now, after a passed check, do we
 		// write the (empty, harmless) parents.
-		if perr := f.Conn.EnsurePath(ctx, s.dir(tp.Topic), nil); perr != nil {
+		if perr := f.Conn.EnsurePath(ctx, s.dir(tp.Topic), s.acl); perr != nil {
 			if sessionEnded(perr) {
 				return notOwner(p, f, perr)
 			}

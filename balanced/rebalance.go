@@ -18,7 +18,10 @@ import (
 // while the session loop waits; ctx is cancelled when a newer trigger
 // supersedes it. It never waits on fetching or on a handler beyond
 // RevokeTimeout; claims wait (with backoff) only for other members.
-func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler) rebalanceResult {
+//
+// onTopics is told the group's topics as soon as they are read, so that
+// their watches are armed before any claim waits.
+func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string)) rebalanceResult {
 	start := time.Now()
 	v, err := c.readView(ctx, sess)
 	if err != nil {
@@ -29,6 +32,7 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler)
 		}
 		return rebalanceResult{err: err}
 	}
+	onTopics(v.topics)
 	asg, err := c.assignor.Assign(v.input)
 	if err != nil {
 		return rebalanceResult{topics: v.topics, err: err}
@@ -256,7 +260,7 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 // another member holds it. In the pykafka layout the znode's name carries
 // the leader, so an owner under another leader's name also counts as held.
 func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32) (partition.Claim, error) {
-	cl := partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff,
+	cl := partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff, ACL: c.cfg.ACL,
 		OnRetry: func(path string, attempt int, holder []byte) {
 			c.metrics.claimRetries.Inc()
 			c.log.Info("partition still owned by another member; retrying", "path", path, "holder", string(holder), "attempt", attempt+1)

@@ -68,10 +68,14 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	watch(sess.WatchChildren(sctx, zkwatch.BrokerTopicsPath), "topics changed", &armed)
 	armed.Wait()
 	topicWatches := map[string]context.CancelFunc{}
-	syncTopicWatches := func(topics []string) {
-		want := map[string]bool{}
+	var twMu sync.Mutex // the rebalance goroutine adds watches too (addTopicWatches)
+	// addTopicWatches is called by a rebalance as soon as it knows the
+	// topics, before it claims: a claim may wait on an owner change that
+	// only these watches report.
+	addTopicWatches := func(topics []string) {
+		twMu.Lock()
+		defer twMu.Unlock()
 		for _, t := range topics {
-			want[t] = true
 			if _, ok := topicWatches[t]; !ok {
 				tctx, tcancel := context.WithCancel(sctx)
 				topicWatches[t] = tcancel
@@ -86,6 +90,15 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 					watch(sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed", nil)
 				}
 			}
+		}
+	}
+	syncTopicWatches := func(topics []string) {
+		addTopicWatches(topics)
+		twMu.Lock()
+		defer twMu.Unlock()
+		want := map[string]bool{}
+		for _, t := range topics {
+			want[t] = true
 		}
 		for t, cancel := range topicWatches {
 			if !want[t] {
@@ -142,7 +155,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	for {
 		if pending && !suspended && !running {
 			pending, running = false, true
-			rcancel = c.startRebalance(sctx, sess, h, results)
+			rcancel = c.startRebalance(sctx, sess, h, addTopicWatches, results)
 		}
 		select {
 		case <-sctx.Done():
@@ -210,12 +223,17 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 func (c *Consumer) register(ctx context.Context, sess *zkwatch.Conn) error {
 	p := idPath(c.cfg.Group, c.memberID)
 	data := registration(c.cfg.Layout, c.cfg.Topics, c.cfg.TopicPattern)
-	if err := sess.EnsurePath(ctx, idsPath(c.cfg.Group), nil); err != nil {
+	// /consumers is shared by every group: world:anyone ALL, as Kafka
+	// leaves it; the group's own znodes get Config.ACL.
+	if err := sess.EnsurePath(ctx, "/consumers", nil); err != nil {
+		return fmt.Errorf("balanced: register: %w", err)
+	}
+	if err := sess.EnsurePath(ctx, idsPath(c.cfg.Group), c.cfg.ACL); err != nil {
 		return fmt.Errorf("balanced: register: %w", err)
 	}
 	deadline := time.Now().Add(2 * c.cfg.SessionTimeout)
 	for attempt := 0; ; attempt++ {
-		_, err := sess.Create(ctx, p, data, zk.FlagEphemeral, nil)
+		_, err := sess.Create(ctx, p, data, zk.FlagEphemeral, c.cfg.ACL)
 		if err == nil {
 			c.log.Info("registered", "path", p)
 			return nil
@@ -275,9 +293,9 @@ func (c *Consumer) commitLoop(ctx context.Context, co *zkwatch.Coalescer) {
 
 // startRebalance runs one rebalance on its own goroutine, reporting on
 // results; the session loop always receives that result before it returns.
-func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, results chan<- rebalanceResult) context.CancelFunc {
+func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string), results chan<- rebalanceResult) context.CancelFunc {
 	rctx, cancel := context.WithCancel(ctx)
-	go func() { results <- c.rebalance(rctx, sess, h) }()
+	go func() { results <- c.rebalance(rctx, sess, h, onTopics) }()
 	return cancel
 }
 

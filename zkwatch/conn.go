@@ -42,6 +42,29 @@ type Config struct {
 	// in the old session can then be sent in a new one, which is what
 	// fencing by ephemeral znodes needs. Open a new Conn to go on.
 	OneSession bool
+	// Auth are credentials added to the connection (ZooKeeper's addauth)
+	// as soon as it has its first session, before Dial returns and so
+	// before any other request; Dial fails if one is rejected.
+	// go-zookeeper re-sends them, ahead of any queued request, on every
+	// reconnect and with every new session. Default none: the connection
+	// acts as world:anyone only.
+	Auth []Auth
+}
+
+// Auth is one credential for ZooKeeper's addauth: a scheme and its
+// scheme-specific bytes, e.g. DigestAuth("user", "password").
+type Auth struct {
+	// Scheme is the authentication scheme, e.g. "digest".
+	Scheme string
+	// Auth is the credential in the scheme's format ("user:password" for
+	// digest).
+	Auth []byte
+}
+
+// DigestAuth is the digest-scheme credential "user:password"; znodes
+// created with zk.DigestACL(perms, user, password) grant it perms.
+func DigestAuth(user, password string) Auth {
+	return Auth{Scheme: "digest", Auth: []byte(user + ":" + password)}
 }
 
 // ParseServers splits a connect string into its server list and chroot
@@ -142,7 +165,28 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("zkwatch: connect %s: %w", cfg.Servers, err)
 	}
+	for _, a := range cfg.Auth {
+		if err := c.addAuth(ctx, a); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("zkwatch: connect %s: add %q auth: %w", cfg.Servers, a.Scheme, err)
+		}
+	}
 	return c, nil
+}
+
+// addAuth adds one credential. go-zookeeper remembers it (for its re-sends)
+// only once the server accepted it, so a connection lost with the request
+// in flight is waited out and the request sent again.
+func (c *Conn) addAuth(ctx context.Context, a Auth) error {
+	for {
+		_, err := do(ctx, c, func(z *zk.Conn) (struct{}, error) { return struct{}{}, z.AddAuth(a.Scheme, a.Auth) })
+		if err == nil || !errors.Is(err, zk.ErrConnectionClosed) {
+			return err
+		}
+		if err := c.WaitSession(ctx); err != nil {
+			return err
+		}
+	}
 }
 
 // onEvent runs on go-zookeeper's goroutine for every event; it must not block.

@@ -41,8 +41,21 @@ type Config struct {
 	// StartTimeout bounds the wait for all brokers to register and answer
 	// a metadata request. Default 120s.
 	StartTimeout time.Duration
-	// BrokerProps are extra server.properties entries for every broker.
+	// BrokerProps are extra server.properties entries for every broker
+	// (they win over the harness's own).
 	BrokerProps map[string]string
+	// SASLUsers, when not empty, gives every broker a SASL_PLAINTEXT
+	// listener (and a SASL_SSL one with TLS) that accepts these users
+	// (name -> password) with SASL/PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512;
+	// their SCRAM credentials are stored in ZooKeeper before the brokers
+	// start. Names: letters, digits, '_', '.', '-'; passwords: no spaces,
+	// quotes, backslashes, ',', '=', '[' or ']'. Default none.
+	SASLUsers map[string]string
+	// TLS gives every broker an SSL listener (and a SASL_SSL one with
+	// SASLUsers) presenting a certificate for 127.0.0.1 and localhost signed
+	// by a CA made at start (Cluster.TLSConfig, Cluster.CACertPEM). Default
+	// false.
+	TLS bool
 	// Logger receives progress lines. Default: discard.
 	Logger *slog.Logger
 }
@@ -57,14 +70,16 @@ type Cluster struct {
 	zkPort  int
 	zk      *process
 	brokers map[int32]*broker
+	tls     *tlsMaterial // with Config.TLS
 
 	closeOnce sync.Once
 }
 
 type broker struct {
-	id   int32
-	port int
-	proc *process
+	id    int32
+	port  int            // PLAINTEXT
+	ports map[string]int // listener name -> port, PLAINTEXT included
+	proc  *process
 }
 
 // Start resolves the jars (first run only), starts ZooKeeper and the brokers
@@ -86,6 +101,9 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	}
 	if cfg.Chroot != "" && (!strings.HasPrefix(cfg.Chroot, "/") || strings.HasSuffix(cfg.Chroot, "/")) {
 		return nil, fmt.Errorf("cluster: chroot %q must start and not end with /", cfg.Chroot)
+	}
+	if err := cfg.checkSecurity(); err != nil {
+		return nil, err
 	}
 	if cfg.CacheDir == "" {
 		if cfg.CacheDir, err = CacheDir(); err != nil {
@@ -120,6 +138,11 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	defer cancel()
 	if err = c.StartZooKeeper(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.Brokers > 0 {
+		if err = c.createScramUsers(ctx); err != nil {
+			return nil, err
+		}
 	}
 	for id := int32(1); id <= int32(cfg.Brokers); id++ {
 		if err = c.brokers[id].proc.start(); err != nil {
@@ -159,17 +182,28 @@ func (c *Cluster) writeConfigs() error {
 		name: "zookeeper", java: c.java, logPath: filepath.Join(c.dir, "zookeeper.log"),
 		args: append(c.jvmArgs(log4j, "128m"), "org.apache.zookeeper.server.ZooKeeperServerMain", zkCfg),
 	}
+	if c.cfg.TLS && c.cfg.Brokers > 0 {
+		if c.tls, err = makeTLS(c.dir); err != nil {
+			return fmt.Errorf("cluster: TLS certificates: %w", err)
+		}
+	}
+	security := c.securityProps()
 	rf := min(3, c.cfg.Brokers)
 	for id := int32(1); id <= int32(c.cfg.Brokers); id++ {
-		port, err := freePort()
-		if err != nil {
-			return err
+		ports := map[string]int{}
+		var listeners []string
+		for _, name := range c.cfg.listenerNames() {
+			if ports[name], err = freePort(); err != nil {
+				return err
+			}
+			listeners = append(listeners, fmt.Sprintf("%s://127.0.0.1:%d", name, ports[name]))
 		}
+		port := ports[ListenerPlaintext]
 		logDir := filepath.Join(c.dir, fmt.Sprintf("kafka-%d", id))
 		props := map[string]string{
 			"broker.id":                                strconv.Itoa(int(id)),
-			"listeners":                                fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", port),
-			"advertised.listeners":                     fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", port),
+			"listeners":                                strings.Join(listeners, ","),
+			"advertised.listeners":                     strings.Join(listeners, ","),
 			"log.dirs":                                 logDir,
 			"zookeeper.connect":                        c.KafkaZooKeeperConnect(),
 			"zookeeper.session.timeout.ms":             "10000",
@@ -186,6 +220,12 @@ func (c *Cluster) writeConfigs() error {
 			"log.flush.interval.messages":              "9223372036854775807",
 			"controlled.shutdown.enable":               "true",
 		}
+		if len(listeners) > 1 {
+			props["inter.broker.listener.name"] = ListenerPlaintext
+		}
+		for k, v := range security {
+			props[k] = v
+		}
 		for k, v := range c.cfg.BrokerProps {
 			props[k] = v
 		}
@@ -193,7 +233,7 @@ func (c *Cluster) writeConfigs() error {
 		if err := writeProps(propPath, props); err != nil {
 			return err
 		}
-		c.brokers[id] = &broker{id: id, port: port, proc: &process{
+		c.brokers[id] = &broker{id: id, port: port, ports: ports, proc: &process{
 			name: fmt.Sprintf("kafka-%d", id), java: c.java,
 			logPath: filepath.Join(c.dir, fmt.Sprintf("kafka-%d.log", id)),
 			args:    append(c.jvmArgs(log4j, "768m"), "kafka.Kafka", propPath),
@@ -221,8 +261,11 @@ log4j.logger.org.apache.zookeeper.server.PrepRequestProcessor=WARN
 
 func writeProps(path string, props map[string]string) error {
 	var b strings.Builder
+	// Backslashes and line breaks in values are escaped as
+	// java.util.Properties reads them (PEM values span lines).
+	esc := strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`)
 	for k, v := range props {
-		fmt.Fprintf(&b, "%s=%s\n", k, v)
+		fmt.Fprintf(&b, "%s=%s\n", k, esc.Replace(v))
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("cluster: %w", err)

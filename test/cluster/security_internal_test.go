@@ -1,0 +1,83 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSecurityConfigChecks(t *testing.T) {
+	for _, users := range []map[string]string{
+		{"a b": "pw"}, {"": "pw"}, {"u": ""}, {"u": "p w"}, {"u": `p"w`}, {"u": "p,w"}, {"u": "p]w"}, {"u": `p\w`},
+	} {
+		if err := (Config{SASLUsers: users}).checkSecurity(); err == nil {
+			t.Errorf("SASLUsers %q accepted", users)
+		}
+	}
+	if err := (Config{SASLUsers: map[string]string{"alice.b-c_d": "Secret-1!"}}).checkSecurity(); err != nil {
+		t.Errorf("valid user refused: %v", err)
+	}
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "[PLAINTEXT]"},
+		{Config{TLS: true}, "[PLAINTEXT SSL]"},
+		{Config{SASLUsers: map[string]string{"u": "p"}}, "[PLAINTEXT SASL_PLAINTEXT]"},
+		{Config{TLS: true, SASLUsers: map[string]string{"u": "p"}}, "[PLAINTEXT SASL_PLAINTEXT SSL SASL_SSL]"},
+	} {
+		if got := strings.Join(tc.cfg.listenerNames(), " "); "["+got+"]" != tc.want {
+			t.Errorf("listenerNames(%+v) = [%s], want %s", tc.cfg, got, tc.want)
+		}
+	}
+}
+
+func TestWritePropsEscapes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.properties")
+	if err := writeProps(p, map[string]string{"k": "a\\b\nc\r"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `k=a\\b\nc\r`+"\n"; got != want {
+		t.Fatalf("written %q, want %q", got, want)
+	}
+}
+
+func TestMakeTLS(t *testing.T) {
+	dir := t.TempDir()
+	m, err := makeTLS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca.pem", "broker.pem", "broker-key.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if blk, _ := pem.Decode(m.keyPEM); blk == nil || blk.Type != "PRIVATE KEY" {
+		t.Fatal("key is not a PKCS#8 PEM block")
+	}
+	pair, err := tls.X509KeyPair(m.chainPEM, m.keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: m.pool}); err != nil {
+			t.Errorf("verify for %s: %v", host, err)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "localhost"}); err == nil {
+		t.Error("the broker certificate verifies without the test CA")
+	}
+}
