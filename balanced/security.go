@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/IBM/sarama"
-	"github.com/xdg-go/scram"
 	"github.com/go-zookeeper/zk"
+	"github.com/xdg-go/scram"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
