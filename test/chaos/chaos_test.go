@@ -56,6 +56,8 @@ type suite struct {
 	gone    []*memberProc
 	serial  int
 	applied map[string]int
+
+	restarts sync.WaitGroup // delayed restarts of killed members
 }
 
 func TestChaos(t *testing.T) {
@@ -105,6 +107,7 @@ func TestChaos(t *testing.T) {
 	if err := <-prodDone; err != nil {
 		t.Fatal(err)
 	}
+	s.restarts.Wait()
 	t.Logf("produced %d messages; faults applied: %v", produced.Load(), s.applied)
 	for len(s.liveMembers()) < 2 {
 		s.join()
@@ -211,10 +214,14 @@ func (s *suite) fault(rng *rand.Rand, n int) {
 		m := pick()
 		m.kill()
 		s.retire(m)
-		go func() { // restarted 1-3 s later, like a supervisor would
-			time.Sleep(time.Second + time.Duration(rng.IntN(2000))*time.Millisecond)
-			s.join()
-		}()
+		// Restarted 1-3 s later, like a supervisor would. The delay is
+		// drawn here: rng belongs to the fault loop.
+		delay := time.Second + time.Duration(rng.IntN(2000))*time.Millisecond
+		s.restarts.Go(func() {
+			if sleepUntil(s.ctx, time.Now().Add(delay)) {
+				s.join()
+			}
+		})
 	case "session-expiry":
 		// Cut the member off ZooKeeper for longer than its session: the
 		// server expires the session, the member must treat everything as
@@ -294,6 +301,7 @@ func (s *suite) liveMembers() []*memberProc {
 }
 
 func (s *suite) stopAll() {
+	s.restarts.Wait()
 	for _, m := range s.liveMembers() {
 		_ = m.leave()
 	}
