@@ -108,7 +108,9 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		parts := map[int32]int32{}
 		if c.cfg.Layout == LayoutPykafka {
 			leaders, err := sess.ReadLeaders(ctx, topic)
-			if err != nil {
+			if errors.As(err, &pe) && leaders != nil {
+				c.log.Warn("malformed partition state; its leader counts as unknown (-1)", "err", err)
+			} else if err != nil {
 				return view{}, fmt.Errorf("read leaders: %w", err)
 			}
 			parts = leaders

@@ -83,19 +83,26 @@ func (c *Conn) ReadPartitionState(ctx context.Context, topic string, partition i
 }
 
 // ReadLeaders returns the leader broker id of every partition of a topic
-// (-1 where a partition has no leader or no state yet).
+// (-1 where a partition has no leader or no state yet). A malformed
+// partition state counts as -1 too: the map is complete and the error joins
+// the ParseErrors, so a caller may log them and go on.
 func (c *Conn) ReadLeaders(ctx context.Context, t Topic) (map[int32]int32, error) {
 	out := make(map[int32]int32, len(t.Partitions))
+	var bad []error
 	for _, p := range t.PartitionIDs() {
 		st, err := c.ReadPartitionState(ctx, t.Name, p)
+		var pe *ParseError
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			out[p] = -1
+		case errors.As(err, &pe):
+			out[p] = -1 // unknown, as while a partition has no leader
+			bad = append(bad, err)
 		case err != nil:
 			return nil, err
 		default:
 			out[p] = st.Leader
 		}
 	}
-	return out, nil
+	return out, errors.Join(bad...)
 }
