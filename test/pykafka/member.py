@@ -210,6 +210,10 @@ def main(argv):
                 break
             except Exception as e:
                 STATE.interruptible = False
+                if STATE.stopping:
+                    # Our own SIGTERM stopped the consumer under consume()
+                    # (ConsumerStoppedException in 2.6.0): not a failure.
+                    break
                 emit_error(type(e), e)
                 # Stopped, or an exception a watch thread stored (raised again
                 # by every later call): the consumer is done, like the
