@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path"
 	"strings"
 	"testing"
@@ -155,28 +156,12 @@ func tryCommitKafka(client sarama.Client, group, topic string, offsets map[int32
 // through the admin API (independently of the package); absent = none.
 func kafkaCommitted(t testing.TB, group, topic string, n int32) map[int32]int64 {
 	t.Helper()
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_0_0_0
-	admin, err := sarama.NewClusterAdmin(cl.BrokerAddrs(), sc)
+	offs, err := cl.CommittedOffsets(context.Background(), group, topic, n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
-	var ps []int32
-	for p := range n {
-		ps = append(ps, p)
-	}
-	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int32]int64{}
-	for _, p := range ps {
-		if b := resp.GetBlock(topic, p); b != nil && b.Offset >= 0 {
-			out[p] = b.Offset
-		}
-	}
-	return out
+	maps.DeleteFunc(offs, func(_ int32, off int64) bool { return off < 0 })
+	return offs
 }
 
 // zkTree returns every znode under root with its value ("" for none),

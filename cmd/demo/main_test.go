@@ -51,14 +51,27 @@ type result struct {
 	code           int
 }
 
-// runDemo runs the built binary with args (and --env-file pointing nowhere,
-// so that only explicit flags count) and returns what it printed.
+// runDemo runs the built binary with args in a fresh temp dir (so no env
+// file is found there: only explicit flags count) and returns what it
+// printed.
 func runDemo(t testing.TB, timeout time.Duration, args ...string) result {
+	t.Helper()
+	return runDemoIn(t, t.TempDir(), timeout, args...)
+}
+
+// clusterArgs are the connection flags for the package's cluster.
+func clusterArgs() []string {
+	return []string{"--zookeeper", cl.KafkaZooKeeperConnect(), "--brokers", cl.BrokerAddrs()[0]}
+}
+
+// runDemoIn runs the built binary with args in dir and returns what it
+// printed; it fails the test if the binary does not finish within timeout.
+func runDemoIn(t testing.TB, dir string, timeout time.Duration, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, demoBin(t), args...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -75,9 +88,4 @@ func runDemo(t testing.TB, timeout time.Duration, args ...string) result {
 		t.Fatalf("demo %v did not finish within %s\nstdout:\n%s\nstderr:\n%s", args, timeout, r.stdout, r.stderr)
 	}
 	return r
-}
-
-// clusterArgs are the connection flags for the package's cluster.
-func clusterArgs() []string {
-	return []string{"--zookeeper", cl.KafkaZooKeeperConnect(), "--brokers", cl.BrokerAddrs()[0]}
 }

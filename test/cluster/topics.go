@@ -196,3 +196,40 @@ func (c *Cluster) LogEndOffsets(ctx context.Context, topic string) (map[int32]in
 	}
 	return out, nil
 }
+
+// CommittedOffsets reads group's committed offsets of topic's partitions
+// 0..n-1 from Kafka (OffsetFetch through the admin API); -1 where the group
+// has none.
+func (c *Cluster) CommittedOffsets(ctx context.Context, group, topic string, n int32) (map[int32]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a, err := c.admin()
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	ps := make([]int32, n)
+	for i := range ps {
+		ps[i] = int32(i)
+	}
+	resp, err := a.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: offsets of group %s: %w", group, err)
+	}
+	if resp.Err != sarama.ErrNoError {
+		return nil, fmt.Errorf("cluster: offsets of group %s: %w", group, resp.Err)
+	}
+	out := make(map[int32]int64, n)
+	for _, p := range ps {
+		b := resp.GetBlock(topic, p)
+		if b == nil {
+			return nil, fmt.Errorf("cluster: no offset block for %s/%d", topic, p)
+		}
+		if b.Err != sarama.ErrNoError {
+			return nil, fmt.Errorf("cluster: offset of %s/%d: %w", topic, p, b.Err)
+		}
+		out[p] = b.Offset
+	}
+	return out, nil
+}

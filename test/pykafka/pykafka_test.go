@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkbalance/zkbalance/test/cluster"
@@ -120,42 +119,6 @@ func checkErrors(t *testing.T, ms ...*pykafka.Member) {
 	}
 }
 
-// committed reads the group's committed offsets of topic from Kafka
-// (OffsetFetch to the group coordinator); -1 for none.
-func committed(ctx context.Context, group, topic string, partitions int32) (map[int32]int64, error) {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_9_0_0
-	sc.ClientID = "zkbalance-pykafka-test"
-	admin, err := sarama.NewClusterAdmin(cl.BrokerAddrs(), sc)
-	if err != nil {
-		return nil, err
-	}
-	defer admin.Close()
-	ps := make([]int32, partitions)
-	for i := range ps {
-		ps[i] = int32(i)
-	}
-	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
-	if err != nil {
-		return nil, err
-	}
-	if resp.Err != sarama.ErrNoError {
-		return nil, resp.Err
-	}
-	out := map[int32]int64{}
-	for _, p := range ps {
-		b := resp.GetBlock(topic, p)
-		if b == nil {
-			return nil, fmt.Errorf("no offset block for %s/%d", topic, p)
-		}
-		if b.Err != sarama.ErrNoError {
-			return nil, fmt.Errorf("%s/%d: %w", topic, p, b.Err)
-		}
-		out[p] = b.Offset
-	}
-	return out, nil
-}
-
 // waitCommitted waits until the group's committed offsets equal the log end offsets.
 func waitCommitted(t *testing.T, ctx context.Context, group, topic string, partitions int32) {
 	t.Helper()
@@ -165,7 +128,7 @@ func waitCommitted(t *testing.T, ctx context.Context, group, topic string, parti
 	}
 	var got map[int32]int64
 	for {
-		got, err = committed(ctx, group, topic, partitions)
+		got, err = cl.CommittedOffsets(ctx, group, topic, partitions)
 		if err == nil && maps.Equal(got, end) {
 			return
 		}
