@@ -78,24 +78,40 @@ func ownership(t testing.TB, group string, topics ...string) map[balanced.TopicP
 	t.Helper()
 	ctx := testCtx(t, 20*time.Second)
 	conn := zkConn(t)
+	read := func(dir string) map[string]string {
+		out := map[string]string{}
+		names, _, err := conn.Children(ctx, dir)
+		if err != nil {
+			return out
+		}
+		for _, n := range names {
+			if data, _, err := conn.Get(ctx, dir+"/"+n); err == nil {
+				out[n] = string(data)
+			}
+		}
+		return out
+	}
 	out := map[balanced.TopicPartition]string{}
 	for _, topic := range topics {
 		dir := "/consumers/" + group + "/owners/" + topic
-		names, _, err := conn.Children(ctx, dir)
-		if err != nil {
-			continue
-		}
-		for _, n := range names {
-			data, _, err := conn.Get(ctx, dir+"/"+n)
-			if err != nil {
-				continue
+		py2 := read(dir)
+		// In the pykafka layout every owner znode has a mirror under
+		// owners/b'<t>' (pykafka on Python 3), with the same name and value.
+		py3 := read("/consumers/" + group + "/owners/b'" + topic + "'")
+		for n, v := range py2 {
+			if strings.Contains(n, "-") && py3[n] != v {
+				v = fmt.Sprintf("%s (mirror b'%s'/%s holds %q)", v, topic, n, py3[n])
 			}
+			delete(py3, n)
 			var p int32
 			if i := strings.LastIndexByte(n, '-'); i >= 0 {
 				n = n[i+1:]
 			}
 			fmt.Sscan(n, &p)
-			out[balanced.TopicPartition{Topic: topic, Partition: p}] = string(data)
+			out[balanced.TopicPartition{Topic: topic, Partition: p}] = v
+		}
+		for n, v := range py3 {
+			out[balanced.TopicPartition{Topic: topic, Partition: -1}] = fmt.Sprintf("b'%s'/%s held by %s without a twin", topic, n, v)
 		}
 	}
 	return out

@@ -17,6 +17,24 @@ func idPath(group, member string) string     { return idsPath(group) + "/" + mem
 func ownersPath(group, topic string) string  { return "/consumers/" + group + "/owners/" + topic }
 func offsetsPath(group, topic string) string { return "/consumers/" + group + "/offsets/" + topic }
 
+// py3OwnersPath is where pykafka running on Python 3 keeps the owner
+// znodes of topic: it formats the topic name, a bytes object, into the
+// path, so the directory is named "b'<topic>'" (pykafka issue #888). In the
+// pykafka layout our claims hold both directories' znodes, so that pykafka
+// members on either Python see them.
+func py3OwnersPath(group, topic string) string {
+	return "/consumers/" + group + "/owners/b'" + topic + "'"
+}
+
+// ownerMirrors are the znodes claimed with ownerPath in one transaction:
+// in the pykafka layout, the same "<leader>-<p>" under py3OwnersPath.
+func ownerMirrors(l Layout, group string, tp partition.TopicPartition, leader int32) []string {
+	if l == LayoutPykafka {
+		return []string{fmt.Sprintf("%s/%d-%d", py3OwnersPath(group, tp.Topic), leader, tp.Partition)}
+	}
+	return nil
+}
+
 // ownerPath is the owner znode of tp: "<p>" in the Scala layout and
 // "<leader>-<p>" in the pykafka layout.
 func ownerPath(l Layout, group string, tp partition.TopicPartition, leader int32) string {

@@ -3,12 +3,14 @@ package balanced
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -270,14 +272,15 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 	if c.cfg.Layout != LayoutPykafka {
 		return cl.Claim(ctx, path, value)
 	}
+	mirrors := ownerMirrors(c.cfg.Layout, c.cfg.Group, tp, leader)
 	for attempt := 0; ; attempt++ {
-		holder, err := c.otherPykafkaOwner(ctx, sess, tp, path)
+		holder, err := c.otherPykafkaOwner(ctx, sess, tp, leader)
 		if err == nil && holder == "" {
-			got, err := cl.Claim(ctx, path, value)
+			got, err := cl.Claim(ctx, path, value, mirrors...)
 			if err != nil {
 				return got, err
 			}
-			if holder, err = c.otherPykafkaOwner(ctx, sess, tp, path); err == nil && holder == "" {
+			if holder, err = c.otherPykafkaOwner(ctx, sess, tp, leader); err == nil && holder == "" {
 				return got, nil
 			}
 			// Another owner appeared (both created at once), or ctx ended before
@@ -298,20 +301,23 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 	}
 }
 
-// otherPykafkaOwner returns the path of an owner znode "<leader>-<p>" for
-// tp's partition other than ours, or "".
-func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, ours string) (string, error) {
-	dir := ownersPath(c.cfg.Group, tp.Topic)
-	names, _, err := sess.Children(ctx, dir)
-	if err != nil {
+// otherPykafkaOwner returns the path of an owner znode "<l>-<p>" for tp's
+// partition under another leader l than ours, in either owners directory
+// (Python 2's owners/<t> or Python 3's owners/b'<t>'), or "".
+func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32) (string, error) {
+	for _, dir := range []string{ownersPath(c.cfg.Group, tp.Topic), py3OwnersPath(c.cfg.Group, tp.Topic)} {
+		names, _, err := sess.Children(ctx, dir)
 		if errors.Is(err, zk.ErrNoNode) {
-			return "", nil
+			continue
 		}
-		return "", err
-	}
-	for _, n := range names {
-		if p, ok := parseOwnerName(n); ok && p == tp.Partition && dir+"/"+n != ours {
-			return dir + "/" + n, nil
+		if err != nil {
+			return "", err
+		}
+		for _, n := range names {
+			o, ok := zkformat.ParseOwnerName(n)
+			if ok && o.Partition == tp.Partition && n != fmt.Sprintf("%d-%d", leader, tp.Partition) {
+				return dir + "/" + n, nil
+			}
 		}
 	}
 	return "", nil

@@ -255,15 +255,24 @@ func (r *reader) readOwners(ctx context.Context, topics map[string]bool, layouts
 	for _, m := range r.st.Members {
 		members[m.ID] = true
 	}
-	for _, t := range ts {
+	// Python 2 directories first, so that mirrors in b'<t>' are recognised.
+	slices.SortStableFunc(ts, func(a, b string) int {
+		_, pa := zkformat.Py3OwnersTopic(a)
+		_, pb := zkformat.Py3OwnersTopic(b)
+		return cmp.Compare(b2i(pa), b2i(pb))
+	})
+	for _, d := range ts {
+		// pykafka on Python 3 writes owners/b'<t>' (pykafka #888); zkbalance
+		// in the pykafka layout writes both directories.
+		t, py3 := zkformat.Py3OwnersTopic(d)
 		topics[t] = true
-		names, err := children(ctx, r.conn, dir+"/"+t)
+		names, err := children(ctx, r.conn, dir+"/"+d)
 		if err != nil {
 			return err
 		}
 		for _, name := range names {
 			p, pykafka, ok := parseOwnerName(name)
-			path := dir + "/" + t + "/" + name
+			path := dir + "/" + d + "/" + name
 			if !ok {
 				r.warn("%s: not an owner znode name (<partition> or <leader>-<partition>)", path)
 				continue
@@ -282,7 +291,14 @@ func (r *reader) readOwners(ctx context.Context, topics map[string]bool, layouts
 			}
 			v := string(data)
 			x := r.part(t, p)
-			x.Owners = append(x.Owners, Owner{Znode: name, Value: v, Member: ownerMember(v, members)})
+			o := Owner{Znode: name, Value: v, Member: ownerMember(v, members)}
+			if py3 {
+				o.Znode = d + "/" + name
+				if slices.ContainsFunc(x.Owners, func(e Owner) bool { return e.Znode == name && e.Value == v }) {
+					continue // the mirror of an owner znode already listed
+				}
+			}
+			x.Owners = append(x.Owners, o)
 		}
 	}
 	return nil
@@ -466,4 +482,11 @@ func (r *reader) finish(all []tp, logErrs map[tp]error, ownerLayouts map[Layout]
 	default:
 		st.Storage = StorageNone
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

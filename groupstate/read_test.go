@@ -150,6 +150,11 @@ func TestReadPykafkaGroup(t *testing.T) {
 	put(t, ctx, conn, g+"/owners/"+topic+"/1-1", mb, true)
 	put(t, ctx, conn, g+"/owners/"+topic+"/7-1", ma, true) // held under an old leader (pykafka #336)
 	put(t, ctx, conn, g+"/owners/"+topic+"/1-2", gone, true)
+	// pykafka on Python 3 writes owners/b'<t>' (pykafka #888); zkbalance
+	// writes both: a mirror with the same name and value is listed once, a
+	// znode only there is listed with its directory.
+	put(t, ctx, conn, g+"/owners/b'"+topic+"'/1-0", ma, true)
+	put(t, ctx, conn, g+"/owners/b'"+topic+"'/1-2", mb, true)
 	commitKafka(t, ctx, client, group, topic, map[int32]int64{0: 4, 1: 1})
 
 	st, err := groupstate.Read(ctx, conn, client, group)
@@ -171,7 +176,8 @@ func TestReadPykafkaGroup(t *testing.T) {
 			part(topic, 1, -1, 1, 1, k, 4, 3,
 				groupstate.Owner{Znode: "1-1", Value: mb, Member: mb},
 				groupstate.Owner{Znode: "7-1", Value: ma, Member: ma}),
-			part(topic, 2, -1, -1, -1, groupstate.SourceNone, 4, 4, groupstate.Owner{Znode: "1-2", Value: gone, Member: ""}),
+			part(topic, 2, -1, -1, -1, groupstate.SourceNone, 4, 4, groupstate.Owner{Znode: "1-2", Value: gone, Member: ""},
+				groupstate.Owner{Znode: "b'" + topic + "'/1-2", Value: mb, Member: mb}),
 		},
 		Totals: groupstate.Totals{Members: 2, Partitions: 3, Owned: 3, Committed: 2, LogEnd: 12, Lag: 7},
 	}

@@ -112,7 +112,10 @@ type Member struct {
 
 // Owner is one owner znode of a partition.
 type Owner struct {
-	// Znode is the owner znode's name: "<p>" (Scala) or "<leader>-<p>" (pykafka).
+	// Znode is the owner znode's name: "<p>" (Scala) or "<leader>-<p>"
+	// (pykafka); "b'<topic>'/<leader>-<p>" for one that only pykafka on
+	// Python 3's directory holds (a copy in both directories with one value,
+	// as zkbalance writes, is listed once).
 	Znode string `json:"znode"`
 	// Value is the znode's value: a thread id "<memberId>-<n>" (Scala), or a
 	// member id (pykafka, wvanbergen).

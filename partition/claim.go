@@ -29,6 +29,10 @@ type Claim struct {
 	Version int32
 	// Session is the ZooKeeper session that holds it (its ephemeral owner).
 	Session int64
+	// Also are mirror owner znodes created in the same transaction as Path,
+	// with the same value, and released with it (pykafka's Python 3 path
+	// beside its Python 2 one). Usually empty.
+	Also []string
 }
 
 // Claimer creates ephemeral owner znodes, retrying with backoff while
@@ -48,56 +52,59 @@ type Claimer struct {
 }
 
 // Claim creates the ephemeral owner znode p with value, creating missing
-// parents. While the znode exists and is not ours it retries until ctx is
-// done, each retry as soon as the holder deletes the znode (a watch) and at
-// the latest after the backoff delay; it never gives up by itself. When ctx ends first, the
-// error wraps ErrOwned (if a holder was seen) and the context's cause, and
-// a create of ours that may have landed meanwhile is removed.
-func (c Claimer) Claim(ctx context.Context, p string, value []byte) (Claim, error) {
-	var holder []byte
+// parents; with also, the mirror znodes are created in the same
+// transaction, so that either all are ours or none is. While one of them
+// exists and is not ours it retries until ctx is done, each retry as soon as
+// the holder deletes that znode (a watch) and at the latest after the
+// backoff delay; it never gives up by itself. When ctx ends first, the error
+// wraps ErrOwned (if a holder was seen) and the context's cause, and a
+// create of ours that may have landed meanwhile is removed.
+func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...string) (Claim, error) {
+	paths := append([]string{p}, also...)
 	for attempt := 0; ; {
 		// Look before writing: a create that fails is still a write ZooKeeper
 		// must log, and it would queue our session's reads behind it.
-		exists, st, gone, err := c.Conn.ExistsW(ctx, p)
+		held, missing, version, err := c.look(ctx, paths, value)
 		if err != nil {
-			return Claim{}, c.abandon(ctx, p, value, err)
+			return Claim{}, c.abandon(ctx, paths, value, err)
 		}
-		if !exists {
-			_, err := c.Conn.Create(ctx, p, value, zk.FlagEphemeral, c.ACL)
+		if held == "" {
+			if len(missing) == 0 {
+				return Claim{Path: p, Version: version, Session: c.Conn.SessionID(), Also: also}, nil
+			}
+			err := c.create(ctx, missing, value)
 			switch {
 			case err == nil:
-				return Claim{Path: p, Version: 0, Session: c.Conn.SessionID()}, nil
+				if missing[0] == p {
+					version = 0
+				}
+				return Claim{Path: p, Version: version, Session: c.Conn.SessionID(), Also: also}, nil
 			case errors.Is(err, zk.ErrNoNode):
-				if err := c.Conn.EnsurePath(ctx, path.Dir(p), c.ACL); err != nil {
-					return Claim{}, c.abandon(ctx, p, value, err)
+				for _, q := range missing {
+					if err := c.Conn.EnsurePath(ctx, path.Dir(q), c.ACL); err != nil {
+						return Claim{}, c.abandon(ctx, paths, value, err)
+					}
 				}
 				continue
 			case errors.Is(err, zk.ErrNodeExists):
 				continue // someone was faster: look again
 			default:
-				return Claim{}, c.abandon(ctx, p, value, err)
+				return Claim{}, c.abandon(ctx, paths, value, err)
 			}
 		}
-		if st.EphemeralOwner == c.Conn.SessionID() {
-			data, st2, err := c.Conn.Get(ctx, p)
-			if errors.Is(err, zk.ErrNoNode) {
-				continue
-			}
-			if err != nil {
-				return Claim{}, c.abandon(ctx, p, value, err)
-			}
-			if bytes.Equal(data, value) && st2.EphemeralOwner == c.Conn.SessionID() {
-				return Claim{Path: p, Version: st2.Version, Session: st2.EphemeralOwner}, nil
-			}
-			holder = data
-		} else if data, _, err := c.Conn.Get(ctx, p); err == nil {
-			holder = data
-		}
-		if c.OnRetry != nil {
-			c.OnRetry(p, attempt, holder)
-		}
-		// Wait for the holder's release (the watch) but no longer than the
+		// Wait for the holder's release (a watch) but no longer than the
 		// backoff delay, then look again.
+		exists, _, gone, err := c.Conn.ExistsW(ctx, held)
+		if err != nil {
+			return Claim{}, c.abandon(ctx, paths, value, err)
+		}
+		if !exists {
+			continue
+		}
+		holder, _, _ := c.Conn.Get(ctx, held)
+		if c.OnRetry != nil {
+			c.OnRetry(held, attempt, holder)
+		}
 		t := time.NewTimer(c.Backoff.Delay(attempt, rand.Float64()))
 		select {
 		case <-t.C:
@@ -105,29 +112,67 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte) (Claim, erro
 			t.Stop()
 		case <-ctx.Done():
 			t.Stop()
-			return Claim{}, c.abandon(ctx, p, value, fmt.Errorf("%w (held by %q): %w", ErrOwned, holder, context.Cause(ctx)))
+			return Claim{}, c.abandon(ctx, paths, value, fmt.Errorf("%w (held by %q): %w", ErrOwned, holder, context.Cause(ctx)))
 		}
 		attempt++
 	}
 }
 
-// abandon removes a create of ours that may have been applied although its
+// look reads paths: the first one held by someone else (""), the ones
+// missing, and the version of paths[0] if it is ours.
+func (c Claimer) look(ctx context.Context, paths []string, value []byte) (held string, missing []string, version int32, err error) {
+	for i, q := range paths {
+		data, st, err := c.Conn.Get(ctx, q)
+		if errors.Is(err, zk.ErrNoNode) {
+			missing = append(missing, q)
+			continue
+		}
+		if err != nil {
+			return "", nil, 0, err
+		}
+		if st.EphemeralOwner != c.Conn.SessionID() || !bytes.Equal(data, value) {
+			return q, nil, 0, nil
+		}
+		if i == 0 {
+			version = st.Version
+		}
+	}
+	return "", missing, version, nil
+}
+
+// create creates the ephemeral znodes, in one transaction if more than one.
+func (c Claimer) create(ctx context.Context, paths []string, value []byte) error {
+	if len(paths) == 1 {
+		_, err := c.Conn.Create(ctx, paths[0], value, zk.FlagEphemeral, c.ACL)
+		return err
+	}
+	ops := make([]any, len(paths))
+	for i, q := range paths {
+		ops[i] = &zk.CreateRequest{Path: q, Data: value, Flags: zk.FlagEphemeral, Acl: c.ACL}
+	}
+	_, err := c.Conn.Multi(ctx, ops...)
+	return err
+}
+
+// abandon removes creates of ours that may have been applied although their
 // reply was lost (the etcd Mutex.Lock cleanup), then returns err wrapped.
-func (c Claimer) abandon(ctx context.Context, p string, value []byte, err error) error {
+func (c Claimer) abandon(ctx context.Context, paths []string, value []byte, err error) error {
 	if ctx.Err() != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		data, st, gerr := c.Conn.Get(cctx, p)
-		if gerr == nil && bytes.Equal(data, value) && st.EphemeralOwner == c.Conn.SessionID() {
-			_ = c.Conn.Delete(cctx, p, st.Version)
+		for _, p := range paths {
+			data, st, gerr := c.Conn.Get(cctx, p)
+			if gerr == nil && bytes.Equal(data, value) && st.EphemeralOwner == c.Conn.SessionID() {
+				_ = c.Conn.Delete(cctx, p, st.Version)
+			}
 		}
 	}
-	return fmt.Errorf("claim %s: %w", p, err)
+	return fmt.Errorf("claim %s: %w", paths[0], err)
 }
 
-// Release deletes an owner znode we hold. A znode already gone is fine; one
-// held by someone else (other version or session) is left alone and the
-// error wraps ErrNotHeld.
+// Release deletes an owner znode we hold (and its mirrors). A znode already
+// gone is fine; one held by someone else (other version or session) is left
+// alone and the error wraps ErrNotHeld.
 func Release(ctx context.Context, conn *zkwatch.Conn, cl Claim) error {
 	return ReleaseAll(ctx, conn, []Claim{cl})[0]
 }
@@ -136,44 +181,65 @@ func Release(ctx context.Context, conn *zkwatch.Conn, cl Claim) error {
 // then every delete (writes). Interleaving a read and a write per znode
 // would serialise them, since ZooKeeper answers a session's requests in
 // order and each write waits for its log sync; in two phases the writes share
-// syncs. The result has one error (or nil) per claim.
+// syncs. A claim's mirrors are deleted in one transaction with it. The
+// result has one error (or nil) per claim.
 func ReleaseAll(ctx context.Context, conn *zkwatch.Conn, claims []Claim) []error {
 	errs := make([]error, len(claims))
-	del := make([]bool, len(claims))
+	dels := make([][]*zk.DeleteRequest, len(claims))
 	var wg sync.WaitGroup
 	for i, cl := range claims {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, st, err := conn.Exists(ctx, cl.Path)
-			switch {
-			case err != nil:
-				errs[i] = fmt.Errorf("release %s: %w", cl.Path, err)
-			case !ok:
-			case st.EphemeralOwner != cl.Session || cl.Session != conn.SessionID():
-				errs[i] = fmt.Errorf("release %s: %w", cl.Path, ErrNotHeld)
-			default:
-				del[i] = true
+		wg.Go(func() {
+			var mu sync.Mutex
+			var inner sync.WaitGroup
+			for j, p := range append([]string{cl.Path}, cl.Also...) {
+				inner.Go(func() {
+					ok, st, err := conn.Exists(ctx, p)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err != nil:
+						errs[i] = errors.Join(errs[i], fmt.Errorf("release %s: %w", p, err))
+					case !ok:
+					case st.EphemeralOwner != cl.Session || cl.Session != conn.SessionID():
+						if j == 0 {
+							errs[i] = errors.Join(errs[i], fmt.Errorf("release %s: %w", p, ErrNotHeld))
+						}
+					default:
+						v := cl.Version
+						if j > 0 {
+							v = st.Version
+						}
+						dels[i] = append(dels[i], &zk.DeleteRequest{Path: p, Version: v})
+					}
+				})
 			}
-		}()
+			inner.Wait()
+		})
 	}
 	wg.Wait()
-	for i, cl := range claims {
-		if !del[i] {
+	for i, ds := range dels {
+		if len(ds) == 0 {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := conn.Delete(ctx, cl.Path, cl.Version)
+		wg.Go(func() {
+			var err error
+			if len(ds) == 1 {
+				err = conn.Delete(ctx, ds[0].Path, ds[0].Version)
+			} else {
+				ops := make([]any, len(ds))
+				for k, d := range ds {
+					ops[k] = d
+				}
+				_, err = conn.Multi(ctx, ops...)
+			}
 			switch {
 			case err == nil, errors.Is(err, zk.ErrNoNode):
 			case errors.Is(err, zk.ErrBadVersion):
-				errs[i] = fmt.Errorf("release %s: %w: %w", cl.Path, ErrNotHeld, err)
+				errs[i] = errors.Join(errs[i], fmt.Errorf("release %s: %w: %w", claims[i].Path, ErrNotHeld, err))
 			default:
-				errs[i] = fmt.Errorf("release %s: %w", cl.Path, err)
+				errs[i] = errors.Join(errs[i], fmt.Errorf("release %s: %w", claims[i].Path, err))
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return errs

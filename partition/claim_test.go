@@ -3,6 +3,7 @@ package partition_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func TestClaimWaitsForReleaseThenTakes(t *testing.T) {
 	}
 	// Re-claiming our own znode in our own session counts as ours.
 	again, err := partition.Claimer{Conn: a}.Claim(ctx, p, []byte("a-0"))
-	if err != nil || again != ca {
+	if err != nil || !reflect.DeepEqual(again, ca) {
 		t.Fatalf("re-claim: %+v %v", again, err)
 	}
 	var retries atomic.Int32
@@ -105,5 +106,69 @@ func TestClaimGivesUpOnlyWithContext(t *testing.T) {
 	data, _, err := a.Get(bg, p)
 	if err != nil || string(data) != "a" {
 		t.Fatalf("holder changed: %q %v", data, err)
+	}
+}
+
+// TestClaimWithMirror: a claim with a mirror path (pykafka's Python 3 owner
+// directory) creates both znodes or neither: while another session holds
+// only the mirror, nothing is created, and the claim completes once the
+// mirror is released; Release deletes both.
+func TestClaimWithMirror(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := dialZK(t), dialZK(t)
+	const p, m = "/consumers/g-mirror/owners/t/1-0", "/consumers/g-mirror/owners/b't'/1-0"
+	cb, err := partition.Claimer{Conn: b}.Claim(ctx, m, []byte("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	var ca partition.Claim
+	var retries atomic.Int32
+	go func() {
+		var err error
+		ca, err = partition.Claimer{Conn: a, OnRetry: func(path string, _ int, holder []byte) {
+			if path != m || string(holder) != "b" {
+				t.Errorf("retry on %s held by %q, want %s held by b", path, holder, m)
+			}
+			retries.Add(1)
+		}}.Claim(ctx, p, []byte("a"), m)
+		got <- err
+	}()
+	time.Sleep(400 * time.Millisecond)
+	if retries.Load() < 1 {
+		t.Fatal("no retry while the mirror is held")
+	}
+	if ok, _, err := a.Exists(ctx, p); err != nil || ok {
+		t.Fatalf("%s exists (%v) while the mirror is held by another session", p, err)
+	}
+	if err := partition.Release(ctx, b, cb); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if ca.Path != p || !reflect.DeepEqual(ca.Also, []string{m}) || ca.Session != a.SessionID() {
+		t.Fatalf("claim %+v", ca)
+	}
+	for _, q := range []string{p, m} {
+		data, st, err := a.Get(ctx, q)
+		if err != nil || string(data) != "a" || st.EphemeralOwner != a.SessionID() {
+			t.Fatalf("%s: %q owner %x (%v), want a's", q, data, st.EphemeralOwner, err)
+		}
+	}
+	// b cannot take the mirror now, and the retry ends with its context.
+	short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer stop()
+	if _, err := (partition.Claimer{Conn: b}).Claim(short, m, []byte("b")); !errors.Is(err, partition.ErrOwned) {
+		t.Fatalf("b claimed the mirror held by a: %v", err)
+	}
+	if err := partition.Release(ctx, a, ca); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{p, m} {
+		if ok, _, err := a.Exists(ctx, q); err != nil || ok {
+			t.Fatalf("%s left after release (%v)", q, err)
+		}
 	}
 }

@@ -109,3 +109,14 @@ func ParsePartitionName(name string) (int32, bool) {
 	}
 	return int32(n), true
 }
+
+// Py3OwnersTopic reads a child of /consumers/<g>/owners: pykafka running on
+// Python 3 names its owners directory "b'<topic>'" (it formats the topic's
+// bytes into the path, pykafka issue #888). It returns the topic and true
+// for such a name, and the name itself and false otherwise.
+func Py3OwnersTopic(dir string) (topic string, py3 bool) {
+	if len(dir) > 3 && strings.HasPrefix(dir, "b'") && strings.HasSuffix(dir, "'") {
+		return dir[2 : len(dir)-1], true
+	}
+	return dir, false
+}

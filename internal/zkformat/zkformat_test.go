@@ -161,3 +161,23 @@ func FuzzParseOffset(f *testing.F) {
 		}
 	})
 }
+
+func TestPy3OwnersTopic(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		topic string
+		py3   bool
+	}{
+		{"t", "t", false},
+		{"b't'", "t", true},
+		{"b'my.topic-1'", "my.topic-1", true},
+		{"b''", "b''", false},
+		{"b'x", "b'x", false},
+		{"bx'", "bx'", false},
+	} {
+		topic, py3 := zkformat.Py3OwnersTopic(c.in)
+		if topic != c.topic || py3 != c.py3 {
+			t.Errorf("Py3OwnersTopic(%q) = %q, %v; want %q, %v", c.in, topic, py3, c.topic, c.py3)
+		}
+	}
+}
