@@ -141,9 +141,11 @@ func BenchmarkConsumeBalanced(b *testing.B) {
 }
 
 // BenchmarkRebalanceJoin measures, for groups of 4 and 16 members on 256
-// partitions, the time from a member's Run to every member owning (owner
-// znode, handler running) and then fetching exactly its share (scala-range:
-// a join moves partitions between all members). Fetching includes sarama's
+// partitions, the time from a member's join (its /ids registration is
+// created) to every member owning (owner znode, handler running) and then
+// fetching exactly its share (scala-range: a join moves partitions between
+// all members). startup is the joiner's own time from Run to registering
+// (ZooKeeper session, Kafka client and metadata), not part of the rebalance. Fetching includes sarama's
 // admission of new partitions (a 100ms batch plus the in-flight fetch).
 // Each iteration is one join followed by that member's leave.
 func BenchmarkRebalanceJoin(b *testing.B) {
@@ -162,7 +164,7 @@ func BenchmarkRebalanceJoin(b *testing.B) {
 				peers = append(peers, startMember(b, fmt.Sprintf("m%d", i), cfg, nop))
 			}
 			waitConverged(b, 2*time.Minute, partition.ScalaRange, group, topics, peers...)
-			var lat, own []time.Duration
+			var lat, own, startup []time.Duration
 			b.ResetTimer()
 			for i := range b.N {
 				start := time.Now()
@@ -170,7 +172,15 @@ func BenchmarkRebalanceJoin(b *testing.B) {
 				all := append(slices.Clone(peers), joiner)
 				want := expected(b, partition.ScalaRange, group, all, topics)
 				o, f := waitShares(b, want, all, time.Minute, start)
-				own, lat = append(own, o), append(lat, f)
+				// The join is the registration's creation (its ctime, ms, by
+				// ZooKeeper's clock on this host); before it the joiner
+				// connects to ZooKeeper and Kafka, which is not rebalancing.
+				_, st, err := zkConn(b).Get(ctx, "/consumers/"+group+"/ids/"+joiner.ID())
+				if err != nil {
+					b.Fatal(err)
+				}
+				joined := time.UnixMilli(st.Ctime).Sub(start.Round(0))
+				own, lat, startup = append(own, o-joined), append(lat, f-joined), append(startup, joined)
 				b.StopTimer()
 				joiner.Stop(b)
 				waitConverged(b, 2*time.Minute, partition.ScalaRange, group, topics, peers...)
@@ -179,7 +189,7 @@ func BenchmarkRebalanceJoin(b *testing.B) {
 			for _, l := range []struct {
 				name string
 				d    []time.Duration
-			}{{"owned", own}, {"fetching", lat}} {
+			}{{"owned", own}, {"fetching", lat}, {"startup", startup}} {
 				sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
 				b.ReportMetric(float64(l.d[len(l.d)/2].Milliseconds()), l.name+"-p50-ms")
 				b.ReportMetric(float64(l.d[(len(l.d)*99)/100].Milliseconds()), l.name+"-p99-ms")

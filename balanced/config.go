@@ -27,7 +27,12 @@ const (
 	LayoutScala Layout = "scala"
 	// LayoutPykafka is pykafka BalancedConsumer's: the registration value is
 	// the raw topic name, owner znodes are /owners/<t>/<leader>-<p> holding
-	// the member id, offsets are in Kafka. One topic per member.
+	// the member id, offsets are in Kafka. One topic per member. pykafka on
+	// Python 3 writes its owner znodes under /owners/b'<t>' instead (it
+	// formats the topic's bytes into the path, pykafka issue #888), so each
+	// of our claims creates the znode in both directories in one
+	// transaction and waits while either is held: pykafka members on Python
+	// 2 and 3 both see it, and we see theirs.
 	LayoutPykafka Layout = "pykafka"
 )
 

@@ -41,6 +41,11 @@ type Consumer struct {
 	// at a time); stateLock guards it against the commit loop and Owned.
 	stateLock *ctxMutex
 	workers   map[TopicPartition]*worker
+
+	// regs caches the members' parsed registrations by member id (used by
+	// one rebalance at a time). Members write their registration once per
+	// id; an entry is dropped when its id leaves the group.
+	regs map[string]subscription
 }
 
 // New validates cfg and returns a Consumer. It does not connect: Run does.

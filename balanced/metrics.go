@@ -11,6 +11,7 @@ import (
 // constant label group.
 type metrics struct {
 	rebalances        prometheus.Counter
+	superseded        prometheus.Counter
 	rebalanceDuration prometheus.Histogram
 	owned             prometheus.Gauge
 	claimRetries      prometheus.Counter
@@ -26,6 +27,8 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "zkbalance", Name: "rebalances_total",
 			Help: "Rebalances completed by this member.", ConstLabels: cl}),
+		superseded: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "zkbalance", Name: "rebalances_superseded_total",
+			Help: "Rebalances restarted because a newer trigger arrived while they ran.", ConstLabels: cl}),
 		rebalanceDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "zkbalance", Name: "rebalance_duration_seconds",
 			Help: "Time from the start of a rebalance to all assigned partitions owned.", ConstLabels: cl,
 			Buckets: []float64{.005, .01, .025, .05, .1, .2, .5, 1, 2, 5, 10, 30}}),
@@ -47,7 +50,7 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.rebalances, m.rebalanceDuration, m.owned, m.claimRetries,
+	for _, c := range []prometheus.Collector{m.rebalances, m.superseded, m.rebalanceDuration, m.owned, m.claimRetries,
 		m.processed, m.commits, m.commitErrors, m.lag, m.sessionsLost} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError

@@ -58,3 +58,33 @@ func TestMetricsFollowOwnership(t *testing.T) {
 		t.Error("registering the same group's metrics twice was accepted")
 	}
 }
+
+// TestSoloMemberRebalancesOnce: a member alone in its group rebalances
+// exactly once: the watches it arms during its first rebalance (the topic's
+// registration) report the state that rebalance read, which triggers
+// nothing (they used to supersede it).
+func TestSoloMemberRebalancesOnce(t *testing.T) {
+	ctx := testCtx(t, time.Minute)
+	topic, group := uniq(t, "solo"), uniq(t, "g-solo")
+	if err := cl.CreateTopic(ctx, topic, 4, 1); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	var log plog
+	a := startMember(t, "A", balanced.Config{Group: group, Topics: []string{topic}, Registerer: reg}, recorder(&log, "A", 0))
+	waitConverged(t, 30*time.Second, "scala-range", group, map[string]int32{topic: 4}, a)
+	time.Sleep(time.Second) // well beyond RebalanceDelay
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] += m.GetCounter().GetValue()
+		}
+	}
+	if got["zkbalance_rebalances_total"] != 1 || got["zkbalance_rebalances_superseded_total"] != 0 {
+		t.Errorf("%v rebalances (want 1), %v superseded (want 0)", got["zkbalance_rebalances_total"], got["zkbalance_rebalances_superseded_total"])
+	}
+}

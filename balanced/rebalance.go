@@ -21,9 +21,10 @@ import (
 // supersedes it. It never waits on fetching or on a handler beyond
 // RevokeTimeout; claims wait (with backoff) only for other members.
 //
-// onTopics is told the group's topics as soon as they are read, so that
-// their watches are armed before any claim waits.
-func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string)) rebalanceResult {
+// onTopics is told the group's topics (and the modification zxids of their
+// registrations as read) as soon as they are read, so that their watches
+// are armed before any claim waits.
+func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, map[string]int64)) rebalanceResult {
 	start := time.Now()
 	v, err := c.readView(ctx, sess)
 	if err != nil {
@@ -34,7 +35,7 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		}
 		return rebalanceResult{err: err}
 	}
-	onTopics(v.topics)
+	onTopics(v.topics, v.topicZxids)
 	asg, err := c.assignor.Assign(v.input)
 	if err != nil {
 		return rebalanceResult{topics: v.topics, err: err}

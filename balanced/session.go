@@ -40,20 +40,28 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	// the first snapshot (the state when the watch was set) only marks
 	// armed done: the first rebalance starts after every session watch is
 	// set, so it reads at least that state and needs no trigger for it.
-	watch := func(ch <-chan zkwatch.Snapshot, reason string, armed *sync.WaitGroup) {
+	//
+	// With skipFirst, the first snapshot triggers nothing if skipFirst says
+	// the rebalance that armed the watch has read that state already.
+	watch := func(ch <-chan zkwatch.Snapshot, reason string, armed *sync.WaitGroup, skipFirst func(zkwatch.Snapshot) bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			first := armed != nil
-			for range ch {
+			first := true
+			for snap := range ch {
 				if first {
 					first = false
-					armed.Done()
-					continue
+					if armed != nil {
+						armed.Done()
+						continue
+					}
+					if skipFirst != nil && skipFirst(snap) {
+						continue
+					}
 				}
 				co.Trigger(reason)
 			}
-			if first {
+			if first && armed != nil {
 				armed.Done()
 			}
 		}()
@@ -63,23 +71,30 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	go func() { defer wg.Done(); c.commitLoop(sctx, co) }()
 	var armed sync.WaitGroup
 	armed.Add(3)
-	watch(sess.WatchChildren(sctx, idsPath(c.cfg.Group)), "members changed", &armed)
-	watch(sess.WatchChildren(sctx, zkwatch.BrokerIDsPath), "brokers changed", &armed)
-	watch(sess.WatchChildren(sctx, zkwatch.BrokerTopicsPath), "topics changed", &armed)
+	watch(sess.WatchChildren(sctx, idsPath(c.cfg.Group)), "members changed", &armed, nil)
+	watch(sess.WatchChildren(sctx, zkwatch.BrokerIDsPath), "brokers changed", &armed, nil)
+	watch(sess.WatchChildren(sctx, zkwatch.BrokerTopicsPath), "topics changed", &armed, nil)
 	armed.Wait()
 	topicWatches := map[string]context.CancelFunc{}
 	var twMu sync.Mutex // the rebalance goroutine adds watches too (addTopicWatches)
 	// addTopicWatches is called by a rebalance as soon as it knows the
 	// topics, before it claims: a claim may wait on an owner change that
-	// only these watches report.
-	addTopicWatches := func(topics []string) {
+	// only these watches report. read has the modification zxid of each
+	// topic's registration as the rebalance read it: a watch whose first
+	// snapshot shows the same does not trigger another rebalance (it would
+	// supersede the one that armed it, a member's first one in particular).
+	addTopicWatches := func(topics []string, read map[string]int64) {
 		twMu.Lock()
 		defer twMu.Unlock()
 		for _, t := range topics {
 			if _, ok := topicWatches[t]; !ok {
 				tctx, tcancel := context.WithCancel(sctx)
 				topicWatches[t] = tcancel
-				watch(sess.WatchData(tctx, zkwatch.TopicPath(t)), "partitions of "+t+" changed", nil)
+				zxid, known := read[t]
+				unchanged := func(s zkwatch.Snapshot) bool {
+					return known && s.Exists && s.Stat != nil && s.Stat.Mzxid == zxid
+				}
+				watch(sess.WatchData(tctx, zkwatch.TopicPath(t)), "partitions of "+t+" changed", nil, unchanged)
 				if c.cfg.Assignor == partition.Sticky {
 					// The sticky input includes the current owners, which
 					// members read at different moments while partitions
@@ -87,13 +102,13 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 					// to claim a partition its holder means to keep. Owner
 					// changes therefore restart the rebalance with the
 					// newest owners until the group settles.
-					watch(sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed", nil)
+					watch(sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed", nil, nil)
 				}
 			}
 		}
 	}
 	syncTopicWatches := func(topics []string) {
-		addTopicWatches(topics)
+		addTopicWatches(topics, nil)
 		twMu.Lock()
 		defer twMu.Unlock()
 		want := map[string]bool{}
@@ -180,10 +195,11 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 			} else if r.err == nil {
 				retries = 0
 			}
-		case <-co.C():
+		case sig := <-co.C():
 			pending = true
 			if running {
-				c.log.Info("rebalance superseded by a newer trigger")
+				c.log.Info("rebalance superseded by a newer trigger", "reasons", sig.Reasons)
+				c.metrics.superseded.Inc()
 				rcancel()
 			}
 		case <-retry:
@@ -293,7 +309,7 @@ func (c *Consumer) commitLoop(ctx context.Context, co *zkwatch.Coalescer) {
 
 // startRebalance runs one rebalance on its own goroutine, reporting on
 // results; the session loop always receives that result before it returns.
-func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string), results chan<- rebalanceResult) context.CancelFunc {
+func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, map[string]int64), results chan<- rebalanceResult) context.CancelFunc {
 	rctx, cancel := context.WithCancel(ctx)
 	go func() { results <- c.rebalance(rctx, sess, h, onTopics) }()
 	return cancel

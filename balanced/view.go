@@ -22,6 +22,8 @@ var errNotRegistered = errors.New("balanced: our member registration is missing"
 type view struct {
 	input  partition.Input
 	topics []string // sorted topics any member subscribes to that exist
+	// topicZxids are the modification zxids of the topics' registrations read.
+	topicZxids map[string]int64
 }
 
 // readView reads the group's state. Malformed member registrations and
@@ -34,23 +36,31 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		return view{}, fmt.Errorf("read members: %w", err)
 	}
 	slices.Sort(ids)
-	// The registrations are read concurrently: the requests pipeline on the
-	// one connection instead of paying a round trip each.
+	// Registrations already read are taken from the cache; the others are
+	// read concurrently: the requests pipeline on the one connection
+	// instead of paying a round trip each.
+	subs := map[string]subscription{}
+	var unread []string
+	for _, id := range ids {
+		if s, ok := c.regs[id]; ok {
+			subs[id] = s
+		} else {
+			unread = append(unread, id)
+		}
+	}
 	type reg struct {
 		data []byte
 		err  error
 	}
-	regs := make([]reg, len(ids))
+	regs := make([]reg, len(unread))
 	var wg sync.WaitGroup
-	for i, id := range ids {
+	for i, id := range unread {
 		wg.Go(func() {
 			regs[i].data, _, regs[i].err = sess.Get(ctx, idPath(c.cfg.Group, id))
 		})
 	}
 	wg.Wait()
-	subs := map[string]subscription{}
-	needTopicList := false
-	for i, id := range ids {
+	for i, id := range unread {
 		p := idPath(c.cfg.Group, id)
 		data, err := regs[i].data, regs[i].err
 		if errors.Is(err, zk.ErrNoNode) {
@@ -61,10 +71,15 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		}
 		s, err := parseRegistration(p, data)
 		if err != nil {
+			// Not cached: read again next time, in case it is rewritten.
 			c.log.Warn("skipping member with a malformed registration", "err", err)
 			continue
 		}
 		subs[id] = s
+	}
+	c.regs = subs
+	needTopicList := false
+	for _, s := range subs {
 		needTopicList = needTopicList || s.static == nil
 	}
 	if _, ok := subs[c.memberID]; !ok {
@@ -89,9 +104,14 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 			wanted[t] = true
 		}
 	}
-	var v view
+	v := view{topicZxids: map[string]int64{}}
 	for _, t := range slices.Sorted(maps.Keys(wanted)) {
-		topic, err := sess.ReadTopic(ctx, t)
+		data, st, err := sess.Get(ctx, zkwatch.TopicPath(t))
+		var topic zkwatch.Topic
+		if err == nil {
+			v.topicZxids[t] = st.Mzxid
+			topic, err = zkwatch.ParseTopic(zkwatch.TopicPath(t), data)
+		}
 		if errors.Is(err, zk.ErrNoNode) {
 			c.log.Debug("subscribed topic does not exist (yet)", "topic", t)
 			continue

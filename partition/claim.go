@@ -101,7 +101,10 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 		if !exists {
 			continue
 		}
-		holder, _, _ := c.Conn.Get(ctx, held)
+		holder, _, err := c.Conn.Get(ctx, held)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // released meanwhile
+		}
 		if c.OnRetry != nil {
 			c.OnRetry(held, attempt, holder)
 		}
@@ -177,8 +180,12 @@ func Release(ctx context.Context, conn *zkwatch.Conn, cl Claim) error {
 	return ReleaseAll(ctx, conn, []Claim{cl})[0]
 }
 
+// maxMultiOps bounds a transaction's size (ZooKeeper's jute.maxbuffer is
+// 1 MiB by default; an owner path is far below 1 KiB).
+const maxMultiOps = 1000
+
 // ReleaseAll releases many claims of one session: first every check (reads),
-// then every delete (writes). Interleaving a read and a write per znode
+// then every delete (writes), in one transaction when possible. Interleaving a read and a write per znode
 // would serialise them, since ZooKeeper answers a session's requests in
 // order and each write waits for its log sync; in two phases the writes share
 // syncs. A claim's mirrors are deleted in one transaction with it. The
@@ -217,6 +224,20 @@ func ReleaseAll(ctx context.Context, conn *zkwatch.Conn, claims []Claim) []error
 		})
 	}
 	wg.Wait()
+	// Every delete in one transaction: one request and one log entry for
+	// ZooKeeper instead of one each. If any fails (a znode changed since
+	// the check), none is applied and each claim is released on its own.
+	var all []any
+	for _, ds := range dels {
+		for _, d := range ds {
+			all = append(all, d)
+		}
+	}
+	if len(all) > 1 && len(all) <= maxMultiOps {
+		if _, err := conn.Multi(ctx, all...); err == nil {
+			return errs
+		}
+	}
 	for i, ds := range dels {
 		if len(ds) == 0 {
 			continue

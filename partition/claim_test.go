@@ -172,3 +172,58 @@ func TestClaimWithMirror(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseAll: claims released together (one transaction) are all gone;
+// one already gone is fine; one now held by another session is left alone
+// and reported with ErrNotHeld, without stopping the others.
+func TestReleaseAll(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := dialZK(t), dialZK(t)
+	var claims []partition.Claim
+	for p := range 6 {
+		path := "/consumers/g-relall/owners/t/" + string(rune('0'+p))
+		var mirror []string
+		if p%2 == 0 {
+			mirror = []string{"/consumers/g-relall/owners/b't'/" + string(rune('0'+p))}
+		}
+		cl, err := partition.Claimer{Conn: a}.Claim(ctx, path, []byte("a"), mirror...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims = append(claims, cl)
+	}
+	// 1 is gone already; 3 was released and taken by b.
+	if err := partition.Release(ctx, a, claims[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := partition.Release(ctx, a, claims[3]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (partition.Claimer{Conn: b}).Claim(ctx, claims[3].Path, []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	errs := partition.ReleaseAll(ctx, a, claims)
+	for i, err := range errs {
+		if i == 3 {
+			if !errors.Is(err, partition.ErrNotHeld) {
+				t.Errorf("claim 3 (held by b): %v, want ErrNotHeld", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("claim %d: %v", i, err)
+		}
+	}
+	for i, cl := range claims {
+		for _, q := range append([]string{cl.Path}, cl.Also...) {
+			ok, _, err := a.Exists(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != (i == 3) {
+				t.Errorf("%s exists: %v", q, ok)
+			}
+		}
+	}
+}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/zkbalance/zkbalance/groupstate"
-	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 const migrateHelp = `usage: demo migrate-offsets --group G [--to kafka|zookeeper] [--apply] [--force] [connection flags]
@@ -69,14 +67,9 @@ func runMigrateOffsets(ctx context.Context, args []string, stdout io.Writer) err
 	if *timeout <= 0 {
 		return fmt.Errorf("%w: --timeout must be positive", errUsage)
 	}
-	zkConnect, brokers, err := cf.resolve()
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	log := newLogger(false, slog.LevelWarn)
-	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: zkConnect, Logger: log})
+	conn, brokers, log, err := cf.dialGroupTools(ctx)
 	if err != nil {
 		return err
 	}

@@ -88,14 +88,9 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	if *timeout <= 0 {
 		return fmt.Errorf("%w: --timeout must be positive", errUsage)
 	}
-	zkConnect, brokers, err := cf.resolve()
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	log := newLogger(false, slog.LevelWarn)
-	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: zkConnect, Logger: log})
+	conn, brokers, log, err := cf.dialGroupTools(ctx)
 	if err != nil {
 		return err
 	}
@@ -280,6 +275,21 @@ func offsetText(n int64) string {
 
 // groupToolsKafka opens a Kafka client for the status and migrate-offsets
 // commands: to brokers, or when none are given to the PLAINTEXT endpoints
+// dialGroupTools resolves the cluster flags and connects to ZooKeeper for
+// the group tools (status, migrate-offsets); they log warnings only.
+func (cf *clusterFlags) dialGroupTools(ctx context.Context) (*zkwatch.Conn, []string, *slog.Logger, error) {
+	zkConnect, brokers, err := cf.resolve()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	log := newLogger(false, slog.LevelWarn)
+	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: zkConnect, Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return conn, brokers, log, nil
+}
+
 // registered in /brokers/ids.
 func groupToolsKafka(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *slog.Logger) (sarama.Client, error) {
 	if len(brokers) == 0 {
