@@ -39,7 +39,10 @@ const (
 var cl *cluster.Cluster
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{Brokers: 3})
+	// Members reach the brokers through the cluster's proxies (the PROXIED
+	// listener), so the schedule can cut, stall and reset their broker
+	// connections; the harness's produce and checks use PLAINTEXT.
+	cluster.Main(m, &cl, cluster.Config{Brokers: 3, ProxiedListener: true})
 }
 
 // suite is one chaos run's state.
@@ -64,10 +67,7 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), *duration+10*time.Minute)
 	defer cancel()
 	s := &suite{t: t, ctx: ctx, dir: t.TempDir(), group: fmt.Sprintf("chaos-%d", time.Now().UnixNano()%1e6), applied: map[string]int{}}
-	s.bin = filepath.Join(s.dir, "member")
-	if out, err := exec.Command("go", "build", "-o", s.bin, "github.com/zkbalance/zkbalance/test/member").CombinedOutput(); err != nil {
-		t.Fatalf("build member: %v\n%s", err, out)
-	}
+	s.bin = buildMember(t, s.dir)
 	for i := range numTopics {
 		topic := fmt.Sprintf("%s-t%d", s.group, i)
 		if err := cl.CreateTopic(ctx, topic, numPartitions, 3); err != nil {
@@ -155,6 +155,11 @@ func TestChaos(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	for _, id := range cl.BrokerIDs() {
+		st := cl.BrokerProxy(id).Stats()
+		t.Logf("broker %d proxy: %d connections accepted, %d reset by faults, %d dial errors, %d/%d bytes to broker/members",
+			id, st.Accepted, st.FaultResets, st.DialErrors, st.BytesToTarget, st.BytesToClient)
+	}
 	stopAudit()
 	violations, checks := aud.result()
 	t.Logf("ownership audit: %d checks, %d violations", checks, len(violations))
@@ -195,7 +200,11 @@ func (s *suite) produce(count *atomic.Int64) error {
 
 // fault applies one fault chosen by rng.
 func (s *suite) fault(rng *rand.Rand, n int) {
-	kinds := []string{"kill-member", "session-expiry", "zookeeper-restart", "broker-kill", "join", "leave", "connection-reset", "connection-stall"}
+	// The order is part of the schedule (a seed draws indexes): with it the
+	// short run of make test (seed 1, 12 faults) draws every kind but
+	// connection-stall.
+	kinds := []string{"kill-member", "broker-conn-stall", "session-expiry", "zookeeper-restart", "broker-kill", "join",
+		"broker-conn-reset", "broker-conn-drop", "leave", "connection-reset", "connection-stall"}
 	kind := kinds[rng.IntN(len(kinds))]
 	live := s.liveMembers()
 	pick := func() *memberProc { return live[rng.IntN(len(live))] }
@@ -236,8 +245,7 @@ func (s *suite) fault(rng *rand.Rand, n int) {
 			s.t.Fatalf("start zookeeper: %v", err)
 		}
 	case "broker-kill":
-		ids := cl.BrokerIDs()
-		id := ids[rng.IntN(len(ids))]
+		id := pickBroker(rng)
 		if err := cl.KillBroker(s.ctx, id); err != nil {
 			s.t.Errorf("kill broker %d: %v", id, err)
 		}
@@ -257,7 +265,31 @@ func (s *suite) fault(rng *rand.Rand, n int) {
 		pick().proxy.Reset()
 	case "connection-stall":
 		pick().proxy.Stall(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
+	// Broker connections: every member's connections to one broker, through
+	// that broker's proxy.
+	case "broker-conn-reset":
+		id := pickBroker(rng)
+		cl.BrokerProxy(id).Reset()
+		s.t.Logf("  reset every connection to broker %d", id)
+	case "broker-conn-stall":
+		id := pickBroker(rng)
+		d := time.Duration(500+rng.IntN(2500)) * time.Millisecond
+		cl.BrokerProxy(id).Stall(d)
+		s.t.Logf("  stall broker %d's connections for %s", id, d)
+	case "broker-conn-drop":
+		// A partition from one broker: requests in flight get no answer
+		// and new connections none either, then all are reset.
+		id := pickBroker(rng)
+		d := time.Duration(2000+rng.IntN(3000)) * time.Millisecond
+		cl.BrokerProxy(id).Drop(d)
+		s.t.Logf("  drop broker %d's connections for %s", id, d)
 	}
+}
+
+// pickBroker draws a broker id from rng (the fault loop's).
+func pickBroker(rng *rand.Rand) int32 {
+	ids := cl.BrokerIDs()
+	return ids[rng.IntN(len(ids))]
 }
 
 func (s *suite) join() {
@@ -265,7 +297,7 @@ func (s *suite) join() {
 	s.serial++
 	name := "m" + strconv.Itoa(s.serial)
 	s.mu.Unlock()
-	m, err := startMember(s.ctx, s.bin, s.dir, name, cl.ZooKeeperAddr(), s.group, s.topics, session)
+	m, err := startMember(s.ctx, s.bin, s.dir, name, cl.ZooKeeperAddr(), cl.ProxiedBrokerAddrs(), s.group, s.topics, session)
 	if err != nil {
 		s.t.Errorf("join %s: %v", name, err)
 		return
@@ -375,10 +407,16 @@ func (s *suite) ownersSettled(obs *zkwatch.Conn) (map[balanced.TopicPartition]st
 // committedAtEnd reports whether every partition's committed offset (ZooKeeper
 // store) equals its log end: last processed + 1.
 func (s *suite) committedAtEnd(obs *zkwatch.Conn, ends map[balanced.TopicPartition]int64) (bool, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	return committedAtEnd(s.ctx, obs, s.group, ends)
+}
+
+// committedAtEnd reports whether every partition's committed offset of
+// group (ZooKeeper store) equals its log end in ends.
+func committedAtEnd(ctx context.Context, obs *zkwatch.Conn, group string, ends map[balanced.TopicPartition]int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for tp, end := range ends {
-		data, _, err := obs.Get(ctx, fmt.Sprintf("/consumers/%s/offsets/%s/%d", s.group, tp.Topic, tp.Partition))
+		data, _, err := obs.Get(ctx, fmt.Sprintf("/consumers/%s/offsets/%s/%d", group, tp.Topic, tp.Partition))
 		if errors.Is(err, zk.ErrNoNode) {
 			if end == 0 {
 				continue
@@ -397,6 +435,17 @@ func (s *suite) committedAtEnd(obs *zkwatch.Conn, ends map[balanced.TopicPartiti
 		}
 	}
 	return true, nil
+}
+
+// buildMember builds test/member into dir (without the race detector: the
+// members are the system under test, the test binary is the observer).
+func buildMember(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "member")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/zkbalance/zkbalance/test/member").CombinedOutput(); err != nil {
+		t.Fatalf("build member: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func sleepUntil(ctx context.Context, at time.Time) bool {

@@ -3,15 +3,27 @@
 // while a fault schedule with a fixed seed kills members with SIGKILL and
 // restarts them, cuts and stalls their ZooKeeper connections through a
 // loopback proxy (a cut longer than the session timeout is a real session
-// expiry), restarts ZooKeeper, kills and restarts brokers, and makes members
-// join and leave. At the end: lost 0, overlap 0, duplicates reported,
-// every partition owned by exactly one live member, committed offsets equal
-// to the log end, and the independent ownership audit clean.
+// expiry), restarts ZooKeeper, kills and restarts brokers, resets, stalls
+// and drops (for a few seconds) every member's connections to one broker,
+// and makes members join and leave. At the end: lost 0, overlap 0,
+// duplicates reported, every partition owned by exactly one live member,
+// committed offsets equal to the log end, and the independent ownership
+// audit clean.
 //
 // make test runs a short schedule; make chaos runs a long one:
 //
 //	go test ./test/chaos -run TestChaos -v -chaos.messages 100000 -chaos.faults 50 -chaos.duration 5m -chaos.seed 7
 //
-// Kafka connections are not proxied: brokers advertise their own address,
-// so broker faults are kill -9 and restart of the broker process.
+// Each member's ZooKeeper connection goes through its own proxy
+// (test/proxy). Broker connections go through one proxy per broker that the
+// cluster owns (cluster.Config.ProxiedListener): every broker advertises its
+// proxy on a second listener, members bootstrap at the proxies, so every
+// metadata answer they get names proxies and all their Kafka traffic passes
+// them; the harness's produce and checks and replication use the brokers'
+// PLAINTEXT listener directly. The fault schedule's rng is used only on the
+// fault loop's goroutine, so a seed always draws the same schedule.
+//
+// The S9 tests next to TestChaos (unreachable_test.go) make every broker, or
+// ZooKeeper, unreachable mid-run for all members at once and check what the
+// members do meanwhile and after.
 package chaos

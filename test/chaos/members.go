@@ -18,7 +18,8 @@ import (
 )
 
 // memberProc is one incarnation of a member: a test/member process whose
-// ZooKeeper connection goes through its own proxy.
+// ZooKeeper connection goes through its own proxy and whose broker
+// connections go through the cluster's broker proxies.
 type memberProc struct {
 	name    string
 	id      string
@@ -30,8 +31,8 @@ type memberProc struct {
 }
 
 // startMember runs bin as member name, its ZooKeeper through a new proxy to
-// zkAddr, and waits for its member id.
-func startMember(ctx context.Context, bin, dir, name, zkAddr, group string, topics []string, session time.Duration) (*memberProc, error) {
+// zkAddr and bootstrapping at brokers, and waits for its member id.
+func startMember(ctx context.Context, bin, dir, name, zkAddr string, brokers []string, group string, topics []string, session time.Duration) (*memberProc, error) {
 	px, err := proxy.New(ctx, zkAddr)
 	if err != nil {
 		return nil, err
@@ -39,7 +40,8 @@ func startMember(ctx context.Context, bin, dir, name, zkAddr, group string, topi
 	m := &memberProc{name: name, proxy: px, done: make(chan struct{}), logPath: filepath.Join(dir, name+".log"),
 		stderr: &tailBuffer{max: 64 << 10}}
 	m.cmd = exec.Command(bin, "-name", name, "-zookeeper", px.Addr(), "-group", group,
-		"-topics", strings.Join(topics, ","), "-log", m.logPath, "-session-timeout", session.String())
+		"-topics", strings.Join(topics, ","), "-brokers", strings.Join(brokers, ","),
+		"-log", m.logPath, "-session-timeout", session.String())
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	m.cmd.Stderr = m.stderr
 	stdout, err := m.cmd.StdoutPipe()

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/zkbalance/zkbalance/test/proxy"
 )
 
 // Config describes the cluster to start. The zero value is one broker, no
@@ -56,6 +57,20 @@ type Config struct {
 	// by a CA made at start (Cluster.TLSConfig, Cluster.CACertPEM). Default
 	// false.
 	TLS bool
+	// ProxiedListener gives every broker one more listener, ListenerProxied
+	// (security protocol PLAINTEXT), whose advertised address is a
+	// test/proxy.Proxy the cluster starts and owns, one per broker,
+	// forwarding to that broker's real PROXIED port. A client that
+	// bootstraps at ProxiedBrokerAddrs (or picks the PROXIED endpoints from
+	// /brokers/ids) is told the proxy addresses in every metadata answer,
+	// so all its broker connections go through the proxies, where a test
+	// injects faults (BrokerProxy(id).Drop, Stall, Refuse, Reset, Pause).
+	// Inter-broker traffic and the harness's own calls (readiness waits,
+	// CreateTopic, Produce, LogEndOffsets) stay on PLAINTEXT and are not
+	// affected. The proxies keep their ports across broker stop, kill and
+	// restart (a broker restarts on the same ports; connections made while
+	// it is down are reset) and are closed by Close. Default false.
+	ProxiedListener bool
 	// Logger receives progress lines. Default: discard.
 	Logger *slog.Logger
 }
@@ -70,7 +85,8 @@ type Cluster struct {
 	zkPort  int
 	zk      *process
 	brokers map[int32]*broker
-	tls     *tlsMaterial // with Config.TLS
+	tls     *tlsMaterial           // with Config.TLS
+	proxies map[int32]*proxy.Proxy // with Config.ProxiedListener
 
 	closeOnce sync.Once
 }
@@ -78,7 +94,7 @@ type Cluster struct {
 type broker struct {
 	id    int32
 	port  int            // PLAINTEXT
-	ports map[string]int // listener name -> port, PLAINTEXT included
+	ports map[string]int // listener name -> port it listens on, PLAINTEXT included
 	proc  *process
 }
 
@@ -110,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	c = &Cluster{cfg: cfg, brokers: map[int32]*broker{}}
+	c = &Cluster{cfg: cfg, brokers: map[int32]*broker{}, proxies: map[int32]*proxy.Proxy{}}
 	if c.java, err = JavaPath(); err != nil {
 		return nil, err
 	}
@@ -131,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			started.Close()
 		}
 	}()
-	if err = c.writeConfigs(); err != nil {
+	if err = c.writeConfigs(context.WithoutCancel(ctx)); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
@@ -158,7 +174,10 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	return c, nil
 }
 
-func (c *Cluster) writeConfigs() error {
+// writeConfigs chooses the ports, writes the ZooKeeper and broker configs
+// and, with Config.ProxiedListener, starts the broker proxies; they run
+// until Close (proxyCtx is not cancelled before that).
+func (c *Cluster) writeConfigs(proxyCtx context.Context) error {
 	var err error
 	if c.zkPort, err = freePort(); err != nil {
 		return err
@@ -191,19 +210,30 @@ func (c *Cluster) writeConfigs() error {
 	rf := min(3, c.cfg.Brokers)
 	for id := int32(1); id <= int32(c.cfg.Brokers); id++ {
 		ports := map[string]int{}
-		var listeners []string
+		var listeners, advertised, protocols []string
 		for _, name := range c.cfg.listenerNames() {
 			if ports[name], err = freePort(); err != nil {
 				return err
 			}
-			listeners = append(listeners, fmt.Sprintf("%s://127.0.0.1:%d", name, ports[name]))
+			addr := fmt.Sprintf("127.0.0.1:%d", ports[name])
+			listeners = append(listeners, name+"://"+addr)
+			protocols = append(protocols, name+":"+securityProtocolOf(name))
+			if name == ListenerProxied {
+				px, err := proxy.New(proxyCtx, addr)
+				if err != nil {
+					return fmt.Errorf("cluster: proxy of broker %d: %w", id, err)
+				}
+				c.proxies[id] = px
+				addr = px.Addr()
+			}
+			advertised = append(advertised, name+"://"+addr)
 		}
 		port := ports[ListenerPlaintext]
 		logDir := filepath.Join(c.dir, fmt.Sprintf("kafka-%d", id))
 		props := map[string]string{
 			"broker.id":                                strconv.Itoa(int(id)),
 			"listeners":                                strings.Join(listeners, ","),
-			"advertised.listeners":                     strings.Join(listeners, ","),
+			"advertised.listeners":                     strings.Join(advertised, ","),
 			"log.dirs":                                 logDir,
 			"zookeeper.connect":                        c.KafkaZooKeeperConnect(),
 			"zookeeper.session.timeout.ms":             "10000",
@@ -222,6 +252,7 @@ func (c *Cluster) writeConfigs() error {
 		}
 		if len(listeners) > 1 {
 			props["inter.broker.listener.name"] = ListenerPlaintext
+			props["listener.security.protocol.map"] = strings.Join(protocols, ",")
 		}
 		for k, v := range security {
 			props[k] = v
@@ -345,6 +376,9 @@ func (c *Cluster) Close() error {
 			go func() { defer wg.Done(); _ = b.proc.signal(sigTerm, 10*time.Second) }()
 		}
 		wg.Wait()
+		for _, px := range c.proxies {
+			_ = px.Close()
+		}
 		if c.zk != nil {
 			_ = c.zk.signal(sigTerm, 5*time.Second)
 		}

@@ -2,13 +2,16 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/test/cluster"
 )
@@ -17,7 +20,7 @@ var cl *cluster.Cluster
 
 func TestMain(m *testing.M) {
 	cluster.Main(m, &cl, cluster.Config{
-		Brokers: 3, Chroot: "/kafka",
+		Brokers: 3, Chroot: "/kafka", ProxiedListener: true,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 }
@@ -82,11 +85,27 @@ func TestBrokerStopStartKill(t *testing.T) {
 	if err := cl.StartBroker(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
+	proxyAddr := cl.BrokerProxy(3).Addr()
 	if err := cl.KillBroker(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
+	// The proxy outlives the broker: its port still accepts, and the
+	// connection is reset because nothing listens behind it.
+	dialErrors := cl.BrokerProxy(3).Stats().DialErrors
+	if err := metadataVia(proxyAddr); err == nil {
+		t.Fatal("metadata through the proxy of a killed broker succeeded")
+	}
+	if got := cl.BrokerProxy(3).Stats().DialErrors; got <= dialErrors {
+		t.Fatalf("proxy dial errors %d -> %d while its broker is down", dialErrors, got)
+	}
 	if err := cl.StartBroker(ctx, 3); err != nil {
 		t.Fatal(err)
+	}
+	if cl.BrokerProxy(3).Addr() != proxyAddr {
+		t.Fatalf("proxy of broker 3 moved: %s -> %s", proxyAddr, cl.BrokerProxy(3).Addr())
+	}
+	if err := poll(ctx, func() error { return metadataVia(proxyAddr) }); err != nil {
+		t.Fatalf("metadata through the proxy of the restarted broker: %v", err)
 	}
 	conn, err := cl.DialZooKeeper(ctx, 10*time.Second)
 	if err != nil {
@@ -206,3 +225,157 @@ func waitState(t *testing.T, events <-chan zk.Event, want zk.State) {
 type nopLogger struct{}
 
 func (nopLogger) Printf(string, ...any) {}
+
+// TestProxiedListener: with Config.ProxiedListener every broker advertises
+// its proxy on the PROXIED listener, so a client bootstrapped at one proxy
+// learns only proxy addresses and every byte it exchanges passes the
+// proxies, whose faults cut it off while the harness (PLAINTEXT) is
+// untouched.
+func TestProxiedListener(t *testing.T) {
+	ctx := ctxT(t, 2*time.Minute)
+	if got, want := cl.Listeners(), []string{cluster.ListenerPlaintext, cluster.ListenerProxied}; !slices.Equal(got, want) {
+		t.Fatalf("Listeners() = %v, want %v", got, want)
+	}
+	addrs := cl.ProxiedBrokerAddrs()
+	if len(addrs) != 3 {
+		t.Fatalf("ProxiedBrokerAddrs() = %v", addrs)
+	}
+	for i, id := range cl.BrokerIDs() {
+		px := cl.BrokerProxy(id)
+		if px == nil || px.Addr() != addrs[i] || cl.ListenerAddr(id, "proxied") != addrs[i] {
+			t.Fatalf("broker %d: proxy %v, ProxiedBrokerAddrs %v, ListenerAddr %q", id, px, addrs, cl.ListenerAddr(id, "proxied"))
+		}
+		if addrs[i] == cl.BrokerAddr(id) {
+			t.Fatalf("broker %d: proxied address %s is its PLAINTEXT address", id, addrs[i])
+		}
+	}
+	if cl.BrokerProxy(99) != nil {
+		t.Fatal("BrokerProxy(99) is not nil")
+	}
+
+	// The registration names the proxy as the PROXIED endpoint, PLAINTEXT first.
+	conn, err := cl.DialZooKeeper(ctx, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	data, _, err := conn.Get("/kafka/brokers/ids/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		Endpoints []string          `json:"endpoints"`
+		Protocols map[string]string `json:"listener_security_protocol_map"`
+	}
+	if err := json.Unmarshal(data, &reg); err != nil {
+		t.Fatal(err)
+	}
+	wantEndpoints := []string{"PLAINTEXT://" + cl.BrokerAddr(1), "PROXIED://" + addrs[0]}
+	if !slices.Equal(reg.Endpoints, wantEndpoints) || reg.Protocols["PROXIED"] != "PLAINTEXT" {
+		t.Fatalf("registration %s: want endpoints %v and PROXIED:PLAINTEXT", data, wantEndpoints)
+	}
+
+	// A client bootstrapped at one proxy sees every broker at its proxy.
+	const topic = "harness-proxied"
+	if err := cl.CreateTopic(ctx, topic, 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_9_0_0
+	client, err := sarama.NewClient(addrs[:1], sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var seen []string
+	for _, b := range client.Brokers() {
+		seen = append(seen, b.Addr())
+	}
+	slices.Sort(seen)
+	if want := slices.Sorted(slices.Values(addrs)); !slices.Equal(seen, want) {
+		t.Fatalf("metadata through a proxy lists %v, want the proxies %v", seen, want)
+	}
+	if _, err := cl.Produce(ctx, topic, []cluster.Message{{Partition: 0, Value: []byte("through the proxy")}}); err != nil {
+		t.Fatal(err)
+	}
+	leader, err := client.Leader(topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaderProxy := cl.BrokerProxy(leader.ID())
+	before := leaderProxy.Stats().BytesToClient
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-pc.Messages():
+		if string(m.Value) != "through the proxy" {
+			t.Fatalf("consumed %q", m.Value)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing consumed through the proxies in 30s")
+	}
+	pc.AsyncClose()
+	if after := leaderProxy.Stats().BytesToClient; after <= before {
+		t.Fatalf("the leader's proxy forwarded no bytes to the client (%d -> %d)", before, after)
+	}
+
+	// Refusing every proxy cuts proxied clients off; the harness still works.
+	for _, id := range cl.BrokerIDs() {
+		cl.BrokerProxy(id).Refuse(3 * time.Second)
+	}
+	if err := metadataVia(addrs...); err == nil {
+		t.Fatal("metadata through refusing proxies succeeded")
+	}
+	if _, err := cl.Produce(ctx, topic, []cluster.Message{{Partition: 1, Value: []byte("direct")}}); err != nil {
+		t.Fatalf("produce over PLAINTEXT while the proxies refuse: %v", err)
+	}
+	if err := poll(ctx, func() error { return metadataVia(addrs...) }); err != nil {
+		t.Fatalf("metadata through the proxies after the refusal: %v", err)
+	}
+}
+
+// metadataVia makes a client bootstrapped at addrs (one metadata attempt)
+// and checks that it lists 3 brokers at proxied addresses.
+func metadataVia(addrs ...string) error {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_9_0_0
+	sc.Metadata.Retry.Max = 0
+	sc.Net.DialTimeout, sc.Net.ReadTimeout = 3*time.Second, 3*time.Second
+	client, err := sarama.NewClient(addrs, sc)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	bs := client.Brokers()
+	if len(bs) != 3 {
+		return fmt.Errorf("metadata lists %d brokers", len(bs))
+	}
+	for _, b := range bs {
+		if !slices.Contains(cl.ProxiedBrokerAddrs(), b.Addr()) {
+			return fmt.Errorf("broker %d listed at %s, not at its proxy", b.ID(), b.Addr())
+		}
+	}
+	return nil
+}
+
+// poll calls fn every 200 ms until it returns nil or ctx ends.
+func poll(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

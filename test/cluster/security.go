@@ -24,16 +24,21 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/test/proxy"
 )
 
-// Listener names (each the security protocol of the same name). Every
-// broker has a PLAINTEXT listener, which is also the inter-broker listener
-// and the one the harness's own admin, produce and metadata calls use.
+// Listener names (each but ListenerProxied the security protocol of the
+// same name). Every broker has a PLAINTEXT listener, which is also the
+// inter-broker listener and the one the harness's own admin, produce and
+// metadata calls use.
 const (
 	ListenerPlaintext     = "PLAINTEXT"
 	ListenerSASLPlaintext = "SASL_PLAINTEXT" // with Config.SASLUsers
 	ListenerSSL           = "SSL"            // with Config.TLS
 	ListenerSASLSSL       = "SASL_SSL"       // with Config.SASLUsers and Config.TLS
+	// ListenerProxied (with Config.ProxiedListener) speaks PLAINTEXT and is
+	// advertised at the broker's proxy (Cluster.BrokerProxy).
+	ListenerProxied = "PROXIED"
 )
 
 // SASL mechanisms the SASL listeners accept.
@@ -51,7 +56,18 @@ func (cfg Config) listenerNames() []string {
 	if len(cfg.SASLUsers) > 0 && cfg.TLS {
 		names = append(names, ListenerSASLSSL)
 	}
+	if cfg.ProxiedListener {
+		names = append(names, ListenerProxied)
+	}
 	return names
+}
+
+// securityProtocolOf is the security protocol of listener name.
+func securityProtocolOf(name string) string {
+	if name == ListenerProxied {
+		return "PLAINTEXT"
+	}
+	return name
 }
 
 var (
@@ -242,9 +258,10 @@ func (c *Cluster) createScramUsers(ctx context.Context) error {
 // Listeners lists the listener names every broker has, PLAINTEXT first.
 func (c *Cluster) Listeners() []string { return c.cfg.listenerNames() }
 
-// ListenerAddrs lists "127.0.0.1:port" of listener name (ListenerPlaintext,
-// ListenerSASLPlaintext, ...) of every broker, running or not, by id; nil
-// when the cluster has no such listener.
+// ListenerAddrs lists the address clients connect to ("127.0.0.1:port") of
+// listener name (ListenerPlaintext, ListenerSASLPlaintext, ...) of every
+// broker, running or not, by id; nil when the cluster has no such listener.
+// For ListenerProxied these are the proxies' addresses.
 func (c *Cluster) ListenerAddrs(name string) []string {
 	var out []string
 	for _, id := range c.BrokerIDs() {
@@ -255,14 +272,22 @@ func (c *Cluster) ListenerAddrs(name string) []string {
 	return out
 }
 
-// ListenerAddr is the address of listener name of broker id ("" when there
-// is no such broker or listener).
+// ListenerAddr is the address listener name of broker id advertises, where
+// clients connect ("" when there is no such broker or listener): for
+// ListenerProxied, the broker's proxy.
 func (c *Cluster) ListenerAddr(id int32, name string) string {
 	b, ok := c.brokers[id]
 	if !ok {
 		return ""
 	}
-	port, ok := b.ports[strings.ToUpper(name)]
+	name = strings.ToUpper(name)
+	if name == ListenerProxied {
+		if px := c.proxies[id]; px != nil {
+			return px.Addr()
+		}
+		return ""
+	}
+	port, ok := b.ports[name]
 	if !ok {
 		return ""
 	}
@@ -297,3 +322,16 @@ func (c *Cluster) TLSConfig() *tls.Config {
 	}
 	return &tls.Config{RootCAs: c.tls.pool, MinVersion: tls.VersionTLS12}
 }
+
+// ProxiedBrokerAddrs lists the address of every broker's proxy (Config.
+// ProxiedListener), running or not, by id: bootstrap addresses for a client
+// whose broker connections should all go through the proxies. Nil without
+// Config.ProxiedListener.
+func (c *Cluster) ProxiedBrokerAddrs() []string { return c.ListenerAddrs(ListenerProxied) }
+
+// BrokerProxy is the proxy in front of broker id's PROXIED listener (nil
+// without Config.ProxiedListener or for an unknown id). Its faults (Drop,
+// Stall, Refuse, Reset, Pause) cut the connections of clients that use the
+// proxied addresses, not the harness's or the brokers' own. The cluster
+// owns it: do not Close it or change its target.
+func (c *Cluster) BrokerProxy(id int32) *proxy.Proxy { return c.proxies[id] }

@@ -29,6 +29,8 @@ func TestSecurityConfigChecks(t *testing.T) {
 		{Config{TLS: true}, "[PLAINTEXT SSL]"},
 		{Config{SASLUsers: map[string]string{"u": "p"}}, "[PLAINTEXT SASL_PLAINTEXT]"},
 		{Config{TLS: true, SASLUsers: map[string]string{"u": "p"}}, "[PLAINTEXT SASL_PLAINTEXT SSL SASL_SSL]"},
+		{Config{ProxiedListener: true}, "[PLAINTEXT PROXIED]"},
+		{Config{TLS: true, ProxiedListener: true}, "[PLAINTEXT SSL PROXIED]"},
 	} {
 		if got := strings.Join(tc.cfg.listenerNames(), " "); "["+got+"]" != tc.want {
 			t.Errorf("listenerNames(%+v) = [%s], want %s", tc.cfg, got, tc.want)

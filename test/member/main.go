@@ -26,6 +26,7 @@ func main() {
 	var (
 		name     = flag.String("name", "member", "name in the processing log")
 		zk       = flag.String("zookeeper", "", "ZooKeeper connect string")
+		brokers  = flag.String("brokers", "", "comma-separated Kafka bootstrap addresses (default: the endpoints in /brokers/ids)")
 		group    = flag.String("group", "", "group")
 		topics   = flag.String("topics", "", "comma-separated topics")
 		logPath  = flag.String("log", "", "processing log file (appended)")
@@ -52,8 +53,12 @@ func main() {
 	defer f.Close()
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("m", *name)
+	var bootstrap []string
+	if *brokers != "" {
+		bootstrap = strings.Split(*brokers, ",")
+	}
 	c, err := balanced.New(balanced.Config{
-		Group: *group, Topics: strings.Split(*topics, ","), ZooKeeper: *zk,
+		Group: *group, Topics: strings.Split(*topics, ","), ZooKeeper: *zk, Brokers: bootstrap,
 		SessionTimeout: *session, Assignor: *assignor, Logger: logger,
 		Hooks: balanced.Hooks{OnAssigned: func(_ context.Context, tps []balanced.TopicPartition) {
 			fmt.Fprintf(os.Stdout, "assigned %v\n", tps)

@@ -22,15 +22,20 @@
 //     order. Connections stay open and new ones are accepted and dialled.
 //   - Pause and Resume are an indefinite stall: nothing is delivered between
 //     them.
+//   - Refuse(d) is a server that is down for d: every current connection is
+//     reset on both sides at once, and connections accepted during d are
+//     reset at once without dialling the target, as by a host whose server
+//     process died (the proxy's own port stays open, so the client's
+//     connect may succeed, but it is reset before any answer).
 //
-// Outside Drop and Reset the proxy neither loses nor reorders bytes. Held
-// bytes are not read ahead into memory: a forwarding goroutine holds at most
-// one read (32 KiB); the rest waits in the kernel's socket buffers, so a
-// sender that keeps writing into a stalled connection eventually blocks, as
-// it would on a congested network.
+// Outside Drop, Reset and Refuse the proxy neither loses nor reorders
+// bytes. Held bytes are not read ahead into memory: a forwarding goroutine
+// holds at most one read (32 KiB); the rest waits in the kernel's socket
+// buffers, so a sender that keeps writing into a stalled connection
+// eventually blocks, as it would on a congested network.
 //
-// Drop, Stall and Reset return at once; Drop and Stall end on their own.
-// Overlapping calls extend the fault to the latest end.
+// Drop, Stall, Refuse and Reset return at once; Drop, Stall and Refuse end
+// on their own. Overlapping calls extend the fault to the latest end.
 //
 // A proxy is cheap: one goroutine for the accept loop plus two per forwarded
 // connection (one per direction), each with a 32 KiB buffer, so a test can
@@ -49,29 +54,10 @@
 //
 // For every client connection to pass through a proxy, each broker must
 // advertise its proxy's address, which must be known before the broker
-// starts, while the broker's own address may only be known after. Listen
-// opens the proxy's port without a target and SetTarget names the target
-// later; connections accepted in between wait for it. A chaos test creates
-// one proxy per broker first, starts the brokers advertising the proxy
-// addresses, then points each proxy at its broker:
-//
-//	px := map[int32]*proxy.Proxy{}
-//	for id := int32(1); id <= 3; id++ {
-//		p, err := proxy.Listen(ctx) // port known now: p.Addr()
-//		if err != nil { ... }
-//		defer p.Close()
-//		px[id] = p
-//	}
-//	cl, err := cluster.Start(ctx, cluster.Config{Brokers: 3, /* advertise px[id].Addr() */})
-//	for id, p := range px {
-//		p.SetTarget(<address of broker id's proxied listener>)
-//	}
-//	// clients bootstrap at px[1].Addr(), px[2].Addr(), ...
-//
-// test/cluster has no option for this yet (brokers advertise their own
-// listener, and Config.BrokerProps is the same for every broker). The
-// intended option maps broker id to a proxy address and gives each broker a
-// second listener for it, keeping the first for the harness and for
+// starts. test/cluster does this with Config.ProxiedListener: it starts one
+// proxy per broker (New, its port known at once, its target the broker's
+// port for it) and gives each broker a second listener whose advertised
+// address is that proxy, keeping the first for the harness and for
 // inter-broker traffic:
 //
 //	listeners=PLAINTEXT://127.0.0.1:<port>,PROXIED://127.0.0.1:<port2>
@@ -81,12 +67,20 @@
 //
 // A broker answers a metadata request with the addresses advertised for the
 // listener the request arrived on. So a client that bootstraps through the
-// proxies (which forward to the PROXIED listeners) only ever sees proxy
-// addresses, while the harness's own checks (Start's readiness wait,
-// CreateTopic, Produce) and replication keep using PLAINTEXT directly and
-// are untouched by faults. With a single listener advertised at the proxy,
-// replication and the controller would go through the proxies too, and
-// Start's readiness wait would block on proxies that have no target yet.
+// proxies (Cluster.ProxiedBrokerAddrs), or picks the PROXIED endpoints from
+// /brokers/ids, only ever sees proxy addresses, while the harness's own
+// checks (Start's readiness wait, CreateTopic, Produce) and replication keep
+// using PLAINTEXT directly and are untouched by faults. A test injects
+// faults through Cluster.BrokerProxy(id):
+//
+//	cl, err := cluster.Start(ctx, cluster.Config{Brokers: 3, ProxiedListener: true})
+//	...
+//	consumer bootstraps at cl.ProxiedBrokerAddrs()
+//	cl.BrokerProxy(2).Drop(5 * time.Second) // broker 2 unreachable for 5 s
+//
+// When a proxy's target is only known after it must be advertised, Listen
+// opens the proxy's port without a target and SetTarget names the target
+// later; connections accepted in between wait for it.
 package proxy
 
 import (
@@ -114,21 +108,22 @@ type Proxy struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine and pending timer of the proxy
 
-	mu         sync.Mutex
-	target     string
-	targetSet  chan struct{} // closed by the first SetTarget
-	closed     bool
-	closeErr   error
-	links      map[*link]struct{}
-	paused     bool
-	stallUntil time.Time
-	dropUntil  time.Time     // zero when no drop is in progress
-	changed    chan struct{} // closed and replaced when the fault state changes
-	timers     map[uint64]*time.Timer
-	nextTimer  uint64
+	mu          sync.Mutex
+	target      string
+	targetSet   chan struct{} // closed by the first SetTarget
+	closed      bool
+	closeErr    error
+	links       map[*link]struct{}
+	paused      bool
+	stallUntil  time.Time
+	dropUntil   time.Time // zero when no drop is in progress
+	refuseUntil time.Time
+	changed     chan struct{} // closed and replaced when the fault state changes
+	timers      map[uint64]*time.Timer
+	nextTimer   uint64
 
 	accepted, toTarget, toClient, dialErrors, faultResets atomic.Int64
-	resets, drops, stalls, pauses                         atomic.Int64
+	resets, drops, stalls, pauses, refusals               atomic.Int64
 }
 
 // Stats counts what a proxy has done since it started.
@@ -138,12 +133,13 @@ type Stats struct {
 	BytesToTarget int64 // bytes delivered from clients to the target (counted as each write returns)
 	BytesToClient int64 // bytes delivered from the target to clients (likewise)
 	DialErrors    int64 // connections reset because the target could not be dialled
-	FaultResets   int64 // connections reset by Reset or at the end of a Drop
+	FaultResets   int64 // connections reset by Reset, by Refuse (current and refused ones) or at the end of a Drop
 
-	Resets int64 // Reset calls
-	Drops  int64 // Drop calls
-	Stalls int64 // Stall calls
-	Pauses int64 // Pause calls
+	Resets   int64 // Reset calls
+	Drops    int64 // Drop calls
+	Stalls   int64 // Stall calls
+	Pauses   int64 // Pause calls
+	Refusals int64 // Refuse calls
 }
 
 // New starts a proxy on 127.0.0.1 at a free port that forwards every
@@ -274,6 +270,29 @@ func (p *Proxy) Stall(d time.Duration) {
 	p.broadcastLocked()
 }
 
+// Refuse makes the target look down for d: every current connection is
+// reset on both sides (including ones held by a drop or waiting for a
+// target), and every connection accepted during d is reset at once, without
+// dialling the target. Connections accepted after d are forwarded normally.
+// Refuse returns at once; a Refuse during a refusal extends it to the later
+// end.
+func (p *Proxy) Refuse(d time.Duration) {
+	p.refusals.Add(1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	if until := time.Now().Add(d); until.After(p.refuseUntil) {
+		p.refuseUntil = until
+	}
+	for l := range p.links {
+		if l.abortLocked(true) {
+			p.faultResets.Add(1)
+		}
+	}
+}
+
 // Pause holds every byte (and FIN) not yet delivered until Resume, like a
 // Stall without an end.
 func (p *Proxy) Pause() {
@@ -309,6 +328,7 @@ func (p *Proxy) Stats() Stats {
 		Drops:         p.drops.Load(),
 		Stalls:        p.stalls.Load(),
 		Pauses:        p.pauses.Load(),
+		Refusals:      p.refusals.Load(),
 	}
 }
 
@@ -354,7 +374,7 @@ func (p *Proxy) shutdown() {
 		}
 		delete(p.timers, id)
 	}
-	p.paused, p.stallUntil, p.dropUntil = false, time.Time{}, time.Time{}
+	p.paused, p.stallUntil, p.dropUntil, p.refuseUntil = false, time.Time{}, time.Time{}, time.Time{}
 	p.broadcastLocked()
 }
 
@@ -381,6 +401,13 @@ func (p *Proxy) acceptLoop() {
 			p.mu.Unlock()
 			_ = c.Close()
 			return
+		}
+		if time.Now().Before(p.refuseUntil) {
+			p.mu.Unlock()
+			_ = c.SetLinger(0) // close sends RST
+			_ = c.Close()
+			p.faultResets.Add(1)
+			continue
 		}
 		l.dropped = !p.dropUntil.IsZero()
 		p.links[l] = struct{}{}

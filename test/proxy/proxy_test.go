@@ -516,6 +516,43 @@ func TestDropIsAPartitionThenResets(t *testing.T) {
 	}
 }
 
+func TestRefuseResetsThenRefusesNewConnections(t *testing.T) {
+	ctx := ctxT(t, time.Minute)
+	srv := startServer(t, nil)
+	p := newProxy(t, ctx, srv.addr())
+	c := dial(t, p.Addr())
+	write(t, c, "before")
+	s := srv.next(t)
+	read(t, s, "before")
+
+	const refuse = time.Second
+	start := time.Now()
+	p.Refuse(refuse)
+	readReset(t, c)
+	readReset(t, s)
+	// during the refusal a new connection is reset at once and never
+	// dialled (the reset may even beat the end of the client's connect)
+	if during, err := net.DialTimeout("tcp", p.Addr(), 5*time.Second); err == nil {
+		defer during.Close()
+		readReset(t, during)
+	} else if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatal(err)
+	}
+	srv.none(t, 100*time.Millisecond)
+	if d := time.Since(start); d >= refuse {
+		t.Fatalf("the checks took %v, longer than the %v refusal", d, refuse)
+	}
+
+	time.Sleep(time.Until(start.Add(refuse)))
+	after := dial(t, p.Addr())
+	write(t, after, "after")
+	read(t, srv.next(t), "after")
+	waitFor(t, "refused connections to go", func() bool { return p.Stats().Active == 1 })
+	if st := p.Stats(); st.Refusals != 1 || st.FaultResets != 2 || st.Accepted != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestListenThenSetTarget(t *testing.T) {
 	ctx := ctxT(t, time.Minute)
 	srv := startServer(t, echo)
