@@ -64,7 +64,7 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 	for attempt := 0; ; {
 		// Look before writing: a create that fails is still a write ZooKeeper
 		// must log, and it would queue our session's reads behind it.
-		held, missing, version, err := c.look(ctx, paths, value)
+		held, holder, missing, version, err := c.look(ctx, paths, value)
 		if err != nil {
 			return Claim{}, c.abandon(ctx, paths, value, err)
 		}
@@ -101,10 +101,6 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 		if !exists {
 			continue
 		}
-		holder, _, err := c.Conn.Get(ctx, held)
-		if errors.Is(err, zk.ErrNoNode) {
-			continue // released meanwhile
-		}
 		if c.OnRetry != nil {
 			c.OnRetry(held, attempt, holder)
 		}
@@ -121,9 +117,9 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 	}
 }
 
-// look reads paths: the first one held by someone else (""), the ones
-// missing, and the version of paths[0] if it is ours.
-func (c Claimer) look(ctx context.Context, paths []string, value []byte) (held string, missing []string, version int32, err error) {
+// look reads paths: the first one held by someone else ("") and its value,
+// the ones missing, and the version of paths[0] if it is ours.
+func (c Claimer) look(ctx context.Context, paths []string, value []byte) (held string, holder []byte, missing []string, version int32, err error) {
 	for i, q := range paths {
 		data, st, err := c.Conn.Get(ctx, q)
 		if errors.Is(err, zk.ErrNoNode) {
@@ -131,16 +127,16 @@ func (c Claimer) look(ctx context.Context, paths []string, value []byte) (held s
 			continue
 		}
 		if err != nil {
-			return "", nil, 0, err
+			return "", nil, nil, 0, err
 		}
 		if st.EphemeralOwner != c.Conn.SessionID() || !bytes.Equal(data, value) {
-			return q, nil, 0, nil
+			return q, data, nil, 0, nil
 		}
 		if i == 0 {
 			version = st.Version
 		}
 	}
-	return "", missing, version, nil
+	return "", nil, missing, version, nil
 }
 
 // create creates the ephemeral znodes, in one transaction if more than one.
