@@ -81,7 +81,7 @@ func TestChaos(t *testing.T) {
 	}
 	defer obs.Close()
 	actx, stopAudit := context.WithCancel(ctx)
-	aud := startAudit(actx, obs, s.group, s.topics, session+5*time.Second)
+	aud := startAudit(actx, cl.ZooKeeperAddr(), s.group, s.topics, session+5*time.Second) // the members' connect string
 	defer stopAudit()
 
 	for range *numMembers {
@@ -161,8 +161,8 @@ func TestChaos(t *testing.T) {
 			id, st.Accepted, st.FaultResets, st.DialErrors, st.BytesToTarget, st.BytesToClient)
 	}
 	stopAudit()
-	violations, checks := aud.result()
-	t.Logf("ownership audit: %d checks, %d violations", checks, len(violations))
+	violations, stats := aud.result()
+	t.Logf("ownership audit: %s; %d violations", stats, len(violations))
 	for _, v := range violations {
 		t.Errorf("audit: %s", v)
 	}

@@ -198,7 +198,7 @@ func TestZooKeeperUnreachableMidRun(t *testing.T) {
 	obs := dialObserver(t, ctx)
 	actx, stopAudit := context.WithCancel(ctx)
 	defer stopAudit()
-	aud := startAudit(actx, obs, group, []string{topic}, session+5*time.Second)
+	aud := startAudit(actx, cl.ZooKeeperAddr(), group, []string{topic}, session+5*time.Second) // the members' connect string, direct
 
 	var members []*memberProc
 	for _, name := range []string{"A", "B", "C"} {
@@ -281,8 +281,8 @@ func TestZooKeeperUnreachableMidRun(t *testing.T) {
 		t.Errorf("lost %d, overlap %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
 	stopAudit()
-	violations, checks := aud.result()
-	t.Logf("ownership audit: %d checks, %d violations", checks, len(violations))
+	violations, stats := aud.result()
+	t.Logf("ownership audit: %s; %d violations", stats, len(violations))
 	for _, v := range violations {
 		t.Errorf("audit: %s", v)
 	}
