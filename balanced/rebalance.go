@@ -21,10 +21,11 @@ import (
 // supersedes it. It never waits on fetching or on a handler beyond
 // RevokeTimeout; claims wait (with backoff) only for other members.
 //
-// onTopics is told the group's topics (and the modification zxids of their
-// registrations as read) as soon as they are read, so that their watches
+// onTopics is told the group's topics (and what was read of them: their
+// registrations' zxids, the leaders in the pykafka layout) as soon as they
+// are read, so that their watches
 // are armed before any claim waits.
-func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, map[string]int64)) rebalanceResult {
+func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, topicsRead)) rebalanceResult {
 	start := time.Now()
 	v, err := c.readView(ctx, sess)
 	if err != nil {
@@ -35,7 +36,11 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		}
 		return rebalanceResult{err: err}
 	}
-	onTopics(v.topics, v.topicZxids)
+	read := topicsRead{zxids: v.topicZxids}
+	if c.cfg.Layout == LayoutPykafka {
+		read.leaders = v.input.Topics
+	}
+	onTopics(v.topics, read)
 	asg, err := c.assignor.Assign(v.input)
 	if err != nil {
 		return rebalanceResult{topics: v.topics, err: err}

@@ -41,9 +41,9 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	// armed done: the first rebalance starts after every session watch is
 	// set, so it reads at least that state and needs no trigger for it.
 	//
-	// With skipFirst, the first snapshot triggers nothing if skipFirst says
-	// the rebalance that armed the watch has read that state already.
-	watch := func(ch <-chan zkwatch.Snapshot, reason string, armed *sync.WaitGroup, skipFirst func(zkwatch.Snapshot) bool) {
+	// With a filter (and no armed), a snapshot triggers only if the filter
+	// says so; the filter runs on the watch's goroutine only.
+	watch := func(ch <-chan zkwatch.Snapshot, reason string, armed *sync.WaitGroup, filter func(zkwatch.Snapshot) bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -55,9 +55,9 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 						armed.Done()
 						continue
 					}
-					if skipFirst != nil && skipFirst(snap) {
-						continue
-					}
+				}
+				if filter != nil && !filter(snap) {
+					continue
 				}
 				co.Trigger(reason)
 			}
@@ -75,26 +75,33 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	watch(sess.WatchChildren(sctx, zkwatch.BrokerIDsPath), "brokers changed", &armed, nil)
 	watch(sess.WatchChildren(sctx, zkwatch.BrokerTopicsPath), "topics changed", &armed, nil)
 	armed.Wait()
-	topicWatches := map[string]context.CancelFunc{}
+	type topicWatch struct {
+		ctx    context.Context
+		cancel context.CancelFunc
+		parts  map[int32]bool // partitions whose state (leader) is watched
+	}
+	topicWatches := map[string]*topicWatch{}
 	var twMu sync.Mutex // the rebalance goroutine adds watches too (addTopicWatches)
 	// addTopicWatches is called by a rebalance as soon as it knows the
 	// topics, before it claims: a claim may wait on an owner change that
-	// only these watches report. read has the modification zxid of each
-	// topic's registration as the rebalance read it: a watch whose first
-	// snapshot shows the same does not trigger another rebalance (it would
-	// supersede the one that armed it, a member's first one in particular).
-	addTopicWatches := func(topics []string, read map[string]int64) {
+	// only these watches report. read has what the rebalance read: a watch
+	// whose first snapshot shows the same does not trigger another
+	// rebalance (it would supersede the one that armed it, a member's first
+	// one in particular).
+	addTopicWatches := func(topics []string, read topicsRead) {
 		twMu.Lock()
 		defer twMu.Unlock()
 		for _, t := range topics {
-			if _, ok := topicWatches[t]; !ok {
+			tw, ok := topicWatches[t]
+			if !ok {
 				tctx, tcancel := context.WithCancel(sctx)
-				topicWatches[t] = tcancel
-				zxid, known := read[t]
-				unchanged := func(s zkwatch.Snapshot) bool {
-					return known && s.Exists && s.Stat != nil && s.Stat.Mzxid == zxid
-				}
-				watch(sess.WatchData(tctx, zkwatch.TopicPath(t)), "partitions of "+t+" changed", nil, unchanged)
+				tw = &topicWatch{ctx: tctx, cancel: tcancel, parts: map[int32]bool{}}
+				topicWatches[t] = tw
+				zxid, known := read.zxids[t]
+				watch(sess.WatchData(tctx, zkwatch.TopicPath(t)), "partitions of "+t+" changed", nil,
+					firstUnless(func(s zkwatch.Snapshot) bool {
+						return known && s.Exists && s.Stat != nil && s.Stat.Mzxid == zxid
+					}))
 				if c.cfg.Assignor == partition.Sticky {
 					// The sticky input includes the current owners, which
 					// members read at different moments while partitions
@@ -105,19 +112,31 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 					watch(sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed", nil, nil)
 				}
 			}
+			// In the pykafka layout the assignment depends on the partitions'
+			// leaders: members that read leaders at different moments would
+			// disagree and one could wait forever for a partition another
+			// keeps. A leader change (not any ISR change) triggers a rebalance.
+			for p, leader := range read.leaders[t] {
+				if tw.parts[p] {
+					continue
+				}
+				tw.parts[p] = true
+				watch(sess.WatchData(tw.ctx, zkwatch.PartitionStatePath(t, p)),
+					fmt.Sprintf("leader of %s/%d changed", t, p), nil, leaderChanged(leader))
+			}
 		}
 	}
 	syncTopicWatches := func(topics []string) {
-		addTopicWatches(topics, nil)
+		addTopicWatches(topics, topicsRead{})
 		twMu.Lock()
 		defer twMu.Unlock()
 		want := map[string]bool{}
 		for _, t := range topics {
 			want[t] = true
 		}
-		for t, cancel := range topicWatches {
+		for t, tw := range topicWatches {
 			if !want[t] {
-				cancel()
+				tw.cancel()
 				delete(topicWatches, t)
 			}
 		}
@@ -309,7 +328,7 @@ func (c *Consumer) commitLoop(ctx context.Context, co *zkwatch.Coalescer) {
 
 // startRebalance runs one rebalance on its own goroutine, reporting on
 // results; the session loop always receives that result before it returns.
-func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, map[string]int64), results chan<- rebalanceResult) context.CancelFunc {
+func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, topicsRead), results chan<- rebalanceResult) context.CancelFunc {
 	rctx, cancel := context.WithCancel(ctx)
 	go func() { results <- c.rebalance(rctx, sess, h, onTopics) }()
 	return cancel
@@ -320,5 +339,45 @@ func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Han
 func (c *Consumer) cancelAll(cause error) {
 	for _, w := range c.workersSnapshot() {
 		w.cancel(cause)
+	}
+}
+
+// topicsRead is what a rebalance read of its topics, for the watches it
+// arms: the modification zxid of each topic's registration and, in the
+// pykafka layout, each partition's leader (-1 unknown).
+type topicsRead struct {
+	zxids   map[string]int64
+	leaders map[string]map[int32]int32
+}
+
+// firstUnless is a watch filter: the first snapshot triggers unless same
+// says the rebalance read that state already; later ones always trigger.
+func firstUnless(same func(zkwatch.Snapshot) bool) func(zkwatch.Snapshot) bool {
+	first := true
+	return func(s zkwatch.Snapshot) bool {
+		if first {
+			first = false
+			return !same(s)
+		}
+		return true
+	}
+}
+
+// leaderChanged is a partition-state watch filter: it triggers when the
+// leader differs from the last one seen (initially the one the rebalance
+// read); ISR-only changes do not trigger. A missing or malformed state
+// counts as leader -1, as in readView.
+func leaderChanged(read int32) func(zkwatch.Snapshot) bool {
+	last := read
+	return func(s zkwatch.Snapshot) bool {
+		leader := int32(-1)
+		if s.Exists {
+			if st, err := zkwatch.ParsePartitionState(s.Path, s.Data); err == nil {
+				leader = st.Leader
+			}
+		}
+		changed := leader != last
+		last = leader
+		return changed
 	}
 }

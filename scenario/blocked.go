@@ -22,9 +22,14 @@ type BlockedOptions struct {
 	Bound      time.Duration // ... and must within this, or the scenario fails (default 15s)
 	// Legacy first runs the same join with two legacy members whose
 	// consume holds the rebalance lock while it waits (the seed's bug).
-	Legacy        bool
-	LegacyRetries int           // the legacy newcomer's claim attempts (default 5, as pykafka)
-	LegacyBackoff time.Duration // between them (default 500ms; pykafka's is 2s)
+	Legacy bool
+	// Pykafka first runs the same join with two real pykafka 2.6.0
+	// BalancedConsumer members (PykafkaVersion; Python processes from a
+	// cached virtualenv, which its first use installs from PyPI; needs
+	// python3): the seed's bug as it happens in pykafka.
+	Pykafka       bool
+	LegacyRetries int           // the legacy (or pykafka) newcomer's claim attempts (default 5, as pykafka)
+	LegacyBackoff time.Duration // between them (default 500ms; pykafka's is 2s; pykafka sleeps 0, 1, 2, ... of it)
 }
 
 func (o BlockedOptions) withDefaults() BlockedOptions {
@@ -59,6 +64,7 @@ type BlockedResult struct {
 	NewcomerWait time.Duration // join to owning its share (zkbalance)
 	Analysis     Analysis
 	Legacy       *LegacyResult // set with Options.Legacy
+	Pykafka      *LegacyResult // set with Options.Pykafka
 }
 
 // BlockedConsume runs S1: member A idles on an empty topic, member B joins;
@@ -91,6 +97,23 @@ func BlockedConsume(ctx context.Context, env Env, o BlockedOptions) (BlockedResu
 			return res, err
 		}
 		res.Legacy = &lr
+	}
+	if o.Pykafka {
+		topic := unique("blocked-pykafka")
+		if o.Group != "" {
+			topic = o.Group + "-pykafka"
+		}
+		if err := env.createTopic(ctx, topic, o.Partitions); err != nil {
+			return res, err
+		}
+		tl.header("== blocked-consume, pykafka %s members: consume() holds the rebalance lock while it waits (seed 000)", PykafkaVersion)
+		tl.header("   topic %s: %d partitions, empty; group %s; consumer_timeout_ms=-1; newcomer's rebalance_max_retries %d, rebalance_backoff_ms %d",
+			topic, o.Partitions, topic, o.LegacyRetries, o.LegacyBackoff.Milliseconds())
+		pr, err := runPykafkaJoin(ctx, env, tl, topic, o)
+		if err != nil {
+			return res, err
+		}
+		res.Pykafka = &pr
 	}
 
 	topic := unique("blocked")
@@ -163,8 +186,10 @@ func BlockedConsume(ctx context.Context, env Env, o BlockedOptions) (BlockedResu
 	res.Pass = true
 	verdict := fmt.Sprintf("PASS blocked-consume: the newcomer owned its share %s after joining (target %s); %d messages: %s",
 		res.NewcomerWait.Round(time.Millisecond), o.Target, o.Messages, res.Analysis)
-	if res.Legacy != nil {
-		verdict += fmt.Sprintf("; legacy members: %s", res.Legacy.Summary)
+	for _, l := range []*LegacyResult{res.Legacy, res.Pykafka} {
+		if l != nil {
+			verdict += fmt.Sprintf("; %s: %s", l.Peer, l.Summary)
+		}
 	}
 	tl.header("%s", verdict)
 	return res, nil

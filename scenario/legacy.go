@@ -19,6 +19,8 @@ import (
 
 // LegacyResult is what the legacy members did in the blocked-consume join.
 type LegacyResult struct {
+	// Peer names the members: "legacy members" or "pykafka 2.6.0 members".
+	Peer string
 	// NewcomerErr is what the newcomer's join returned (the seed's
 	// PartitionOwnedError), empty if it got its share.
 	NewcomerErr string
@@ -230,7 +232,7 @@ func (l *legacyMember) stop() {
 // runLegacyJoin is S1 with legacy members: A idles in consume() on the empty
 // topic, B joins.
 func runLegacyJoin(ctx context.Context, env Env, tl *timeline, _ *zkwatch.Conn, topic string, o BlockedOptions) (LegacyResult, error) {
-	var res LegacyResult
+	res := LegacyResult{Peer: "legacy members"}
 	a := env.newLegacy(tl, "A", topic, topic, o.Partitions, o)
 	defer a.stop()
 	if err := a.join(ctx); err != nil {

@@ -14,8 +14,9 @@
 //	status   show a consumer group: members, owners, offsets, lag (--json);
 //	         --all lists the groups
 //	scenario blocked-consume | slow-handler: run a seed scenario against the
-//	         cluster, print a timeline and PASS/FAIL (--legacy-lock shows the
-//	         old behaviour side by side)
+//	         cluster, print a timeline and PASS/FAIL (--legacy-lock, or
+//	         --peer pykafka with real pykafka 2.6.0 members, shows the old
+//	         behaviour side by side)
 //	migrate-offsets
 //	         copy a group's offsets ZooKeeper → Kafka or back (dry run unless
 //	         --apply)

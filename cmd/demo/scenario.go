@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,8 @@ with a PASS or FAIL line (exit status 0 or 1):
 
   blocked-consume  S1, seed 000: a member waits for data on an empty topic,
                    a newcomer joins and must get its share at once
-                   (--legacy-lock first shows the old lock-holding members)
+                   (--legacy-lock first shows the old lock-holding members,
+                   --peer pykafka real pykafka 2.6.0 members)
   slow-handler     S2, seed 002: slow handlers, a join and a leave: no
                    overlap, offsets advance, nobody expelled
 
@@ -44,6 +46,7 @@ Run 'demo scenario <name> --help' for its flags.
 	jsonLog := fs.Bool("log-json", false, "log as JSON")
 	verbose := fs.Bool("v", false, "log the members' info lines too (default: warnings)")
 	var run func(context.Context, scenario.Env) (bool, error)
+	check := func() error { return nil } // flag combinations, after parsing
 	switch name {
 	case "blocked-consume":
 		var o scenario.BlockedOptions
@@ -51,9 +54,25 @@ Run 'demo scenario <name> --help' for its flags.
 		fs.StringVar(&o.Group, "group", "", `name of the group and its topic (default "blocked-<n>"; the legacy run adds "-legacy")`)
 		fs.IntVar(&o.Messages, "messages", 1000, "messages produced after the join")
 		fs.DurationVar(&o.Idle, "idle", 2*time.Second, "how long the first member waits for data before the newcomer joins")
-		fs.BoolVar(&o.Legacy, "legacy-lock", false, "first run the same join with legacy members whose consume() holds the rebalance lock while it waits")
-		fs.IntVar(&o.LegacyRetries, "legacy-retries", 5, "the legacy newcomer's claim attempts (pykafka: rebalance_max_retries)")
+		fs.BoolVar(&o.Legacy, "legacy-lock", false, "first run the same join with legacy members whose consume() holds the rebalance lock while it waits (= --peer legacy)")
+		peer := fs.String("peer", "", "first run the same join with these members: legacy (as --legacy-lock), pykafka (real pykafka "+
+			scenario.PykafkaVersion+" members: needs python3; a cached virtualenv, installed from PyPI on first use), or legacy,pykafka")
+		fs.IntVar(&o.LegacyRetries, "legacy-retries", 5, "the legacy or pykafka newcomer's claim attempts (pykafka: rebalance_max_retries)")
 		fs.DurationVar(&o.LegacyBackoff, "legacy-backoff", 500*time.Millisecond, "between them (pykafka: rebalance_backoff_ms, 2s)")
+		check = func() error {
+			for _, pr := range strings.Split(*peer, ",") {
+				switch pr {
+				case "":
+				case "legacy":
+					o.Legacy = true
+				case "pykafka":
+					o.Pykafka = true
+				default:
+					return fmt.Errorf("%w: --peer %q: want legacy, pykafka or both", errUsage, pr)
+				}
+			}
+			return nil
+		}
 		run = func(ctx context.Context, env scenario.Env) (bool, error) {
 			o.Partitions = int32(*p)
 			res, err := scenario.BlockedConsume(ctx, env, o)
@@ -73,6 +92,9 @@ Run 'demo scenario <name> --help' for its flags.
 		return fmt.Errorf("%w: unknown scenario %q (blocked-consume, slow-handler)", errUsage, name)
 	}
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := check(); err != nil {
 		return err
 	}
 	zkConnect, brokers, err := cf.resolve()

@@ -81,6 +81,12 @@ type MemberArgs struct {
 	Py2OwnerPath bool
 	// LogLevel is the level of pykafka's log on stderr. Default INFO.
 	LogLevel string
+	// CountOnly > 0 makes the member print no msg or commit lines: after
+	// that many messages it prints one done event (count and the time from
+	// its first to its last message) and stops, for throughput
+	// measurements that should not measure the pipe. Commits follow
+	// CommitEvery and the auto-commit settings as usual.
+	CountOnly int
 }
 
 func (a MemberArgs) argv() []string {
@@ -133,6 +139,9 @@ func (a MemberArgs) argv() []string {
 	if a.Py2OwnerPath {
 		args = append(args, "--py2-owner-path", "1")
 	}
+	if a.CountOnly > 0 {
+		args = append(args, "--count-only", strconv.Itoa(a.CountOnly))
+	}
 	return args
 }
 
@@ -160,6 +169,10 @@ const (
 	// the member's loop, logged by pykafka with a traceback, or stored by a
 	// pykafka watch thread.
 	EventError EventKind = "error"
+	// EventDone: "done <n> <seconds>", with MemberArgs.CountOnly: n
+	// messages consumed, Elapsed from the first to the last; the member
+	// stops next.
+	EventDone EventKind = "done"
 	// EventStopped: "stopped", the consumer was stopped and its ZooKeeper
 	// session closed; the process exits next.
 	EventStopped EventKind = "stopped"
@@ -185,6 +198,10 @@ type Event struct {
 
 	// EventPaths
 	IDsPath, OwnersPath string
+
+	// EventDone: messages consumed and the time from the first to the last.
+	Count   int64
+	Elapsed time.Duration
 
 	// EventError: Name is the exception's class name, Message its text.
 	// EventMember: Name is the member's label, Message the pykafka version.
@@ -260,6 +277,16 @@ func parseLine(line string, at time.Time) Event {
 		if len(f) != 1 {
 			return bad()
 		}
+	case EventDone:
+		if len(f) != 3 {
+			return bad()
+		}
+		n, err1 := strconv.ParseInt(f[1], 10, 64)
+		secs, err2 := strconv.ParseFloat(f[2], 64)
+		if err1 != nil || err2 != nil || n < 0 || secs < 0 {
+			return bad()
+		}
+		ev.Count, ev.Elapsed = n, time.Duration(secs*float64(time.Second))
 	default:
 		return ev
 	}

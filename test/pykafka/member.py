@@ -10,6 +10,8 @@ space (Go parses these lines in member.go):
     msg <topic> <partition> <offset> <member_id> <value hex or ->
     commit <partition> <next offset>   after a successful commit_offsets()
     error <ExceptionName> <message>    an exception seen (raised or logged)
+    done <n> <seconds>             with --count-only n: n messages consumed (not printed),
+                                   seconds from the first to the last; then it stops
     stopped                        the consumer was stopped (znodes removed)
 
 pykafka's own log goes to stderr. SIGTERM (or SIGINT) stops the consumer:
@@ -135,6 +137,10 @@ def parse_args(argv):
                         "does on Python 2; on Python 3 pykafka formats the topic name bytes "
                         "into the path: /consumers/<g>/owners/b'<t>' (pykafka issue #888)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--count-only", type=int, default=0,
+                   help="n > 0: print no msg or commit lines; after n messages print "
+                        "\"done <n> <seconds from the first to the last message>\" and stop "
+                        "(a throughput measurement that does not measure the pipe)")
     return p.parse_args(argv)
 
 
@@ -199,6 +205,7 @@ def main(argv):
         t.start()
 
         processed = 0
+        first = None
         while not STATE.stopping:
             try:
                 STATE.interruptible = True
@@ -228,6 +235,20 @@ def main(argv):
                 continue
             if args.delay > 0:
                 time.sleep(args.delay)
+            if args.count_only > 0:
+                now = time.time()
+                if first is None:
+                    first = now
+                processed += 1
+                if args.commit_every > 0 and processed % args.commit_every == 0:
+                    try:
+                        consumer.commit_offsets()
+                    except Exception as e:
+                        emit_error(type(e), e)
+                if processed >= args.count_only:
+                    emit("done", processed, "%.6f" % (now - first))
+                    break
+                continue
             value = binascii.hexlify(m.value).decode() if m.value else "-"
             emit("msg", args.topic, m.partition_id, m.offset, member_id, value)
             processed += 1

@@ -23,6 +23,8 @@ func TestParseLine(t *testing.T) {
 		{"error PartitionOwnedError partition 0", Event{Kind: EventError, Name: "PartitionOwnedError", Message: "partition 0"}},
 		{"error ConsumerStoppedException -", Event{Kind: EventError, Name: "ConsumerStoppedException", Message: "-"}},
 		{"stopped", Event{Kind: EventStopped}},
+		{"done 1000 2.500000", Event{Kind: EventDone, Count: 1000, Elapsed: 2500 * time.Millisecond}},
+		{"done 1000", Event{Kind: EventOther}},
 		{"msg t x 42 m -", Event{Kind: EventOther}},
 		{"msg t 1 2 m zz", Event{Kind: EventOther}},
 		{"owned 1,a", Event{Kind: EventOther}},

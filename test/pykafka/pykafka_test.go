@@ -2,6 +2,7 @@ package pykafka_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,11 +18,24 @@ import (
 	"github.com/zkbalance/zkbalance/test/pykafka"
 )
 
-// cl is the package's real ZooKeeper + one Kafka broker.
+// cl is the package's real ZooKeeper + two Kafka brokers: topics with
+// replication factor 1 spread their partition leaders over both (so
+// pykafka's partition order, which sorts by leader, matters), and a leader
+// can move (TestLegacyLeaderChange).
 var cl *cluster.Cluster
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{Brokers: 1})
+	flag.Parse()
+	// Much of the time here is spent waiting on pykafka's own timers
+	// (rebalance backoffs, consumer timeouts) rather than on the CPU, so
+	// up to 4 parallel tests run at once instead of GOMAXPROCS, unless
+	// -test.parallel is given.
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", "4")
+	}
+	cluster.Main(m, &cl, cluster.Config{Brokers: 2})
 }
 
 func testCtx(t testing.TB, d time.Duration) context.Context {
@@ -275,10 +289,10 @@ func TestOneMemberConsumesAll(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			leader := cl.BrokerIDs()[0]
+			leaders := topicLeaders(t, ctx, topic)
 			for p := int32(0); p < parts; p++ {
-				if o[p] != [2]string{fmt.Sprintf("%d-%d", leader, p), m.ID()} {
-					t.Errorf("owner znode of partition %d: %v, want %d-%d = %s", p, o[p], leader, p, m.ID())
+				if o[p] != [2]string{fmt.Sprintf("%d-%d", leaders[p], p), m.ID()} {
+					t.Errorf("owner znode of partition %d: %v, want %d-%d = %s", p, o[p], leaders[p], p, m.ID())
 				}
 			}
 			py2Path := cl.Chroot() + fmt.Sprintf("/consumers/%s/owners/%s", group, topic)
@@ -323,7 +337,8 @@ func TestOneMemberConsumesAll(t *testing.T) {
 
 // TestTwoMembersSplit: two pykafka 2.8.0 members split 4 partitions
 // disjointly and completely (pykafka's range protocol: the member whose id
-// sorts first takes 0,1), their owner znodes <leader>-<p> say so, together
+// sorts first takes the first two in the order of "<t>-<leader>-<p>"),
+// their owner znodes <leader>-<p> say so, together
 // they consume every message and commit the log end; when one stops the
 // other takes all. Once with owner znodes under owners/<t> (Python 2
 // layout, Py2OwnerPath) and once as pykafka is on Python 3 (owners/b'<t>').
@@ -371,18 +386,18 @@ func testTwoMembersSplit(t *testing.T, py2 bool) {
 	args.Name = "B"
 	b := start(t, ctx, python, args)
 
-	first, second := a, b
-	if b.ID() < a.ID() {
-		first, second = b, a
+	leaders := topicLeaders(t, ctx, topic)
+	asg, err := pykafkaRange(topic, []string{a.ID(), b.ID()}, leaders)
+	if err != nil {
+		t.Fatal(err)
 	}
-	wantOwned := map[string][]int32{first.ID(): {0, 1}, second.ID(): {2, 3}}
+	wantOwned := sharesOf(asg)
 	for _, m := range []*pykafka.Member{a, b} {
 		if err := m.WaitOwned(ctx, func(ps []int32) bool { return slices.Equal(sorted(ps), wantOwned[m.ID()]) }); err != nil {
 			o, _ := m.Owned()
 			t.Fatalf("%s: %v; owns %v, want %v", m, err, o, wantOwned[m.ID()])
 		}
 	}
-	leader := cl.BrokerIDs()[0]
 	waitZK(t, ctx, "owner znodes of the split", func() error {
 		o, err := owners(conn, ownersPath)
 		if err != nil {
@@ -390,8 +405,8 @@ func testTwoMembersSplit(t *testing.T, py2 bool) {
 		}
 		got := map[string][]int32{}
 		for p, nv := range o {
-			if nv[0] != fmt.Sprintf("%d-%d", leader, p) {
-				return fmt.Errorf("owner znode %s of partition %d, want %d-%d", nv[0], p, leader, p)
+			if nv[0] != fmt.Sprintf("%d-%d", leaders[p], p) {
+				return fmt.Errorf("owner znode %s of partition %d, want %d-%d", nv[0], p, leaders[p], p)
 			}
 			got[nv[1]] = append(got[nv[1]], p)
 		}
