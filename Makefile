@@ -61,19 +61,28 @@ fuzz:
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SMOKE)
 
-## bench: consume throughput (zkbalance vs raw sarama, 200k x 1 KiB over 8
-## partitions) and rebalance latency (a join at 4 and 16 members x 256
-## partitions, p50/p99 over 20 joins) against the real cluster, and the RSS
-## of a member process owning 1000 partitions (target < 64 MiB).
-BENCHTIME ?= 20x
+## bench: the side-by-side benchmark (test/bench, TestSideBySide), all in
+## one run against one real cluster (3 brokers): consume throughput of
+## zkbalance, raw sarama PartitionConsumers, sarama's ConsumerGroup and
+## pykafka's BalancedConsumer (1M x 1 KiB over 8 partitions, 3 rounds);
+## rebalance latency of a join at 4, 16 and 32 members x 256 partitions (20
+## joins each: zkbalance scala-range and sticky, ConsumerGroup, pykafka);
+## ZooKeeper owner writes of one join at 16 x 256 for every assignor; RSS of
+## a member owning 1000 partitions. It writes BENCHMARKS.md (machine,
+## versions, date, method, targets). BENCH_FLAGS adds or overrides -bench.*
+## flags, e.g. BENCH_FLAGS='-bench.members 4,16 -bench.joins 5'. make test
+## runs the smoke sizes. The older Go benchmarks stay in balanced/
+## (go test -run '^$$' -bench . ./balanced/).
+BENCH_FLAGS   ?=
+BENCH_TIMEOUT ?= 4h
 bench:
-	$(GO) test -run '^$$' -bench 'ConsumeRawSarama|ConsumeBalanced' -benchtime 3x ./balanced/
-	$(GO) test -run '^$$' -bench 'RebalanceJoin' -benchtime $(BENCHTIME) ./balanced/
-	$(GO) test -run '^$$' -bench 'MemberRSS1000Partitions' -benchtime 1x ./balanced/
+	$(GO) test -count=1 -v -run '^TestSideBySide$$' -timeout $(BENCH_TIMEOUT) ./test/bench/ \
+	  -bench.full -bench.out $(CURDIR)/BENCHMARKS.md $(BENCH_FLAGS)
 
 ## chaos: the long chaos run (the short one is part of make test): real
 ## member processes, kill -9, session expiry through a cut proxy, ZooKeeper
-## restarts, broker kill -9, joins and leaves, connection resets and stalls.
+## restarts, broker kill -9, joins and leaves, resets, stalls and drops of
+## ZooKeeper and broker connections (every connection goes through a proxy).
 SEED ?= 7
 CHAOS_MESSAGES ?= 100000
 CHAOS_FAULTS ?= 50

@@ -1,0 +1,207 @@
+package bench_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/test/cluster"
+)
+
+// cl is the package's real ZooKeeper + 3 Kafka brokers, shared by every
+// contender.
+var cl *cluster.Cluster
+
+const brokers = 3
+
+func TestMain(m *testing.M) {
+	cluster.Main(m, &cl, cluster.Config{Brokers: brokers})
+}
+
+// Flags. Zero values take the smoke size, or the size with
+// -bench.full.
+var (
+	flagFull            = flag.Bool("bench.full", false, "the issue's sizes (make bench): 1M messages x 3 rounds, 20 joins at 4,16,32 x 256, writes at 16 x 256, RSS at 1000 partitions")
+	flagMessages        = flag.Int("bench.messages", 0, "throughput: 1 KiB messages over 8 partitions (smoke 10000, full 1000000)")
+	flagRounds          = flag.Int("bench.rounds", 0, "throughput: rounds, the contenders interleaved; the median is reported (smoke 1, full 3)")
+	flagJoins           = flag.Int("bench.joins", 0, "latency: joins per contender and group size (smoke 2, full 20)")
+	flagMembers         = flag.String("bench.members", "", "latency: steady group sizes, comma-separated (smoke 3, full 4,16,32)")
+	flagPartitions      = flag.Int("bench.partitions", 0, "latency and writes: partitions of the topic (smoke 32, full 256)")
+	flagWritesMembers   = flag.Int("bench.writes-members", 0, "writes: steady members before the join (smoke 4, full 16)")
+	flagRSSPartitions   = flag.Int("bench.rss-partitions", 0, "rss: partitions the member owns (smoke 50, full 1000)")
+	flagRSSBurst        = flag.Int("bench.rss-burst", 0, "rss: 1 KiB messages per partition consumed before the second reading (smoke 10, full 100)")
+	flagRSSIdle         = flag.Duration("bench.rss-idle", 0, "rss: idle time after owning every partition (smoke 1s, full 10s)")
+	flagPykafka         = flag.Bool("bench.pykafka", true, "include the pykafka contender")
+	flagSaramaGroup     = flag.Bool("bench.sarama-group", true, "include the sarama ConsumerGroup contender")
+	flagOut             = flag.String("bench.out", "", "write the report (Markdown) to this file (default: the test's temporary directory)")
+	flagJoinTimeout     = flag.Duration("bench.join-timeout", 2*time.Minute, "latency: bound of each join, and of the settling after the leave")
+	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss (default all)")
+	flagLatencyAssignor = flag.String("bench.latency-assignors", "scala-range,sticky", "latency: zkbalance assignors (the first is the one the targets judge)")
+	flagWritesAssignor  = flag.String("bench.writes-assignors", "", "writes: zkbalance assignors (smoke "+strings.Join(smokeWritesAssignors, ",")+"; full all: "+strings.Join(partition.Names(), ",")+")")
+)
+
+// smokeWritesAssignors: one assignor of each layout and sticky.
+var smokeWritesAssignors = []string{partition.ScalaRange, partition.Sticky, partition.PykafkaRange}
+
+// sizes are the resolved flags.
+type sizes struct {
+	messages, rounds, joins, partitions, writesMembers int
+	members                                            []int
+	rssPartitions, rssBurst                            int
+	rssIdle                                            time.Duration
+	latencyAssignors, writesAssignors                  []string
+	only                                               map[string]bool
+}
+
+func resolve(t *testing.T) sizes {
+	pick := func(v, smoke, full int) int {
+		if v > 0 {
+			return v
+		}
+		if *flagFull {
+			return full
+		}
+		return smoke
+	}
+	s := sizes{
+		messages:      pick(*flagMessages, 10_000, 1_000_000),
+		rounds:        pick(*flagRounds, 1, 3),
+		joins:         pick(*flagJoins, 2, 20),
+		partitions:    pick(*flagPartitions, 32, 256),
+		writesMembers: pick(*flagWritesMembers, 4, 16),
+		rssPartitions: pick(*flagRSSPartitions, 50, 1000),
+		rssBurst:      pick(*flagRSSBurst, 10, 100),
+		rssIdle:       *flagRSSIdle,
+	}
+	if s.rssIdle <= 0 {
+		s.rssIdle = time.Second
+		if *flagFull {
+			s.rssIdle = 10 * time.Second
+		}
+	}
+	members := *flagMembers
+	if members == "" {
+		members = "3"
+		if *flagFull {
+			members = "4,16,32"
+		}
+	}
+	for _, f := range strings.Split(members, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			t.Fatalf("-bench.members: bad size %q", f)
+		}
+		s.members = append(s.members, n)
+	}
+	list := func(v string, def []string) []string {
+		if v == "" {
+			return def
+		}
+		var out []string
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	s.latencyAssignors = list(*flagLatencyAssignor, []string{partition.ScalaRange})
+	s.writesAssignors = list(*flagWritesAssignor, smokeWritesAssignors)
+	if *flagFull && *flagWritesAssignor == "" {
+		s.writesAssignors = partition.Names()
+	}
+	for _, a := range slices.Concat(s.latencyAssignors, s.writesAssignors) {
+		if _, err := partition.Lookup(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.only = map[string]bool{}
+	for _, p := range list(*flagOnly, []string{"throughput", "latency", "writes", "rss"}) {
+		switch p {
+		case "throughput", "latency", "writes", "rss":
+			s.only[p] = true
+		default:
+			t.Fatalf("-bench.only: unknown part %q", p)
+		}
+	}
+	return s
+}
+
+// flagLine lists the bench flags of this run, for the report.
+func flagLine() string {
+	var parts []string
+	flag.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "bench.") && f.Value.String() != f.DefValue {
+			parts = append(parts, fmt.Sprintf("-%s=%s", f.Name, f.Value))
+		}
+	})
+	if len(parts) == 0 {
+		return "(defaults: the smoke sizes)"
+	}
+	return strings.Join(parts, " ")
+}
+
+// logLevel of the members' logs on stderr: ZKBALANCE_BENCH_LOG (debug,
+// info, warn, error), default error.
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("ZKBALANCE_BENCH_LOG"))); err != nil {
+		return slog.LevelError
+	}
+	return l
+}
+
+func memberLogger(name string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})).With("m", name)
+}
+
+var uniqSeq struct {
+	sync.Mutex
+	n int
+}
+
+// uniq makes a topic or group name unique within the cluster.
+func uniq(prefix string) string {
+	uniqSeq.Lock()
+	defer uniqSeq.Unlock()
+	uniqSeq.n++
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, uniqSeq.n)
+}
+
+// createTopic creates a topic named after prefix with replication 1. On a
+// loaded machine the admin request can time out after the broker created
+// the topic, so a failed attempt is retried under a new name (3 attempts).
+func createTopic(ctx context.Context, prefix string, parts int) (string, error) {
+	var err error
+	for range 3 {
+		name := uniq(prefix)
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err = cl.CreateTopic(cctx, name, int32(parts), 1)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return name, err
+		}
+	}
+	return "", err
+}
+
+// sleepCtx sleeps d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
