@@ -43,7 +43,21 @@ func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int32
 		return err
 	}
 	defer a.Close()
-	err = a.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: replication}, false)
+	for {
+		err = a.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: replication}, false)
+		// Right after start-up (or a broker restart) the broker that takes
+		// the request may not know every live broker yet: its metadata
+		// comes from the controller, which can lag under load. Retry while
+		// the cluster has the brokers the replication factor needs.
+		if !errors.Is(err, sarama.ErrInvalidReplicationFactor) || int(replication) > len(c.BrokerIDs()) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: create topic %s: %w (%w)", name, err, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("cluster: create topic %s: %w", name, err)
 	}
