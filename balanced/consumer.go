@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -226,7 +227,7 @@ func (c *Consumer) redial(ctx context.Context) (*zkwatch.Conn, error) {
 			return nil, ctx.Err()
 		}
 		c.log.Warn("cannot reach ZooKeeper, retrying", "err", err)
-		if !sleepCtx(ctx, b.Delay(attempt, 0.5)) {
+		if !ctxsleep.Sleep(ctx, b.Delay(attempt, 0.5)) {
 			return nil, ctx.Err()
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -301,7 +302,7 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 		if cl.OnRetry != nil && holder != "" {
 			cl.OnRetry(holder, attempt, nil)
 		}
-		if !sleepCtx(ctx, c.cfg.ClaimBackoff.Delay(attempt, 0.5)) {
+		if !ctxsleep.Sleep(ctx, c.cfg.ClaimBackoff.Delay(attempt, 0.5)) {
 			return partition.Claim{}, errors.Join(partition.ErrOwned, context.Cause(ctx))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -283,7 +284,7 @@ func (c *Consumer) register(ctx context.Context, sess *zkwatch.Conn) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("balanced: register: %s is held by another session: is another member using id %q?", p, c.memberID)
 		}
-		if !sleepCtx(ctx, c.cfg.ClaimBackoff.Delay(attempt, 0.5)) {
+		if !ctxsleep.Sleep(ctx, c.cfg.ClaimBackoff.Delay(attempt, 0.5)) {
 			return ctx.Err()
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
 )
 
@@ -73,7 +74,7 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		}
 		if err != nil {
 			log.Warn("cannot fetch partition, retrying", "offset", off, "err", err)
-			if !sleepCtx(w.ctx, c.cfg.HandlerRestartDelay) {
+			if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
 				return
 			}
 			if w.gen.failed() {
@@ -110,7 +111,7 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.Par
 	}
 	log.Warn("handler returned while the partition is owned; restarting it from the last mark",
 		"err", err, "after", c.cfg.HandlerRestartDelay)
-	sleepCtx(w.ctx, c.cfg.HandlerRestartDelay)
+	ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay)
 	if m := w.marked.Load(); m >= 0 {
 		return m
 	}
@@ -280,7 +281,7 @@ func (c *Consumer) startOffset(w *worker) (int64, bool) {
 			return 0, false
 		default:
 			log.Warn("cannot read the stored offset, retrying", "err", err)
-			if !sleepCtx(w.ctx, c.cfg.HandlerRestartDelay) {
+			if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
 				return 0, false
 			}
 		}
@@ -336,17 +337,6 @@ func (w *worker) wait(d time.Duration) bool {
 	case <-w.done:
 		return true
 	case <-t.C:
-		return false
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
 		return false
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -140,7 +141,7 @@ func BlockedConsume(ctx context.Context, env Env, o BlockedOptions) (BlockedResu
 		return fail(tl, res, "A did not own the topic: %v", err), nil
 	}
 	tl.printf("A owns all %d partitions and waits for messages (no timeout)", o.Partitions)
-	if !sleepCtx(ctx, o.Idle) {
+	if !ctxsleep.Sleep(ctx, o.Idle) {
 		return res, ctx.Err()
 	}
 	joined := time.Now()
@@ -200,17 +201,6 @@ func fail(tl *timeline, res BlockedResult, format string, args ...any) BlockedRe
 	res.Reason = fmt.Sprintf(format, args...)
 	tl.header("FAIL blocked-consume: %s", res.Reason)
 	return res
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 var errPartitionOwned = errors.New("PartitionOwnedError")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -202,7 +203,7 @@ func (l *legacyMember) rebalance(ctx context.Context) error {
 				errPartitionOwned, missing, l.topic, attempt)
 		}
 		l.tl.printf("legacy-%s: partitions %v still owned; retry %d of %d in %s", l.name, missing, attempt, l.retries-1, l.backoff)
-		if !sleepCtx(ctx, l.backoff) {
+		if !ctxsleep.Sleep(ctx, l.backoff) {
 			return ctx.Err()
 		}
 	}
@@ -239,7 +240,7 @@ func runLegacyJoin(ctx context.Context, env Env, tl *timeline, _ *zkwatch.Conn, 
 		return res, fmt.Errorf("scenario: legacy A: %w", err)
 	}
 	tl.printf("legacy-A consume() waits for a message with no timeout, holding the rebalance lock")
-	if !sleepCtx(ctx, o.Idle) {
+	if !ctxsleep.Sleep(ctx, o.Idle) {
 		return res, ctx.Err()
 	}
 	b := env.newLegacy(tl, "B", topic, topic, o.Partitions, o)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/test/pykafka"
 )
 
@@ -54,7 +55,7 @@ func runPykafkaJoin(ctx context.Context, env Env, tl *timeline, topic string, o 
 		return res, fmt.Errorf("scenario: pykafka-A did not own the topic: %w\n%s", err, a.Stderr(20))
 	}
 	tl.printf("pykafka-A owns all %d partitions and waits in consume() with no timeout, holding the rebalance lock", o.Partitions)
-	if !sleepCtx(ctx, o.Idle) {
+	if !ctxsleep.Sleep(ctx, o.Idle) {
 		return res, ctx.Err()
 	}
 	b, err := start("B")

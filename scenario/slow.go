@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -109,7 +110,7 @@ func SlowHandler(ctx context.Context, env Env, o SlowOptions) (SlowResult, error
 	sampling.Go(func() {
 		prev := map[int32]int64{}
 		var prevTotal int64
-		for sleepCtx(sctx, 250*time.Millisecond) {
+		for ctxsleep.Sleep(sctx, 250*time.Millisecond) {
 			var total int64
 			for p := range o.Partitions {
 				off, ok := committed(sctx, conn, group, topic, p)
@@ -178,7 +179,7 @@ func SlowHandler(ctx context.Context, env Env, o SlowOptions) (SlowResult, error
 		if time.Now().After(deadline) {
 			return failf("committed offsets did not reach the log end")
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if !ctxsleep.Sleep(ctx, 100*time.Millisecond) {
 			return res, ctx.Err()
 		}
 	}

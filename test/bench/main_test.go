@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/test/cluster"
 )
@@ -194,14 +195,10 @@ func createTopic(ctx context.Context, prefix string, parts int) (string, error) 
 	return "", err
 }
 
-// sleepCtx sleeps d or until ctx is done.
+// sleepCtx sleeps d or until ctx is done (then its cause).
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !ctxsleep.Sleep(ctx, d) {
 		return context.Cause(ctx)
 	}
+	return nil
 }

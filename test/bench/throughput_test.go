@@ -148,14 +148,7 @@ func tputZK(ctx context.Context, topic string, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	werr := c.wait(ctx)
-	if err := m.stop(stopCtx(ctx)); err != nil && werr == nil {
-		werr = err
-	}
-	if werr != nil {
-		return 0, werr
-	}
-	return c.rate(), nil
+	return measure(ctx, c, m)
 }
 
 func tputCG(ctx context.Context, topic string, n int) (float64, error) {
@@ -164,14 +157,7 @@ func tputCG(ctx context.Context, topic string, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	werr := c.wait(ctx)
-	if err := m.stop(stopCtx(ctx)); err != nil && werr == nil {
-		werr = err
-	}
-	if werr != nil {
-		return 0, werr
-	}
-	return c.rate(), nil
+	return measure(ctx, c, m)
 }
 
 func tputPykafka(ctx context.Context, python, topic string, n int) (float64, error) {
@@ -258,4 +244,17 @@ func (r *run) runThroughput(t *testing.T) {
 		}
 	}
 	r.report.Throughput = tp
+}
+
+// measure waits until c has counted every message, stops the member m and
+// returns c's rate; the first error of the two wins.
+func measure(ctx context.Context, c *counter, m interface{ stop(context.Context) error }) (float64, error) {
+	werr := c.wait(ctx)
+	if err := m.stop(stopCtx(ctx)); err != nil && werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return 0, werr
+	}
+	return c.rate(), nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -125,7 +126,7 @@ func startAudit(ctx context.Context, servers, group string, topics []string, gra
 			_ = a.epoch(ctx) // a lost connection or a failed dial: dial again
 			// A short pause before the next dial; a dial while ZooKeeper is
 			// down waits in go-zookeeper's own one-second retry pace.
-			if !sleepCtx(ctx, auditTick) {
+			if !ctxsleep.Sleep(ctx, auditTick) {
 				return
 			}
 		}
@@ -389,18 +390,6 @@ func (a *audit) result() (violations []string, stats auditStats) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.violations, a.stats
-}
-
-// sleepCtx sleeps for d; false when ctx ended it.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func shortID(id string) string {
