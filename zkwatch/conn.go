@@ -33,6 +33,7 @@ type Config struct {
 	SessionTimeout time.Duration
 	// Dialer, when set, opens the TCP connections (tests use it to capture
 	// session credentials or to route through a fault-injecting proxy).
+	// Either way Dial wraps it in BoundedDialer with SessionTimeout.
 	Dialer zk.Dialer
 	// Logger receives connection and watch diagnostics. Default slog.Default().
 	Logger *slog.Logger
@@ -145,10 +146,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		done:    make(chan struct{}),
 		oneSess: cfg.OneSession,
 	}
-	opts := sliceOf(zk.WithLogger(zkLogger{cfg.Logger}), zk.WithEventCallback(c.onEvent))
-	if cfg.Dialer != nil {
-		opts = append(opts, zk.WithDialer(cfg.Dialer))
-	}
+	opts := sliceOf(zk.WithLogger(zkLogger{cfg.Logger}), zk.WithEventCallback(c.onEvent),
+		zk.WithDialer(BoundedDialer(cfg.Dialer, cfg.SessionTimeout)))
 	conn, _, err := zk.Connect(servers, cfg.SessionTimeout, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("zkwatch: connect %s: %w", cfg.Servers, err)

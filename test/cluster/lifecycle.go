@@ -11,6 +11,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/go-zookeeper/zk"
+
+	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 const sigTerm = syscall.SIGTERM
@@ -161,7 +163,8 @@ func (c *Cluster) withZK(ctx context.Context, fn func(*zk.Conn) error) error {
 // DialZooKeeper opens a go-zookeeper connection to the cluster's ZooKeeper
 // (no chroot) and waits until it has a session. The caller closes it.
 func (c *Cluster) DialZooKeeper(ctx context.Context, sessionTimeout time.Duration) (*zk.Conn, error) {
-	conn, events, err := zk.Connect([]string{c.ZooKeeperAddr()}, sessionTimeout, zk.WithLogger(quietLogger{}))
+	conn, events, err := zk.Connect([]string{c.ZooKeeperAddr()}, sessionTimeout, zk.WithLogger(quietLogger{}),
+		zk.WithDialer(zkwatch.BoundedDialer(nil, sessionTimeout)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: zookeeper connect: %w", err)
 	}
