@@ -47,6 +47,11 @@ type Consumer struct {
 	// one rebalance at a time). Members write their registration once per
 	// id; an entry is dropped when its id leaves the group.
 	regs map[string]subscription
+
+	// claimWaits is signalled (never blocking) when a claim finds its
+	// partition held by another member and waits: the session loop then
+	// restarts the rebalance if the owners it read have changed since.
+	claimWaits chan struct{}
 }
 
 // New validates cfg and returns a Consumer. It does not connect: Run does.
@@ -68,15 +73,16 @@ func New(cfg Config) (*Consumer, error) {
 		id = newMemberID(cfg.Layout, cfg.Group)
 	}
 	return &Consumer{
-		cfg:       cfg,
-		log:       cfg.Logger.With("group", cfg.Group, "member", id),
-		memberID:  id,
-		assignor:  a,
-		metrics:   m,
-		closeCh:   make(chan struct{}),
-		runDone:   make(chan struct{}),
-		stateLock: newCtxMutex(),
-		workers:   map[TopicPartition]*worker{},
+		cfg:        cfg,
+		log:        cfg.Logger.With("group", cfg.Group, "member", id),
+		memberID:   id,
+		assignor:   a,
+		metrics:    m,
+		closeCh:    make(chan struct{}),
+		runDone:    make(chan struct{}),
+		stateLock:  newCtxMutex(),
+		workers:    map[TopicPartition]*worker{},
+		claimWaits: make(chan struct{}, 1),
 	}, nil
 }
 

@@ -36,7 +36,8 @@ type Header struct {
 // promptly after that: a rebalance waits at most Config.RevokeTimeout for it
 // before committing what was marked and handing the partition over.
 //
-// Messages arrive in offset order on claim.Messages(). Call claim.Mark after
+// Messages arrive in offset order from claim.Next (or on claim.Messages()).
+// Call claim.Mark after
 // a message is fully processed: only marked offsets are committed (at least
 // once). If Consume returns while the partition is still owned, it is
 // called again after Config.HandlerRestartDelay from the last marked offset
@@ -59,18 +60,14 @@ func (f HandlerFunc) Consume(ctx context.Context, claim *Claim) error { return f
 func EachMessage(fn func(ctx context.Context, m *Message) error) Handler {
 	return HandlerFunc(func(ctx context.Context, claim *Claim) error {
 		for {
-			select {
-			case <-ctx.Done():
+			m, ok := claim.Next(ctx)
+			if !ok {
 				return nil
-			case m, ok := <-claim.Messages():
-				if !ok {
-					return nil
-				}
-				if err := fn(ctx, m); err != nil {
-					return err
-				}
-				claim.Mark(m)
 			}
+			if err := fn(ctx, m); err != nil {
+				return err
+			}
+			claim.Mark(m)
 		}
 	})
 }
@@ -79,7 +76,7 @@ func EachMessage(fn func(ctx context.Context, m *Message) error) Handler {
 type Claim struct {
 	topicPartition TopicPartition
 	initialOffset  int64
-	msgs           <-chan *Message
+	src            *fetchSource
 	marked         *atomic.Int64
 	hwm            func() int64
 }
@@ -90,9 +87,18 @@ func (c *Claim) TopicPartition() TopicPartition { return c.topicPartition }
 // InitialOffset is the offset fetching started at.
 func (c *Claim) InitialOffset() int64 { return c.initialOffset }
 
+// Next returns the partition's next message, waiting for one, in offset
+// order. It returns false when ctx is done, when the partition's context is
+// cancelled (revoked, lost, consumer closing) or when fetching stopped; the
+// handler should then return. Next reads the fetcher directly, with no
+// goroutine in between, and is the cheaper way to consume; Messages is for
+// handlers that want a channel. A handler uses one or the other.
+func (c *Claim) Next(ctx context.Context) (*Message, bool) { return c.src.next(ctx) }
+
 // Messages delivers the partition's messages in order. It is closed when the
-// partition's context is cancelled or fetching stops.
-func (c *Claim) Messages() <-chan *Message { return c.msgs }
+// partition's context is cancelled or fetching stops. The first call starts
+// a goroutine that feeds the channel (Next needs none).
+func (c *Claim) Messages() <-chan *Message { return c.src.messages() }
 
 // Mark records m as processed: its offset + 1 becomes the next commit.
 // Marks never move the commit point backwards.

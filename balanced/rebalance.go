@@ -272,6 +272,10 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 	cl := partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff, ACL: c.cfg.ACL,
 		OnRetry: func(path string, attempt int, holder []byte) {
 			c.metrics.claimRetries.Inc()
+			select {
+			case c.claimWaits <- struct{}{}:
+			default:
+			}
 			c.log.Info("partition still owned by another member; retrying", "path", path, "holder", string(holder), "attempt", attempt+1)
 		}}
 	value := []byte(ownerValue(c.cfg.Layout, c.memberID))

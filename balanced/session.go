@@ -37,6 +37,8 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	}
 	co := zkwatch.NewCoalescer(c.cfg.RebalanceDelay, 20*c.cfg.RebalanceDelay)
 	events := sess.Subscribe(sctx)
+	ownersChanged := make(chan struct{}, 1) // sticky: an owners directory changed
+	var watchThen func(ch <-chan zkwatch.Snapshot, armed *sync.WaitGroup, filter func(zkwatch.Snapshot) bool, fire func())
 	// watch triggers a rebalance on every snapshot of ch. With armed set,
 	// the first snapshot (the state when the watch was set) only marks
 	// armed done: the first rebalance starts after every session watch is
@@ -45,6 +47,9 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	// With a filter (and no armed), a snapshot triggers only if the filter
 	// says so; the filter runs on the watch's goroutine only.
 	watch := func(ch <-chan zkwatch.Snapshot, reason string, armed *sync.WaitGroup, filter func(zkwatch.Snapshot) bool) {
+		watchThen(ch, armed, filter, func() { co.Trigger(reason) })
+	}
+	watchThen = func(ch <-chan zkwatch.Snapshot, armed *sync.WaitGroup, filter func(zkwatch.Snapshot) bool, fire func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -60,7 +65,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 				if filter != nil && !filter(snap) {
 					continue
 				}
-				co.Trigger(reason)
+				fire()
 			}
 			if first && armed != nil {
 				armed.Done()
@@ -108,9 +113,14 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 					// members read at different moments while partitions
 					// move, so they may disagree — and one may wait forever
 					// to claim a partition its holder means to keep. Owner
-					// changes therefore restart the rebalance with the
-					// newest owners until the group settles.
-					watch(sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), "owners of "+t+" changed", nil, nil)
+					// changes therefore make every member read the owners
+					// again once it is idle (see ownersChanged below).
+					watchThen(sess.WatchChildren(tctx, ownersPath(c.cfg.Group, t)), nil, nil, func() {
+						select {
+						case ownersChanged <- struct{}{}:
+						default:
+						}
+					})
 				}
 			}
 			// In the pykafka layout the assignment depends on the partitions'
@@ -153,7 +163,23 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		graceTimer *time.Timer
 		retry      <-chan time.Time
 		retries    int
+		// Sticky groups: owner changes do not supersede a running
+		// rebalance (each member's claims and releases would restart
+		// everyone's). They are remembered (ownersDirty) and answered by
+		// another rebalance when this one ends — or at once if this one
+		// is waiting for a partition another member holds (claimWaiting),
+		// since the holder may be keeping it on the newer owners. An idle
+		// member rebalances after RebalanceDelay. Every member thus reads
+		// the owners again after the last change, so all compute with the
+		// same input and agree.
+		ownersDirty, claimWaiting bool
+		ownersDelay               <-chan time.Time
 	)
+	supersede := func(reasons any) {
+		c.log.Info("rebalance superseded by a newer trigger", "reasons", reasons)
+		c.metrics.superseded.Inc()
+		rcancel()
+	}
 	stopRebalance := func() {
 		if running {
 			rcancel()
@@ -190,6 +216,8 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	for {
 		if pending && !suspended && !running {
 			pending, running = false, true
+			ownersDirty, claimWaiting, ownersDelay = false, false, nil
+			drain(c.claimWaits) // a signal of an earlier rebalance
 			rcancel = c.startRebalance(sctx, sess, h, addTopicWatches, results)
 		}
 		select {
@@ -204,6 +232,9 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		case r := <-results:
 			running = false
 			rcancel()
+			if ownersDirty {
+				pending = true
+			}
 			if r.topics != nil {
 				syncTopicWatches(r.topics)
 			}
@@ -218,9 +249,33 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		case sig := <-co.C():
 			pending = true
 			if running {
-				c.log.Info("rebalance superseded by a newer trigger", "reasons", sig.Reasons)
-				c.metrics.superseded.Inc()
-				rcancel()
+				supersede(sig.Reasons)
+			}
+		case <-ownersChanged:
+			switch {
+			case running && claimWaiting && !ownersDirty:
+				ownersDirty = true
+				pending = true
+				supersede("owners changed while a claim waits")
+			case running:
+				ownersDirty = true
+			case ownersDelay == nil:
+				ownersDelay = time.After(c.cfg.RebalanceDelay)
+			}
+		case <-ownersDelay:
+			ownersDelay = nil
+			if running {
+				ownersDirty = true
+			} else {
+				pending = true
+			}
+		case <-c.claimWaits:
+			if running && !claimWaiting {
+				claimWaiting = true
+				if ownersDirty {
+					pending = true
+					supersede("a claim waits and the owners changed")
+				}
 			}
 		case <-retry:
 			retry, pending = nil, true
@@ -380,5 +435,13 @@ func leaderChanged(read int32) func(zkwatch.Snapshot) bool {
 		changed := leader != last
 		last = leader
 		return changed
+	}
+}
+
+// drain empties a signal channel without blocking.
+func drain(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
 	}
 }

@@ -93,19 +93,25 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 
 // runHandler runs one handler call over pc and returns the offset to resume
 // from should the handler be restarted.
+//
+// The handler reads pc directly (Claim.Next), or through a forwarding
+// goroutine started only if it asks for Claim.Messages. pc is closed in the
+// background as soon as the call's context ends — at a revoke, before the
+// handler has returned — so fetching is cancelled, never waited on: a revoke
+// does not wait for the broker's in-flight fetch or a slow handler.
 func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.PartitionConsumer, off int64, log *slog.Logger) int64 {
 	runCtx, runCancel := context.WithCancel(w.ctx)
-	msgs := make(chan *Message)
-	fwdDone := make(chan struct{})
-	go func() { // owned by runHandler: ends with runCtx, then drains pc
-		defer close(fwdDone)
-		defer close(msgs)
-		c.forward(runCtx, gen, pc, msgs, w, log)
-	}()
-	claim := &Claim{topicPartition: w.tp, initialOffset: off, msgs: msgs, marked: &w.marked, hwm: w.hwm.Load}
+	closed := c.markClosing(w.tp) // a later fetch of w.tp waits for this one's close
+	c.bg.Add(1)
+	context.AfterFunc(runCtx, func() { // its goroutine is owned by the consumer's bg group
+		defer c.bg.Done()
+		c.drainClose(w.tp, gen, pc, closed)
+	})
+	src := &fetchSource{ctx: runCtx, pc: pc, w: w, log: log}
+	claim := &Claim{topicPartition: w.tp, initialOffset: off, src: src, marked: &w.marked, hwm: w.hwm.Load}
 	err := h.Consume(w.ctx, claim)
 	runCancel()
-	<-fwdDone
+	src.wait()
 	if w.ctx.Err() != nil {
 		return off
 	}
@@ -118,34 +124,103 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.Par
 	return off
 }
 
-// forward copies messages from pc to msgs until ctx ends or pc stops, then
-// hands pc to a background close. Fetching is thus cancelled, never waited
-// on: a revoke does not wait for the broker's in-flight fetch to return.
-func (c *Consumer) forward(ctx context.Context, gen *fetchGen, pc sarama.PartitionConsumer, msgs chan<- *Message, w *worker, log *slog.Logger) {
-	defer c.closeInBackground(w.tp, gen, pc)
-	errs := pc.Errors()
+// fetchSource is one handler call's view of a partition consumer.
+type fetchSource struct {
+	ctx context.Context // ends at revoke, loss, close, or when the handler returns
+	pc  sarama.PartitionConsumer
+	w   *worker
+	log *slog.Logger
+
+	once    sync.Once
+	msgs    chan *Message // set once Messages was asked for
+	fwdDone chan struct{}
+}
+
+// next returns the next message of pc, or false once ctx or s.ctx is done or
+// pc has stopped. It logs fetch errors while it waits.
+func (s *fetchSource) next(ctx context.Context) (*Message, bool) {
+	// Fast path, no blocking select: a message is usually waiting while a
+	// partition is being caught up.
+	select {
+	case <-s.ctx.Done():
+		return nil, false
+	default:
+	}
+	select {
+	case <-ctx.Done():
+		return nil, false
+	default:
+	}
+	select {
+	case sm, ok := <-s.pc.Messages():
+		return s.got(sm, ok)
+	default:
+	}
+	errs := s.pc.Errors()
 	for {
 		select {
+		case <-s.ctx.Done():
+			return nil, false
 		case <-ctx.Done():
-			return
+			return nil, false
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
 				continue
 			}
-			log.Warn("fetch error", "err", err)
-		case sm, ok := <-pc.Messages():
-			if !ok {
-				return
-			}
-			w.hwm.Store(pc.HighWaterMarkOffset())
-			w.first.CompareAndSwap(-1, sm.Offset)
-			select {
-			case msgs <- toMessage(sm):
-			case <-ctx.Done():
-				return
-			}
+			s.log.Warn("fetch error", "err", err)
+		case sm, ok := <-s.pc.Messages():
+			return s.got(sm, ok)
 		}
+	}
+}
+
+// got turns a receive from pc.Messages into next's result.
+func (s *fetchSource) got(sm *sarama.ConsumerMessage, ok bool) (*Message, bool) {
+	if !ok || s.ctx.Err() != nil {
+		// Closed, or a message the background close would have drained:
+		// the partition is no longer this call's.
+		return nil, false
+	}
+	s.w.hwm.Store(s.pc.HighWaterMarkOffset())
+	s.w.first.CompareAndSwap(-1, sm.Offset)
+	return toMessage(sm), true
+}
+
+// messages starts (once) the goroutine that copies messages to a channel
+// for handlers that range over Claim.Messages.
+func (s *fetchSource) messages() <-chan *Message {
+	s.once.Do(func() {
+		s.msgs = make(chan *Message)
+		s.fwdDone = make(chan struct{})
+		go func() { // owned by runHandler, which waits for it (wait)
+			defer close(s.fwdDone)
+			defer close(s.msgs)
+			for {
+				m, ok := s.next(s.ctx)
+				if !ok {
+					return
+				}
+				select {
+				case s.msgs <- m:
+				case <-s.ctx.Done():
+					return
+				}
+			}
+		}()
+	})
+	return s.msgs
+}
+
+// wait waits for the forwarding goroutine, if one was started; s.ctx must be
+// done.
+func (s *fetchSource) wait() {
+	s.once.Do(func() { // no forwarder may start from now on
+		s.msgs = make(chan *Message)
+		close(s.msgs)
+	})
+	if s.fwdDone != nil {
+		<-s.fwdDone
 	}
 }
 
@@ -211,17 +286,6 @@ func (c *Consumer) markClosing(tp TopicPartition) chan struct{} {
 	done := make(chan struct{})
 	c.closing.Store(tp, done)
 	return done
-}
-
-// closeInBackground closes pc on a goroutine owned by the consumer (Run
-// waits for all of them before closing the client).
-func (c *Consumer) closeInBackground(tp TopicPartition, gen *fetchGen, pc sarama.PartitionConsumer) {
-	done := c.markClosing(tp)
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		c.drainClose(tp, gen, pc, done)
-	}()
 }
 
 // drainClose closes pc, drains its channels, then closes done and releases
