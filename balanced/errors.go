@@ -23,6 +23,11 @@ var (
 	// ErrClosed is returned by calls on a closed Consumer, and is the cause
 	// of partition contexts cancelled by shutdown.
 	ErrClosed = errors.New("balanced: consumer closed")
+	// ErrFetchStopped is returned by Claim.Next when the partition's
+	// fetching stopped on its own (sarama closed the partition consumer,
+	// e.g. after an unrecoverable fetch error). The handler should return;
+	// while the partition is owned it is restarted from the last mark.
+	ErrFetchStopped = errors.New("balanced: fetching of the partition stopped")
 	// ErrBadOffset means a stored offset could not be parsed or is negative.
 	ErrBadOffset = errors.New("balanced: malformed stored offset")
 	// ErrBadRegistration means a member's /consumers/<g>/ids/<id> znode

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
 )
@@ -56,6 +57,40 @@ func ExampleHandlerFunc() {
 				}
 				_ = m // process
 				claim.Mark(m)
+			}
+		}
+	})
+	_ = h
+}
+
+// A handler that pulls messages with Next (no channel, no extra goroutine)
+// and processes them in batches of up to 100, or whatever has arrived when
+// the partition has been quiet for a second. Marks are committed at a revoke,
+// so the next owner reprocesses at most the batch in progress.
+func ExampleClaim_Next() {
+	process := func([]*balanced.Message) {}
+	h := balanced.HandlerFunc(func(ctx context.Context, claim *balanced.Claim) error {
+		var batch []*balanced.Message
+		flush := func() {
+			if len(batch) > 0 {
+				process(batch)
+				claim.Mark(batch[len(batch)-1])
+				batch = batch[:0]
+			}
+		}
+		for {
+			wait, cancel := context.WithTimeout(ctx, time.Second)
+			m, err := claim.Next(wait)
+			cancel()
+			switch {
+			case err == nil:
+				if batch = append(batch, m); len(batch) == 100 {
+					flush()
+				}
+			case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+				flush() // quiet for a second
+			default:
+				return err // revoked, lost, closing, or fetching stopped (restarted while owned)
 			}
 		}
 	})

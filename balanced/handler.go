@@ -2,6 +2,7 @@ package balanced
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -60,8 +61,11 @@ func (f HandlerFunc) Consume(ctx context.Context, claim *Claim) error { return f
 func EachMessage(fn func(ctx context.Context, m *Message) error) Handler {
 	return HandlerFunc(func(ctx context.Context, claim *Claim) error {
 		for {
-			m, ok := claim.Next(ctx)
-			if !ok {
+			m, err := claim.Next(ctx)
+			if errors.Is(err, ErrFetchStopped) {
+				return err
+			}
+			if err != nil {
 				return nil
 			}
 			if err := fn(ctx, m); err != nil {
@@ -88,12 +92,13 @@ func (c *Claim) TopicPartition() TopicPartition { return c.topicPartition }
 func (c *Claim) InitialOffset() int64 { return c.initialOffset }
 
 // Next returns the partition's next message, waiting for one, in offset
-// order. It returns false when ctx is done, when the partition's context is
-// cancelled (revoked, lost, consumer closing) or when fetching stopped; the
-// handler should then return. Next reads the fetcher directly, with no
-// goroutine in between, and is the cheaper way to consume; Messages is for
-// handlers that want a channel. A handler uses one or the other.
-func (c *Claim) Next(ctx context.Context) (*Message, bool) { return c.src.next(ctx) }
+// order. It fails with the cause of ctx, or of the partition's context
+// (ErrRevoked, ErrSessionExpired, ErrClosed) once either is done, and with
+// ErrFetchStopped if fetching stopped; the handler should then return. Next
+// reads the fetcher directly, with no goroutine in between, and is the
+// cheaper way to consume; Messages is for handlers that want a channel. A
+// handler uses one or the other.
+func (c *Claim) Next(ctx context.Context) (*Message, error) { return c.src.next(ctx) }
 
 // Messages delivers the partition's messages in order. It is closed when the
 // partition's context is cancelled or fetching stops. The first call starts

@@ -38,6 +38,9 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	co := zkwatch.NewCoalescer(c.cfg.RebalanceDelay, 20*c.cfg.RebalanceDelay)
 	events := sess.Subscribe(sctx)
 	ownersChanged := make(chan struct{}, 1) // sticky: an owners directory changed
+	// Sticky: re-reading the owners after changes waits for them to calm
+	// down (see ownersDirty below).
+	ownersCo := zkwatch.NewCoalescer(10*c.cfg.RebalanceDelay, 50*c.cfg.RebalanceDelay)
 	var watchThen func(ch <-chan zkwatch.Snapshot, armed *sync.WaitGroup, filter func(zkwatch.Snapshot) bool, fire func())
 	// watch triggers a rebalance on every snapshot of ch. With armed set,
 	// the first snapshot (the state when the watch was set) only marks
@@ -72,7 +75,8 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 			}
 		}()
 	}
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); ownersCo.Run(sctx) }()
 	go func() { defer wg.Done(); co.Run(sctx) }()
 	go func() { defer wg.Done(); c.commitLoop(sctx, co) }()
 	var armed sync.WaitGroup
@@ -165,15 +169,16 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		retries    int
 		// Sticky groups: owner changes do not supersede a running
 		// rebalance (each member's claims and releases would restart
-		// everyone's). They are remembered (ownersDirty) and answered by
-		// another rebalance when this one ends — or at once if this one
-		// is waiting for a partition another member holds (claimWaiting),
-		// since the holder may be keeping it on the newer owners. An idle
-		// member rebalances after RebalanceDelay. Every member thus reads
-		// the owners again after the last change, so all compute with the
-		// same input and agree.
+		// everyone's), unless it waits for a partition another member
+		// holds (claimWaiting): the holder may be keeping it on newer
+		// owners than this member read. Otherwise they are remembered
+		// (ownersDirty) and, like changes seen while idle, answered by
+		// another rebalance once the owners have been quiet for
+		// 10 x RebalanceDelay (at most 50 x after the first change). Every
+		// member thus reads the owners again after the last change, so all
+		// compute with the same input and agree, without a storm of reads
+		// while partitions are still moving.
 		ownersDirty, claimWaiting bool
-		ownersDelay               <-chan time.Time
 	)
 	supersede := func(reasons any) {
 		c.log.Info("rebalance superseded by a newer trigger", "reasons", reasons)
@@ -216,7 +221,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	for {
 		if pending && !suspended && !running {
 			pending, running = false, true
-			ownersDirty, claimWaiting, ownersDelay = false, false, nil
+			ownersDirty, claimWaiting = false, false
 			drain(c.claimWaits) // a signal of an earlier rebalance
 			rcancel = c.startRebalance(sctx, sess, h, addTopicWatches, results)
 		}
@@ -233,7 +238,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 			running = false
 			rcancel()
 			if ownersDirty {
-				pending = true
+				ownersCo.Trigger("owners changed during the rebalance")
 			}
 			if r.topics != nil {
 				syncTopicWatches(r.topics)
@@ -259,14 +264,14 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 				supersede("owners changed while a claim waits")
 			case running:
 				ownersDirty = true
-			case ownersDelay == nil:
-				ownersDelay = time.After(c.cfg.RebalanceDelay)
+			default:
+				ownersCo.Trigger("owners changed")
 			}
-		case <-ownersDelay:
-			ownersDelay = nil
+		case sig := <-ownersCo.C():
 			if running {
 				ownersDirty = true
 			} else {
+				c.log.Debug("owners changed; rebalancing", "reasons", sig.Reasons)
 				pending = true
 			}
 		case <-c.claimWaits:

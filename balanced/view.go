@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/partition"
@@ -48,21 +47,14 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 			unread = append(unread, id)
 		}
 	}
-	type reg struct {
-		data []byte
-		err  error
-	}
-	regs := make([]reg, len(unread))
-	var wg sync.WaitGroup
+	paths := make([]string, len(unread))
 	for i, id := range unread {
-		wg.Go(func() {
-			regs[i].data, _, regs[i].err = sess.Get(ctx, idPath(c.cfg.Group, id))
-		})
+		paths[i] = idPath(c.cfg.Group, id)
 	}
-	wg.Wait()
+	regs := sess.GetMany(ctx, paths)
 	for i, id := range unread {
-		p := idPath(c.cfg.Group, id)
-		data, err := regs[i].data, regs[i].err
+		p := paths[i]
+		data, err := regs[i].Data, regs[i].Err
 		if errors.Is(err, zk.ErrNoNode) {
 			continue // left meanwhile; its leave triggers another rebalance
 		}
@@ -161,19 +153,23 @@ func (c *Consumer) readOwners(ctx context.Context, sess *zkwatch.Conn, topics []
 		if err != nil {
 			return nil, fmt.Errorf("read owners: %w", err)
 		}
+		var parts []int32
+		var paths []string
 		for _, n := range names {
-			p, ok := parseOwnerName(n)
-			if !ok {
+			if p, ok := parseOwnerName(n); ok {
+				parts = append(parts, p)
+				paths = append(paths, ownersPath(c.cfg.Group, t)+"/"+n)
+			}
+		}
+		for i, r := range sess.GetMany(ctx, paths) {
+			p := parts[i]
+			if errors.Is(r.Err, zk.ErrNoNode) {
 				continue
 			}
-			data, _, err := sess.Get(ctx, ownersPath(c.cfg.Group, t)+"/"+n)
-			if errors.Is(err, zk.ErrNoNode) {
-				continue
+			if r.Err != nil {
+				return nil, fmt.Errorf("read owner: %w", r.Err)
 			}
-			if err != nil {
-				return nil, fmt.Errorf("read owner: %w", err)
-			}
-			owner := string(data)
+			owner := string(r.Data)
 			if _, ok := members[owner]; !ok {
 				if m, _, ok := partition.SplitThreadID(owner); ok {
 					owner = m

@@ -136,20 +136,17 @@ type fetchSource struct {
 	fwdDone chan struct{}
 }
 
-// next returns the next message of pc, or false once ctx or s.ctx is done or
-// pc has stopped. It logs fetch errors while it waits.
-func (s *fetchSource) next(ctx context.Context) (*Message, bool) {
+// next returns the next message of pc. It fails with the cause of ctx or
+// s.ctx once either is done, or ErrFetchStopped once pc has stopped. It logs
+// fetch errors while it waits.
+func (s *fetchSource) next(ctx context.Context) (*Message, error) {
 	// Fast path, no blocking select: a message is usually waiting while a
 	// partition is being caught up.
-	select {
-	case <-s.ctx.Done():
-		return nil, false
-	default:
+	if s.ctx.Err() != nil {
+		return nil, context.Cause(s.ctx)
 	}
-	select {
-	case <-ctx.Done():
-		return nil, false
-	default:
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
 	}
 	select {
 	case sm, ok := <-s.pc.Messages():
@@ -160,9 +157,9 @@ func (s *fetchSource) next(ctx context.Context) (*Message, bool) {
 	for {
 		select {
 		case <-s.ctx.Done():
-			return nil, false
+			return nil, context.Cause(s.ctx)
 		case <-ctx.Done():
-			return nil, false
+			return nil, context.Cause(ctx)
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -176,15 +173,18 @@ func (s *fetchSource) next(ctx context.Context) (*Message, bool) {
 }
 
 // got turns a receive from pc.Messages into next's result.
-func (s *fetchSource) got(sm *sarama.ConsumerMessage, ok bool) (*Message, bool) {
-	if !ok || s.ctx.Err() != nil {
-		// Closed, or a message the background close would have drained:
-		// the partition is no longer this call's.
-		return nil, false
+func (s *fetchSource) got(sm *sarama.ConsumerMessage, ok bool) (*Message, error) {
+	if s.ctx.Err() != nil {
+		// A message the background close would have drained: the
+		// partition is no longer this call's.
+		return nil, context.Cause(s.ctx)
+	}
+	if !ok {
+		return nil, ErrFetchStopped
 	}
 	s.w.hwm.Store(s.pc.HighWaterMarkOffset())
 	s.w.first.CompareAndSwap(-1, sm.Offset)
-	return toMessage(sm), true
+	return toMessage(sm), nil
 }
 
 // messages starts (once) the goroutine that copies messages to a channel
@@ -197,8 +197,8 @@ func (s *fetchSource) messages() <-chan *Message {
 			defer close(s.fwdDone)
 			defer close(s.msgs)
 			for {
-				m, ok := s.next(s.ctx)
-				if !ok {
+				m, err := s.next(s.ctx)
+				if err != nil {
 					return
 				}
 				select {

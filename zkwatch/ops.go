@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/go-zookeeper/zk"
 )
@@ -81,6 +82,35 @@ func (c *Conn) Get(ctx context.Context, p string) ([]byte, *zk.Stat, error) {
 		return nil, nil, fmt.Errorf("zkwatch: get %s: %w", p, err)
 	}
 	return v.b, v.s, nil
+}
+
+// GetResult is one answer of GetMany.
+type GetResult struct {
+	Data []byte
+	Stat *zk.Stat
+	Err  error // as Get's
+}
+
+// maxInFlight bounds GetMany's concurrent requests.
+const maxInFlight = 256
+
+// GetMany reads paths concurrently, at most 256 at a time: the requests
+// pipeline on the one connection instead of paying a round trip each (a
+// member reading 256 owner znodes one by one waits 256 round trips). The
+// results are in the order of paths.
+func (c *Conn) GetMany(ctx context.Context, paths []string) []GetResult {
+	out := make([]GetResult, len(paths))
+	sem := make(chan struct{}, maxInFlight)
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i].Data, out[i].Stat, out[i].Err = c.Get(ctx, p)
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // Children lists a znode's children (in server order).

@@ -87,10 +87,19 @@ func (c *Conn) ReadPartitionState(ctx context.Context, topic string, partition i
 // partition state counts as -1 too: the map is complete and the error joins
 // the ParseErrors, so a caller may log them and go on.
 func (c *Conn) ReadLeaders(ctx context.Context, t Topic) (map[int32]int32, error) {
-	out := make(map[int32]int32, len(t.Partitions))
+	ids := t.PartitionIDs()
+	paths := make([]string, len(ids))
+	for i, p := range ids {
+		paths[i] = PartitionStatePath(t.Name, p)
+	}
+	out := make(map[int32]int32, len(ids))
 	var bad []error
-	for _, p := range t.PartitionIDs() {
-		st, err := c.ReadPartitionState(ctx, t.Name, p)
+	for i, r := range c.GetMany(ctx, paths) {
+		p, err := ids[i], r.Err
+		var st PartitionState
+		if err == nil {
+			st, err = ParsePartitionState(paths[i], r.Data)
+		}
 		var pe *ParseError
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
