@@ -31,9 +31,10 @@ func TestMain(m *testing.M) {
 // Flags. Zero values take the smoke size, or the size with
 // -bench.full.
 var (
-	flagFull            = flag.Bool("bench.full", false, "the issue's sizes (make bench): 1M messages x 3 rounds, 20 joins at 4,16,32 x 256, writes at 16 x 256, RSS at 1000 partitions")
+	flagFull            = flag.Bool("bench.full", false, "the issue's sizes (make bench): 1M messages x 9 rounds (pykafka 3), 20 joins at 4,16,32 x 256, writes at 16 x 256, RSS at 1000 partitions")
 	flagMessages        = flag.Int("bench.messages", 0, "throughput: 1 KiB messages over 8 partitions (smoke 10000, full 1000000)")
-	flagRounds          = flag.Int("bench.rounds", 0, "throughput: rounds, the contenders interleaved; the median is reported (smoke 1, full 3)")
+	flagRounds          = flag.Int("bench.rounds", 0, "throughput: rounds, the contenders interleaved; the median is reported (smoke 1, full 9)")
+	flagPyRounds        = flag.Int("bench.pykafka-rounds", 0, "throughput: pykafka takes part in the first this many rounds only (about 90 s a round at 1M; smoke 1, full 3)")
 	flagJoins           = flag.Int("bench.joins", 0, "latency: joins per contender and group size (smoke 2, full 20)")
 	flagMembers         = flag.String("bench.members", "", "latency: steady group sizes, comma-separated (smoke 3, full 4,16,32)")
 	flagPartitions      = flag.Int("bench.partitions", 0, "latency and writes: partitions of the topic (smoke 32, full 256)")
@@ -55,12 +56,12 @@ var smokeWritesAssignors = []string{partition.ScalaRange, partition.Sticky, part
 
 // sizes are the resolved flags.
 type sizes struct {
-	messages, rounds, joins, partitions, writesMembers int
-	members                                            []int
-	rssPartitions, rssBurst                            int
-	rssIdle                                            time.Duration
-	latencyAssignors, writesAssignors                  []string
-	only                                               map[string]bool
+	messages, rounds, pyRounds, joins, partitions, writesMembers int
+	members                                                      []int
+	rssPartitions, rssBurst                                      int
+	rssIdle                                                      time.Duration
+	latencyAssignors, writesAssignors                            []string
+	only                                                         map[string]bool
 }
 
 func resolve(t *testing.T) sizes {
@@ -75,7 +76,8 @@ func resolve(t *testing.T) sizes {
 	}
 	s := sizes{
 		messages:      pick(*flagMessages, 10_000, 1_000_000),
-		rounds:        pick(*flagRounds, 1, 3),
+		rounds:        pick(*flagRounds, 1, 9),
+		pyRounds:      pick(*flagPyRounds, 1, 3),
 		joins:         pick(*flagJoins, 2, 20),
 		partitions:    pick(*flagPartitions, 32, 256),
 		writesMembers: pick(*flagWritesMembers, 4, 16),

@@ -69,11 +69,14 @@ type Rate struct {
 }
 
 // Median of the rounds (0 without any).
-func (r Rate) Median() float64 {
-	if len(r.PerSec) == 0 {
+func (r Rate) Median() float64 { return median(r.PerSec) }
+
+// median of vs (0 without any).
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
 		return 0
 	}
-	s := slices.Clone(r.PerSec)
+	s := slices.Clone(vs)
 	slices.Sort(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2]
@@ -476,6 +479,35 @@ func (r *Report) throughputTable(b *strings.Builder) {
 		}
 		row(x.Contender, med, mib, strings.Join(rounds, ", "), x.Setup)
 	}
+	if ratios := tp.PairedRatios(ZKBalance, RawSarama); len(ratios) > 0 {
+		var cells []string
+		for _, v := range ratios {
+			cells = append(cells, fmt.Sprintf("%.0f %%", 100*v))
+		}
+		fmt.Fprintf(b, "\nzkbalance / raw sarama within each round: %s (median %.1f %%).\n",
+			strings.Join(cells, ", "), 100*median(ratios))
+	}
+}
+
+// PairedRatios is a's rate over b's in each round both were measured.
+func (tp Throughput) PairedRatios(a, b string) []float64 {
+	var ra, rb []float64
+	for _, x := range tp.Rates {
+		switch {
+		case x.Err != "":
+		case x.Contender == a:
+			ra = x.PerSec
+		case x.Contender == b:
+			rb = x.PerSec
+		}
+	}
+	var out []float64
+	for i := range min(len(ra), len(rb)) {
+		if rb[i] > 0 {
+			out = append(out, ra[i]/rb[i])
+		}
+	}
+	return out
 }
 
 func (r *Report) latencyTable(b *strings.Builder) {

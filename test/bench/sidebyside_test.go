@@ -174,7 +174,9 @@ func (r *run) method() {
 		"msgs/s = messages / (time of the last message − time of the first), so start-up, group join and offset lookup are not counted. " +
 			"The Go contenders run in the test process and count in their handler (zkbalance: EachMessage; ConsumerGroup: ConsumeClaim; raw: a goroutine per PartitionConsumer); " +
 			"pykafka runs as a process and times itself (time.time() when consume() returns a message).",
-		fmt.Sprintf("%d round(s), the contenders interleaved in the order of the table; the median is reported.", s.rounds),
+		fmt.Sprintf("%d round(s), the contenders interleaved in the order of the table (pykafka, at about 90 s a round, only in the first %d); the median is reported. "+
+			"Rates vary by ±40 %% between rounds on this shared 2-core machine (the brokers run on it too), so the table also gives zkbalance's rate over raw sarama's within each round, "+
+			"where both ran a few seconds apart.", s.rounds, min(s.pyRounds, s.rounds)),
 	}
 	m["latency"] = []string{
 		fmt.Sprintf("Each contender and size: a new group of M members on one empty topic of %d partitions, settled; then %d times: one member joins, "+
