@@ -237,7 +237,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		case r := <-results:
 			running = false
 			rcancel()
-			if ownersDirty {
+			if ownersDirty && !pending { // a pending rebalance reads them anyway
 				ownersCo.Trigger("owners changed during the rebalance")
 			}
 			if r.topics != nil {
