@@ -36,7 +36,7 @@ type Consumer struct {
 	fetch   *fetchPool
 	store   OffsetStore
 	bg      sync.WaitGroup // background closes of partition consumers
-	closing sync.Map       // TopicPartition -> chan struct{} closed when its close is done
+	closing sync.Map       // TopicPartition -> chan struct{} closed once its open or closing partition consumer is closed
 
 	// workers is owned by the Run goroutine and the rebalance it starts (one
 	// at a time); stateLock guards it against the commit loop and Owned.

@@ -279,8 +279,9 @@ func (c *Consumer) consumePartition(ctx context.Context, gen *fetchGen, tp Topic
 	}
 }
 
-// markClosing records that tp's fetch is being closed; later fetches of tp
-// wait for the returned channel to close (sarama allows one consumer per
+// markClosing records that tp has a partition consumer that is open or
+// being closed; later fetches of tp wait for the returned channel, closed
+// once that consumer is closed and drained (sarama allows one consumer per
 // partition).
 func (c *Consumer) markClosing(tp TopicPartition) chan struct{} {
 	done := make(chan struct{})
