@@ -38,9 +38,8 @@ type Header struct {
 // before committing what was marked and handing the partition over.
 //
 // Messages arrive in offset order from claim.Next (or on claim.Messages()).
-// Call claim.Mark after
-// a message is fully processed: only marked offsets are committed (at least
-// once). If Consume returns while the partition is still owned, it is
+// Call claim.Mark after a message is fully processed: only marked offsets
+// are committed (at least once). If Consume returns while the partition is still owned, it is
 // called again after Config.HandlerRestartDelay from the last marked offset
 // (messages after it are delivered again). Consume must not call Close.
 type Handler interface {

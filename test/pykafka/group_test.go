@@ -144,7 +144,13 @@ func pykafkaRange(topic string, ids []string, leaders map[int32]int32) (map[int3
 	for _, id := range ids {
 		in.Members = append(in.Members, partition.Member{ID: id, Subscription: map[string]int{topic: 1}})
 	}
-	a, err := partition.Lookup(partition.PykafkaRange)
+	return assignOne(partition.PykafkaRange, in)
+}
+
+// assignOne runs the named assignor on in (one topic) and returns
+// partition -> owner.
+func assignOne(assignor string, in partition.Input) (map[int32]string, error) {
+	a, err := partition.Lookup(assignor)
 	if err != nil {
 		return nil, err
 	}

@@ -175,19 +175,7 @@ func scalaRange(ctx context.Context, conn *zkwatch.Conn, group, topic string, n 
 		}
 		in.Members = append(in.Members, partition.Member{ID: id, Subscription: reg.Subscription})
 	}
-	a, err := partition.Lookup(partition.ScalaRange)
-	if err != nil {
-		return nil, err
-	}
-	asg, err := a.Assign(in)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]string{}
-	for tp, o := range asg.Owners() {
-		out[tp.Partition] = o
-	}
-	return out, nil
+	return assignOne(partition.ScalaRange, in)
 }
 
 // checkScalaGroup checks a Scala-layout group: the registrations are the
