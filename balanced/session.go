@@ -316,7 +316,31 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 // register creates our ephemeral /consumers/<g>/ids/<member> znode. One left
 // by our own session counts as ours; one held by another session (a member
 // with the same id, or our previous session not yet expired) is waited for.
+//
+// A request cut off by a dropped connection (the session may still be
+// alive: go-zookeeper reconnects) is retried with the claim backoff until
+// ctx ends or the session does.
 func (c *Consumer) register(ctx context.Context, sess *zkwatch.Conn) error {
+	for attempt := 0; ; attempt++ {
+		err := c.registerOnce(ctx, sess)
+		if err == nil || !connectionDropped(err) {
+			return err
+		}
+		c.log.Warn("registering cut off by a dropped ZooKeeper connection; retrying", "err", err)
+		if !ctxsleep.Sleep(ctx, c.cfg.ClaimBackoff.Delay(attempt, 0.5)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// connectionDropped reports a request that failed because the connection
+// went away (not the session): the same request may succeed once
+// go-zookeeper has reconnected.
+func connectionDropped(err error) bool {
+	return errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer)
+}
+
+func (c *Consumer) registerOnce(ctx context.Context, sess *zkwatch.Conn) error {
 	p := idPath(c.cfg.Group, c.memberID)
 	data := registration(c.cfg.Layout, c.cfg.Topics, c.cfg.TopicPattern)
 	// /consumers is shared by every group: world:anyone ALL, as Kafka
