@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/groupstate"
-	"github.com/zkbalance/zkbalance/test/cluster"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -141,7 +140,7 @@ func TestDigestACLProtectsGroup(t *testing.T) {
 	for _, p := range created {
 		// ZooKeeper shows digest hashes only to clients with ADMIN on the
 		// znode (to others as "user:x"), so ask with the credentials.
-		got, _, err := authed.ZK().GetACL(p)
+		got, _, err := authed.GetACL(ctx, p)
 		if err != nil {
 			t.Fatalf("GetACL %s: %v", p, err)
 		}
@@ -152,15 +151,15 @@ func TestDigestACLProtectsGroup(t *testing.T) {
 			t.Errorf("read %s without credentials: %v", p, err)
 		}
 	}
-	if got, _, err := anon.ZK().GetACL("/consumers"); err != nil || !slices.Equal(got, zk.WorldACL(zk.PermAll)) {
+	if got, _, err := anon.GetACL(ctx, "/consumers"); err != nil || !slices.Equal(got, zkwatch.WorldACL(zkwatch.PermAll)) {
 		t.Errorf("ACL of /consumers = %v, %v; want world:anyone ALL (shared by every group)", got, err)
 	}
 
 	// Without credentials: no set, no delete, no new children.
 	noAuth := func(what string, err error) {
 		t.Helper()
-		if !errors.Is(err, zk.ErrNoAuth) {
-			t.Errorf("%s without credentials: err = %v, want zk.ErrNoAuth", what, err)
+		if !errors.Is(err, zkwatch.ErrNoAuth) {
+			t.Errorf("%s without credentials: err = %v, want zkwatch.ErrNoAuth", what, err)
 		}
 	}
 	for p := range partitions {
@@ -174,9 +173,9 @@ func TestDigestACLProtectsGroup(t *testing.T) {
 	_, err = anon.Set(ctx, member, []byte("{}"), -1)
 	noAuth("set "+member, err)
 	noAuth("delete "+member, anon.Delete(ctx, member, -1))
-	_, err = anon.Create(ctx, owner(9), []byte("intruder"), zk.FlagEphemeral, nil)
+	_, err = anon.Create(ctx, owner(9), []byte("intruder"), zkwatch.FlagEphemeral, nil)
 	noAuth("create "+owner(9), err)
-	_, err = anon.Create(ctx, base+"/ids/intruder", []byte("{}"), zk.FlagEphemeral, nil)
+	_, err = anon.Create(ctx, base+"/ids/intruder", []byte("{}"), zkwatch.FlagEphemeral, nil)
 	noAuth("create a member", err)
 
 	// The member still owns everything and its offsets are intact.

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 // TestMalformedMemberAndOffset puts a malformed member registration into a
@@ -31,7 +31,7 @@ func TestMalformedMemberAndOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := "/consumers/" + group + "/ids/broken-member"
-	if _, err := conn.Create(ctx, bad, []byte(`{"version":1,"subscription":{`), zk.FlagEphemeral, nil); err != nil {
+	if _, err := conn.Create(ctx, bad, []byte(`{"version":1,"subscription":{`), zkwatch.FlagEphemeral, nil); err != nil {
 		t.Fatal(err)
 	}
 	produced := produceSpread(t, topic, 4, 80)
@@ -56,7 +56,7 @@ func TestMalformedMemberAndOffset(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := conn.Delete(context.Background(), bad, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+	if err := conn.Delete(context.Background(), bad, -1); err != nil && !errors.Is(err, zkwatch.ErrNoNode) {
 		t.Fatal(err)
 	}
 }

@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/partition"
-	"github.com/zkbalance/zkbalance/test/cluster"
 )
 
 const (

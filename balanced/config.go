@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -139,7 +139,7 @@ type Config struct {
 	Sarama *sarama.Config
 	// ZooKeeperDialer, when set, opens ZooKeeper TCP connections (tests,
 	// proxies).
-	ZooKeeperDialer zk.Dialer
+	ZooKeeperDialer zkwatch.Dialer
 	// ZooKeeperAuth are credentials added (ZooKeeper's addauth) to every
 	// ZooKeeper session of the consumer — the first and each one opened
 	// after an expiry — before it makes any request; go-zookeeper re-sends
@@ -155,10 +155,10 @@ type Config struct {
 	// write, create and delete through it, or New fails with
 	// ErrInvalidConfig. DigestACL(user, password) is the usual choice:
 	// all permissions for that digest user and read for everyone, which is
-	// zk.DigestACL(zk.PermAll, user, password) plus
-	// zk.WorldACL(zk.PermRead). Default (nil or empty):
-	// zk.WorldACL(zk.PermAll), world:anyone ALL, as before.
-	ACL []zk.ACL
+	// zkwatch.DigestACL(zkwatch.PermAll, user, password) plus
+	// zkwatch.WorldACL(zkwatch.PermRead). Default (nil or empty):
+	// zkwatch.WorldACL(zkwatch.PermAll), world:anyone ALL, as before.
+	ACL []zkwatch.ACL
 	// TLS, when set, encrypts every connection to Kafka (the consumer's
 	// client, its fetch clients and the Kafka offset store) with a clone
 	// of this config: set RootCAs to trust a private CA, Certificates for

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
 	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/scenario"
-	"github.com/zkbalance/zkbalance/test/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 

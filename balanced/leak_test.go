@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 // TestNoLeakAfter100Rebalances keeps one member A running while a second
@@ -128,7 +129,7 @@ func TestNoLeakAfter100Rebalances(t *testing.T) {
 	a.Stop(t)
 	for _, dir := range []string{"/consumers/" + group + "/ids", "/consumers/" + group + "/owners/" + topic} {
 		children, _, err := conn.Children(ctx, dir)
-		if err != nil && !errors.Is(err, zk.ErrNoNode) {
+		if err != nil && !errors.Is(err, zkwatch.ErrNoNode) {
 			t.Fatalf("children of %s: %v", dir, err)
 		}
 		if len(children) != 0 {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zkbalance/zkbalance/test/cluster"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
 // cl is the package's real ZooKeeper + Kafka: 3 brokers, so that broker

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -68,6 +67,6 @@ func (f Fence) Check(ctx context.Context) error {
 // znode still has the claimed version; stores put it first in the multi that
 // writes the offset. Within the fence's own session (a OneSession Conn), an
 // existing owner znode with that version can only be ours.
-func (f Fence) CheckOp() *zk.CheckVersionRequest {
-	return &zk.CheckVersionRequest{Path: f.OwnerPath, Version: f.OwnerVersion}
+func (f Fence) CheckOp() *zkwatch.CheckVersionRequest {
+	return &zkwatch.CheckVersionRequest{Path: f.OwnerPath, Version: f.OwnerVersion}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/IBM/sarama"
+
 	"github.com/zkbalance/zkbalance/internal/kafkacoord"
 	"github.com/zkbalance/zkbalance/partition"
 )

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
+
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/partition"
-	"github.com/zkbalance/zkbalance/test/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -27,7 +27,7 @@ func ofsName(t *testing.T, kind string) string {
 
 // ofsDial opens a OneSession connection, as a member's session is; dialer
 // may be nil.
-func ofsDial(t *testing.T, ctx context.Context, dialer zk.Dialer) *zkwatch.Conn {
+func ofsDial(t *testing.T, ctx context.Context, dialer zkwatch.Dialer) *zkwatch.Conn {
 	t.Helper()
 	conn, err := zkwatch.Dial(ctx, zkwatch.Config{
 		Servers:    cl.ZooKeeperAddr(),
@@ -51,7 +51,7 @@ func ofsOwn(t *testing.T, ctx context.Context, conn *zkwatch.Conn, group string,
 		t.Fatalf("ensure %s: %v", dir, err)
 	}
 	p := dir + "/" + strconv.Itoa(int(tp.Partition))
-	if _, err := conn.Create(ctx, p, []byte(group+"_test-0"), zk.FlagEphemeral, nil); err != nil {
+	if _, err := conn.Create(ctx, p, []byte(group+"_test-0"), zkwatch.FlagEphemeral, nil); err != nil {
 		t.Fatalf("create owner %s: %v", p, err)
 	}
 	return balanced.Fence{Conn: conn, OwnerPath: p, OwnerVersion: 0}
@@ -62,10 +62,10 @@ func ofsOffsetPath(group string, tp partition.TopicPartition) string {
 }
 
 // ofsRaw reads a znode through conn; ok is false when it does not exist.
-func ofsRaw(t *testing.T, ctx context.Context, conn *zkwatch.Conn, p string) (string, *zk.Stat, bool) {
+func ofsRaw(t *testing.T, ctx context.Context, conn *zkwatch.Conn, p string) (string, *zkwatch.Stat, bool) {
 	t.Helper()
 	data, st, err := conn.Get(ctx, p)
-	if errors.Is(err, zk.ErrNoNode) {
+	if errors.Is(err, zkwatch.ErrNoNode) {
 		return "", nil, false
 	}
 	if err != nil {

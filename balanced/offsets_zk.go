@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/zk"
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -57,8 +57,8 @@ func NewZooKeeperOffsets(group string) OffsetStore {
 // offset znodes, and their missing parents, with acl (nil or empty:
 // world:anyone ALL). The fence's connection must hold credentials that acl
 // grants write and create to (zkwatch.Config.Auth), or commits after the
-// first fail with zk.ErrNoAuth.
-func NewZooKeeperOffsetsWithACL(group string, acl []zk.ACL) OffsetStore {
+// first fail with zkwatch.ErrNoAuth.
+func NewZooKeeperOffsetsWithACL(group string, acl []zkwatch.ACL) OffsetStore {
 	if len(acl) == 0 {
 		acl = nil
 	}
@@ -67,7 +67,7 @@ func NewZooKeeperOffsetsWithACL(group string, acl []zk.ACL) OffsetStore {
 
 type zooKeeperOffsetStore struct {
 	group string
-	acl   []zk.ACL // nil: world:anyone ALL
+	acl   []zkwatch.ACL // nil: world:anyone ALL
 }
 
 // zooKeeperOffsetDir is /consumers/<g>/offsets/<t>.
@@ -87,7 +87,7 @@ func (s *zooKeeperOffsetStore) Fetch(ctx context.Context, f Fence, tp partition.
 		return 0, false, fmt.Errorf("balanced: fetch offset %s: no zookeeper connection in the fence", p)
 	}
 	data, _, err := f.Conn.Get(ctx, p)
-	if errors.Is(err, zk.ErrNoNode) {
+	if errors.Is(err, zkwatch.ErrNoNode) {
 		return 0, false, nil
 	}
 	if err != nil {
@@ -120,8 +120,8 @@ func (s *zooKeeperOffsetStore) Commit(ctx context.Context, f Fence, tp partition
 		return fmt.Errorf("balanced: commit offset %s: %w: no zookeeper session in the fence", p, ErrNotOwner)
 	}
 	data := []byte(strconv.FormatInt(offset, 10))
-	set := &zk.SetDataRequest{Path: p, Data: data, Version: -1}
-	create := &zk.CreateRequest{Path: p, Data: data, Flags: 0, Acl: s.acl} // persistent; nil Acl: world:anyone all
+	set := &zkwatch.SetDataRequest{Path: p, Data: data, Version: -1}
+	create := &zkwatch.CreateRequest{Path: p, Data: data, Flags: 0, Acl: s.acl} // persistent; nil Acl: world:anyone all
 
 	// 1. The usual case: the offset znode exists.
 	res, err := s.multi(ctx, f, set)
@@ -135,7 +135,7 @@ func (s *zooKeeperOffsetStore) Commit(ctx context.Context, f Fence, tp partition
 
 	// 2. First commit for the partition: create the znode.
 	res, err = s.multi(ctx, f, create)
-	if err != nil && failedOp(res) == 1 && errors.Is(err, zk.ErrNoNode) {
+	if err != nil && failedOp(res) == 1 && errors.Is(err, zkwatch.ErrNoNode) {
 		// The check passed but the parent is missing: create it (and its
 		// parents), then try again. Only now, after a passed check, do we
 		// write the (empty, harmless) parents.
@@ -150,7 +150,7 @@ func (s *zooKeeperOffsetStore) Commit(ctx context.Context, f Fence, tp partition
 	if err == nil {
 		return nil
 	}
-	if failedOp(res) == 1 && errors.Is(err, zk.ErrNodeExists) {
+	if failedOp(res) == 1 && errors.Is(err, zkwatch.ErrNodeExists) {
 		// Another creator won the race: set it (once).
 		res, err = s.multi(ctx, f, set)
 		if err == nil {
@@ -164,15 +164,15 @@ func (s *zooKeeperOffsetStore) Commit(ctx context.Context, f Fence, tp partition
 }
 
 // multi runs [f.CheckOp(), op] on the fence's connection. When the
-// connection drops with the request in flight (zk.ErrConnectionClosed) the
+// connection drops with the request in flight (zkwatch.ErrConnectionClosed) the
 // outcome is unknown; multi then waits until the session is back and sends
 // the request once more (the commit writes the same value either way: a
 // create applied the first time fails with NodeExists the second, which
 // Commit handles by setting). If the session ended instead, the error says
 // so and Commit reports ErrNotOwner.
-func (s *zooKeeperOffsetStore) multi(ctx context.Context, f Fence, op any) ([]zk.MultiResponse, error) {
+func (s *zooKeeperOffsetStore) multi(ctx context.Context, f Fence, op any) ([]zkwatch.MultiResponse, error) {
 	res, err := f.Conn.Multi(ctx, f.CheckOp(), op)
-	if err == nil || !errors.Is(err, zk.ErrConnectionClosed) || sessionEnded(err) {
+	if err == nil || !errors.Is(err, zkwatch.ErrConnectionClosed) || sessionEnded(err) {
 		return res, err
 	}
 	if werr := f.Conn.WaitSession(ctx); werr != nil {
@@ -193,18 +193,18 @@ func (s *zooKeeperOffsetStore) multi(ctx context.Context, f Fence, op any) ([]zk
 // failing index is the first response with a non-nil Error. When the
 // request itself failed (connection lost, session expired, Conn closed,
 // context done) there are no responses.
-func (s *zooKeeperOffsetStore) classify(p string, f Fence, res []zk.MultiResponse, err error) error {
+func (s *zooKeeperOffsetStore) classify(p string, f Fence, res []zkwatch.MultiResponse, err error) error {
 	if sessionEnded(err) {
 		return notOwner(p, f, err)
 	}
 	switch failedOp(res) {
 	case 0:
-		if errors.Is(err, zk.ErrNoNode) || errors.Is(err, zk.ErrBadVersion) {
+		if errors.Is(err, zkwatch.ErrNoNode) || errors.Is(err, zkwatch.ErrBadVersion) {
 			return notOwner(p, f, err)
 		}
 		return fmt.Errorf("balanced: commit offset %s: check owner %s: %w", p, f.OwnerPath, err)
 	case 1:
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			return nil
 		}
 		return fmt.Errorf("balanced: commit offset %s: %w", p, err)
@@ -214,7 +214,7 @@ func (s *zooKeeperOffsetStore) classify(p string, f Fence, res []zk.MultiRespons
 
 // failedOp is the index of the first operation of a multi that failed, or -1
 // when the responses name none (the request as a whole failed).
-func failedOp(res []zk.MultiResponse) int {
+func failedOp(res []zkwatch.MultiResponse) int {
 	for i, r := range res {
 		if r.Error != nil {
 			return i

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
@@ -318,7 +317,7 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32) (string, error) {
 	for _, dir := range []string{ownersPath(c.cfg.Group, tp.Topic), py3OwnersPath(c.cfg.Group, tp.Topic)} {
 		names, _, err := sess.Children(ctx, dir)
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue
 		}
 		if err != nil {

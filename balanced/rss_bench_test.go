@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/partition"
-	"github.com/zkbalance/zkbalance/test/cluster"
 )
 
 var (

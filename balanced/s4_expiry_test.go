@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/partition"
-	"github.com/zkbalance/zkbalance/test/cluster"
 )
 
 // TestS4SessionExpiry force-expires one member's session while both consume

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
 	"github.com/xdg-go/scram"
+
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -20,13 +20,13 @@ type ZooKeeperAuth = zkwatch.Auth
 func DigestAuth(user, password string) ZooKeeperAuth { return zkwatch.DigestAuth(user, password) }
 
 // DigestACL is the ACL for Config.ACL that gives the digest user all
-// permissions and everyone else read: zk.DigestACL(zk.PermAll, user,
-// password) plus zk.WorldACL(zk.PermRead). Members (and tools such as
+// permissions and everyone else read: zkwatch.DigestACL(zkwatch.PermAll, user,
+// password) plus zkwatch.WorldACL(zkwatch.PermRead). Members (and tools such as
 // groupstate) without the credentials can still read the group's members,
 // owners and offsets, but not change them. Pair it with
 // DigestAuth(user, password) in Config.ZooKeeperAuth.
-func DigestACL(user, password string) []zk.ACL {
-	return append(zk.DigestACL(zk.PermAll, user, password), zk.WorldACL(zk.PermRead)...)
+func DigestACL(user, password string) []zkwatch.ACL {
+	return append(zkwatch.DigestACL(zkwatch.PermAll, user, password), zkwatch.WorldACL(zkwatch.PermRead)...)
 }
 
 // SASL mechanisms for SASL.Mechanism.
@@ -50,7 +50,7 @@ type SASL struct {
 
 // consumerNeeds are the permissions a member needs on the znodes it creates
 // (and on the parents it creates, to add and remove their children).
-const consumerNeeds = zk.PermRead | zk.PermWrite | zk.PermCreate | zk.PermDelete
+const consumerNeeds = zkwatch.PermRead | zkwatch.PermWrite | zkwatch.PermCreate | zkwatch.PermDelete
 
 // checkZooKeeperSecurity validates ZooKeeperAuth and ACL (filling the
 // default ACL) and names the field at fault.
@@ -67,17 +67,17 @@ func (c *Config) checkZooKeeperSecurity() (string, error) {
 			if !ok || user == "" {
 				return "ZooKeeperAuth", fmt.Errorf("entry %d: a digest credential is \"user:password\"", i)
 			}
-			digests = append(digests, zk.DigestACL(zk.PermAll, user, pw)[0].ID)
+			digests = append(digests, zkwatch.DigestACL(zkwatch.PermAll, user, pw)[0].ID)
 		}
 	}
 	if len(c.ACL) == 0 {
-		c.ACL = zk.WorldACL(zk.PermAll)
+		c.ACL = zkwatch.WorldACL(zkwatch.PermAll)
 		return "", nil
 	}
-	c.ACL = append([]zk.ACL(nil), c.ACL...)
+	c.ACL = append([]zkwatch.ACL(nil), c.ACL...)
 	var granted int32
 	for i, a := range c.ACL {
-		if a.Perms&^zk.PermAll != 0 {
+		if a.Perms&^zkwatch.PermAll != 0 {
 			return "ACL", fmt.Errorf("entry %d has unknown permission bits %#x", i, a.Perms)
 		}
 		switch a.Scheme {
@@ -128,7 +128,7 @@ func permNames(p int32) string {
 	for _, n := range []struct {
 		bit  int32
 		name string
-	}{{zk.PermRead, "read"}, {zk.PermWrite, "write"}, {zk.PermCreate, "create"}, {zk.PermDelete, "delete"}, {zk.PermAdmin, "admin"}} {
+	}{{zkwatch.PermRead, "read"}, {zkwatch.PermWrite, "write"}, {zkwatch.PermCreate, "create"}, {zkwatch.PermDelete, "delete"}, {zkwatch.PermAdmin, "admin"}} {
 		if p&n.bit != 0 {
 			out = append(out, n.name)
 		}

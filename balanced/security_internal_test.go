@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
+
+	"github.com/zkbalance/zkbalance/internal/zk"
+	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 func secureBase() Config {
@@ -19,13 +21,13 @@ func TestZooKeeperSecurityConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.ACL) != 1 || c.ACL[0] != zk.WorldACL(zk.PermAll)[0] {
+	if len(c.ACL) != 1 || c.ACL[0] != zkwatch.WorldACL(zkwatch.PermAll)[0] {
 		t.Fatalf("default ACL = %v, want world:anyone ALL", c.ACL)
 	}
 
 	acl := DigestACL("zkb", "secret")
-	if len(acl) != 2 || acl[0].Scheme != "digest" || acl[0].Perms != zk.PermAll ||
-		acl[1] != zk.WorldACL(zk.PermRead)[0] || acl[0].ID != zk.DigestACL(zk.PermAll, "zkb", "secret")[0].ID {
+	if len(acl) != 2 || acl[0].Scheme != "digest" || acl[0].Perms != zkwatch.PermAll ||
+		acl[1] != zkwatch.WorldACL(zkwatch.PermRead)[0] || acl[0].ID != zkwatch.DigestACL(zkwatch.PermAll, "zkb", "secret")[0].ID {
 		t.Fatalf("DigestACL = %v", acl)
 	}
 	if a := DigestAuth("zkb", "secret"); a.Scheme != "digest" || string(a.Auth) != "zkb:secret" {
@@ -44,16 +46,16 @@ func TestZooKeeperSecurityConfig(t *testing.T) {
 			c.ZooKeeperAuth = []ZooKeeperAuth{DigestAuth("other", "x"), DigestAuth("zkb", "secret")}
 		}},
 		{"auth scheme", func(c *Config) {
-			c.ACL, c.ZooKeeperAuth = zk.AuthACL(zk.PermAll), []ZooKeeperAuth{DigestAuth("zkb", "secret")}
+			c.ACL, c.ZooKeeperAuth = zk.AuthACL(zkwatch.PermAll), []ZooKeeperAuth{DigestAuth("zkb", "secret")}
 		}},
 		{"world all stays allowed with credentials", func(c *Config) {
-			c.ACL, c.ZooKeeperAuth = zk.WorldACL(zk.PermAll), []ZooKeeperAuth{DigestAuth("zkb", "secret")}
+			c.ACL, c.ZooKeeperAuth = zkwatch.WorldACL(zkwatch.PermAll), []ZooKeeperAuth{DigestAuth("zkb", "secret")}
 		}},
 		{"credentials without an ACL", func(c *Config) { c.ZooKeeperAuth = []ZooKeeperAuth{DigestAuth("zkb", "")} }},
 		{"ip scheme is the server's to judge", func(c *Config) {
-			c.ACL = []zk.ACL{{Perms: zk.PermAll, Scheme: "ip", ID: "127.0.0.1"}}
+			c.ACL = []zkwatch.ACL{{Perms: zkwatch.PermAll, Scheme: "ip", ID: "127.0.0.1"}}
 		}},
-		{"empty ACL means the default", func(c *Config) { c.ACL = []zk.ACL{} }},
+		{"empty ACL means the default", func(c *Config) { c.ACL = []zkwatch.ACL{} }},
 	}
 	for _, tc := range good {
 		c := secureBase()
@@ -71,17 +73,17 @@ func TestZooKeeperSecurityConfig(t *testing.T) {
 		{"digest ACL with a wrong password", "ACL", func(c *Config) {
 			c.ACL, c.ZooKeeperAuth = DigestACL("zkb", "secret"), []ZooKeeperAuth{DigestAuth("zkb", "wrong")}
 		}},
-		{"auth scheme without credentials", "ACL", func(c *Config) { c.ACL = zk.AuthACL(zk.PermAll) }},
-		{"read-only world", "ACL", func(c *Config) { c.ACL = zk.WorldACL(zk.PermRead) }},
+		{"auth scheme without credentials", "ACL", func(c *Config) { c.ACL = zk.AuthACL(zkwatch.PermAll) }},
+		{"read-only world", "ACL", func(c *Config) { c.ACL = zkwatch.WorldACL(zkwatch.PermRead) }},
 		{"no delete", "ACL", func(c *Config) {
-			c.ACL = zk.DigestACL(zk.PermAll&^zk.PermDelete, "zkb", "secret")
+			c.ACL = zkwatch.DigestACL(zkwatch.PermAll&^zkwatch.PermDelete, "zkb", "secret")
 			c.ZooKeeperAuth = []ZooKeeperAuth{DigestAuth("zkb", "secret")}
 		}},
-		{"world with another id", "ACL", func(c *Config) { c.ACL = []zk.ACL{{Perms: zk.PermAll, Scheme: "world", ID: "me"}} }},
-		{"no scheme", "ACL", func(c *Config) { c.ACL = []zk.ACL{{Perms: zk.PermAll, ID: "x"}} }},
-		{"unknown perms", "ACL", func(c *Config) { c.ACL = []zk.ACL{{Perms: 64, Scheme: "world", ID: "anyone"}} }},
+		{"world with another id", "ACL", func(c *Config) { c.ACL = []zkwatch.ACL{{Perms: zkwatch.PermAll, Scheme: "world", ID: "me"}} }},
+		{"no scheme", "ACL", func(c *Config) { c.ACL = []zkwatch.ACL{{Perms: zkwatch.PermAll, ID: "x"}} }},
+		{"unknown perms", "ACL", func(c *Config) { c.ACL = []zkwatch.ACL{{Perms: 64, Scheme: "world", ID: "anyone"}} }},
 		{"malformed digest id", "ACL", func(c *Config) {
-			c.ACL = []zk.ACL{{Perms: zk.PermAll, Scheme: "digest", ID: "zkb"}}
+			c.ACL = []zkwatch.ACL{{Perms: zkwatch.PermAll, Scheme: "digest", ID: "zkb"}}
 			c.ZooKeeperAuth = []ZooKeeperAuth{DigestAuth("zkb", "secret")}
 		}},
 		{"auth without scheme", "ZooKeeperAuth", func(c *Config) { c.ZooKeeperAuth = []ZooKeeperAuth{{Auth: []byte("a:b")}} }},
@@ -107,7 +109,7 @@ func TestZooKeeperSecurityConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.ACL[0].Perms = 0
-	if got.ACL[0].Perms != zk.PermAll {
+	if got.ACL[0].Perms != zkwatch.PermAll {
 		t.Fatal("the validated ACL aliases the caller's slice")
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -289,7 +288,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 				continue
 			}
 			switch ev.State {
-			case zk.StateDisconnected:
+			case zkwatch.StateDisconnected:
 				if graceTimer == nil && !suspended {
 					graceTimer = time.NewTimer(c.cfg.LostAfterDisconnect)
 					grace = graceTimer.C
@@ -297,7 +296,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 				if c.cfg.LostAfterDisconnect == 0 {
 					suspend()
 				}
-			case zk.StateHasSession:
+			case zkwatch.StateHasSession:
 				if graceTimer != nil {
 					graceTimer.Stop()
 					graceTimer, grace = nil, nil
@@ -337,7 +336,7 @@ func (c *Consumer) register(ctx context.Context, sess *zkwatch.Conn) error {
 // went away (not the session): the same request may succeed once
 // go-zookeeper has reconnected.
 func connectionDropped(err error) bool {
-	return errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer)
+	return errors.Is(err, zkwatch.ErrConnectionClosed) || errors.Is(err, zkwatch.ErrNoServer)
 }
 
 func (c *Consumer) registerOnce(ctx context.Context, sess *zkwatch.Conn) error {
@@ -353,12 +352,12 @@ func (c *Consumer) registerOnce(ctx context.Context, sess *zkwatch.Conn) error {
 	}
 	deadline := time.Now().Add(2 * c.cfg.SessionTimeout)
 	for attempt := 0; ; attempt++ {
-		_, err := sess.Create(ctx, p, data, zk.FlagEphemeral, c.cfg.ACL)
+		_, err := sess.Create(ctx, p, data, zkwatch.FlagEphemeral, c.cfg.ACL)
 		if err == nil {
 			c.log.Info("registered", "path", p)
 			return nil
 		}
-		if !errors.Is(err, zk.ErrNodeExists) {
+		if !errors.Is(err, zkwatch.ErrNodeExists) {
 			return fmt.Errorf("balanced: register: %w", err)
 		}
 		_, st, gerr := sess.Get(ctx, p)

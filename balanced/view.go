@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -55,7 +54,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 	for i, id := range unread {
 		p := paths[i]
 		data, err := regs[i].Data, regs[i].Err
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue // left meanwhile; its leave triggers another rebalance
 		}
 		if err != nil {
@@ -104,7 +103,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 			v.topicZxids[t] = st.Mzxid
 			topic, err = zkwatch.ParseTopic(zkwatch.TopicPath(t), data)
 		}
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			c.log.Debug("subscribed topic does not exist (yet)", "topic", t)
 			continue
 		}
@@ -147,7 +146,7 @@ func (c *Consumer) readOwners(ctx context.Context, sess *zkwatch.Conn, topics []
 	out := map[TopicPartition]string{}
 	for _, t := range topics {
 		names, _, err := sess.Children(ctx, ownersPath(c.cfg.Group, t))
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue
 		}
 		if err != nil {
@@ -163,7 +162,7 @@ func (c *Consumer) readOwners(ctx context.Context, sess *zkwatch.Conn, topics []
 		}
 		for i, r := range sess.GetMany(ctx, paths) {
 			p := parts[i]
-			if errors.Is(r.Err, zk.ErrNoNode) {
+			if errors.Is(r.Err, zkwatch.ErrNoNode) {
 				continue
 			}
 			if r.Err != nil {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
-	"github.com/zkbalance/zkbalance/test/cluster"
+
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -82,7 +82,7 @@ func put(t testing.TB, ctx context.Context, conn *zkwatch.Conn, p, value string,
 	}
 	var flags int32
 	if eph {
-		flags = zk.FlagEphemeral
+		flags = zkwatch.FlagEphemeral
 	}
 	if _, err := conn.Create(ctx, p, []byte(value), flags, nil); err != nil {
 		t.Fatalf("create %s: %v", p, err)
@@ -172,7 +172,7 @@ func zkTree(t testing.TB, ctx context.Context, conn *zkwatch.Conn, root string) 
 	var walk func(p string)
 	walk = func(p string) {
 		data, _, err := conn.Get(ctx, p)
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			return
 		}
 		if err != nil {
@@ -180,7 +180,7 @@ func zkTree(t testing.TB, ctx context.Context, conn *zkwatch.Conn, root string) 
 		}
 		out[strings.TrimPrefix(p, root)] = string(data)
 		kids, _, err := conn.Children(ctx, p)
-		if err != nil && !errors.Is(err, zk.ErrNoNode) {
+		if err != nil && !errors.Is(err, zkwatch.ErrNoNode) {
 			t.Fatal(err)
 		}
 		for _, k := range kids {

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
+
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -161,7 +161,7 @@ func writeZooKeeperOffset(ctx context.Context, conn *zkwatch.Conn, group string,
 		return nil
 	}
 	_, err := conn.Create(ctx, p, data, 0, nil)
-	if errors.Is(err, zk.ErrNoNode) {
+	if errors.Is(err, zkwatch.ErrNoNode) {
 		if err = conn.EnsurePath(ctx, dir, nil); err != nil {
 			return fmt.Errorf("%s/%d: create parents: %w", c.Topic, c.Partition, err)
 		}

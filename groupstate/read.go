@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
+
 	"github.com/zkbalance/zkbalance/internal/kafkacoord"
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -29,7 +29,7 @@ func Groups(ctx context.Context, conn *zkwatch.Conn) ([]string, error) {
 		return nil, errors.New("groupstate: list groups: no zookeeper connection")
 	}
 	names, _, err := conn.Children(ctx, consumersPath)
-	if errors.Is(err, zk.ErrNoNode) {
+	if errors.Is(err, zkwatch.ErrNoNode) {
 		return []string{}, nil
 	}
 	if err != nil {
@@ -96,7 +96,7 @@ func (r *reader) warn(format string, args ...any) {
 // children lists a znode's children, sorted; a missing znode has none.
 func children(ctx context.Context, conn *zkwatch.Conn, p string) ([]string, error) {
 	names, _, err := conn.Children(ctx, p)
-	if errors.Is(err, zk.ErrNoNode) {
+	if errors.Is(err, zkwatch.ErrNoNode) {
 		return nil, nil
 	}
 	if err != nil {
@@ -170,7 +170,7 @@ func read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group s
 		}
 		reg, err := conn.ReadTopic(ctx, t)
 		switch {
-		case errors.Is(err, zk.ErrNoNode):
+		case errors.Is(err, zkwatch.ErrNoNode):
 			r.warn("topic %s is not registered in /brokers/topics", t)
 		case errors.Is(err, zkwatch.ErrMalformed):
 			r.warn("%v", err)
@@ -218,7 +218,7 @@ func (r *reader) readMembers(ctx context.Context, topics map[string]bool) error 
 	for _, id := range ids {
 		p := groupPath(r.group) + "/ids/" + id
 		data, stat, err := r.conn.Get(ctx, p)
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue // left since the listing
 		}
 		if err != nil {
@@ -229,7 +229,7 @@ func (r *reader) readMembers(ctx context.Context, topics map[string]bool) error 
 		if m.Pattern == "white_list" || m.Pattern == "black_list" {
 			if !haveExisting {
 				existing, err = r.conn.ReadTopicNames(ctx)
-				if err != nil && !errors.Is(err, zk.ErrNoNode) {
+				if err != nil && !errors.Is(err, zkwatch.ErrNoNode) {
 					return err
 				}
 				haveExisting = true
@@ -278,7 +278,7 @@ func (r *reader) readOwners(ctx context.Context, topics map[string]bool, layouts
 				continue
 			}
 			data, _, err := r.conn.Get(ctx, path)
-			if errors.Is(err, zk.ErrNoNode) {
+			if errors.Is(err, zkwatch.ErrNoNode) {
 				continue // released since the listing
 			}
 			if err != nil {
@@ -327,7 +327,7 @@ func (r *reader) readZooKeeperOffsets(ctx context.Context, topics map[string]boo
 				continue
 			}
 			data, stat, err := r.conn.Get(ctx, path)
-			if errors.Is(err, zk.ErrNoNode) {
+			if errors.Is(err, zkwatch.ErrNoNode) {
 				continue
 			}
 			if err != nil {

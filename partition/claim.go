@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -48,7 +47,7 @@ type Claimer struct {
 	// (0-based) and the value held by the current owner.
 	OnRetry func(path string, attempt int, holder []byte)
 	// ACL for created znodes (nil: world all).
-	ACL []zk.ACL
+	ACL []zkwatch.ACL
 }
 
 // Claim creates the ephemeral owner znode p with value, creating missing
@@ -79,14 +78,14 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 					version = 0
 				}
 				return Claim{Path: p, Version: version, Session: c.Conn.SessionID(), Also: also}, nil
-			case errors.Is(err, zk.ErrNoNode):
+			case errors.Is(err, zkwatch.ErrNoNode):
 				for _, q := range missing {
 					if err := c.Conn.EnsurePath(ctx, path.Dir(q), c.ACL); err != nil {
 						return Claim{}, c.abandon(ctx, paths, value, err)
 					}
 				}
 				continue
-			case errors.Is(err, zk.ErrNodeExists):
+			case errors.Is(err, zkwatch.ErrNodeExists):
 				continue // someone was faster: look again
 			default:
 				return Claim{}, c.abandon(ctx, paths, value, err)
@@ -122,7 +121,7 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 func (c Claimer) look(ctx context.Context, paths []string, value []byte) (held string, holder []byte, missing []string, version int32, err error) {
 	for i, q := range paths {
 		data, st, err := c.Conn.Get(ctx, q)
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			missing = append(missing, q)
 			continue
 		}
@@ -142,12 +141,12 @@ func (c Claimer) look(ctx context.Context, paths []string, value []byte) (held s
 // create creates the ephemeral znodes, in one transaction if more than one.
 func (c Claimer) create(ctx context.Context, paths []string, value []byte) error {
 	if len(paths) == 1 {
-		_, err := c.Conn.Create(ctx, paths[0], value, zk.FlagEphemeral, c.ACL)
+		_, err := c.Conn.Create(ctx, paths[0], value, zkwatch.FlagEphemeral, c.ACL)
 		return err
 	}
 	ops := make([]any, len(paths))
 	for i, q := range paths {
-		ops[i] = &zk.CreateRequest{Path: q, Data: value, Flags: zk.FlagEphemeral, Acl: c.ACL}
+		ops[i] = &zkwatch.CreateRequest{Path: q, Data: value, Flags: zkwatch.FlagEphemeral, Acl: c.ACL}
 	}
 	_, err := c.Conn.Multi(ctx, ops...)
 	return err
@@ -188,7 +187,7 @@ const maxMultiOps = 1000
 // result has one error (or nil) per claim.
 func ReleaseAll(ctx context.Context, conn *zkwatch.Conn, claims []Claim) []error {
 	errs := make([]error, len(claims))
-	dels := make([][]*zk.DeleteRequest, len(claims))
+	dels := make([][]*zkwatch.DeleteRequest, len(claims))
 	var wg sync.WaitGroup
 	for i, cl := range claims {
 		wg.Go(func() {
@@ -212,7 +211,7 @@ func ReleaseAll(ctx context.Context, conn *zkwatch.Conn, claims []Claim) []error
 						if j > 0 {
 							v = st.Version
 						}
-						dels[i] = append(dels[i], &zk.DeleteRequest{Path: p, Version: v})
+						dels[i] = append(dels[i], &zkwatch.DeleteRequest{Path: p, Version: v})
 					}
 				})
 			}
@@ -250,8 +249,8 @@ func ReleaseAll(ctx context.Context, conn *zkwatch.Conn, claims []Claim) []error
 				_, err = conn.Multi(ctx, ops...)
 			}
 			switch {
-			case err == nil, errors.Is(err, zk.ErrNoNode):
-			case errors.Is(err, zk.ErrBadVersion):
+			case err == nil, errors.Is(err, zkwatch.ErrNoNode):
+			case errors.Is(err, zkwatch.ErrBadVersion):
 				errs[i] = errors.Join(errs[i], fmt.Errorf("release %s: %w: %w", claims[i].Path, ErrNotHeld, err))
 			default:
 				errs[i] = errors.Join(errs[i], fmt.Errorf("release %s: %w", claims[i].Path, err))

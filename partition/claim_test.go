@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/partition"
-	"github.com/zkbalance/zkbalance/test/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -127,7 +127,7 @@ func (e Env) produce(ctx context.Context, topic string, partitions int32, n int)
 func owners(ctx context.Context, conn *zkwatch.Conn, group, topic string) (map[int32]string, error) {
 	dir := "/consumers/" + group + "/owners/" + topic
 	names, _, err := conn.Children(ctx, dir)
-	if errors.Is(err, zk.ErrNoNode) {
+	if errors.Is(err, zkwatch.ErrNoNode) {
 		return map[int32]string{}, nil
 	}
 	if err != nil {
@@ -136,7 +136,7 @@ func owners(ctx context.Context, conn *zkwatch.Conn, group, topic string) (map[i
 	out := map[int32]string{}
 	for _, n := range names {
 		data, _, err := conn.Get(ctx, dir+"/"+n)
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue
 		}
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
+
 	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -79,7 +79,7 @@ func (l *legacyMember) join(ctx context.Context) error {
 	if err := l.conn.EnsurePath(ctx, ids, nil); err != nil {
 		return err
 	}
-	if _, err := l.conn.Create(ctx, ids+"/"+l.id, reg, zk.FlagEphemeral, nil); err != nil {
+	if _, err := l.conn.Create(ctx, ids+"/"+l.id, reg, zkwatch.FlagEphemeral, nil); err != nil {
 		return fmt.Errorf("legacy %s: register: %w", l.name, err)
 	}
 	l.tl.printf("legacy-%s joined the group", l.name)
@@ -183,11 +183,11 @@ func (l *legacyMember) rebalance(ctx context.Context) error {
 			if slices.Contains(l.owned, p) {
 				continue
 			}
-			_, err := l.conn.Create(ctx, dir+"/"+strconv.Itoa(int(p)), value, zk.FlagEphemeral, nil)
+			_, err := l.conn.Create(ctx, dir+"/"+strconv.Itoa(int(p)), value, zkwatch.FlagEphemeral, nil)
 			switch {
 			case err == nil:
 				l.owned = append(l.owned, p)
-			case errors.Is(err, zk.ErrNodeExists):
+			case errors.Is(err, zkwatch.ErrNodeExists):
 				missing = append(missing, p)
 			default:
 				return err

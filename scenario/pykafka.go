@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/internal/ctxsleep"
-	"github.com/zkbalance/zkbalance/test/pykafka"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 )
 
 // PykafkaVersion is the pykafka release BlockedOptions.Pykafka runs: the
@@ -17,7 +17,7 @@ import (
 const PykafkaVersion = pykafka.V26
 
 // runPykafkaJoin is S1 with real pykafka 2.6.0 BalancedConsumer members
-// (Python child processes from a cached virtualenv, see test/pykafka): A
+// (Python child processes from a cached virtualenv, see internal/pykafka): A
 // with consumer_timeout_ms=-1 idles in consume() on the empty topic, B
 // joins with rebalance_max_retries and rebalance_backoff_ms from o's
 // LegacyRetries and LegacyBackoff.

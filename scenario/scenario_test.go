@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/scenario"
-	"github.com/zkbalance/zkbalance/test/cluster"
 )
 
 var cl *cluster.Cluster

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -55,15 +54,15 @@ func TestDialAuth(t *testing.T) {
 	anon := dial(t, "/auth-test", zkwatch.Config{})
 
 	p := "/private-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	if _, err := c.Create(ctx, p, []byte("v"), 0, zk.DigestACL(zk.PermAll, user, password)); err != nil {
+	if _, err := c.Create(ctx, p, []byte("v"), 0, zkwatch.DigestACL(zkwatch.PermAll, user, password)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Delete(testCtx(t, 10*time.Second), p, -1) })
 	if _, _, err := c.Get(ctx, p); err != nil {
 		t.Fatalf("get with credentials: %v", err)
 	}
-	if _, _, err := anon.Get(ctx, p); !errors.Is(err, zk.ErrNoAuth) {
-		t.Fatalf("get without credentials: err = %v, want zk.ErrNoAuth", err)
+	if _, _, err := anon.Get(ctx, p); !errors.Is(err, zkwatch.ErrNoAuth) {
+		t.Fatalf("get without credentials: err = %v, want zkwatch.ErrNoAuth", err)
 	}
 
 	session, dials := c.SessionID(), d.count()
@@ -74,7 +73,7 @@ func TestDialAuth(t *testing.T) {
 		if err == nil && d.count() > dials {
 			break
 		}
-		if errors.Is(err, zk.ErrNoAuth) {
+		if errors.Is(err, zkwatch.ErrNoAuth) {
 			t.Fatalf("get after reconnecting: %v (credentials not re-sent)", err)
 		}
 		if time.Now().After(deadline) {
@@ -96,8 +95,8 @@ func TestDialAuthRejected(t *testing.T) {
 		c.Close()
 		t.Fatal("Dial succeeded with an unknown auth scheme")
 	}
-	if !errors.Is(err, zk.ErrAuthFailed) {
-		t.Fatalf("Dial: err = %v, want zk.ErrAuthFailed", err)
+	if !errors.Is(err, zkwatch.ErrAuthFailed) {
+		t.Fatalf("Dial: err = %v, want zkwatch.ErrAuthFailed", err)
 	}
 	t.Log(err)
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -48,7 +47,7 @@ func TestCoalesceBurstOfChildren(t *testing.T) {
 	for g := range 10 {
 		go func() {
 			for i := g * 5; i < g*5+5; i++ {
-				_, err := c.Create(ctx, fmt.Sprintf("/ids/m-%02d", i), nil, zk.FlagEphemeral, nil)
+				_, err := c.Create(ctx, fmt.Sprintf("/ids/m-%02d", i), nil, zkwatch.FlagEphemeral, nil)
 				errs <- err
 			}
 		}()

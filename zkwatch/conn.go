@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/zk"
 )
 
 // Sentinel errors.
@@ -34,7 +34,7 @@ type Config struct {
 	// Dialer, when set, opens the TCP connections (tests use it to capture
 	// session credentials or to route through a fault-injecting proxy).
 	// Either way Dial wraps it in BoundedDialer with SessionTimeout.
-	Dialer zk.Dialer
+	Dialer Dialer
 	// Logger receives connection and watch diagnostics. Default slog.Default().
 	Logger *slog.Logger
 	// OneSession ties the Conn to its first session: when that session
@@ -63,7 +63,7 @@ type Auth struct {
 }
 
 // DigestAuth is the digest-scheme credential "user:password"; znodes
-// created with zk.DigestACL(perms, user, password) grant it perms.
+// created with DigestACL(perms, user, password) grant it perms.
 func DigestAuth(user, password string) Auth {
 	return Auth{Scheme: "digest", Auth: []byte(user + ":" + password)}
 }
@@ -96,9 +96,9 @@ func ParseServers(s string) (servers []string, chroot string, err error) {
 
 // SessionEvent is a change of the connection's session state.
 type SessionEvent struct {
-	// State is the new state (zk.StateHasSession, zk.StateDisconnected,
-	// zk.StateExpired, ...).
-	State zk.State
+	// State is the new state (StateHasSession, StateDisconnected,
+	// StateExpired, ...).
+	State State
 	// SessionID is the session the event belongs to: for StateExpired the
 	// session that ended, for StateHasSession the (possibly new) session.
 	SessionID int64
@@ -116,7 +116,7 @@ type Conn struct {
 	log    *slog.Logger
 
 	mu        sync.Mutex
-	state     zk.State
+	state     State
 	sessionID int64
 	changed   chan struct{} // closed and replaced on every state change
 	subs      map[*subscriber]struct{}
@@ -189,7 +189,7 @@ func (c *Conn) addAuth(ctx context.Context, a Auth) error {
 }
 
 // onEvent runs on go-zookeeper's goroutine for every event; it must not block.
-func (c *Conn) onEvent(ev zk.Event) {
+func (c *Conn) onEvent(ev Event) {
 	if ev.Type != zk.EventSession {
 		return
 	}
@@ -230,7 +230,7 @@ func (c *Conn) onEvent(ev zk.Event) {
 }
 
 // State returns the current connection state.
-func (c *Conn) State() zk.State {
+func (c *Conn) State() State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state
@@ -245,10 +245,6 @@ func (c *Conn) SessionID() int64 {
 
 // Chroot is the chroot of the connect string ("" for none).
 func (c *Conn) Chroot() string { return c.chroot }
-
-// ZK returns the underlying go-zookeeper connection. Its paths are absolute
-// (they include the chroot); prefer the methods of Conn.
-func (c *Conn) ZK() *zk.Conn { return c.zk }
 
 // WaitSession blocks until the connection has a session (returns at once if
 // it has one), ctx is done, or the Conn is closed.

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -55,7 +54,7 @@ func TestConnOpsUnderChroot(t *testing.T) {
 	if err := c.EnsurePath(ctx, "/a/b", nil); err != nil {
 		t.Fatalf("second EnsurePath: %v", err)
 	}
-	p, err := c.Create(ctx, "/a/b/seq-", []byte("x"), zk.FlagSequence|zk.FlagEphemeral, nil)
+	p, err := c.Create(ctx, "/a/b/seq-", []byte("x"), zkwatch.FlagSequence|zkwatch.FlagEphemeral, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +68,7 @@ func TestConnOpsUnderChroot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Set(ctx, p, []byte("z"), st.Version+5); !errors.Is(err, zk.ErrBadVersion) {
+	if _, err := c.Set(ctx, p, []byte("z"), st.Version+5); !errors.Is(err, zkwatch.ErrBadVersion) {
 		t.Fatalf("set with wrong version: %v", err)
 	}
 	kids, _, err := c.Children(ctx, "/a/b")
@@ -81,14 +80,14 @@ func TestConnOpsUnderChroot(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := c.Multi(ctx,
-		&zk.CheckVersionRequest{Path: p, Version: st.Version},
-		&zk.SetDataRequest{Path: "/a/off", Data: []byte("2"), Version: -1}); err != nil {
+		&zkwatch.CheckVersionRequest{Path: p, Version: st.Version},
+		&zkwatch.SetDataRequest{Path: "/a/off", Data: []byte("2"), Version: -1}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Multi(ctx,
-		&zk.CheckVersionRequest{Path: p, Version: st.Version + 1},
-		&zk.SetDataRequest{Path: "/a/off", Data: []byte("3"), Version: -1})
-	if !errors.Is(err, zk.ErrBadVersion) {
+		&zkwatch.CheckVersionRequest{Path: p, Version: st.Version + 1},
+		&zkwatch.SetDataRequest{Path: "/a/off", Data: []byte("3"), Version: -1})
+	if !errors.Is(err, zkwatch.ErrBadVersion) {
 		t.Fatalf("fenced multi: err = %v, want ErrBadVersion", err)
 	}
 	if b, _, _ := c.Get(ctx, "/a/off"); string(b) != "2" {
@@ -97,7 +96,7 @@ func TestConnOpsUnderChroot(t *testing.T) {
 	if err := c.Delete(ctx, p, -1); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Get(ctx, "/missing"); !errors.Is(err, zk.ErrNoNode) {
+	if _, _, err := c.Get(ctx, "/missing"); !errors.Is(err, zkwatch.ErrNoNode) {
 		t.Fatalf("missing get: %v", err)
 	}
 	if _, _, err := c.Get(ctx, "/missing"); err == nil || !strings.Contains(err.Error(), "/missing") {
@@ -122,8 +121,8 @@ func TestDialUnreachable(t *testing.T) {
 func TestSessionIDKnownAtOnce(t *testing.T) {
 	for i := range 30 {
 		c := dial(t, "", zkwatch.Config{})
-		if c.SessionID() == 0 || c.SessionID() != c.ZK().SessionID() {
-			t.Fatalf("dial %d: SessionID() = %x, zk says %x", i, c.SessionID(), c.ZK().SessionID())
+		if c.SessionID() == 0 || c.SessionID() != zkwatch.ClientSessionID(c) {
+			t.Fatalf("dial %d: SessionID() = %x, zk says %x", i, c.SessionID(), zkwatch.ClientSessionID(c))
 		}
 		c.Close()
 	}

@@ -3,8 +3,6 @@ package zkwatch
 import (
 	"net"
 	"time"
-
-	"github.com/go-zookeeper/zk"
 )
 
 // BoundedDialer wraps dial (net.DialTimeout when nil) so that no single read
@@ -18,7 +16,7 @@ import (
 // the limit, the handshake gives up and the client dials again. Dial applies
 // it with the session timeout as the limit; reads and writes of an
 // established connection already use shorter deadlines and are unaffected.
-func BoundedDialer(dial zk.Dialer, limit time.Duration) zk.Dialer {
+func BoundedDialer(dial Dialer, limit time.Duration) Dialer {
 	if dial == nil {
 		dial = net.DialTimeout
 	}

@@ -1,4 +1,5 @@
-// Package zkwatch is zkbalance's layer over github.com/go-zookeeper/zk.
+// Package zkwatch is zkbalance's layer over its ZooKeeper client (a patched copy
+// of go-zookeeper/zk inside this module; see internal/zk/ZKBALANCE_PATCH.md).
 //
 // It adds what the raw client lacks:
 //

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zkbalance/zkbalance/test/cluster"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/zk"
 )
 
 // abs turns a path relative to the chroot into the server's absolute path.
@@ -69,10 +69,10 @@ func do[T any](ctx context.Context, c *Conn, fn func(*zk.Conn) (T, error)) (T, e
 	}
 }
 
-type stat = *zk.Stat
+type stat = *Stat
 
 // Get reads a znode's data and stat.
-func (c *Conn) Get(ctx context.Context, p string) ([]byte, *zk.Stat, error) {
+func (c *Conn) Get(ctx context.Context, p string) ([]byte, *Stat, error) {
 	type r struct {
 		b []byte
 		s stat
@@ -87,7 +87,7 @@ func (c *Conn) Get(ctx context.Context, p string) ([]byte, *zk.Stat, error) {
 // GetResult is one answer of GetMany.
 type GetResult struct {
 	Data []byte
-	Stat *zk.Stat
+	Stat *Stat
 	Err  error // as Get's
 }
 
@@ -114,7 +114,7 @@ func (c *Conn) GetMany(ctx context.Context, paths []string) []GetResult {
 }
 
 // Children lists a znode's children (in server order).
-func (c *Conn) Children(ctx context.Context, p string) ([]string, *zk.Stat, error) {
+func (c *Conn) Children(ctx context.Context, p string) ([]string, *Stat, error) {
 	type r struct {
 		c []string
 		s stat
@@ -127,7 +127,7 @@ func (c *Conn) Children(ctx context.Context, p string) ([]string, *zk.Stat, erro
 }
 
 // Exists reports whether a znode exists, with its stat when it does.
-func (c *Conn) Exists(ctx context.Context, p string) (bool, *zk.Stat, error) {
+func (c *Conn) Exists(ctx context.Context, p string) (bool, *Stat, error) {
 	type r struct {
 		ok bool
 		s  stat
@@ -141,7 +141,7 @@ func (c *Conn) Exists(ctx context.Context, p string) (bool, *zk.Stat, error) {
 
 // Create creates a znode and returns its path (relative to the chroot;
 // sequential nodes get their suffix). acl nil means world:anyone all.
-func (c *Conn) Create(ctx context.Context, p string, data []byte, flags int32, acl []zk.ACL) (string, error) {
+func (c *Conn) Create(ctx context.Context, p string, data []byte, flags int32, acl []ACL) (string, error) {
 	if acl == nil {
 		acl = zk.WorldACL(zk.PermAll)
 	}
@@ -154,7 +154,7 @@ func (c *Conn) Create(ctx context.Context, p string, data []byte, flags int32, a
 
 // EnsurePath creates p and any missing parents as persistent znodes with
 // empty data; existing nodes are left alone.
-func (c *Conn) EnsurePath(ctx context.Context, p string, acl []zk.ACL) error {
+func (c *Conn) EnsurePath(ctx context.Context, p string, acl []ACL) error {
 	if p == "/" || p == "" {
 		return nil
 	}
@@ -175,7 +175,7 @@ func (c *Conn) EnsurePath(ctx context.Context, p string, acl []zk.ACL) error {
 }
 
 // Set writes a znode's data if its version matches (-1 for any).
-func (c *Conn) Set(ctx context.Context, p string, data []byte, version int32) (*zk.Stat, error) {
+func (c *Conn) Set(ctx context.Context, p string, data []byte, version int32) (*Stat, error) {
 	v, err := do(ctx, c, func(z *zk.Conn) (stat, error) { return z.Set(c.abs(p), data, version) })
 	if err != nil {
 		return nil, fmt.Errorf("zkwatch: set %s: %w", p, err)
@@ -192,30 +192,43 @@ func (c *Conn) Delete(ctx context.Context, p string, version int32) error {
 	return nil
 }
 
-// Multi runs the operations atomically. ops are *zk.CreateRequest,
-// *zk.SetDataRequest, *zk.DeleteRequest or *zk.CheckVersionRequest with
+// GetACL returns the ACL and stat of the znode at p.
+func (c *Conn) GetACL(ctx context.Context, p string) ([]ACL, *Stat, error) {
+	type r struct {
+		acl []ACL
+		s   *Stat
+	}
+	v, err := do(ctx, c, func(z *zk.Conn) (r, error) { a, s, err := z.GetACL(c.abs(p)); return r{a, s}, err })
+	if err != nil {
+		return nil, nil, fmt.Errorf("zkwatch: get acl %s: %w", p, err)
+	}
+	return v.acl, v.s, nil
+}
+
+// Multi runs the operations atomically. ops are *CreateRequest,
+// *SetDataRequest, *DeleteRequest or *CheckVersionRequest with
 // paths relative to the chroot (they are not modified). The error of the
 // first failing operation is returned, wrapped.
-func (c *Conn) Multi(ctx context.Context, ops ...any) ([]zk.MultiResponse, error) {
+func (c *Conn) Multi(ctx context.Context, ops ...any) ([]MultiResponse, error) {
 	abs := make([]any, len(ops))
 	for i, op := range ops {
 		switch o := op.(type) {
-		case *zk.CreateRequest:
+		case *CreateRequest:
 			cp := *o
 			cp.Path = c.abs(o.Path)
 			if cp.Acl == nil {
 				cp.Acl = zk.WorldACL(zk.PermAll)
 			}
 			abs[i] = &cp
-		case *zk.SetDataRequest:
+		case *SetDataRequest:
 			cp := *o
 			cp.Path = c.abs(o.Path)
 			abs[i] = &cp
-		case *zk.DeleteRequest:
+		case *DeleteRequest:
 			cp := *o
 			cp.Path = c.abs(o.Path)
 			abs[i] = &cp
-		case *zk.CheckVersionRequest:
+		case *CheckVersionRequest:
 			cp := *o
 			cp.Path = c.abs(o.Path)
 			abs[i] = &cp
@@ -223,7 +236,7 @@ func (c *Conn) Multi(ctx context.Context, ops ...any) ([]zk.MultiResponse, error
 			return nil, fmt.Errorf("zkwatch: multi: unsupported operation %T", op)
 		}
 	}
-	res, err := do(ctx, c, func(z *zk.Conn) ([]zk.MultiResponse, error) { return z.Multi(abs...) })
+	res, err := do(ctx, c, func(z *zk.Conn) ([]MultiResponse, error) { return z.Multi(abs...) })
 	if err == nil {
 		for i, r := range res {
 			if r.Error != nil {
@@ -241,11 +254,11 @@ func (c *Conn) Multi(ctx context.Context, ops ...any) ([]zk.MultiResponse, error
 // ExistsW reports whether p exists and arms a one-shot watch that fires on
 // its creation, deletion or data change. The channel gets one event (or is
 // closed unfired when the connection ends).
-func (c *Conn) ExistsW(ctx context.Context, p string) (bool, *zk.Stat, <-chan zk.Event, error) {
+func (c *Conn) ExistsW(ctx context.Context, p string) (bool, *Stat, <-chan Event, error) {
 	type r struct {
 		ok bool
 		s  stat
-		ev <-chan zk.Event
+		ev <-chan Event
 	}
 	v, err := do(ctx, c, func(z *zk.Conn) (r, error) { ok, s, ev, err := z.ExistsW(c.abs(p)); return r{ok, s, ev}, err })
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/zk"
 )
 
 // ReadBroker reads and parses /brokers/ids/<id>.

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/zk"
 )
 
 // Snapshot is the state of a watched znode after an event.
@@ -21,7 +21,7 @@ type Snapshot struct {
 	// Data is the znode's data (WatchData only).
 	Data []byte
 	// Stat is the znode's stat when it exists.
-	Stat *zk.Stat
+	Stat *Stat
 	// SessionID is the session the snapshot was read in.
 	SessionID int64
 	// Err is set when the read failed with an error that retrying is unlikely
@@ -98,10 +98,10 @@ func (c *Conn) watch(ctx context.Context, p string, kind watchKind) <-chan Snaps
 }
 
 // read takes one snapshot and arms the next one-shot watch.
-func (c *Conn) read(ctx context.Context, p string, kind watchKind) (Snapshot, <-chan zk.Event, error) {
+func (c *Conn) read(ctx context.Context, p string, kind watchKind) (Snapshot, <-chan Event, error) {
 	type res struct {
 		snap Snapshot
-		ev   <-chan zk.Event
+		ev   <-chan Event
 	}
 	abs := c.abs(p)
 	r, err := do(ctx, c, func(z *zk.Conn) (res, error) {
@@ -109,7 +109,7 @@ func (c *Conn) read(ctx context.Context, p string, kind watchKind) (Snapshot, <-
 		for {
 			var (
 				snap = Snapshot{Path: p, Exists: true, SessionID: sid}
-				ev   <-chan zk.Event
+				ev   <-chan Event
 				err  error
 			)
 			if kind == watchChildren {

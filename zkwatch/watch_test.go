@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-	"github.com/zkbalance/zkbalance/test/cluster"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -23,7 +22,7 @@ func TestWatchChildrenCreateDelete(t *testing.T) {
 	}
 	next(t, w, 10*time.Second, "parent created", func(s zkwatch.Snapshot) bool { return s.Exists && len(s.Children) == 0 })
 	for _, k := range []string{"b", "a", "c"} {
-		if _, err := c.Create(ctx, "/group/ids/"+k, nil, zk.FlagEphemeral, nil); err != nil {
+		if _, err := c.Create(ctx, "/group/ids/"+k, nil, zkwatch.FlagEphemeral, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,11 +108,11 @@ func TestWatchSurvivesZooKeeperRestart(t *testing.T) {
 	if err := cl.StopZooKeeper(); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, events, 20*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zk.StateDisconnected })
+	waitEvent(t, events, 20*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zkwatch.StateDisconnected })
 	if err := cl.StartZooKeeper(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, events, 30*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zk.StateHasSession })
+	waitEvent(t, events, 30*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zkwatch.StateHasSession })
 	if c.SessionID() != id {
 		t.Fatalf("session changed across a short restart: %x -> %x", id, c.SessionID())
 	}
@@ -138,7 +137,7 @@ func TestWatchReArmsAfterSessionExpiry(t *testing.T) {
 	if err := c.EnsurePath(ctx, "/kids", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Create(ctx, "/kids/mine", nil, zk.FlagEphemeral, nil); err != nil {
+	if _, err := c.Create(ctx, "/kids/mine", nil, zkwatch.FlagEphemeral, nil); err != nil {
 		t.Fatal(err)
 	}
 	w := c.WatchChildren(ctx, "/kids")
@@ -150,11 +149,11 @@ func TestWatchReArmsAfterSessionExpiry(t *testing.T) {
 	if err := cl.ExpireSession(ctx, oldID, pw); err != nil {
 		t.Fatal(err)
 	}
-	exp := waitEvent(t, events, 20*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zk.StateExpired })
+	exp := waitEvent(t, events, 20*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zkwatch.StateExpired })
 	if exp.SessionID != oldID {
 		t.Fatalf("expired event for %x, want %x", exp.SessionID, oldID)
 	}
-	has := waitEvent(t, events, 20*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zk.StateHasSession })
+	has := waitEvent(t, events, 20*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zkwatch.StateHasSession })
 	if has.SessionID == oldID || has.SessionID == 0 {
 		t.Fatalf("new session id %x (old %x)", has.SessionID, oldID)
 	}
@@ -162,7 +161,7 @@ func TestWatchReArmsAfterSessionExpiry(t *testing.T) {
 		return s.SessionID == has.SessionID && len(s.Children) == 0
 	})
 	_ = s
-	if _, err := c.Create(ctx, "/kids/new", nil, zk.FlagEphemeral, nil); err != nil {
+	if _, err := c.Create(ctx, "/kids/new", nil, zkwatch.FlagEphemeral, nil); err != nil {
 		t.Fatal(err)
 	}
 	next(t, w, 10*time.Second, "re-armed watch sees a new child", func(s zkwatch.Snapshot) bool {
@@ -199,7 +198,7 @@ func TestOneSessionConnEndsAtExpiry(t *testing.T) {
 	if err := cl.ExpireSession(ctx, id, pw); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, events, 20*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zk.StateExpired })
+	waitEvent(t, events, 20*time.Second, func(e zkwatch.SessionEvent) bool { return e.State == zkwatch.StateExpired })
 	select {
 	case <-c.Done():
 	case <-time.After(10 * time.Second):
@@ -214,7 +213,7 @@ func TestOneSessionConnEndsAtExpiry(t *testing.T) {
 	for range w { // must be closed
 	}
 	time.Sleep(500 * time.Millisecond)
-	if c.State() == zk.StateHasSession {
+	if c.State() == zkwatch.StateHasSession {
 		t.Fatal("a OneSession conn opened a new session")
 	}
 }

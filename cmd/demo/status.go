@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
 	"github.com/zkbalance/zkbalance/groupstate"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
-	"github.com/zkbalance/zkbalance/test/cluster"
+
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -93,7 +93,7 @@ func stPut(t testing.TB, ctx context.Context, conn *zkwatch.Conn, p, value strin
 	}
 	var flags int32
 	if eph {
-		flags = zk.FlagEphemeral
+		flags = zkwatch.FlagEphemeral
 	}
 	if _, err := conn.Create(ctx, p, []byte(value), flags, nil); err != nil {
 		t.Fatalf("create %s: %v", p, err)
@@ -104,7 +104,7 @@ func stPut(t testing.TB, ctx context.Context, conn *zkwatch.Conn, p, value strin
 func stGet(t testing.TB, ctx context.Context, conn *zkwatch.Conn, p string) (string, bool) {
 	t.Helper()
 	data, _, err := conn.Get(ctx, p)
-	if errors.Is(err, zk.ErrNoNode) {
+	if errors.Is(err, zkwatch.ErrNoNode) {
 		return "", false
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
 	"github.com/zkbalance/zkbalance/internal/kafkacoord"
 )
 

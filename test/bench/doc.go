@@ -1,7 +1,7 @@
 // Package bench is the side-by-side benchmark of zkbalance against raw
 // sarama PartitionConsumers, sarama's ConsumerGroup (Kafka's own group
 // protocol) and pykafka's BalancedConsumer, all in one run on loopback
-// against one real cluster (test/cluster, 3 brokers), written as
+// against one real cluster (internal/cluster, 3 brokers), written as
 // BENCHMARKS.md (issue 7, item 4).
 //
 // The measurements live in the package's test, TestSideBySide; this package

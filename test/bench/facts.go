@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/zkbalance/zkbalance/test/cluster"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
 // MachineFacts describes the machine from /proc: CPU model, cores, memory,
@@ -66,7 +66,7 @@ func GoFacts() []Fact {
 			switch d.Path {
 			case "github.com/IBM/sarama":
 				out = append(out, Fact{"sarama", d.Version})
-			case "github.com/go-zookeeper/zk":
+			case "github.com/zkbalance/zkbalance/internal/zk":
 				out = append(out, Fact{"go-zookeeper/zk", d.Version})
 			}
 		}

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
-	"github.com/zkbalance/zkbalance/test/cluster"
 )
 
 // cl is the package's real ZooKeeper + 3 Kafka brokers, shared by every

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zkbalance/zkbalance/test/pykafka"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 )
 
 // pykafkaSetup describes the members' settings, for the report.

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/test/bench"
-	"github.com/zkbalance/zkbalance/test/cluster"
-	"github.com/zkbalance/zkbalance/test/pykafka"
 )
 
 // buildMember builds test/member without the race detector (whose shadow

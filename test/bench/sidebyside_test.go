@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/test/bench"
-	"github.com/zkbalance/zkbalance/test/pykafka"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 

@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/test/bench"
-	"github.com/zkbalance/zkbalance/test/cluster"
-	"github.com/zkbalance/zkbalance/test/pykafka"
 )
 
 const (

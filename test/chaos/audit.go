@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/partition"
@@ -158,7 +157,7 @@ func (a *audit) epoch(ctx context.Context) error {
 		for range sessions { // until the subscription's goroutine has ended
 		}
 	}()
-	if conn.State() != zk.StateHasSession { // lost before the subscription
+	if conn.State() != zkwatch.StateHasSession { // lost before the subscription
 		return errConnLost
 	}
 	a.mu.Lock()
@@ -204,7 +203,7 @@ func (a *audit) epoch(ctx context.Context) error {
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			case ev, ok := <-sessions:
-				if !ok || ev.State != zk.StateHasSession && ev.State != zk.StateConnected {
+				if !ok || ev.State != zkwatch.StateHasSession && ev.State != zkwatch.StateConnected {
 					return errConnLost // closed on the spot: see audit
 				}
 				continue
@@ -224,7 +223,7 @@ func (a *audit) epoch(ctx context.Context) error {
 // (failed attempts before it do not count) and refuses every later dial,
 // calling lost: the go-zookeeper connection never reconnects, so it never
 // re-sends its watches. ctx bounds the dial.
-func oneConnDialer(ctx context.Context, lost context.CancelCauseFunc) zk.Dialer {
+func oneConnDialer(ctx context.Context, lost context.CancelCauseFunc) zkwatch.Dialer {
 	var used atomic.Bool
 	return func(network, address string, timeout time.Duration) (net.Conn, error) {
 		if used.Load() {
@@ -271,7 +270,7 @@ func (a *audit) check(ctx context.Context, conn *zkwatch.Conn, onWatch bool) {
 func (a *audit) read(ctx context.Context, conn *zkwatch.Conn) (listing, error) {
 	l := listing{members: map[string]bool{}, owners: map[string]map[string]string{}}
 	ids, _, err := conn.Children(ctx, "/consumers/"+a.group+"/ids")
-	if err != nil && !errors.Is(err, zk.ErrNoNode) {
+	if err != nil && !errors.Is(err, zkwatch.ErrNoNode) {
 		return l, err
 	}
 	for _, id := range ids {
@@ -285,7 +284,7 @@ func (a *audit) read(ctx context.Context, conn *zkwatch.Conn) (listing, error) {
 	var owners []*owner
 	for _, t := range a.topics {
 		names, _, err := conn.Children(ctx, "/consumers/"+a.group+"/owners/"+t)
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue
 		}
 		if err != nil {
@@ -304,7 +303,7 @@ func (a *audit) read(ctx context.Context, conn *zkwatch.Conn) (listing, error) {
 	}
 	wg.Wait()
 	for _, o := range owners {
-		if errors.Is(o.err, zk.ErrNoNode) {
+		if errors.Is(o.err, zkwatch.ErrNoNode) {
 			continue
 		}
 		if o.err != nil {

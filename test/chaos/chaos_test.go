@@ -15,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/internal/ctxsleep"
 	"github.com/zkbalance/zkbalance/partition"
-	"github.com/zkbalance/zkbalance/test/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -418,7 +417,7 @@ func committedAtEnd(ctx context.Context, obs *zkwatch.Conn, group string, ends m
 	defer cancel()
 	for tp, end := range ends {
 		data, _, err := obs.Get(ctx, fmt.Sprintf("/consumers/%s/offsets/%s/%d", group, tp.Topic, tp.Partition))
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			if end == 0 {
 				continue
 			}

@@ -15,7 +15,7 @@
 //	go test ./test/chaos -run TestChaos -v -chaos.messages 100000 -chaos.faults 50 -chaos.duration 5m -chaos.seed 7
 //
 // Each member's ZooKeeper connection goes through its own proxy
-// (test/proxy). Broker connections go through one proxy per broker that the
+// (internal/proxy). Broker connections go through one proxy per broker that the
 // cluster owns (cluster.Config.ProxiedListener): every broker advertises its
 // proxy on a second listener, members bootstrap at the proxies, so every
 // metadata answer they get names proxies and all their Kafka traffic passes

@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/proxy"
 	"github.com/zkbalance/zkbalance/scenario"
-	"github.com/zkbalance/zkbalance/test/proxy"
 )
 
 // memberProc is one incarnation of a member: a test/member process whose

@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/scenario"
-	"github.com/zkbalance/zkbalance/test/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -369,7 +368,7 @@ func readOwners(t *testing.T, ctx context.Context, obs *zkwatch.Conn, group, top
 	return out
 }
 
-func isNoNode(err error) bool { return errors.Is(err, zk.ErrNoNode) }
+func isNoNode(err error) bool { return errors.Is(err, zkwatch.ErrNoNode) }
 
 // waitOwners waits until every partition has an owner znode and members
 // members are registered, and returns the owners.

@@ -12,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/scenario"
-	"github.com/zkbalance/zkbalance/test/pykafka"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -61,7 +59,7 @@ func readOwners(ctx context.Context, conn *zkwatch.Conn, group, topic string) (m
 	for _, dir := range []string{topic, "b'" + topic + "'"} {
 		path := "/consumers/" + group + "/owners/" + dir
 		names, _, err := conn.Children(ctx, path)
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue
 		}
 		if err != nil {
@@ -77,7 +75,7 @@ func readOwners(ctx context.Context, conn *zkwatch.Conn, group, topic string) (m
 				return nil, fmt.Errorf("owner znode %s/%s: name is neither <p> nor <leader>-<p>", path, n)
 			}
 			v, _, err := conn.Get(ctx, path+"/"+n)
-			if errors.Is(err, zk.ErrNoNode) {
+			if errors.Is(err, zkwatch.ErrNoNode) {
 				continue
 			}
 			if err != nil {
@@ -93,7 +91,7 @@ func readOwners(ctx context.Context, conn *zkwatch.Conn, group, topic string) (m
 func readIDs(ctx context.Context, conn *zkwatch.Conn, group string) (map[string]string, error) {
 	path := "/consumers/" + group + "/ids"
 	names, _, err := conn.Children(ctx, path)
-	if errors.Is(err, zk.ErrNoNode) {
+	if errors.Is(err, zkwatch.ErrNoNode) {
 		return map[string]string{}, nil
 	}
 	if err != nil {
@@ -102,7 +100,7 @@ func readIDs(ctx context.Context, conn *zkwatch.Conn, group string) (map[string]
 	out := map[string]string{}
 	for _, n := range names {
 		v, _, err := conn.Get(ctx, path+"/"+n)
-		if errors.Is(err, zk.ErrNoNode) {
+		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue
 		}
 		if err != nil {

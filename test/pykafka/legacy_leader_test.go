@@ -12,7 +12,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/zkbalance/zkbalance/test/pykafka"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 

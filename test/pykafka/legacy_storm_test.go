@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zkbalance/zkbalance/test/pykafka"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 )
 
 // stormCap bounds the wait for pykafka members to reach a complete

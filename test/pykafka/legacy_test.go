@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/scenario"
-	"github.com/zkbalance/zkbalance/test/pykafka"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
-	"github.com/zkbalance/zkbalance/test/pykafka"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 )
 
 // The two kinds of group member the mixed-group and legacy tests run: an

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/scenario"
@@ -100,7 +98,7 @@ func newFakeScala(t *testing.T, ctx context.Context, group, topic, host string, 
 	if err := conn.EnsurePath(ctx, ids, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Create(ctx, ids+"/"+f.id, reg, zk.FlagEphemeral, nil); err != nil {
+	if _, err := conn.Create(ctx, ids+"/"+f.id, reg, zkwatch.FlagEphemeral, nil); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -113,7 +111,7 @@ func (f *fakeScala) ID() string { return f.id }
 func (f *fakeScala) release(ctx context.Context, h *holdings) error {
 	for p := range f.held {
 		h.release(f.id, p)
-		if err := f.conn.Delete(ctx, f.ownerPath(p), -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		if err := f.conn.Delete(ctx, f.ownerPath(p), -1); err != nil && !errors.Is(err, zkwatch.ErrNoNode) {
 			return err
 		}
 		delete(f.held, p)
@@ -132,11 +130,11 @@ func (f *fakeScala) claim(ctx context.Context, h *holdings, want map[int32]strin
 			continue
 		}
 		for {
-			_, err := f.conn.Create(ctx, f.ownerPath(p), []byte(want[p]), zk.FlagEphemeral, nil)
+			_, err := f.conn.Create(ctx, f.ownerPath(p), []byte(want[p]), zkwatch.FlagEphemeral, nil)
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, zk.ErrNodeExists) {
+			if !errors.Is(err, zkwatch.ErrNodeExists) {
 				return err
 			}
 			select {

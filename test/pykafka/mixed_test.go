@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/scenario"
-	"github.com/zkbalance/zkbalance/test/pykafka"
 )
 
 // stepBound bounds each join or leave's convergence in the S8 tests.

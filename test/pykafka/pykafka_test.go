@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/zkbalance/zkbalance/internal/zk"
 
-	"github.com/zkbalance/zkbalance/test/cluster"
-	"github.com/zkbalance/zkbalance/test/pykafka"
+	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/pykafka"
 )
 
 // cl is the package's real ZooKeeper + two Kafka brokers: topics with

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
+
+	"github.com/zkbalance/zkbalance/internal/zk"
 
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -171,7 +172,7 @@ func (c *Cluster) DialZooKeeper(ctx context.Context, sessionTimeout time.Duratio
 	for {
 		select {
 		case ev := <-events:
-			if ev.State == zk.StateHasSession {
+			if ev.State == zkwatch.StateHasSession {
 				return conn, nil
 			}
 		case <-ctx.Done():

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
+
+	"github.com/zkbalance/zkbalance/internal/zk"
 )
 
 // Message is one record to produce to an explicit partition.

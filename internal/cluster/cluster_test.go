@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-zookeeper/zk"
-	"github.com/zkbalance/zkbalance/test/cluster"
+
+	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/zk"
+	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 var cl *cluster.Cluster
@@ -126,7 +128,7 @@ func TestZooKeeperRestartKeepsSession(t *testing.T) {
 	}
 	defer conn.Close()
 	id := conn.SessionID()
-	if _, err := conn.Create("/harness-eph", nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); err != nil {
+	if _, err := conn.Create("/harness-eph", nil, zkwatch.FlagEphemeral, zkwatch.WorldACL(zkwatch.PermAll)); err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.StopZooKeeper(); err != nil {
@@ -140,10 +142,10 @@ func TestZooKeeperRestartKeepsSession(t *testing.T) {
 	// (ZOOKEEPER-5051) costs the client one bounded handshake (the session
 	// timeout) before it dials again.
 	deadline := time.Now().Add(60 * time.Second)
-	for conn.State() != zk.StateHasSession && time.Now().Before(deadline) {
+	for conn.State() != zkwatch.StateHasSession && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if conn.State() != zk.StateHasSession {
+	if conn.State() != zkwatch.StateHasSession {
 		t.Fatalf("client not back in its session 60s after the restart (state %v)\n%s", conn.State(), cl.LogTails(40))
 	}
 	if conn.SessionID() != id {
@@ -186,8 +188,8 @@ func TestExpireSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	waitState(t, events, zk.StateHasSession)
-	if _, err := conn.Create("/harness-expire", nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); err != nil {
+	waitState(t, events, zkwatch.StateHasSession)
+	if _, err := conn.Create("/harness-expire", nil, zkwatch.FlagEphemeral, zkwatch.WorldACL(zkwatch.PermAll)); err != nil {
 		t.Fatal(err)
 	}
 	id, pw := capture.Credentials()
@@ -197,8 +199,8 @@ func TestExpireSession(t *testing.T) {
 	if err := cl.ExpireSession(ctx, id, pw); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, events, zk.StateExpired)
-	waitState(t, events, zk.StateHasSession)
+	waitState(t, events, zkwatch.StateExpired)
+	waitState(t, events, zkwatch.StateHasSession)
 	if conn.SessionID() == id {
 		t.Fatal("same session after expiry")
 	}
@@ -210,7 +212,7 @@ func TestExpireSession(t *testing.T) {
 	}
 }
 
-func waitState(t *testing.T, events <-chan zk.Event, want zk.State) {
+func waitState(t *testing.T, events <-chan zkwatch.Event, want zkwatch.State) {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {

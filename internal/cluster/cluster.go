@@ -22,7 +22,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/zkbalance/zkbalance/test/proxy"
+
+	"github.com/zkbalance/zkbalance/internal/proxy"
 )
 
 // Config describes the cluster to start. The zero value is one broker, no
@@ -59,7 +60,7 @@ type Config struct {
 	TLS bool
 	// ProxiedListener gives every broker one more listener, ListenerProxied
 	// (security protocol PLAINTEXT), whose advertised address is a
-	// test/proxy.Proxy the cluster starts and owns, one per broker,
+	// internal/proxy.Proxy the cluster starts and owns, one per broker,
 	// forwarding to that broker's real PROXIED port. A client that
 	// bootstraps at ProxiedBrokerAddrs (or picks the PROXIED endpoints from
 	// /brokers/ids) is told the proxy addresses in every metadata answer,

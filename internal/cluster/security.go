@@ -23,8 +23,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-	"github.com/zkbalance/zkbalance/test/proxy"
+	"github.com/zkbalance/zkbalance/internal/proxy"
+	"github.com/zkbalance/zkbalance/internal/zk"
+	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 // Listener names (each but ListenerProxied the security protocol of the
@@ -218,7 +219,7 @@ func (c *Cluster) createScramUsers(ctx context.Context) error {
 			cur := ""
 			for _, part := range strings.Split(strings.TrimPrefix(c.cfg.Chroot, "/"), "/") {
 				cur += "/" + part
-				if _, err := conn.Create(cur, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+				if _, err := conn.Create(cur, nil, 0, zkwatch.WorldACL(zkwatch.PermAll)); err != nil && !errors.Is(err, zkwatch.ErrNodeExists) {
 					return fmt.Errorf("create chroot %s: %w", cur, err)
 				}
 			}

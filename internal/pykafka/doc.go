@@ -1,6 +1,6 @@
 // Package pykafka runs real pykafka BalancedConsumer members (Python child
 // processes) beside zkbalance members, for interop tests against the real
-// cluster of test/cluster.
+// cluster of internal/cluster.
 //
 //	python, err := pykafka.Venv(ctx, pykafka.V28)          // cached venv
 //	m, err := pykafka.Start(ctx, python, pykafka.MemberArgs{

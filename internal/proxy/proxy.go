@@ -54,7 +54,7 @@
 //
 // For every client connection to pass through a proxy, each broker must
 // advertise its proxy's address, which must be known before the broker
-// starts. test/cluster does this with Config.ProxiedListener: it starts one
+// starts. internal/cluster does this with Config.ProxiedListener: it starts one
 // proxy per broker (New, its port known at once, its target the broker's
 // port for it) and gives each broker a second listener whose advertised
 // address is that proxy, keeping the first for the harness and for

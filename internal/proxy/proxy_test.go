@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-	"github.com/zkbalance/zkbalance/test/cluster"
-	"github.com/zkbalance/zkbalance/test/proxy"
+	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/proxy"
+	"github.com/zkbalance/zkbalance/internal/zk"
+	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -294,7 +295,7 @@ func proxyGoroutines() []string {
 	_ = pprof.Lookup("goroutine").WriteTo(&stacks, 2)
 	var out []string
 	for g := range strings.SplitSeq(stacks.String(), "\n\n") {
-		if strings.Contains(g, "zkbalance/test/proxy.") {
+		if strings.Contains(g, "zkbalance/internal/proxy.") {
 			out = append(out, g)
 		}
 	}
@@ -620,11 +621,11 @@ func TestUnreachableTarget(t *testing.T) {
 // through (its event channel drops events when nobody reads it).
 type sessionEvents struct {
 	mu     sync.Mutex
-	states []zk.State
+	states []zkwatch.State
 	times  []time.Time
 }
 
-func (e *sessionEvents) callback(ev zk.Event) {
+func (e *sessionEvents) callback(ev zkwatch.Event) {
 	if ev.Type != zk.EventSession {
 		return
 	}
@@ -640,15 +641,15 @@ func (e *sessionEvents) mark() int {
 	return len(e.states)
 }
 
-func (e *sessionEvents) since(i int) []zk.State {
+func (e *sessionEvents) since(i int) []zkwatch.State {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]zk.State(nil), e.states[i:]...)
+	return append([]zkwatch.State(nil), e.states[i:]...)
 }
 
 // await waits until the states recorded from index from contain want in
 // order and returns the time each of them was seen.
-func (e *sessionEvents) await(t *testing.T, from int, timeout time.Duration, want ...zk.State) []time.Time {
+func (e *sessionEvents) await(t *testing.T, from int, timeout time.Duration, want ...zkwatch.State) []time.Time {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -659,7 +660,7 @@ func (e *sessionEvents) await(t *testing.T, from int, timeout time.Duration, wan
 				at = append(at, e.times[i])
 			}
 		}
-		seen := append([]zk.State(nil), e.states[from:]...)
+		seen := append([]zkwatch.State(nil), e.states[from:]...)
 		e.mu.Unlock()
 		if len(at) == len(want) {
 			return at
@@ -692,9 +693,9 @@ func TestZooKeeperSessionThroughProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	events.await(t, 0, 30*time.Second, zk.StateHasSession)
+	events.await(t, 0, 30*time.Second, zkwatch.StateHasSession)
 	session := conn.SessionID()
-	if _, err := conn.Create("/proxy-eph", nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); err != nil {
+	if _, err := conn.Create("/proxy-eph", nil, zkwatch.FlagEphemeral, zkwatch.WorldACL(zkwatch.PermAll)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -724,7 +725,7 @@ func TestZooKeeperSessionThroughProxy(t *testing.T) {
 	// same session and its ephemeral node survives.
 	mark = events.mark()
 	p.Reset()
-	events.await(t, mark, 20*time.Second, zk.StateDisconnected, zk.StateHasSession)
+	events.await(t, mark, 20*time.Second, zkwatch.StateDisconnected, zkwatch.StateHasSession)
 	if conn.SessionID() != session {
 		t.Fatalf("session changed across a reset: %x -> %x", session, conn.SessionID())
 	}
@@ -740,7 +741,7 @@ func TestZooKeeperSessionThroughProxy(t *testing.T) {
 	const drop = 3 * sessionTimeout
 	start = time.Now()
 	p.Drop(drop)
-	at := events.await(t, mark, 30*time.Second, zk.StateDisconnected, zk.StateExpired, zk.StateHasSession)
+	at := events.await(t, mark, 30*time.Second, zkwatch.StateDisconnected, zkwatch.StateExpired, zkwatch.StateHasSession)
 	if d := at[0].Sub(start); d >= drop {
 		t.Errorf("client noticed the partition only after %v", d)
 	}

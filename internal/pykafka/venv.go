@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zkbalance/zkbalance/test/cluster"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
 // PythonEnv names the environment variable that selects the Python
