@@ -16,7 +16,7 @@ import (
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-// Layout is the ZooKeeper layout a group uses (see PROTOCOL.md).
+// Layout is the ZooKeeper layout a group uses (see docs/PROTOCOL.md, "Layouts").
 type Layout string
 
 // Layouts.

@@ -1,6 +1,6 @@
 // Package balanced is a ZooKeeper-coordinated balanced Kafka consumer,
 // wire-compatible with the Scala high-level consumer and pykafka's
-// BalancedConsumer (see PROTOCOL.md), that fixes the two ways such groups
+// BalancedConsumer (see docs/PROTOCOL.md), that fixes the two ways such groups
 // break.
 //
 // A blocked rebalance cannot happen: the rebalance runs on its own

@@ -11,6 +11,6 @@
 // partition instead of failing.
 //
 // Paths are relative to the chroot of the zkwatch.Conn. The layouts are those
-// of zkbalance's compatibility contract, PROTOCOL.md ("ZooKeeper layout,
-// assignors and offsets").
+// of zkbalance's protocol reference, docs/PROTOCOL.md ("Znodes written by
+// group members" and "Offsets").
 package groupstate

@@ -12,7 +12,7 @@ import (
 )
 
 // goldenCase is one case of a testdata/*.json file, in the format of
-// PROTOCOL.md "Golden vectors".
+// docs/PROTOCOL.md, "Golden vectors".
 type goldenCase struct {
 	Name     string `json:"name"`
 	Assignor string `json:"assignor"`

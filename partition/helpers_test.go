@@ -8,7 +8,7 @@ import (
 )
 
 // Checks shared by the golden, property and fuzz tests. They are written
-// from the definitions in PROTOCOL.md, not from the code under test.
+// from the definitions in docs/PROTOCOL.md, not from the code under test.
 
 // isScala reports whether the assignor's owners are thread ids.
 func isScala(name string) bool {

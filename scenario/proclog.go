@@ -74,7 +74,7 @@ func (l *Log) WaitProcessed(ctx context.Context, n int) error {
 	return nil
 }
 
-// Analysis is what the processing log says about a run (SCENARIOS.md):
+// Analysis is what the processing log says about a run (docs/SCENARIOS.md):
 // Lost = produced offsets never processed; Duplicates = extra processings of
 // an offset; Overlaps = pairs of records of one partition by two members in
 // intersecting [start, end] windows.

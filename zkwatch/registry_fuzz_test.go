@@ -46,7 +46,7 @@ var registryProtocols = map[string]bool{"PLAINTEXT": true, "SSL": true, "SASL_PL
 
 func FuzzParseBroker(f *testing.F) {
 	for _, data := range []string{
-		// PROTOCOL.md, versions 1 to 5.
+		// docs/PROTOCOL.md, versions 1 to 5.
 		`{"version":1,"host":"h","port":9092,"jmx_port":-1}`,
 		`{"version":2,"host":"h","port":9092,"jmx_port":-1,"timestamp":"1428512949385","endpoints":["PLAINTEXT://h:9092"]}`,
 		`{"version":3,"host":"h","port":9092,"jmx_port":-1,"timestamp":"1428512949385","endpoints":["PLAINTEXT://h:9092","SSL://h:9093"],"rack":"r1"}`,
@@ -164,7 +164,7 @@ func registryEqualFeatures(t *testing.T, a, b json.RawMessage) bool {
 
 func FuzzParseTopic(f *testing.F) {
 	for _, data := range []string{
-		// PROTOCOL.md, versions 1 to 3.
+		// docs/PROTOCOL.md, versions 1 to 3.
 		`{"version":1,"partitions":{"0":[1,2],"1":[2,3]}}`,
 		`{"version":2,"partitions":{"0":[1,2],"1":[2,3]},"adding_replicas":{},"removing_replicas":{}}`,
 		`{"version":3,"partitions":{"0":[1,2],"1":[2,3]},"adding_replicas":{},"removing_replicas":{},"topic_id":"dkTxDiqgTXCJGhgXgRtpfQ"}`,
@@ -242,7 +242,7 @@ func registryEncodeTopic(t *testing.T, tp zkwatch.Topic) []byte {
 
 func FuzzParsePartitionState(f *testing.F) {
 	for _, data := range []string{
-		// PROTOCOL.md and Kafka 3.9.
+		// docs/PROTOCOL.md and Kafka 3.9.
 		`{"controller_epoch":1,"leader":1,"version":1,"leader_epoch":0,"isr":[1,2]}`,
 		`{"controller_epoch":2,"leader":-1,"version":1,"leader_epoch":1,"isr":[1]}`,
 		`{"controller_epoch":1,"leader":1,"version":1,"leader_epoch":0,"isr":[1],"leader_recovery_state":0}`,

@@ -22,7 +22,7 @@ func runScenario(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, `usage: demo scenario <name> [flags]
 
-scenarios (../shared/spec/SCENARIOS.md), run in-process against the cluster
+scenarios (docs/SCENARIOS.md), run in-process against the cluster
 of 'demo up' (or --zookeeper/--brokers); each prints a timeline and ends
 with a PASS or FAIL line (exit status 0 or 1):
 

@@ -103,7 +103,7 @@
 // formats the topic name, a bytes object, into its owners path, so on
 // Python 3 both 2.6.0 and 2.8.0 claim partitions under
 // /consumers/<g>/owners/b'<t>'/<leader>-<p>, not /consumers/<g>/owners/<t>/.
-// Everything else matches the pykafka layout of PROTOCOL.md: the ids/<id>
+// Everything else matches the pykafka layout of docs/PROTOCOL.md: the ids/<id>
 // value is the raw topic name and an owner znode's value the raw member id.
 // So a pykafka member on Python 3 and a member using owners/<t> (pykafka on
 // Python 2, the Scala consumer, zkbalance) compute the same assignment but

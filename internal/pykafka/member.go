@@ -75,7 +75,7 @@ type MemberArgs struct {
 	SessionTimeout time.Duration
 	// Py2OwnerPath makes the member write its owner znodes under
 	// /consumers/<g>/owners/<t>, where pykafka on Python 2 writes them (the
-	// layout of PROTOCOL.md). Unset, it runs pykafka as it is on Python 3,
+	// layout of docs/PROTOCOL.md). Unset, it runs pykafka as it is on Python 3,
 	// which writes them under /consumers/<g>/owners/b'<t>' (the repr of the
 	// topic name bytes; pykafka issue #888). Only that path differs.
 	Py2OwnerPath bool
