@@ -1,0 +1,216 @@
+package balanced
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// triggerPolicy is what one assignor or layout adds to the watches every
+// group has (its members, the brokers, the topics and each group topic's
+// registration, all of which trigger a rebalance).
+type triggerPolicy struct {
+	// ownerWatches: watch each group topic's owners directory and report
+	// every change as evOwnersChanged. The sticky assignor needs it: its
+	// input includes the current owners, which members read at different
+	// moments while partitions move, so they may disagree — and one may
+	// wait forever to claim a partition its holder means to keep. Owner
+	// changes therefore make every member read the owners again once it is
+	// idle (see schedState).
+	ownerWatches bool
+	// leaderWatches: watch each partition's state and trigger a rebalance
+	// when its leader changes (not on any ISR change). The pykafka layout
+	// needs it: the assignment depends on the partitions' leaders, so
+	// members that read leaders at different moments would disagree and
+	// one could wait forever for a partition another keeps.
+	leaderWatches bool
+}
+
+// policyFor is cfg's trigger policy.
+func policyFor(cfg Config) triggerPolicy {
+	return triggerPolicy{
+		ownerWatches:  cfg.Assignor == partition.Sticky,
+		leaderWatches: cfg.Layout == LayoutPykafka,
+	}
+}
+
+// watches are one session's ZooKeeper watches that lead to rebalances: the
+// session-wide ones (members, brokers, topics) and, per group topic, its
+// registration plus what the trigger policy adds. Snapshots become
+// rebalance triggers (trigger) or, for owner watches, owner-change signals
+// (ownersChanged). Every watch ends when ctx is done; wait waits for their
+// goroutines.
+type watches struct {
+	ctx           context.Context
+	sess          *zkwatch.Conn
+	group         string
+	policy        triggerPolicy
+	trigger       func(reason string) // never blocks
+	ownersChanged func()              // never blocks
+	wg            sync.WaitGroup      // every watch goroutine
+
+	mu     sync.Mutex // the rebalance goroutine adds topic watches too (addTopics)
+	topics map[string]*topicWatch
+}
+
+// topicWatch is the watches of one group topic.
+type topicWatch struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	parts  map[int32]bool // partitions whose state (leader) is watched
+}
+
+func newWatches(ctx context.Context, sess *zkwatch.Conn, group string, policy triggerPolicy, trigger func(string), ownersChanged func()) *watches {
+	return &watches{ctx: ctx, sess: sess, group: group, policy: policy, trigger: trigger,
+		ownersChanged: ownersChanged, topics: map[string]*topicWatch{}}
+}
+
+// wait waits for every watch goroutine; they end once ctx is done.
+func (w *watches) wait() { w.wg.Wait() }
+
+// armSession sets the session-wide watches (the group's members, the
+// brokers, the topics) and returns once each has delivered its first
+// snapshot (or ended). A first snapshot only counts as armed: the first
+// rebalance starts after every session watch is set, so it reads at least
+// that state and needs no trigger for it.
+func (w *watches) armSession() {
+	var armed sync.WaitGroup
+	armed.Add(3)
+	w.run(w.sess.WatchChildren(w.ctx, idsPath(w.group)), &armed, nil, w.fire("members changed"))
+	w.run(w.sess.WatchChildren(w.ctx, zkwatch.BrokerIDsPath), &armed, nil, w.fire("brokers changed"))
+	w.run(w.sess.WatchChildren(w.ctx, zkwatch.BrokerTopicsPath), &armed, nil, w.fire("topics changed"))
+	armed.Wait()
+}
+
+// addTopics watches topics (those not watched yet), and in the pykafka
+// layout the partitions' leaders read. A rebalance calls it as soon as it
+// knows the topics, before it claims: a claim may wait on an owner change
+// that only these watches report. read has what the rebalance read: a
+// watch whose first snapshot shows the same does not trigger another
+// rebalance (it would supersede the one that armed it, a member's first
+// one in particular).
+func (w *watches) addTopics(topics []string, read topicsRead) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, t := range topics {
+		tw, ok := w.topics[t]
+		if !ok {
+			tctx, tcancel := context.WithCancel(w.ctx)
+			tw = &topicWatch{ctx: tctx, cancel: tcancel, parts: map[int32]bool{}}
+			w.topics[t] = tw
+			zxid, known := read.zxids[t]
+			w.run(w.sess.WatchData(tctx, zkwatch.TopicPath(t)), nil,
+				firstUnless(func(s zkwatch.Snapshot) bool {
+					return known && s.Exists && s.Stat != nil && s.Stat.Mzxid == zxid
+				}), w.fire("partitions of "+t+" changed"))
+			if w.policy.ownerWatches {
+				w.run(w.sess.WatchChildren(tctx, ownersPath(w.group, t)), nil, nil, w.ownersChanged)
+			}
+		}
+		if !w.policy.leaderWatches {
+			continue
+		}
+		for p, leader := range read.leaders[t] {
+			if tw.parts[p] {
+				continue
+			}
+			tw.parts[p] = true
+			w.run(w.sess.WatchData(tw.ctx, zkwatch.PartitionStatePath(t, p)), nil,
+				leaderChanged(leader), w.fire(fmt.Sprintf("leader of %s/%d changed", t, p)))
+		}
+	}
+}
+
+// syncTopics watches exactly topics: it adds the missing ones and stops
+// the watches of the others.
+func (w *watches) syncTopics(topics []string) {
+	w.addTopics(topics, topicsRead{})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	want := map[string]bool{}
+	for _, t := range topics {
+		want[t] = true
+	}
+	for t, tw := range w.topics {
+		if !want[t] {
+			tw.cancel()
+			delete(w.topics, t)
+		}
+	}
+}
+
+// fire returns a rebalance trigger with reason.
+func (w *watches) fire(reason string) func() {
+	return func() { w.trigger(reason) }
+}
+
+// run calls fire on every snapshot of ch, on a goroutine of its own. With
+// armed set, the first snapshot only marks armed done (as does the end of
+// ch before any snapshot). With a filter (and no armed), a snapshot fires
+// only if the filter says so; the filter runs on that goroutine only.
+func (w *watches) run(ch <-chan zkwatch.Snapshot, armed *sync.WaitGroup, filter func(zkwatch.Snapshot) bool, fire func()) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		first := true
+		for snap := range ch {
+			if first {
+				first = false
+				if armed != nil {
+					armed.Done()
+					continue
+				}
+			}
+			if filter != nil && !filter(snap) {
+				continue
+			}
+			fire()
+		}
+		if first && armed != nil {
+			armed.Done()
+		}
+	}()
+}
+
+// topicsRead is what a rebalance read of its topics, for the watches it
+// arms: the modification zxid of each topic's registration and, in the
+// pykafka layout, each partition's leader (-1 unknown).
+type topicsRead struct {
+	zxids   map[string]int64
+	leaders map[string]map[int32]int32
+}
+
+// firstUnless is a watch filter: the first snapshot triggers unless same
+// says the rebalance read that state already; later ones always trigger.
+func firstUnless(same func(zkwatch.Snapshot) bool) func(zkwatch.Snapshot) bool {
+	first := true
+	return func(s zkwatch.Snapshot) bool {
+		if first {
+			first = false
+			return !same(s)
+		}
+		return true
+	}
+}
+
+// leaderChanged is a partition-state watch filter: it triggers when the
+// leader differs from the last one seen (initially the one the rebalance
+// read); ISR-only changes do not trigger. A missing or malformed state
+// counts as leader -1, as in readView.
+func leaderChanged(read int32) func(zkwatch.Snapshot) bool {
+	last := read
+	return func(s zkwatch.Snapshot) bool {
+		leader := int32(-1)
+		if s.Exists {
+			if st, err := zkwatch.ParsePartitionState(s.Path, s.Data); err == nil {
+				leader = st.Leader
+			}
+		}
+		changed := leader != last
+		last = leader
+		return changed
+	}
+}
