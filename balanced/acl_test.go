@@ -20,6 +20,7 @@ import (
 // usual; a ZooKeeper client without the credentials can read everything
 // (groupstate.Read included) but change nothing, and one with them can.
 func TestDigestACLProtectsGroup(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 3*time.Minute)
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	topic, group := "acl-t-"+suffix, "acl-g-"+suffix
@@ -237,6 +238,7 @@ func TestDigestACLProtectsGroup(t *testing.T) {
 // A wrong password is caught by New: the member could not manage the
 // znodes it creates.
 func TestDigestACLWithoutMatchingAuth(t *testing.T) {
+	cl := shared.Get(t)
 	_, err := balanced.New(balanced.Config{
 		Group: "g", Topics: []string{"t"}, ZooKeeper: cl.ZooKeeperAddr(),
 		ACL:           balanced.DigestACL("zkbalance", "s3cret"),

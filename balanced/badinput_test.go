@@ -15,6 +15,7 @@ import (
 // members skip the bad member (logged), start the bad offset's partition from
 // the initial offset (logged), keep consuming, and lose nothing.
 func TestMalformedMemberAndOffset(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 2*time.Minute)
 	topic, group := uniq(t, "bad"), uniq(t, "g-bad")
 	if err := cl.CreateTopic(ctx, topic, 4, 1); err != nil {

@@ -30,6 +30,7 @@ var (
 
 // benchData creates (once) a topic of 8 partitions holding 200k 1 KiB messages.
 func benchData(b *testing.B) string {
+	cl := shared.Get(b)
 	benchTopicOnce.Do(func() {
 		benchTopic = fmt.Sprintf("bench-tput-%d", time.Now().UnixNano())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -69,6 +70,7 @@ func reportRate(b *testing.B, first, last time.Time, n int) {
 // BenchmarkConsumeRawSarama reads the whole topic with one sarama client and
 // a PartitionConsumer per partition: the baseline.
 func BenchmarkConsumeRawSarama(b *testing.B) {
+	cl := shared.Get(b)
 	topic := benchData(b)
 	for range b.N {
 		sc := sarama.NewConfig()
@@ -113,6 +115,7 @@ func BenchmarkConsumeRawSarama(b *testing.B) {
 // BenchmarkConsumeBalanced reads the whole topic with one zkbalance member
 // (EachMessage, every message marked), in a new group each iteration.
 func BenchmarkConsumeBalanced(b *testing.B) {
+	shared.Get(b)
 	topic := benchData(b)
 	for i := range b.N {
 		var count atomic.Int64
@@ -150,6 +153,7 @@ func BenchmarkConsumeBalanced(b *testing.B) {
 // admission of new partitions (a 100ms batch plus the in-flight fetch).
 // Each iteration is one join followed by that member's leave.
 func BenchmarkRebalanceJoin(b *testing.B) {
+	cl := shared.Get(b)
 	for _, members := range []int{4, 16} {
 		b.Run(fmt.Sprintf("members=%d/partitions=256", members), func(b *testing.B) {
 			ctx := testCtx(b, 10*time.Minute)

@@ -55,6 +55,7 @@ func (c *causes) count(target error) int {
 // context's cause) and a leave; nothing is lost and no partition is worked
 // on by two members at once.
 func TestMessagesChannelAcrossRebalances(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 4*time.Minute)
 	topic, group := uniq(t, "chan"), uniq(t, "g-chan")
 	if err := cl.CreateTopic(ctx, topic, 6, 1); err != nil {
@@ -89,6 +90,7 @@ func TestMessagesChannelAcrossRebalances(t *testing.T) {
 // Next fails with the cause of whichever context ended first: the caller's
 // (a wait bound) or the partition's (revoked).
 func TestNextErrors(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 2*time.Minute)
 	topic, group := uniq(t, "next"), uniq(t, "g-next")
 	if err := cl.CreateTopic(ctx, topic, 2, 1); err != nil {

@@ -14,6 +14,7 @@ import (
 // assignor and checks the owner znodes equal exactly what the assignor
 // computes (pykafka assignors in the pykafka layout, with leaders).
 func TestThreeMembersConvergeToEachAssignor(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 5*time.Minute)
 	topic := uniq(t, "conv")
 	if err := cl.CreateTopic(ctx, topic, 11, 2); err != nil {
@@ -43,6 +44,7 @@ func TestThreeMembersConvergeToEachAssignor(t *testing.T) {
 // move. Members that start and stop together must still settle on exactly
 // the sticky answer for the settled owners (owner changes trigger a recheck).
 func TestStickyConvergesUnderChurn(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 5*time.Minute)
 	topic, group := uniq(t, "sticky"), uniq(t, "g-sticky")
 	if err := cl.CreateTopic(ctx, topic, 13, 1); err != nil {

@@ -12,6 +12,7 @@ import (
 // stay bounded and be closed once their partitions are gone, while the
 // member keeps processing everything exactly once.
 func TestFetchGenerationsBounded(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 4*time.Minute)
 	topic, group := uniq(t, "gens"), uniq(t, "g-gens")
 	if err := cl.CreateTopic(ctx, topic, 8, 1); err != nil {

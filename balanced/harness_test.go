@@ -32,6 +32,7 @@ type member struct {
 // startMember runs a consumer; t.Cleanup stops it.
 func startMember(t testing.TB, name string, cfg balanced.Config, h balanced.Handler) *member {
 	t.Helper()
+	cl := shared.Get(t)
 	if cfg.ZooKeeper == "" {
 		cfg.ZooKeeper = cl.ZooKeeperAddr()
 	}
@@ -124,6 +125,7 @@ var (
 
 // zkConn is a shared observer connection to the test ZooKeeper.
 func zkConn(t testing.TB) *zkwatch.Conn {
+	cl := shared.Get(t)
 	zkConnOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -278,6 +280,7 @@ func short(id string) string {
 // returns how many went to each (offsets 0..k-1 on a fresh topic).
 func produceSpread(t testing.TB, topic string, partitions int32, n int) map[balanced.TopicPartition]int64 {
 	t.Helper()
+	cl := shared.Get(t)
 	msgs := make([]cluster.Message, n)
 	out := map[balanced.TopicPartition]int64{}
 	for i := range msgs {
@@ -321,6 +324,7 @@ func offsetPath(group, topic string, p int32) string {
 // stream produces batch messages spread over the topic's partitions every
 // 100ms until the returned stop is called; stop returns what was produced.
 func stream(t testing.TB, topic string, partitions int32, batch int) (stop func() map[balanced.TopicPartition]int64) {
+	cl := shared.Get(t)
 	quit := make(chan struct{})
 	done := make(chan map[balanced.TopicPartition]int64)
 	go func() { // owned by stop

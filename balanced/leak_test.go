@@ -24,6 +24,7 @@ import (
 // fetch clients did not grow with the rebalances, that no znode is left once
 // everyone stopped and that A's Run left no goroutine behind.
 func TestNoLeakAfter100Rebalances(t *testing.T) {
+	cl := shared.Get(t)
 	const (
 		parts      = 16
 		rebalances = 100

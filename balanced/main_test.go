@@ -10,12 +10,12 @@ import (
 	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
-// cl is the package's real ZooKeeper + Kafka: 3 brokers, so that broker
+// shared is the package's real ZooKeeper + Kafka: 3 brokers, so that broker
 // changes can be tested with replication factor 3.
-var cl *cluster.Cluster
+var shared = cluster.NewShared(cluster.Config{Brokers: 3})
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{Brokers: 3})
+	shared.Main(m)
 }
 
 func testCtx(t testing.TB, d time.Duration) context.Context {

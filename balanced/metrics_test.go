@@ -12,6 +12,7 @@ import (
 // TestMetricsFollowOwnership checks the Prometheus series a member registers
 // against what it owns in the real group.
 func TestMetricsFollowOwnership(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 2*time.Minute)
 	topic, group := uniq(t, "metrics"), uniq(t, "g-metrics")
 	if err := cl.CreateTopic(ctx, topic, 4, 1); err != nil {
@@ -65,6 +66,7 @@ func TestMetricsFollowOwnership(t *testing.T) {
 // registration) report the state that rebalance read, which triggers
 // nothing (they used to supersede it).
 func TestSoloMemberRebalancesOnce(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, time.Minute)
 	topic, group := uniq(t, "solo"), uniq(t, "g-solo")
 	if err := cl.CreateTopic(ctx, topic, 4, 1); err != nil {

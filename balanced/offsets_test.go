@@ -29,6 +29,7 @@ func ofsName(t *testing.T, kind string) string {
 // may be nil.
 func ofsDial(t *testing.T, ctx context.Context, dialer zkwatch.Dialer) *zkwatch.Conn {
 	t.Helper()
+	cl := shared.Get(t)
 	conn, err := zkwatch.Dial(ctx, zkwatch.Config{
 		Servers:    cl.ZooKeeperAddr(),
 		OneSession: true,
@@ -100,6 +101,7 @@ func ofsWantNotOwner(t *testing.T, err error) {
 }
 
 func TestZooKeeperOffsetsRoundTrip(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 60*time.Second)
 	group, topic := ofsName(t, "g"), ofsName(t, "t")
 	conn := ofsDial(t, ctx, nil)
@@ -139,6 +141,7 @@ func TestZooKeeperOffsetsRoundTrip(t *testing.T) {
 // partition: the creates that lose (NodeExists on the create op) and the
 // parent creations that collide must all end in a successful set.
 func TestZooKeeperOffsetsConcurrentFirstCommit(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 60*time.Second)
 	group, topic := ofsName(t, "g"), ofsName(t, "t")
 	conn := ofsDial(t, ctx, nil)
@@ -164,6 +167,7 @@ func TestZooKeeperOffsetsConcurrentFirstCommit(t *testing.T) {
 }
 
 func TestZooKeeperOffsetsOwnerDeleted(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 60*time.Second)
 	group, topic := ofsName(t, "g"), ofsName(t, "t")
 	conn := ofsDial(t, ctx, nil)
@@ -221,6 +225,7 @@ func TestZooKeeperOffsetsOwnerDeleted(t *testing.T) {
 // (last commit done, no commit in flight) before it deletes its own owner
 // znode.
 func TestZooKeeperOffsetsOwnerRecreatedByOtherSession(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 60*time.Second)
 	group, topic := ofsName(t, "g"), ofsName(t, "t")
 	a := ofsDial(t, ctx, nil)
@@ -257,6 +262,7 @@ func TestZooKeeperOffsetsOwnerRecreatedByOtherSession(t *testing.T) {
 }
 
 func TestZooKeeperOffsetsSessionExpired(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 90*time.Second)
 	group, topic := ofsName(t, "g"), ofsName(t, "t")
 	var sc cluster.SessionCapture
@@ -311,6 +317,7 @@ func TestZooKeeperOffsetsSessionExpired(t *testing.T) {
 }
 
 func TestZooKeeperOffsetsMalformed(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 60*time.Second)
 	group, topic := ofsName(t, "g"), ofsName(t, "t")
 	conn := ofsDial(t, ctx, nil)
@@ -359,6 +366,7 @@ func TestZooKeeperOffsetsMalformed(t *testing.T) {
 // partitions.
 func ofsKafka(t *testing.T, ctx context.Context) (sarama.Client, string) {
 	t.Helper()
+	cl := shared.Get(t)
 	topic := ofsName(t, "t")
 	if err := cl.CreateTopic(ctx, topic, 2, 1); err != nil {
 		t.Fatal(err)
@@ -378,6 +386,7 @@ func ofsKafka(t *testing.T, ctx context.Context) (sarama.Client, string) {
 // independently of the store.
 func ofsKafkaCommitted(t *testing.T, group, topic string) map[int32]int64 {
 	t.Helper()
+	cl := shared.Get(t)
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V3_0_0_0
 	admin, err := sarama.NewClusterAdmin(cl.BrokerAddrs(), sc)
@@ -399,6 +408,7 @@ func ofsKafkaCommitted(t *testing.T, group, topic string) map[int32]int64 {
 }
 
 func TestKafkaOffsetsRoundTrip(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 120*time.Second)
 	client, topic := ofsKafka(t, ctx)
 	group := ofsName(t, "g")
@@ -431,6 +441,7 @@ func TestKafkaOffsetsRoundTrip(t *testing.T) {
 }
 
 func TestKafkaOffsetsNotOwner(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 120*time.Second)
 	client, topic := ofsKafka(t, ctx)
 	group := ofsName(t, "g")
@@ -457,6 +468,7 @@ func TestKafkaOffsetsNotOwner(t *testing.T) {
 }
 
 func TestDualOffsets(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 120*time.Second)
 	client, topic := ofsKafka(t, ctx)
 	group := ofsName(t, "g")

@@ -54,6 +54,7 @@ func buildPlainMember(b *testing.B) string {
 // Target: under 64 MiB. With ZKBALANCE_RSS_PROFILE=<dir>, the member writes
 // heap and goroutine profiles there at both points (idle-*, burst-*).
 func BenchmarkMemberRSS1000Partitions(b *testing.B) {
+	cl := shared.Get(b)
 	const (
 		parts   = 1000
 		perPart = 100
@@ -123,6 +124,7 @@ type rssMember struct {
 
 func startRSSMember(b *testing.B, bin, group, topic, dir string) *rssMember {
 	b.Helper()
+	cl := shared.Get(b)
 	stderrPath := filepath.Join(dir, "member.stderr")
 	errf, err := os.Create(stderrPath)
 	if err != nil {

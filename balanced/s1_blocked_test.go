@@ -11,6 +11,7 @@ import (
 // consume timeout; a newcomer must get its share at once, nobody errors, and
 // everything produced afterwards is processed exactly by its owner.
 func TestS1BlockedConsume(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 3*time.Minute)
 	topic, group := uniq(t, "s1"), uniq(t, "g-s1")
 	if err := cl.CreateTopic(ctx, topic, 5, 1); err != nil {
@@ -35,6 +36,7 @@ func TestS1BlockedConsume(t *testing.T) {
 // TestS1FiveMembersJoinOneByOne is the seed's 5 processes on 5 partitions:
 // each join converges, and at the end every member owns exactly one.
 func TestS1FiveMembersJoinOneByOne(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 3*time.Minute)
 	topic, group := uniq(t, "s1five"), uniq(t, "g-s1five")
 	if err := cl.CreateTopic(ctx, topic, 5, 1); err != nil {

@@ -13,6 +13,7 @@ import (
 // two members at once, committed offsets keep advancing while handlers are
 // slow, nothing is lost, and duplicates stay within what was in flight.
 func TestS2SlowHandler(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 5*time.Minute)
 	topic, group := uniq(t, "s2"), uniq(t, "g-s2")
 	if err := cl.CreateTopic(ctx, topic, 4, 1); err != nil {

@@ -57,6 +57,7 @@ func (p *proc) Owned() ([]balanced.TopicPartition, bool) { return nil, false }
 // startProc starts test/member and waits for its member id.
 func startProc(t testing.TB, name, group, topic, logPath string, args ...string) *proc {
 	t.Helper()
+	cl := shared.Get(t)
 	cmd := exec.Command(buildMember(t), append([]string{"-name", name, "-zookeeper", cl.ZooKeeperAddr(),
 		"-group", group, "-topics", topic, "-log", logPath}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -117,6 +118,7 @@ func readProcLog(t testing.TB, path string, into *plog) {
 // survivors take over, nothing is lost and no partition is processed twice
 // at once.
 func TestS3MemberCrash(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 4*time.Minute)
 	topic, group := uniq(t, "s3"), uniq(t, "g-s3")
 	if err := cl.CreateTopic(ctx, topic, 6, 1); err != nil {

@@ -18,6 +18,7 @@ import (
 // once with ErrSessionExpired, commit nothing for them, re-register in a new
 // session, and the group converges with nothing lost and no overlap.
 func TestS4SessionExpiry(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 4*time.Minute)
 	topic, group := uniq(t, "s4"), uniq(t, "g-s4")
 	if err := cl.CreateTopic(ctx, topic, 6, 1); err != nil {

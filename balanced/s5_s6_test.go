@@ -14,6 +14,7 @@ import (
 // and starts it again while two members consume: fetching follows the new
 // leaders, partition ownership never moves, and nothing is lost.
 func TestS5BrokerStopStart(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 5*time.Minute)
 	topic, group := uniq(t, "s5"), uniq(t, "g-s5")
 	if err := cl.CreateTopic(ctx, topic, 6, 3); err != nil {
@@ -59,6 +60,7 @@ func TestS5BrokerStopStart(t *testing.T) {
 // and partitions added to an existing topic are assigned and consumed
 // without a restart.
 func TestS6TopicChanges(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 4*time.Minute)
 	prefix := uniq(t, "s6")
 	first, second := prefix+"-a", prefix+"-b"

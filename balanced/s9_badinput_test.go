@@ -13,6 +13,7 @@ import (
 // truncated topic) is reset to the initial offset with a warning; the
 // partition is consumed from there and nothing produced is lost.
 func TestOffsetBeyondLogEnd(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 2*time.Minute)
 	topic, group := uniq(t, "beyond"), uniq(t, "g-beyond")
 	if err := cl.CreateTopic(ctx, topic, 2, 1); err != nil {
@@ -50,6 +51,7 @@ func TestOffsetBeyondLogEnd(t *testing.T) {
 // deleted. The member drops its partitions without a panic or a fatal error
 // and keeps consuming the other topic.
 func TestTopicDeletedWhileConsumed(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 3*time.Minute)
 	prefix := uniq(t, "del")
 	keep, gone := prefix+"-keep", prefix+"-gone"
@@ -90,6 +92,7 @@ func TestTopicDeletedWhileConsumed(t *testing.T) {
 // unreachable, Run returns a clear wrapped error after ConnectTimeout
 // instead of hanging or panicking.
 func TestUnreachableAtStart(t *testing.T) {
+	cl := shared.Get(t)
 	for _, tc := range []struct {
 		name string
 		cfg  balanced.Config

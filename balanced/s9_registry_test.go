@@ -60,6 +60,7 @@ func fakeRegistry(t *testing.T, ctx context.Context, chroot, topic string, extra
 // warning (a broker, a topic) or counted as leader -1 (a partition state);
 // the member consumes everything of the healthy topic.
 func TestMalformedRegistry(t *testing.T) {
+	cl := shared.Get(t)
 	for _, layout := range []balanced.Layout{balanced.LayoutScala, balanced.LayoutPykafka} {
 		t.Run(string(layout), func(t *testing.T) {
 			ctx := testCtx(t, 2*time.Minute)

@@ -17,12 +17,12 @@ import (
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-// cl is the package's real ZooKeeper + Kafka: one broker, with Kafka under
+// shared is the package's real ZooKeeper + Kafka: one broker, with Kafka under
 // the chroot /kafka so that every path goes through the chroot.
-var cl *cluster.Cluster
+var shared = cluster.NewShared(cluster.Config{Brokers: 1, Chroot: "/kafka"})
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{Brokers: 1, Chroot: "/kafka"})
+	shared.Main(m)
 }
 
 func testCtx(t testing.TB, d time.Duration) context.Context {
@@ -49,6 +49,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // znodes created through it live until the test ends.
 func dial(t testing.TB, ctx context.Context) *zkwatch.Conn {
 	t.Helper()
+	cl := shared.Get(t)
 	conn, err := zkwatch.Dial(ctx, zkwatch.Config{
 		Servers: cl.KafkaZooKeeperConnect(),
 		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -63,6 +64,7 @@ func dial(t testing.TB, ctx context.Context) *zkwatch.Conn {
 // newClient is a Kafka client of the cluster.
 func newClient(t testing.TB) sarama.Client {
 	t.Helper()
+	cl := shared.Get(t)
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_1_0_0
 	sc.ClientID = "groupstate-test"
@@ -93,6 +95,7 @@ func put(t testing.TB, ctx context.Context, conn *zkwatch.Conn, p, value string,
 // counts[p] messages to partition p.
 func topicWithMessages(t testing.TB, ctx context.Context, counts ...int) string {
 	t.Helper()
+	cl := shared.Get(t)
 	topic := uniq(t, "t")
 	if err := cl.CreateTopic(ctx, topic, int32(len(counts)), 1); err != nil {
 		t.Fatal(err)
@@ -156,6 +159,7 @@ func tryCommitKafka(client sarama.Client, group, topic string, offsets map[int32
 // through the admin API (independently of the package); absent = none.
 func kafkaCommitted(t testing.TB, group, topic string, n int32) map[int32]int64 {
 	t.Helper()
+	cl := shared.Get(t)
 	offs, err := cl.CommittedOffsets(context.Background(), group, topic, n)
 	if err != nil {
 		t.Fatal(err)

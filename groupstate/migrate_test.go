@@ -41,6 +41,7 @@ func sameStores(t *testing.T, what string, got, want stores) {
 }
 
 func TestMigrateZooKeeperToKafka(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 180*time.Second)
 	conn := dial(t, ctx)
 	client := newClient(t)
@@ -108,6 +109,7 @@ func TestMigrateZooKeeperToKafka(t *testing.T) {
 }
 
 func TestMigrateKafkaToZooKeeper(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 180*time.Second)
 	conn := dial(t, ctx)
 	client := newClient(t)
@@ -165,6 +167,7 @@ func TestMigrateKafkaToZooKeeper(t *testing.T) {
 }
 
 func TestMigrateBadInput(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 60*time.Second)
 	conn := dial(t, ctx)
 	client := newClient(t)

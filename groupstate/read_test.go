@@ -52,6 +52,7 @@ func findMember(t *testing.T, st *groupstate.Status, id string) groupstate.Membe
 }
 
 func TestReadScalaGroup(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 180*time.Second)
 	conn := dial(t, ctx)
 	client := newClient(t)
@@ -135,6 +136,7 @@ func TestReadScalaGroup(t *testing.T) {
 }
 
 func TestReadPykafkaGroup(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 180*time.Second)
 	conn := dial(t, ctx)
 	client := newClient(t)
@@ -185,6 +187,7 @@ func TestReadPykafkaGroup(t *testing.T) {
 }
 
 func TestReadMalformedAndVariants(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 180*time.Second)
 	conn := dial(t, ctx)
 	client := newClient(t)
@@ -265,6 +268,7 @@ func TestReadMalformedAndVariants(t *testing.T) {
 }
 
 func TestReadNoGroup(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 60*time.Second)
 	conn := dial(t, ctx)
 	_, err := groupstate.Read(ctx, conn, newClient(t), uniq(t, "missing"))
@@ -278,6 +282,7 @@ func TestReadNoGroup(t *testing.T) {
 }
 
 func TestGroups(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 60*time.Second)
 	conn := dial(t, ctx)
 	g1, g2 := uniq(t, "b"), uniq(t, "a")

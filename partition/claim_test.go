@@ -13,15 +13,16 @@ import (
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-// zkc is a real ZooKeeper (no brokers) for the claim tests.
-var zkc *cluster.Cluster
+// shared is a real ZooKeeper (no brokers) for the claim tests.
+var shared = cluster.NewShared(cluster.Config{ZooKeeperOnly: true})
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &zkc, cluster.Config{ZooKeeperOnly: true})
+	shared.Main(m)
 }
 
 func dialZK(t *testing.T) *zkwatch.Conn {
 	t.Helper()
+	zkc := shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: zkc.ZooKeeperAddr(), OneSession: true})
@@ -33,6 +34,7 @@ func dialZK(t *testing.T) *zkwatch.Conn {
 }
 
 func TestClaimWaitsForReleaseThenTakes(t *testing.T) {
+	shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, b := dialZK(t), dialZK(t)
@@ -90,6 +92,7 @@ func TestClaimWaitsForReleaseThenTakes(t *testing.T) {
 }
 
 func TestClaimGivesUpOnlyWithContext(t *testing.T) {
+	shared.Get(t)
 	a, b := dialZK(t), dialZK(t)
 	const p = "/consumers/g-claim2/owners/t/3"
 	bg, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -114,6 +117,7 @@ func TestClaimGivesUpOnlyWithContext(t *testing.T) {
 // only the mirror, nothing is created, and the claim completes once the
 // mirror is released; Release deletes both.
 func TestClaimWithMirror(t *testing.T) {
+	shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, b := dialZK(t), dialZK(t)
@@ -177,6 +181,7 @@ func TestClaimWithMirror(t *testing.T) {
 // one already gone is fine; one now held by another session is left alone
 // and reported with ErrNotHeld, without stopping the others.
 func TestReleaseAll(t *testing.T) {
+	shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, b := dialZK(t), dialZK(t)

@@ -11,13 +11,14 @@ import (
 	"github.com/zkbalance/zkbalance/scenario"
 )
 
-var cl *cluster.Cluster
+var shared = cluster.NewShared(cluster.Config{Brokers: 1})
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{Brokers: 1})
+	shared.Main(m)
 }
 
 func env(t *testing.T, out *bytes.Buffer) scenario.Env {
+	cl := shared.Get(t)
 	return scenario.Env{ZooKeeper: cl.KafkaZooKeeperConnect(), Brokers: cl.BrokerAddrs(), Out: out,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 }
@@ -30,6 +31,7 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return le
 // newcomer must fail with PartitionOwnedError (the seed's bug, reproduced),
 // and the zkbalance newcomer must get its share with nothing lost.
 func TestBlockedConsume(t *testing.T) {
+	shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
@@ -52,6 +54,7 @@ func TestBlockedConsume(t *testing.T) {
 
 // TestSlowHandler runs S2 with a short handler delay.
 func TestSlowHandler(t *testing.T) {
+	shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out bytes.Buffer

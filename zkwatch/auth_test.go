@@ -47,6 +47,7 @@ func (d *cutDialer) count() int {
 // Auth is added before Dial returns and re-sent by go-zookeeper when the
 // connection comes back in the same session.
 func TestDialAuth(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, time.Minute)
 	const user, password = "zkw", "secret"
 	var d cutDialer
@@ -88,6 +89,7 @@ func TestDialAuth(t *testing.T) {
 
 // A credential the server rejects fails Dial.
 func TestDialAuthRejected(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 30*time.Second)
 	c, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.ZooKeeperAddr(), Logger: testLogger(t),
 		Auth: []zkwatch.Auth{{Scheme: "no-such-scheme", Auth: []byte("x")}}})

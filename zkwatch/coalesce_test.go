@@ -13,6 +13,7 @@ import (
 // them while a children watch feeds a Coalescer: the burst must come out as
 // a few signals, not 50, and the last snapshot must show all 50.
 func TestCoalesceBurstOfChildren(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, time.Minute)
 	c := dial(t, "/zkw-burst", zkwatch.Config{})
 	if err := c.EnsurePath(ctx, "/ids", nil); err != nil {

@@ -42,6 +42,7 @@ func TestParseServers(t *testing.T) {
 }
 
 func TestConnOpsUnderChroot(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 30*time.Second)
 	c := dial(t, "/zkw-ops", zkwatch.Config{})
 	root := dial(t, "", zkwatch.Config{})
@@ -119,6 +120,7 @@ func TestDialUnreachable(t *testing.T) {
 // TestSessionIDKnownAtOnce dials many times: the session id must be set as
 // soon as Dial returns (the first event can arrive before Connect returns).
 func TestSessionIDKnownAtOnce(t *testing.T) {
+	shared.Get(t)
 	for i := range 30 {
 		c := dial(t, "", zkwatch.Config{})
 		if c.SessionID() == 0 || c.SessionID() != zkwatch.ClientSessionID(c) {

@@ -10,11 +10,11 @@ import (
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-// cl is the package's real ZooKeeper + Kafka (one broker, chroot /kafka).
-var cl *cluster.Cluster
+// shared is the package's real ZooKeeper + Kafka (one broker, chroot /kafka).
+var shared = cluster.NewShared(cluster.Config{Brokers: 1, Chroot: "/kafka"})
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{Brokers: 1, Chroot: "/kafka"})
+	shared.Main(m)
 }
 
 func testCtx(t *testing.T, d time.Duration) context.Context {
@@ -35,6 +35,7 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return le
 // dial connects to the cluster's ZooKeeper under chroot (created if needed).
 func dial(t *testing.T, chroot string, cfg zkwatch.Config) *zkwatch.Conn {
 	t.Helper()
+	cl := shared.Get(t)
 	ctx := testCtx(t, 30*time.Second)
 	if chroot != "" {
 		root, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.ZooKeeperAddr(), Logger: testLogger(t)})

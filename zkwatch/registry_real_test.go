@@ -15,6 +15,7 @@ import (
 // ZKBALANCE_CAPTURE=1 it also (re)writes the captures in testdata/registry,
 // which seed the parser fuzz targets.
 func TestRegistryOfRealKafka(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, time.Minute)
 	const topic = "zkw-registry"
 	if err := cl.CreateTopic(ctx, topic, 12, 1); err != nil {

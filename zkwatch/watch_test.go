@@ -13,6 +13,7 @@ import (
 )
 
 func TestWatchChildrenCreateDelete(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, time.Minute)
 	c := dial(t, "/zkw-children", zkwatch.Config{})
 	w := c.WatchChildren(ctx, "/group/ids")
@@ -41,6 +42,7 @@ func TestWatchChildrenCreateDelete(t *testing.T) {
 }
 
 func TestWatchDataChanges(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, time.Minute)
 	c := dial(t, "/zkw-data", zkwatch.Config{})
 	w := c.WatchData(ctx, "/topic")
@@ -69,6 +71,7 @@ func TestWatchDataChanges(t *testing.T) {
 }
 
 func TestWatchEndsWithContext(t *testing.T) {
+	shared.Get(t)
 	c := dial(t, "/zkw-end", zkwatch.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	w := c.WatchChildren(ctx, "/")
@@ -96,6 +99,7 @@ func TestWatchEndsWithContext(t *testing.T) {
 }
 
 func TestWatchSurvivesZooKeeperRestart(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 2*time.Minute)
 	c := dial(t, "/zkw-restart", zkwatch.Config{SessionTimeout: 20 * time.Second})
 	events := c.Subscribe(ctx)
@@ -130,6 +134,7 @@ func TestWatchSurvivesZooKeeperRestart(t *testing.T) {
 }
 
 func TestWatchReArmsAfterSessionExpiry(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, time.Minute)
 	var capture cluster.SessionCapture
 	c := dial(t, "/zkw-expiry", zkwatch.Config{Dialer: capture.Dialer})
@@ -188,6 +193,7 @@ func waitEvent(t *testing.T, ch <-chan zkwatch.SessionEvent, d time.Duration, ok
 }
 
 func TestOneSessionConnEndsAtExpiry(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, time.Minute)
 	var capture cluster.SessionCapture
 	c := dial(t, "/zkw-one", zkwatch.Config{Dialer: capture.Dialer, OneSession: true})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -13,26 +14,34 @@ import (
 	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
-// cl is the package's real ZooKeeper + Kafka (3 brokers, like 'make demo').
-var cl *cluster.Cluster
+// shared is the package's real ZooKeeper + Kafka (3 brokers, like 'make demo').
+var shared = cluster.NewShared(cluster.Config{Brokers: 3})
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{Brokers: 3})
+	code := shared.Run(m)
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 var (
 	binOnce sync.Once
 	binPath string
 	binErr  error
-	binDir  string
+	binDir  string // removed by TestMain when the tests end
 )
 
-// demoBin builds the demo binary once per test run.
+// demoBin builds the demo binary once per test run (usage tests need no
+// cluster, so it is built apart from it).
 func demoBin(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
-		// In the cluster's own dir: removed with it when the tests end.
-		binDir = filepath.Join(cl.Dir(), "bin")
+		var err error
+		if binDir, err = os.MkdirTemp("", "zkbalance-demo-test-"); err != nil {
+			binErr = err
+			return
+		}
 		binPath = filepath.Join(binDir, "demo")
 		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
@@ -60,7 +69,9 @@ func runDemo(t testing.TB, timeout time.Duration, args ...string) result {
 }
 
 // clusterArgs are the connection flags for the package's cluster.
-func clusterArgs() []string {
+func clusterArgs(t testing.TB) []string {
+	t.Helper()
+	cl := shared.Get(t)
 	return []string{"--zookeeper", cl.KafkaZooKeeperConnect(), "--brokers", cl.BrokerAddrs()[0]}
 }
 

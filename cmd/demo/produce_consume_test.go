@@ -25,8 +25,16 @@ func uniqueName(prefix string) string {
 }
 
 // demoArgs is the command line "cmd <connection flags> args...".
-func demoArgs(cmd string, args ...string) []string {
-	return append(append([]string{cmd}, clusterArgs()...), args...)
+func demoArgs(t testing.TB, cmd string, args ...string) []string {
+	t.Helper()
+	return append(append([]string{cmd}, clusterArgs(t)...), args...)
+}
+
+// usageArgs is demoArgs with connection flags no server answers: for
+// usage errors, which the commands report before they connect (so those
+// tests need no cluster).
+func usageArgs(cmd string, args ...string) []string {
+	return append([]string{cmd, "--zookeeper", "127.0.0.1:1", "--brokers", "127.0.0.1:1"}, args...)
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes it.
@@ -152,12 +160,13 @@ func scrape(url string) (map[string]bool, error) {
 // its metrics while it runs and commits the log-end offsets to ZooKeeper
 // when it leaves.
 func TestProduceConsume(t *testing.T) {
+	cl := shared.Get(t)
 	topic, group := uniqueName("pc"), uniqueName("pc-group")
 	const partitions, perPartition = 4, 100
 
 	// 1. produce --create-partitions creates the topic and writes exactly N
 	// (round robin: the same number to each partition).
-	r := runDemo(t, 3*time.Minute, demoArgs("produce", "--topic", topic,
+	r := runDemo(t, 3*time.Minute, demoArgs(t, "produce", "--topic", topic,
 		"-n", strconv.Itoa(partitions*perPartition), "--size", "64",
 		"--create-partitions", strconv.Itoa(partitions), "--replication", "3")...)
 	if r.code != 0 {
@@ -184,7 +193,7 @@ func TestProduceConsume(t *testing.T) {
 
 	// 2. The topic exists now: --create-partitions leaves it alone;
 	// --partition writes only there, paced by --rate, with keys absent.
-	r = runDemo(t, 3*time.Minute, demoArgs("produce", "--topic", topic, "-n", "10",
+	r = runDemo(t, 3*time.Minute, demoArgs(t, "produce", "--topic", topic, "-n", "10",
 		"--create-partitions", "9", "--partition", "2", "--rate", "40")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "produced 10 messages") {
 		t.Fatalf("produce --partition: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -209,7 +218,7 @@ func TestProduceConsume(t *testing.T) {
 
 	// 3. consume with a delay (so that every partition takes several commit
 	// intervals) and metrics; scrape while it runs.
-	c := startDemo(t, 3*time.Minute, demoArgs("consume", "--group", group, "--topics", topic,
+	c := startDemo(t, 3*time.Minute, demoArgs(t, "consume", "--group", group, "--topics", topic,
 		"--delay", "20ms", "--for", "15s", "--metrics-addr", "127.0.0.1:0")...)
 	metricsRe := regexp.MustCompile(`metrics at (http://\S+/metrics)`)
 	var url string
@@ -295,7 +304,7 @@ func TestProduceConsume(t *testing.T) {
 
 	// 5. A second group by --pattern starting at the newest offsets, with
 	// Kafka offset storage: it gets every partition and reads nothing.
-	r = runDemo(t, 3*time.Minute, demoArgs("consume", "--group", group+"-b",
+	r = runDemo(t, 3*time.Minute, demoArgs(t, "consume", "--group", group+"-b",
 		"--pattern", "^"+regexp.QuoteMeta(topic)+"$", "--initial", "newest", "--offsets", "kafka",
 		"--assignor", "scala-roundrobin", "--member-id", "fixed-member", "--for", "5s", "--log-json")...)
 	if r.code != 0 {
@@ -320,25 +329,25 @@ func TestProduceConsumeBadFlags(t *testing.T) {
 		args []string
 		want string // in the reason
 	}{
-		{"consume no group", demoArgs("consume", "--topics", "x"), "Group"},
-		{"consume topics and pattern", demoArgs("consume", "--group", "g", "--topics", "x", "--pattern", "y"), "Topics"},
-		{"consume no topics", demoArgs("consume", "--group", "g"), "Topics"},
-		{"consume bad pattern", demoArgs("consume", "--group", "g", "--pattern", "("), "TopicPattern"},
-		{"consume bad assignor", demoArgs("consume", "--group", "g", "--topics", "x", "--assignor", "nope"), "Assignor"},
-		{"consume bad offsets", demoArgs("consume", "--group", "g", "--topics", "x", "--offsets", "disk"), "Offsets"},
-		{"consume bad layout", demoArgs("consume", "--group", "g", "--topics", "x", "--layout", "java"), "Layout"},
-		{"consume pykafka two topics", demoArgs("consume", "--group", "g", "--topics", "x,y", "--layout", "pykafka"), "Topics"},
-		{"consume bad initial", demoArgs("consume", "--group", "g", "--topics", "x", "--initial", "middle"), "--initial"},
-		{"consume bad member id", demoArgs("consume", "--group", "g", "--topics", "x", "--member-id", "a/b"), "MemberID"},
-		{"consume unknown flag", demoArgs("consume", "--group", "g", "--topics", "x", "--bogus"), "bogus"},
-		{"consume stray argument", demoArgs("consume", "--group", "g", "--topics", "x", "extra"), "unexpected arguments"},
+		{"consume no group", usageArgs("consume", "--topics", "x"), "Group"},
+		{"consume topics and pattern", usageArgs("consume", "--group", "g", "--topics", "x", "--pattern", "y"), "Topics"},
+		{"consume no topics", usageArgs("consume", "--group", "g"), "Topics"},
+		{"consume bad pattern", usageArgs("consume", "--group", "g", "--pattern", "("), "TopicPattern"},
+		{"consume bad assignor", usageArgs("consume", "--group", "g", "--topics", "x", "--assignor", "nope"), "Assignor"},
+		{"consume bad offsets", usageArgs("consume", "--group", "g", "--topics", "x", "--offsets", "disk"), "Offsets"},
+		{"consume bad layout", usageArgs("consume", "--group", "g", "--topics", "x", "--layout", "java"), "Layout"},
+		{"consume pykafka two topics", usageArgs("consume", "--group", "g", "--topics", "x,y", "--layout", "pykafka"), "Topics"},
+		{"consume bad initial", usageArgs("consume", "--group", "g", "--topics", "x", "--initial", "middle"), "--initial"},
+		{"consume bad member id", usageArgs("consume", "--group", "g", "--topics", "x", "--member-id", "a/b"), "MemberID"},
+		{"consume unknown flag", usageArgs("consume", "--group", "g", "--topics", "x", "--bogus"), "bogus"},
+		{"consume stray argument", usageArgs("consume", "--group", "g", "--topics", "x", "extra"), "unexpected arguments"},
 		{"consume no zookeeper", []string{"consume", "--group", "g", "--topics", "x"}, "--zookeeper"},
-		{"produce negative n", demoArgs("produce", "--topic", "x", "-n", "-1"), "-n"},
-		{"produce bad size", demoArgs("produce", "--topic", "x", "--size", "2000000"), "--size"},
-		{"produce negative rate", demoArgs("produce", "--topic", "x", "--rate", "-3"), "--rate"},
-		{"produce keys and partition", demoArgs("produce", "--topic", "x", "--keys", "2", "--partition", "0"), "--keys"},
-		{"produce bad replication", demoArgs("produce", "--topic", "x", "--create-partitions", "2", "--replication", "0"), "--replication"},
-		{"produce empty topic", demoArgs("produce", "--topic", ""), "--topic"},
+		{"produce negative n", usageArgs("produce", "--topic", "x", "-n", "-1"), "-n"},
+		{"produce bad size", usageArgs("produce", "--topic", "x", "--size", "2000000"), "--size"},
+		{"produce negative rate", usageArgs("produce", "--topic", "x", "--rate", "-3"), "--rate"},
+		{"produce keys and partition", usageArgs("produce", "--topic", "x", "--keys", "2", "--partition", "0"), "--keys"},
+		{"produce bad replication", usageArgs("produce", "--topic", "x", "--create-partitions", "2", "--replication", "0"), "--replication"},
+		{"produce empty topic", usageArgs("produce", "--topic", ""), "--topic"},
 		{"produce no zookeeper", []string{"produce", "--topic", "x"}, "--zookeeper"},
 		{"down bad timeout", []string{"down", "--timeout", "0s"}, "--timeout"},
 		{"up detach without env file", []string{"up", "--detach", "--env-file", ""}, "--detach"},
@@ -360,8 +369,9 @@ func TestProduceConsumeBadFlags(t *testing.T) {
 // TestProduceMissingTopic: without --create-partitions a missing topic is a
 // one-line failure (exit 1), and nothing is created.
 func TestProduceMissingTopic(t *testing.T) {
+	shared.Get(t)
 	topic := uniqueName("missing")
-	r := runDemo(t, 2*time.Minute, demoArgs("produce", "--topic", topic, "-n", "1")...)
+	r := runDemo(t, 2*time.Minute, demoArgs(t, "produce", "--topic", topic, "-n", "1")...)
 	sc := bufio.NewScanner(strings.NewReader(r.stderr))
 	var last string
 	for sc.Scan() {

@@ -12,7 +12,8 @@ import (
 // never rebalanced), then the zkbalance members, which pass. Bad --peer
 // values are usage errors.
 func TestScenarioPeerPykafka(t *testing.T) {
-	args := append(append([]string{"scenario", "blocked-consume", "--peer", "pykafka"}, clusterArgs()...),
+	shared.Get(t)
+	args := append(append([]string{"scenario", "blocked-consume", "--peer", "pykafka"}, clusterArgs(t)...),
 		"--messages", "200", "--idle", "1s", "--legacy-retries", "3", "--legacy-backoff", "200ms")
 	r := runDemo(t, 6*time.Minute, args...)
 	if r.code != 0 {
@@ -27,7 +28,7 @@ func TestScenarioPeerPykafka(t *testing.T) {
 	}
 	t.Logf("\n%s", r.stdout)
 
-	r = runDemo(t, time.Minute, append([]string{"scenario", "blocked-consume", "--peer", "python"}, clusterArgs()...)...)
+	r = runDemo(t, time.Minute, append([]string{"scenario", "blocked-consume", "--peer", "python"}, clusterArgs(t)...)...)
 	if r.code != 2 || !strings.Contains(r.stderr, "--peer") {
 		t.Errorf("--peer python: exit %d, stderr %q", r.code, r.stderr)
 	}

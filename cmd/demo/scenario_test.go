@@ -10,6 +10,7 @@ import (
 // the package's cluster: each exits 0 with its PASS line; the legacy run
 // shows the seed's PartitionOwnedError first.
 func TestScenarioCommands(t *testing.T) {
+	shared.Get(t)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -21,7 +22,7 @@ func TestScenarioCommands(t *testing.T) {
 			[]string{"PASS slow-handler", "overlap 0", "no member expelled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append(append([]string{"scenario", tc.name}, clusterArgs()...), tc.args...)
+			args := append(append([]string{"scenario", tc.name}, clusterArgs(t)...), tc.args...)
 			r := runDemo(t, 4*time.Minute, args...)
 			if r.code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -33,7 +34,7 @@ func TestScenarioCommands(t *testing.T) {
 			}
 		})
 	}
-	r := runDemo(t, time.Minute, append([]string{"scenario", "no-such"}, clusterArgs()...)...)
+	r := runDemo(t, time.Minute, append([]string{"scenario", "no-such"}, clusterArgs(t)...)...)
 	if r.code != 2 || !strings.Contains(r.stderr, "unknown scenario") {
 		t.Errorf("unknown scenario: exit %d, stderr %q", r.code, r.stderr)
 	}

@@ -78,6 +78,7 @@ func stCtx(t testing.TB, d time.Duration) context.Context {
 // znodes created through it live until the test ends.
 func stDial(t testing.TB, ctx context.Context) *zkwatch.Conn {
 	t.Helper()
+	cl := shared.Get(t)
 	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.KafkaZooKeeperConnect(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +118,7 @@ func stGet(t testing.TB, ctx context.Context, conn *zkwatch.Conn, p string) (str
 // messages each.
 func stTopic(t testing.TB, ctx context.Context, counts ...int) string {
 	t.Helper()
+	cl := shared.Get(t)
 	topic := stName(t, "t")
 	if err := cl.CreateTopic(ctx, topic, int32(len(counts)), 1); err != nil {
 		t.Fatal(err)
@@ -135,6 +137,7 @@ func stTopic(t testing.TB, ctx context.Context, counts ...int) string {
 
 func stClient(t testing.TB) sarama.Client {
 	t.Helper()
+	cl := shared.Get(t)
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_1_0_0
 	client, err := sarama.NewClient(cl.BrokerAddrs(), sc)
@@ -184,6 +187,7 @@ func stCommitKafka(t testing.TB, client sarama.Client, group, topic string, offs
 // topic through the admin API; absent = none.
 func stKafkaCommitted(t testing.TB, group, topic string, n int32) map[int32]int64 {
 	t.Helper()
+	cl := shared.Get(t)
 	offs, err := cl.CommittedOffsets(context.Background(), group, topic, n)
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +209,7 @@ func stZKOffsets(t testing.TB, ctx context.Context, conn *zkwatch.Conn, group, t
 }
 
 func TestStatus(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := stCtx(t, 5*time.Minute)
 	conn := stDial(t, ctx)
 	client := stClient(t)
@@ -219,7 +224,7 @@ func TestStatus(t *testing.T) {
 	stPut(t, ctx, conn, g+"/offsets/"+topic+"/1", "2", false)
 	stCommitKafka(t, client, group, topic, map[int32]int64{1: 1, 2: 3}) // dual commit, p2 in Kafka only
 
-	r := runDemo(t, 2*time.Minute, append([]string{"status", "--group", group, "--json"}, clusterArgs()...)...)
+	r := runDemo(t, 2*time.Minute, append([]string{"status", "--group", group, "--json"}, clusterArgs(t)...)...)
 	if r.code != 0 {
 		t.Fatalf("status --json: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -309,7 +314,7 @@ func TestStatus(t *testing.T) {
 	}
 
 	// --all lists the group, in JSON and as a table.
-	r = runDemo(t, 2*time.Minute, append([]string{"status", "--all", "--json"}, clusterArgs()...)...)
+	r = runDemo(t, 2*time.Minute, append([]string{"status", "--all", "--json"}, clusterArgs(t)...)...)
 	if r.code != 0 {
 		t.Fatalf("status --all --json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -335,7 +340,7 @@ func TestStatus(t *testing.T) {
 	if !found {
 		t.Errorf("status --all --json lacks %s: %s", group, r.stdout)
 	}
-	r = runDemo(t, 2*time.Minute, append([]string{"status", "--all"}, clusterArgs()...)...)
+	r = runDemo(t, 2*time.Minute, append([]string{"status", "--all"}, clusterArgs(t)...)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "GROUP") || !containsFields(r.stdout, group, "1", "scala") {
 		t.Errorf("status --all: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -353,6 +358,7 @@ func containsFields(out string, fields ...string) bool {
 }
 
 func TestStatusBadInput(t *testing.T) {
+	shared.Get(t)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -365,7 +371,7 @@ func TestStatusBadInput(t *testing.T) {
 		{[]string{"migrate-offsets", "--group", "g", "--to", "redis"}, 2, "want kafka or zookeeper"},
 		{[]string{"migrate-offsets", "--group", stName(t, "missing")}, 1, "no such group"},
 	} {
-		r := runDemo(t, 2*time.Minute, append(tc.args, clusterArgs()...)...)
+		r := runDemo(t, 2*time.Minute, append(tc.args, clusterArgs(t)...)...)
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) || (tc.code == 1 && len(lines) != 1) {
 			t.Errorf("demo %v: exit %d, stderr %q; want exit %d and a line with %q", tc.args, r.code, r.stderr, tc.code, tc.msg)
@@ -374,6 +380,7 @@ func TestStatusBadInput(t *testing.T) {
 }
 
 func TestMigrateOffsetsCommand(t *testing.T) {
+	shared.Get(t)
 	ctx := stCtx(t, 5*time.Minute)
 	conn := stDial(t, ctx)
 	client := stClient(t)
@@ -395,7 +402,7 @@ func TestMigrateOffsetsCommand(t *testing.T) {
 	}
 	check("fixture", map[int32]string{0: "7", 1: "3"}, map[int32]int64{1: 3})
 	migrate := func(args ...string) result {
-		return runDemo(t, 2*time.Minute, append(append([]string{"migrate-offsets", "--group", group}, args...), clusterArgs()...)...)
+		return runDemo(t, 2*time.Minute, append(append([]string{"migrate-offsets", "--group", group}, args...), clusterArgs(t)...)...)
 	}
 
 	// A registered member: refused without --force.

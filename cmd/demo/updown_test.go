@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
 // procInfo is what /proc says about a process.
@@ -71,6 +73,7 @@ func liveJavaIn(t *testing.T, dir string) []procInfo {
 // uses); a second one refuses; 'down' stops it, and then no process of that
 // cluster is left and the env file is gone.
 func TestUpDetachDown(t *testing.T) {
+	cluster.SkipShort(t) // its own cluster, through the binary
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, ".zkbalance.env")
 	logFile := filepath.Join(dir, ".zkbalance.log")

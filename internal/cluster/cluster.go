@@ -4,8 +4,9 @@
 //
 // Ports are chosen free on 127.0.0.1 at start, data lives in a temporary
 // directory, and every child is killed on Close or when the test binary dies.
-// One cluster per test package (started in TestMain) is the intended use;
-// tests isolate themselves by unique topic and group names.
+// One cluster per test package (a Shared, started by the first test that
+// needs it) is the intended use; tests isolate themselves by unique topic and
+// group names.
 package cluster
 
 import (

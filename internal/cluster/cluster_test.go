@@ -18,13 +18,13 @@ import (
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-var cl *cluster.Cluster
+var shared = cluster.NewShared(cluster.Config{
+	Brokers: 3, Chroot: "/kafka", ProxiedListener: true,
+	Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+})
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{
-		Brokers: 3, Chroot: "/kafka", ProxiedListener: true,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	shared.Main(m)
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -34,6 +34,7 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestTopicLifecycleAndProduce(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := ctxT(t, 2*time.Minute)
 	const topic = "harness-topic"
 	if err := cl.CreateTopic(ctx, topic, 3, 3); err != nil {
@@ -77,6 +78,7 @@ func TestTopicLifecycleAndProduce(t *testing.T) {
 }
 
 func TestBrokerStopStartKill(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := ctxT(t, 3*time.Minute)
 	if err := cl.StopBroker(ctx, 2); err != nil {
 		t.Fatal(err)
@@ -94,7 +96,7 @@ func TestBrokerStopStartKill(t *testing.T) {
 	// The proxy outlives the broker: its port still accepts, and the
 	// connection is reset because nothing listens behind it.
 	dialErrors := cl.BrokerProxy(3).Stats().DialErrors
-	if err := metadataVia(proxyAddr); err == nil {
+	if err := metadataVia(cl, proxyAddr); err == nil {
 		t.Fatal("metadata through the proxy of a killed broker succeeded")
 	}
 	if got := cl.BrokerProxy(3).Stats().DialErrors; got <= dialErrors {
@@ -106,7 +108,7 @@ func TestBrokerStopStartKill(t *testing.T) {
 	if cl.BrokerProxy(3).Addr() != proxyAddr {
 		t.Fatalf("proxy of broker 3 moved: %s -> %s", proxyAddr, cl.BrokerProxy(3).Addr())
 	}
-	if err := poll(ctx, func() error { return metadataVia(proxyAddr) }); err != nil {
+	if err := poll(ctx, func() error { return metadataVia(cl, proxyAddr) }); err != nil {
 		t.Fatalf("metadata through the proxy of the restarted broker: %v", err)
 	}
 	conn, err := cl.DialZooKeeper(ctx, 10*time.Second)
@@ -121,6 +123,7 @@ func TestBrokerStopStartKill(t *testing.T) {
 }
 
 func TestZooKeeperRestartKeepsSession(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := ctxT(t, 2*time.Minute)
 	conn, err := cl.DialZooKeeper(ctx, 20*time.Second)
 	if err != nil {
@@ -175,6 +178,7 @@ func waitBrokers(ctx context.Context, conn *zk.Conn, n int) error {
 }
 
 func TestExpireSession(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := ctxT(t, time.Minute)
 	var capture cluster.SessionCapture
 	conn, err := cl.DialZooKeeper(ctx, 10*time.Second)
@@ -237,6 +241,7 @@ func (nopLogger) Printf(string, ...any) {}
 // proxies, whose faults cut it off while the harness (PLAINTEXT) is
 // untouched.
 func TestProxiedListener(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := ctxT(t, 2*time.Minute)
 	if got, want := cl.Listeners(), []string{cluster.ListenerPlaintext, cluster.ListenerProxied}; !slices.Equal(got, want) {
 		t.Fatalf("Listeners() = %v, want %v", got, want)
@@ -335,20 +340,20 @@ func TestProxiedListener(t *testing.T) {
 	for _, id := range cl.BrokerIDs() {
 		cl.BrokerProxy(id).Refuse(3 * time.Second)
 	}
-	if err := metadataVia(addrs...); err == nil {
+	if err := metadataVia(cl, addrs...); err == nil {
 		t.Fatal("metadata through refusing proxies succeeded")
 	}
 	if _, err := cl.Produce(ctx, topic, []cluster.Message{{Partition: 1, Value: []byte("direct")}}); err != nil {
 		t.Fatalf("produce over PLAINTEXT while the proxies refuse: %v", err)
 	}
-	if err := poll(ctx, func() error { return metadataVia(addrs...) }); err != nil {
+	if err := poll(ctx, func() error { return metadataVia(cl, addrs...) }); err != nil {
 		t.Fatalf("metadata through the proxies after the refusal: %v", err)
 	}
 }
 
 // metadataVia makes a client bootstrapped at addrs (one metadata attempt)
 // and checks that it lists 3 brokers at proxied addresses.
-func metadataVia(addrs ...string) error {
+func metadataVia(cl *cluster.Cluster, addrs ...string) error {
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V3_9_0_0
 	sc.Metadata.Retry.Max = 0

@@ -677,6 +677,7 @@ type nopLogger struct{}
 func (nopLogger) Printf(string, ...any) {}
 
 func TestZooKeeperSessionThroughProxy(t *testing.T) {
+	cluster.SkipShort(t) // its own ZooKeeper
 	ctx := ctxT(t, 3*time.Minute)
 	cl, err := cluster.Start(ctx, cluster.Config{ZooKeeperOnly: true})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
 // saramaGroupSetup describes the ConsumerGroup settings, for the report.
@@ -37,7 +39,7 @@ type cgMember struct {
 // stop) calls Consume again after every rebalance, as sarama requires.
 // sarama.NewConsumerGroup takes no context; its bootstrap is bounded by
 // sarama's own Net and Metadata settings.
-func startCG(idx int, group, topic string, h sarama.ConsumerGroupHandler) (*cgMember, error) {
+func startCG(cl *cluster.Cluster, idx int, group, topic string, h sarama.ConsumerGroupHandler) (*cgMember, error) {
 	g, err := sarama.NewConsumerGroup(cl.BrokerAddrs(), group, cgConfig(fmt.Sprintf("bench-cg-%d", idx)))
 	if err != nil {
 		return nil, err
@@ -241,6 +243,7 @@ func (tr *cgTracker) describe() string {
 
 // cgGroup is a group of in-process sarama ConsumerGroup members.
 type cgGroup struct {
+	cl      *cluster.Cluster
 	topic   string
 	parts   int
 	group   string
@@ -254,7 +257,7 @@ type cgGroup struct {
 func (g *cgGroup) start() (*cgMember, error) {
 	g.seq++
 	g.tr.register(g.seq)
-	m, err := startCG(g.seq, g.group, g.topic, &cgHandler{idx: g.seq, topic: g.topic, tr: g.tr})
+	m, err := startCG(g.cl, g.seq, g.group, g.topic, &cgHandler{idx: g.seq, topic: g.topic, tr: g.tr})
 	if err != nil {
 		g.tr.unregister(g.seq)
 	}

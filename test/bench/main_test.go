@@ -18,14 +18,14 @@ import (
 	"github.com/zkbalance/zkbalance/partition"
 )
 
-// cl is the package's real ZooKeeper + 3 Kafka brokers, shared by every
+// shared is the package's real ZooKeeper + 3 Kafka brokers, shared by every
 // contender.
-var cl *cluster.Cluster
+var shared = cluster.NewShared(cluster.Config{Brokers: brokers})
 
 const brokers = 3
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{Brokers: brokers})
+	shared.Main(m)
 }
 
 // Flags. Zero values take the smoke size, or the size with
@@ -183,7 +183,7 @@ func uniq(prefix string) string {
 // createTopic creates a topic named after prefix with replication 1. On a
 // loaded machine the admin request can time out after the broker created
 // the topic, so a failed attempt is retried under a new name (3 attempts).
-func createTopic(ctx context.Context, prefix string, parts int) (string, error) {
+func createTopic(ctx context.Context, cl *cluster.Cluster, prefix string, parts int) (string, error) {
 	var err error
 	for range 3 {
 		name := uniq(prefix)

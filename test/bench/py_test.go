@@ -9,13 +9,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/internal/pykafka"
 )
 
 // pykafkaSetup describes the members' settings, for the report.
 const pykafkaSetup = "pykafka defaults (pykafka-range, rebalance_max_retries 5, rebalance_backoff_ms 2000, ZooKeeper session 6 s), consumer_timeout_ms 1000, broker_version 1.0.0"
 
-func pyArgs(topic, group, name string) pykafka.MemberArgs {
+func pyArgs(cl *cluster.Cluster, topic, group, name string) pykafka.MemberArgs {
 	return pykafka.MemberArgs{
 		ZooKeeper: cl.KafkaZooKeeperConnect(), Brokers: cl.BrokerAddrs(),
 		Topic: topic, Group: group, Name: name,
@@ -28,6 +29,7 @@ func pyArgs(topic, group, name string) pykafka.MemberArgs {
 // disjoint with the others'. pykafka reports a set only when it changed,
 // so a member whose share did not change keeps its earlier report.
 type pyGroup struct {
+	cl      *cluster.Cluster
 	python  string
 	topic   string
 	parts   int
@@ -44,7 +46,7 @@ func (g *pyGroup) name(prefix string) string {
 }
 
 func (g *pyGroup) start(ctx context.Context, name string) (*pykafka.Member, error) {
-	return pykafka.Start(ctx, g.python, pyArgs(g.topic, g.group, name))
+	return pykafka.Start(ctx, g.python, pyArgs(g.cl, g.topic, g.group, name))
 }
 
 // form starts n member processes at once and waits until their sets are

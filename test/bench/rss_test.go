@@ -58,7 +58,7 @@ type memberProc struct {
 	stderr string
 }
 
-func startMemberProc(bin, group, topic, dir string) (*memberProc, error) {
+func startMemberProc(cl *cluster.Cluster, bin, group, topic, dir string) (*memberProc, error) {
 	stderrPath := filepath.Join(dir, "member.stderr")
 	errf, err := os.Create(stderrPath)
 	if err != nil {
@@ -113,7 +113,7 @@ func (p *memberProc) stop(ctx context.Context) {
 
 // burst writes perPart 1 KiB messages to every partition, partition-major
 // (a produce request then holds few, large batches).
-func burst(ctx context.Context, topic string, parts, perPart int) error {
+func burst(ctx context.Context, cl *cluster.Cluster, topic string, parts, perPart int) error {
 	value := bytes.Repeat([]byte("0123456789abcdef"), messageBytes/16)
 	msgs := make([]cluster.Message, parts*perPart)
 	for j := range msgs {
@@ -170,11 +170,11 @@ func (r *run) rssZK(t *testing.T, x *bench.RSS) error {
 	}
 	t.Logf("rss zkbalance: test/member built in %s", time.Since(t0).Round(time.Millisecond))
 	group, dir := uniq("g-rss"), t.TempDir()
-	topic, err := createTopic(ctx, "rss", x.Partitions)
+	topic, err := createTopic(ctx, r.cl, "rss", x.Partitions)
 	if err != nil {
 		return err
 	}
-	p, err := startMemberProc(bin, group, topic, dir)
+	p, err := startMemberProc(r.cl, bin, group, topic, dir)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (r *run) rssZK(t *testing.T, x *bench.RSS) error {
 	if x.IdleMiB, err = procStatusMiB(pid, "VmRSS"); err != nil {
 		return err
 	}
-	if err := burst(ctx, topic, x.Partitions, x.Burst/x.Partitions); err != nil {
+	if err := burst(ctx, r.cl, topic, x.Partitions, x.Burst/x.Partitions); err != nil {
 		return err
 	}
 	log := filepath.Join(dir, "processing.log")
@@ -253,16 +253,17 @@ func (p *memberProc) exited() bool {
 // rssPykafka runs the same procedure with a pykafka member process (the
 // interpreter's RSS is measured).
 func (r *run) rssPykafka(t *testing.T, x *bench.RSS) error {
+	cl := r.cl
 	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Minute)
 	defer cancel()
-	topic, err := createTopic(ctx, "rss-py", x.Partitions)
+	topic, err := createTopic(ctx, cl, "rss-py", x.Partitions)
 	if err != nil {
 		return err
 	}
 	// CountOnly past the burst: no line per message, and the member keeps
 	// running; its auto-commits (every 1 s) tell when it consumed the burst.
 	group := uniq("g-rss-pykafka")
-	args := pyArgs(topic, group, "rss")
+	args := pyArgs(cl, topic, group, "rss")
 	args.CountOnly, args.CommitEvery = x.Burst+1, -1
 	m, err := pykafka.Start(ctx, r.python, args)
 	if err != nil {
@@ -281,7 +282,7 @@ func (r *run) rssPykafka(t *testing.T, x *bench.RSS) error {
 	if x.IdleMiB, err = procStatusMiB(m.Pid(), "VmRSS"); err != nil {
 		return err
 	}
-	if err := burst(ctx, topic, x.Partitions, x.Burst/x.Partitions); err != nil {
+	if err := burst(ctx, r.cl, topic, x.Partitions, x.Burst/x.Partitions); err != nil {
 		return err
 	}
 	err = poll(ctx, 200*time.Millisecond, func() (bool, error) {

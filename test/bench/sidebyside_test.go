@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/test/bench"
@@ -20,6 +21,7 @@ import (
 // run is one TestSideBySide run.
 type run struct {
 	ctx    context.Context
+	cl     *cluster.Cluster
 	sizes  sizes
 	obs    *zkwatch.Conn // read-only observer (no chroot)
 	python string        // the pykafka venv's interpreter; "" without pykafka
@@ -44,8 +46,9 @@ func (r *run) columns() []string {
 // smoke sizes, as part of make test, and asserts that every row was
 // measured, not the figures; make bench runs it with -bench.full.
 func TestSideBySide(t *testing.T) {
+	cl := shared.Get(t)
 	s := resolve(t)
-	r := &run{ctx: t.Context(), sizes: s, report: &bench.Report{Date: time.Now().UTC(), Method: map[string][]string{}}}
+	r := &run{ctx: t.Context(), cl: cl, sizes: s, report: &bench.Report{Date: time.Now().UTC(), Method: map[string][]string{}}}
 	started := time.Now()
 	load := bench.LoadAvg()
 	dctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
@@ -124,7 +127,7 @@ func TestSideBySide(t *testing.T) {
 // empty topic (a new group each).
 func (r *run) runLatencyAll(t *testing.T) {
 	parts := r.sizes.partitions
-	topic, err := createTopic(r.ctx, "join", parts)
+	topic, err := createTopic(r.ctx, r.cl, "join", parts)
 	for _, n := range r.sizes.members {
 		add := func(l bench.Latency, g joinGroup) {
 			if err != nil {
@@ -144,7 +147,7 @@ func (r *run) runLatencyAll(t *testing.T) {
 				add(l, nil)
 				continue
 			}
-			g, gerr := newZKGroup(r.ctx, r.obs, a, topic, parts)
+			g, gerr := newZKGroup(r.ctx, r.cl, r.obs, a, topic, parts)
 			if gerr != nil {
 				l.Err = gerr.Error()
 				r.report.Latency = append(r.report.Latency, l)
@@ -155,11 +158,11 @@ func (r *run) runLatencyAll(t *testing.T) {
 		if slices.Contains(r.columns(), bench.SaramaGroup) {
 			add(bench.Latency{Contender: bench.SaramaGroup, Variant: "range (eager)", Members: n, Partitions: parts,
 				Setup: "sarama defaults (Heartbeat.Interval 3 s, Session.Timeout 10 s, Rebalance.Timeout 60 s)"},
-				&cgGroup{topic: topic, parts: parts})
+				&cgGroup{cl: r.cl, topic: topic, parts: parts})
 		}
 		if r.python != "" {
 			add(bench.Latency{Contender: bench.Pykafka, Variant: partition.PykafkaRange, Members: n, Partitions: parts, Setup: pykafkaSetup},
-				&pyGroup{python: r.python, topic: topic, parts: parts})
+				&pyGroup{cl: r.cl, python: r.python, topic: topic, parts: parts})
 		}
 	}
 }

@@ -35,8 +35,8 @@ var tputSetup = map[string]string{
 
 // produceTput creates the topic (8 partitions) and writes n 1 KiB messages
 // round-robin over its partitions.
-func produceTput(ctx context.Context, n int) (string, error) {
-	topic, err := createTopic(ctx, "tput", tputPartitions)
+func produceTput(ctx context.Context, cl *cluster.Cluster, n int) (string, error) {
+	topic, err := createTopic(ctx, cl, "tput", tputPartitions)
 	if err != nil {
 		return "", err
 	}
@@ -100,7 +100,7 @@ func (c *counter) rate() float64 {
 	return float64(c.want) / secs
 }
 
-func tputRaw(ctx context.Context, topic string, n int) (float64, error) {
+func tputRaw(ctx context.Context, cl *cluster.Cluster, topic string, n int) (float64, error) {
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_1_0_0
 	sc.ClientID = "bench-raw"
@@ -142,9 +142,9 @@ func tputRaw(ctx context.Context, topic string, n int) (float64, error) {
 	return c.rate(), nil
 }
 
-func tputZK(ctx context.Context, topic string, n int) (float64, error) {
+func tputZK(ctx context.Context, cl *cluster.Cluster, topic string, n int) (float64, error) {
 	c := newCounter(n)
-	m, err := startZK("tput", balanced.Config{Group: uniq("g-tput-zk"), Topics: []string{topic}},
+	m, err := startZK(cl, "tput", balanced.Config{Group: uniq("g-tput-zk"), Topics: []string{topic}},
 		balanced.EachMessage(func(context.Context, *balanced.Message) error { c.add(); return nil }))
 	if err != nil {
 		return 0, err
@@ -152,17 +152,17 @@ func tputZK(ctx context.Context, topic string, n int) (float64, error) {
 	return measure(ctx, c, m)
 }
 
-func tputCG(ctx context.Context, topic string, n int) (float64, error) {
+func tputCG(ctx context.Context, cl *cluster.Cluster, topic string, n int) (float64, error) {
 	c := newCounter(n)
-	m, err := startCG(0, uniq("g-tput-sarama"), topic, &cgHandler{topic: topic, onMsg: func(*sarama.ConsumerMessage) { c.add() }})
+	m, err := startCG(cl, 0, uniq("g-tput-sarama"), topic, &cgHandler{topic: topic, onMsg: func(*sarama.ConsumerMessage) { c.add() }})
 	if err != nil {
 		return 0, err
 	}
 	return measure(ctx, c, m)
 }
 
-func tputPykafka(ctx context.Context, python, topic string, n int) (float64, error) {
-	args := pyArgs(topic, uniq("g-tput-pykafka"), "tput")
+func tputPykafka(ctx context.Context, cl *cluster.Cluster, python, topic string, n int) (float64, error) {
+	args := pyArgs(cl, topic, uniq("g-tput-pykafka"), "tput")
 	args.CountOnly, args.CommitEvery = n, -1
 	m, err := pykafka.Start(ctx, python, args)
 	if err != nil {
@@ -193,7 +193,7 @@ func (r *run) runThroughput(t *testing.T) {
 	tp := bench.Throughput{Messages: n, Partitions: tputPartitions, MessageBytes: messageBytes}
 	start := time.Now()
 	pctx, cancel := context.WithTimeout(r.ctx, 30*time.Minute)
-	topic, err := produceTput(pctx, n)
+	topic, err := produceTput(pctx, r.cl, n)
 	cancel()
 	if err != nil {
 		t.Errorf("throughput: produce: %v", err)
@@ -213,13 +213,13 @@ func (r *run) runThroughput(t *testing.T) {
 		var fn func(ctx context.Context) (float64, error)
 		switch c {
 		case bench.RawSarama:
-			fn = func(ctx context.Context) (float64, error) { return tputRaw(ctx, topic, n) }
+			fn = func(ctx context.Context) (float64, error) { return tputRaw(ctx, r.cl, topic, n) }
 		case bench.ZKBalance:
-			fn = func(ctx context.Context) (float64, error) { return tputZK(ctx, topic, n) }
+			fn = func(ctx context.Context) (float64, error) { return tputZK(ctx, r.cl, topic, n) }
 		case bench.SaramaGroup:
-			fn = func(ctx context.Context) (float64, error) { return tputCG(ctx, topic, n) }
+			fn = func(ctx context.Context) (float64, error) { return tputCG(ctx, r.cl, topic, n) }
 		case bench.Pykafka:
-			fn = func(ctx context.Context) (float64, error) { return tputPykafka(ctx, r.python, topic, n) }
+			fn = func(ctx context.Context) (float64, error) { return tputPykafka(ctx, r.cl, r.python, topic, n) }
 		}
 		cs = append(cs, contender{c, fn})
 		tp.Rates = append(tp.Rates, bench.Rate{Contender: c, Setup: tputSetup[c]})

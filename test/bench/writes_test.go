@@ -54,7 +54,7 @@ func snapshot(ctx context.Context, obs *zkwatch.Conn, dir string) (ownerSnap, er
 // runWrites measures one join for every assignor in writesAssignors.
 func (r *run) runWrites(t *testing.T) {
 	members, parts := r.sizes.writesMembers, r.sizes.partitions
-	topic, err := createTopic(r.ctx, "writes", parts)
+	topic, err := createTopic(r.ctx, r.cl, "writes", parts)
 	for _, a := range r.sizes.writesAssignors {
 		w := bench.Writes{Assignor: a, Layout: string(balanced.LayoutScala), Members: members, Partitions: parts, Dirs: 1}
 		if strings.HasPrefix(a, "pykafka-") {
@@ -77,7 +77,7 @@ func (r *run) measureWrites(t *testing.T, w bench.Writes, topic string) bench.Wr
 		w.Err = fmt.Sprintf(format, args...)
 		return w
 	}
-	g, err := newZKGroup(ctx, r.obs, w.Assignor, topic, w.Partitions)
+	g, err := newZKGroup(ctx, r.cl, r.obs, w.Assignor, topic, w.Partitions)
 	if err != nil {
 		return fail("%v", err)
 	}

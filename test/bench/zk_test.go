@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -25,7 +26,7 @@ type zkMember struct {
 
 // startZK runs a consumer; Run's goroutine is owned by the member and ends
 // when stop cancels it.
-func startZK(name string, cfg balanced.Config, h balanced.Handler) (*zkMember, error) {
+func startZK(cl *cluster.Cluster, name string, cfg balanced.Config, h balanced.Handler) (*zkMember, error) {
 	cfg.ZooKeeper = cl.ZooKeeperAddr()
 	if cfg.Logger == nil {
 		cfg.Logger = memberLogger(name)
@@ -80,6 +81,7 @@ var nopHandler = balanced.EachMessage(func(context.Context, *balanced.Message) e
 // for the members, computed with the current sets as the previous owners
 // (so for sticky: the current assignment is the assignor's fixed point).
 type zkGroup struct {
+	cl       *cluster.Cluster
 	topic    string
 	assignor partition.Assignor
 	layout   balanced.Layout
@@ -90,12 +92,12 @@ type zkGroup struct {
 	seq      int
 }
 
-func newZKGroup(ctx context.Context, obs *zkwatch.Conn, assignor, topic string, parts int) (*zkGroup, error) {
+func newZKGroup(ctx context.Context, cl *cluster.Cluster, obs *zkwatch.Conn, assignor, topic string, parts int) (*zkGroup, error) {
 	a, err := partition.Lookup(assignor)
 	if err != nil {
 		return nil, err
 	}
-	g := &zkGroup{topic: topic, assignor: a, layout: balanced.LayoutScala, topics: partition.Topics{topic: {}}}
+	g := &zkGroup{cl: cl, topic: topic, assignor: a, layout: balanced.LayoutScala, topics: partition.Topics{topic: {}}}
 	for p := range int32(parts) {
 		g.topics[topic][p] = -1
 	}
@@ -117,7 +119,7 @@ func newZKGroup(ctx context.Context, obs *zkwatch.Conn, assignor, topic string, 
 
 func (g *zkGroup) start(name string) (*zkMember, error) {
 	g.seq++
-	return startZK(fmt.Sprintf("%s-%d", name, g.seq), balanced.Config{
+	return startZK(g.cl, fmt.Sprintf("%s-%d", name, g.seq), balanced.Config{
 		Group: g.group, Topics: []string{g.topic}, Layout: g.layout, Assignor: g.assignor.Name(),
 	}, nopHandler)
 }

@@ -36,18 +36,20 @@ const (
 	session       = 6 * time.Second
 )
 
-var cl *cluster.Cluster
+// shared is the package's cluster. Members reach the brokers through the
+// cluster's proxies (the PROXIED listener), so the schedule can cut, stall
+// and reset their broker connections; the harness's produce and checks use
+// PLAINTEXT.
+var shared = cluster.NewShared(cluster.Config{Brokers: 3, ProxiedListener: true})
 
 func TestMain(m *testing.M) {
-	// Members reach the brokers through the cluster's proxies (the PROXIED
-	// listener), so the schedule can cut, stall and reset their broker
-	// connections; the harness's produce and checks use PLAINTEXT.
-	cluster.Main(m, &cl, cluster.Config{Brokers: 3, ProxiedListener: true})
+	shared.Main(m)
 }
 
 // suite is one chaos run's state.
 type suite struct {
 	t      *testing.T
+	cl     *cluster.Cluster
 	ctx    context.Context
 	bin    string
 	dir    string
@@ -64,9 +66,10 @@ type suite struct {
 }
 
 func TestChaos(t *testing.T) {
+	cl := shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), *duration+10*time.Minute)
 	defer cancel()
-	s := &suite{t: t, ctx: ctx, dir: t.TempDir(), group: fmt.Sprintf("chaos-%d", time.Now().UnixNano()%1e6), applied: map[string]int{}}
+	s := &suite{t: t, cl: cl, ctx: ctx, dir: t.TempDir(), group: fmt.Sprintf("chaos-%d", time.Now().UnixNano()%1e6), applied: map[string]int{}}
 	s.bin = buildMember(t, s.dir)
 	for i := range numTopics {
 		topic := fmt.Sprintf("%s-t%d", s.group, i)
@@ -173,6 +176,7 @@ func TestChaos(t *testing.T) {
 // is retried. Messages written twice by a retry are simply more messages in
 // the log: the checks cover every offset below the log end.
 func (s *suite) produce(count *atomic.Int64) error {
+	cl := s.cl
 	const batch = 480
 	rounds := max(1, *messages/batch)
 	pause := *duration / time.Duration(rounds)
@@ -200,6 +204,7 @@ func (s *suite) produce(count *atomic.Int64) error {
 
 // fault applies one fault chosen by rng.
 func (s *suite) fault(rng *rand.Rand, n int) {
+	cl := s.cl
 	// The order is part of the schedule (a seed draws indexes): with it the
 	// short run of make test (seed 1, 12 faults) draws every kind but
 	// connection-stall.
@@ -245,7 +250,7 @@ func (s *suite) fault(rng *rand.Rand, n int) {
 			s.t.Fatalf("start zookeeper: %v", err)
 		}
 	case "broker-kill":
-		id := pickBroker(rng)
+		id := pickBroker(cl, rng)
 		if err := cl.KillBroker(s.ctx, id); err != nil {
 			s.t.Errorf("kill broker %d: %v", id, err)
 		}
@@ -268,18 +273,18 @@ func (s *suite) fault(rng *rand.Rand, n int) {
 	// Broker connections: every member's connections to one broker, through
 	// that broker's proxy.
 	case "broker-conn-reset":
-		id := pickBroker(rng)
+		id := pickBroker(cl, rng)
 		cl.BrokerProxy(id).Reset()
 		s.t.Logf("  reset every connection to broker %d", id)
 	case "broker-conn-stall":
-		id := pickBroker(rng)
+		id := pickBroker(cl, rng)
 		d := time.Duration(500+rng.IntN(2500)) * time.Millisecond
 		cl.BrokerProxy(id).Stall(d)
 		s.t.Logf("  stall broker %d's connections for %s", id, d)
 	case "broker-conn-drop":
 		// A partition from one broker: requests in flight get no answer
 		// and new connections none either, then all are reset.
-		id := pickBroker(rng)
+		id := pickBroker(cl, rng)
 		d := time.Duration(2000+rng.IntN(3000)) * time.Millisecond
 		cl.BrokerProxy(id).Drop(d)
 		s.t.Logf("  drop broker %d's connections for %s", id, d)
@@ -287,12 +292,13 @@ func (s *suite) fault(rng *rand.Rand, n int) {
 }
 
 // pickBroker draws a broker id from rng (the fault loop's).
-func pickBroker(rng *rand.Rand) int32 {
+func pickBroker(cl *cluster.Cluster, rng *rand.Rand) int32 {
 	ids := cl.BrokerIDs()
 	return ids[rng.IntN(len(ids))]
 }
 
 func (s *suite) join() {
+	cl := s.cl
 	s.mu.Lock()
 	s.serial++
 	name := "m" + strconv.Itoa(s.serial)

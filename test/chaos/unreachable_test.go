@@ -64,6 +64,7 @@ const brokerOutage = 10 * time.Second
 // loss, the handlers stay running (idle), the committed offsets just stop
 // moving.
 func TestBrokersUnreachableMidRun(t *testing.T) {
+	cl := shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	group := fmt.Sprintf("s9-brokers-%d", time.Now().UnixNano()%1e6)
@@ -184,6 +185,7 @@ func TestBrokersUnreachableMidRun(t *testing.T) {
 // under the same member id and rebalances. Messages processed but not yet
 // committed before a cut are processed again: duplicates, never overlap.
 func TestZooKeeperUnreachableMidRun(t *testing.T) {
+	cl := shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -329,6 +331,7 @@ func waitReconnected(t *testing.T, members []*memberProc, end time.Time) time.Ti
 // faulted); it sets no watches (see audit).
 func dialObserver(t *testing.T, ctx context.Context) *zkwatch.Conn {
 	t.Helper()
+	cl := shared.Get(t)
 	obs, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.ZooKeeperAddr(), SessionTimeout: 30 * time.Second,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -424,6 +427,7 @@ func describeOwners(owners map[int32]ownerZnode, members []*inprocMember) string
 // logEnds reads the log end of every partition of topic (over PLAINTEXT).
 func logEnds(t *testing.T, ctx context.Context, topic string) map[balanced.TopicPartition]int64 {
 	t.Helper()
+	cl := shared.Get(t)
 	leo, err := cl.LogEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
@@ -514,6 +518,7 @@ type msgStream struct {
 }
 
 func startStream(ctx context.Context, t *testing.T, topic string, partitions int32) *msgStream {
+	cl := shared.Get(t)
 	ctx, cancel := context.WithCancel(ctx)
 	s := &msgStream{cancel: cancel, done: make(chan struct{}), t: t}
 	go func() { // owned by s: ends when stop cancels ctx

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/scenario"
@@ -34,6 +35,7 @@ func result(t *testing.T, format string, args ...any) {
 // it is closed when the test ends.
 func dialZK(t *testing.T, ctx context.Context) *zkwatch.Conn {
 	t.Helper()
+	cl := shared.Get(t)
 	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.KafkaZooKeeperConnect(),
 		SessionTimeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -123,6 +125,7 @@ func leadersOf(ctx context.Context, conn *zkwatch.Conn, topic string) (map[int32
 // topicLeaders is leadersOf on a connection of its own.
 func topicLeaders(t *testing.T, ctx context.Context, topic string) map[int32]int32 {
 	t.Helper()
+	cl := shared.Get(t)
 	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.KafkaZooKeeperConnect(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +295,7 @@ func poll(ctx context.Context, d time.Duration, check func() error) (time.Durati
 // analyze judges the processing of topic up to its current log end: the
 // zkbalance members' records in zlog plus every message the pykafka members
 // reported (with a zero-length window, when its line was read).
-func analyze(ctx context.Context, topic string, zlog *scenario.Log, pys ...*pykafka.Member) (scenario.Analysis, error) {
+func analyze(ctx context.Context, cl *cluster.Cluster, topic string, zlog *scenario.Log, pys ...*pykafka.Member) (scenario.Analysis, error) {
 	end, err := cl.LogEndOffsets(ctx, topic)
 	if err != nil {
 		return scenario.Analysis{}, err
@@ -320,10 +323,11 @@ func analyze(ctx context.Context, topic string, zlog *scenario.Log, pys ...*pyka
 // processed by someone (lost 0) and returns the analysis.
 func waitProcessed(t *testing.T, ctx context.Context, d time.Duration, topic string, zlog *scenario.Log, pys ...*pykafka.Member) scenario.Analysis {
 	t.Helper()
+	cl := shared.Get(t)
 	var an scenario.Analysis
 	waitFor(t, ctx, d, "every message processed", func() error {
 		var err error
-		if an, err = analyze(ctx, topic, zlog, pys...); err != nil {
+		if an, err = analyze(ctx, cl, topic, zlog, pys...); err != nil {
 			return err
 		}
 		if an.Lost > 0 {

@@ -17,6 +17,7 @@ import (
 // change triggers a rebalance (without it, members disagreed and one waited
 // forever for a partition another kept, leaving it unconsumed).
 func TestLeaderChangeDuringJoin(t *testing.T) {
+	shared.Get(t)
 	ctx := testCtx(t, 10*time.Minute)
 	const parts = 8
 	topic := "leader-race"

@@ -20,6 +20,7 @@ import (
 // elections need a newer protocol version than the harness's client).
 func admin(t *testing.T) sarama.ClusterAdmin {
 	t.Helper()
+	cl := shared.Get(t)
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_4_0_0
 	sc.ClientID = "zkbalance-pykafka-test"
@@ -168,6 +169,7 @@ func short(id string) string {
 // appears. zkbalance members, which release the exact znode they created
 // and wait while any "*-<p>" exists, must converge each time, with lost 0.
 func TestLegacyLeaderChange(t *testing.T) {
+	shared.Get(t)
 	t.Parallel()
 	for _, kind := range []runKind{pykafka.V28, zkbalanceKind} {
 		t.Run(kind.String(), func(t *testing.T) {

@@ -21,6 +21,7 @@ const stormCap = 90 * time.Second
 // processed. zkbalance members in the same setup must converge with all 12
 // and lose nothing.
 func TestLegacyStartStorm(t *testing.T) {
+	shared.Get(t)
 	t.Parallel()
 	// One after the other: 12 Python processes starting at once would
 	// starve the zkbalance run of CPU on a small machine.
@@ -66,6 +67,7 @@ func testLegacyStartStorm(t *testing.T, kind runKind) {
 // during the roll. zkbalance members in the same setup must converge and
 // lose nothing.
 func TestLegacyRollingRestart(t *testing.T) {
+	shared.Get(t)
 	t.Parallel()
 	for _, kind := range []runKind{pykafka.V28, zkbalanceKind} {
 		t.Run(kind.String(), func(t *testing.T) {

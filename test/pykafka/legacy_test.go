@@ -63,6 +63,7 @@ func newLegacyRun(t *testing.T, ctx context.Context, kind runKind, topic string,
 // createTopic creates the run's topic with replication factor 1.
 func (r *legacyRun) createTopic() {
 	r.t.Helper()
+	cl := shared.Get(r.t)
 	if err := cl.CreateTopic(r.ctx, r.topic, r.parts, 1); err != nil {
 		r.t.Fatal(err)
 	}
@@ -72,6 +73,7 @@ func (r *legacyRun) createTopic() {
 // make its own) and returns them in order.
 func (r *legacyRun) join(names []string, ids []string) []member {
 	r.t.Helper()
+	cl := shared.Get(r.t)
 	out := make([]member, len(names))
 	if r.kind == zkbalanceKind {
 		for i, name := range names {
@@ -176,7 +178,7 @@ func (r *legacyRun) errorSummary() string { return formatCounts(errorCounts(r.py
 // analysis is what was processed of everything produced so far.
 func (r *legacyRun) analysis() scenario.Analysis {
 	r.t.Helper()
-	an, err := analyze(r.ctx, r.topic, &r.zlog, r.pys...)
+	an, err := analyze(r.ctx, shared.Get(r.t), r.topic, &r.zlog, r.pys...)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -216,6 +218,7 @@ func (r *legacyRun) finish(d time.Duration) scenario.Analysis {
 // 5. The same with zkbalance members: B owns its share at once, and the
 // 1000 messages produced afterwards are all processed (lost 0).
 func TestLegacyBlockedConsume(t *testing.T) {
+	shared.Get(t)
 	t.Parallel()
 	for _, kind := range []runKind{pykafka.V26, zkbalanceKind} {
 		t.Run(kind.String(), func(t *testing.T) {

@@ -54,6 +54,7 @@ type zbMember struct {
 // group at the latest when the test ends.
 func startZB(t *testing.T, name string, cfg balanced.Config, h balanced.Handler) *zbMember {
 	t.Helper()
+	cl := shared.Get(t)
 	cfg.ZooKeeper, cfg.Brokers = cl.KafkaZooKeeperConnect(), cl.BrokerAddrs()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("m", name)

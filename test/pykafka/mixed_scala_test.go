@@ -80,6 +80,7 @@ type fakeScala struct {
 
 func newFakeScala(t *testing.T, ctx context.Context, group, topic, host string, streams int) *fakeScala {
 	t.Helper()
+	cl := shared.Get(t)
 	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.KafkaZooKeeperConnect(),
 		SessionTimeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler), OneSession: true})
 	if err != nil {
@@ -244,6 +245,7 @@ func checkScalaGroup(ctx context.Context, conn *zkwatch.Conn, group, topic strin
 // owners/b'<t>'. At the end the last zkbalance member has processed every
 // message (lost 0) and committed the log end to ZooKeeper.
 func TestMixedGroupScala(t *testing.T) {
+	cl := shared.Get(t)
 	t.Parallel()
 	ctx := testCtx(t, 3*time.Minute)
 	const parts = 8

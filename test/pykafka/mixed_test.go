@@ -29,6 +29,7 @@ const stepBound = 45 * time.Second
 // message produced was processed (lost 0) and the group's committed
 // offsets are the log end.
 func TestMixedGroupPykafka(t *testing.T) {
+	cl := shared.Get(t)
 	t.Parallel()
 	python := venv(t, pykafka.V28)
 	ctx := testCtx(t, 4*time.Minute)

@@ -18,11 +18,11 @@ import (
 	"github.com/zkbalance/zkbalance/internal/pykafka"
 )
 
-// cl is the package's real ZooKeeper + two Kafka brokers: topics with
+// shared is the package's real ZooKeeper + two Kafka brokers: topics with
 // replication factor 1 spread their partition leaders over both (so
 // pykafka's partition order, which sorts by leader, matters), and a leader
 // can move (TestLegacyLeaderChange).
-var cl *cluster.Cluster
+var shared = cluster.NewShared(cluster.Config{Brokers: 2})
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	if !given {
 		_ = flag.Set("test.parallel", "4")
 	}
-	cluster.Main(m, &cl, cluster.Config{Brokers: 2})
+	shared.Main(m)
 }
 
 func testCtx(t testing.TB, d time.Duration) context.Context {
@@ -80,6 +80,7 @@ func venv(t *testing.T, version string) string {
 // on failure its stderr tail is logged.
 func start(t *testing.T, ctx context.Context, python string, args pykafka.MemberArgs) *pykafka.Member {
 	t.Helper()
+	cl := shared.Get(t)
 	if args.ZooKeeper == "" {
 		args.ZooKeeper = cl.KafkaZooKeeperConnect()
 	}
@@ -103,6 +104,7 @@ func start(t *testing.T, ctx context.Context, python string, args pykafka.Member
 // returns the value written at each (partition, offset).
 func produce(t *testing.T, ctx context.Context, topic string, partitions int32, n int) map[[2]int64]string {
 	t.Helper()
+	cl := shared.Get(t)
 	msgs := make([]cluster.Message, n)
 	for i := range msgs {
 		msgs[i] = cluster.Message{Partition: int32(i) % partitions, Value: []byte(topic + "-" + strconv.Itoa(i))}
@@ -136,6 +138,7 @@ func checkErrors(t *testing.T, ms ...*pykafka.Member) {
 // waitCommitted waits until the group's committed offsets equal the log end offsets.
 func waitCommitted(t *testing.T, ctx context.Context, group, topic string, partitions int32) {
 	t.Helper()
+	cl := shared.Get(t)
 	end, err := cl.LogEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +159,7 @@ func waitCommitted(t *testing.T, ctx context.Context, group, topic string, parti
 
 // owners reads the owner znodes under path (below the chroot, e.g.
 // /consumers/<g>/owners/<t>): partition -> (znode name, owner id).
-func owners(conn *zk.Conn, path string) (map[int32][2]string, error) {
+func owners(cl *cluster.Cluster, conn *zk.Conn, path string) (map[int32][2]string, error) {
 	dir := cl.Chroot() + path
 	kids, _, err := conn.Children(dir)
 	if err != nil {
@@ -182,7 +185,7 @@ func owners(conn *zk.Conn, path string) (map[int32][2]string, error) {
 }
 
 // ids reads /consumers/<g>/ids: member id -> value (the topic name).
-func ids(conn *zk.Conn, group string) (map[string]string, error) {
+func ids(cl *cluster.Cluster, conn *zk.Conn, group string) (map[string]string, error) {
 	dir := fmt.Sprintf("%s/consumers/%s/ids", cl.Chroot(), group)
 	kids, _, err := conn.Children(dir)
 	if err != nil {
@@ -218,12 +221,13 @@ func waitZK(t *testing.T, ctx context.Context, what string, check func() error) 
 // waitGone waits until the group has no member ids and no owner znodes under ownersPath.
 func waitGone(t *testing.T, ctx context.Context, conn *zk.Conn, group, ownersPath string) {
 	t.Helper()
+	cl := shared.Get(t)
 	waitZK(t, ctx, "znodes of the stopped members", func() error {
-		i, err := ids(conn, group)
+		i, err := ids(cl, conn, group)
 		if err != nil {
 			return err
 		}
-		o, err := owners(conn, ownersPath)
+		o, err := owners(cl, conn, ownersPath)
 		if err != nil {
 			return err
 		}
@@ -252,6 +256,7 @@ func py3OwnersPath(group, topic string) string {
 // raw topic name, claims all partitions as <leader>-<p> under owners/b'<t>'
 // (not owners/<t>), and leaves no znodes when stopped.
 func TestOneMemberConsumesAll(t *testing.T) {
+	cl := shared.Get(t)
 	for _, version := range []string{pykafka.V28, pykafka.V26} {
 		t.Run(version, func(t *testing.T) {
 			t.Parallel()
@@ -285,7 +290,7 @@ func TestOneMemberConsumesAll(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			o, err := owners(conn, m.OwnersPath())
+			o, err := owners(cl, conn, m.OwnersPath())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,7 +304,7 @@ func TestOneMemberConsumesAll(t *testing.T) {
 			if ok, _, err := conn.Exists(py2Path); err != nil || ok {
 				t.Errorf("%s exists (%v): pykafka on Python 3 was expected to write only %s", py2Path, err, m.OwnersPath())
 			}
-			if i, err := ids(conn, group); err != nil || !maps.Equal(i, map[string]string{m.ID(): topic}) {
+			if i, err := ids(cl, conn, group); err != nil || !maps.Equal(i, map[string]string{m.ID(): topic}) {
 				t.Errorf("ids: %v (%v), want %s = %s", i, err, m.ID(), topic)
 			}
 
@@ -343,6 +348,7 @@ func TestOneMemberConsumesAll(t *testing.T) {
 // other takes all. Once with owner znodes under owners/<t> (Python 2
 // layout, Py2OwnerPath) and once as pykafka is on Python 3 (owners/b'<t>').
 func TestTwoMembersSplit(t *testing.T) {
+	shared.Get(t)
 	for _, py2 := range []bool{true, false} {
 		name := map[bool]string{true: "py2-owner-path", false: "py3-owner-path"}[py2]
 		t.Run(name, func(t *testing.T) {
@@ -353,6 +359,7 @@ func TestTwoMembersSplit(t *testing.T) {
 }
 
 func testTwoMembersSplit(t *testing.T, py2 bool) {
+	cl := shared.Get(t)
 	python := venv(t, pykafka.V28)
 	ctx := testCtx(t, 2*time.Minute)
 	const parts, n = 4, 200
@@ -399,7 +406,7 @@ func testTwoMembersSplit(t *testing.T, py2 bool) {
 		}
 	}
 	waitZK(t, ctx, "owner znodes of the split", func() error {
-		o, err := owners(conn, ownersPath)
+		o, err := owners(cl, conn, ownersPath)
 		if err != nil {
 			return err
 		}
@@ -418,7 +425,7 @@ func testTwoMembersSplit(t *testing.T, py2 bool) {
 		}
 		return nil
 	})
-	if i, err := ids(conn, group); err != nil || !maps.Equal(i, map[string]string{a.ID(): topic, b.ID(): topic}) {
+	if i, err := ids(cl, conn, group); err != nil || !maps.Equal(i, map[string]string{a.ID(): topic, b.ID(): topic}) {
 		t.Errorf("ids: %v (%v), want %s and %s = %s", i, err, a.ID(), b.ID(), topic)
 	}
 
@@ -472,7 +479,7 @@ func testTwoMembersSplit(t *testing.T, py2 bool) {
 		t.Fatalf("%s after B left: %v", a, err)
 	}
 	waitZK(t, ctx, "owner znodes after B left", func() error {
-		o, err := owners(conn, ownersPath)
+		o, err := owners(cl, conn, ownersPath)
 		if err != nil {
 			return err
 		}
@@ -499,6 +506,7 @@ func testTwoMembersSplit(t *testing.T, py2 bool) {
 // wakes consume() for the rebalance (unblock_event, at most ~1s later), so
 // the two split the partitions.
 func TestBlockedRebalance(t *testing.T) {
+	cl := shared.Get(t)
 	for _, version := range []string{pykafka.V28, pykafka.V26} {
 		t.Run(version, func(t *testing.T) {
 			t.Parallel()
@@ -575,6 +583,7 @@ func TestBlockedRebalance(t *testing.T) {
 // against Kafka 3.9 with both pykafka versions: 0.9.0 (pykafka's default:
 // hard-coded API versions) and >= 0.10.0 (ApiVersions discovery).
 func TestBrokerVersions(t *testing.T) {
+	cl := shared.Get(t)
 	ctx := testCtx(t, 3*time.Minute)
 	const parts, n = 4, 20
 	topic := "bv"

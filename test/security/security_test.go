@@ -26,7 +26,12 @@ import (
 	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
-var cl *cluster.Cluster
+var shared = cluster.NewShared(cluster.Config{
+	Brokers:   2,
+	Chroot:    "/kafka", // the SCRAM credentials go under the chroot
+	SASLUsers: map[string]string{plainUser: plainPassword, scramUser: scramPassword},
+	TLS:       true,
+})
 
 const (
 	plainUser, plainPassword = "alice", "alice-secret"
@@ -34,12 +39,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{
-		Brokers:   2,
-		Chroot:    "/kafka", // the SCRAM credentials go under the chroot
-		SASLUsers: map[string]string{plainUser: plainPassword, scramUser: scramPassword},
-		TLS:       true,
-	})
+	shared.Main(m)
 }
 
 func testCtx(t *testing.T, d time.Duration) context.Context {
@@ -68,6 +68,7 @@ func logger(t *testing.T) *slog.Logger {
 // that each is led by one of them) holding n messages, over PLAINTEXT.
 func topicWith(t *testing.T, name string, n int) {
 	t.Helper()
+	cl := shared.Get(t)
 	ctx := testCtx(t, 2*time.Minute)
 	if err := cl.CreateTopic(ctx, name, 2, 2); err != nil {
 		t.Fatal(err)
@@ -85,6 +86,7 @@ func topicWith(t *testing.T, name string, n int) {
 // messages (or fails the test after a minute), then stops it.
 func consumeAll(t *testing.T, cfg balanced.Config, n int) {
 	t.Helper()
+	cl := shared.Get(t)
 	cfg.ZooKeeper = cl.KafkaZooKeeperConnect()
 	cfg.Logger = logger(t)
 	cfg.CommitInterval = 100 * time.Millisecond
@@ -135,6 +137,7 @@ func consumeAll(t *testing.T, cfg balanced.Config, n int) {
 // kafkaOffsets reads the group's committed offsets in Kafka over PLAINTEXT.
 func kafkaOffsets(t *testing.T, group, topic string) map[int32]int64 {
 	t.Helper()
+	cl := shared.Get(t)
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_1_0_0
 	client, err := sarama.NewClient(cl.ListenerAddrs(cluster.ListenerPlaintext), sc)
@@ -157,6 +160,7 @@ func kafkaOffsets(t *testing.T, group, topic string) map[int32]int64 {
 }
 
 func TestListeners(t *testing.T) {
+	cl := shared.Get(t)
 	want := []string{cluster.ListenerPlaintext, cluster.ListenerSASLPlaintext, cluster.ListenerSSL, cluster.ListenerSASLSSL}
 	if got := cl.Listeners(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("Listeners() = %v, want %v", got, want)
@@ -192,6 +196,7 @@ func TestListeners(t *testing.T) {
 // through one secured listener only, with offsets in Kafka where the Kafka
 // offset store has to use the same security.
 func TestConsumeSecured(t *testing.T) {
+	cl := shared.Get(t)
 	const n = 200
 	cases := []struct {
 		name string
@@ -257,6 +262,7 @@ func TestConsumeSecured(t *testing.T) {
 // and how long it took.
 func runFails(t *testing.T, cfg balanced.Config) (error, time.Duration) {
 	t.Helper()
+	cl := shared.Get(t)
 	cfg.Group, cfg.Topics = "sec-bad-"+strings.ReplaceAll(t.Name(), "/", "-"), []string{"sec-bad-topic"}
 	cfg.ZooKeeper = cl.KafkaZooKeeperConnect()
 	cfg.Logger = logger(t)
@@ -279,6 +285,7 @@ func runFails(t *testing.T, cfg balanced.Config) (error, time.Duration) {
 }
 
 func TestWrongCredentials(t *testing.T) {
+	cl := shared.Get(t)
 	for _, mech := range []string{balanced.SASLPlain, balanced.SASLScramSHA256, balanced.SASLScramSHA512} {
 		t.Run(mech, func(t *testing.T) {
 			t.Parallel()
@@ -334,6 +341,7 @@ func TestWrongCredentials(t *testing.T) {
 // SASL handshake that hangs) must not hold Run beyond ConnectTimeout, though
 // sarama's own read timeout is 30s.
 func TestKafkaBootstrapBoundedByConnectTimeout(t *testing.T) {
+	cl := shared.Get(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
