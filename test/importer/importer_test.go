@@ -16,11 +16,11 @@ import (
 	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
-var cl *cluster.Cluster
+// shared is the package's real ZooKeeper + Kafka, started by the first test
+// that needs it.
+var shared = cluster.NewShared(cluster.Config{Brokers: 1})
 
-func TestMain(m *testing.M) {
-	cluster.Main(m, &cl, cluster.Config{Brokers: 1})
-}
+func TestMain(m *testing.M) { shared.Main(m) }
 
 // outsideModule writes a module in a temp dir that requires zkbalance
 // (replaced by this checkout, its only replace) and holds
@@ -67,6 +67,7 @@ func goCmd(t *testing.T, ctx context.Context, dir string, args ...string) string
 // builds with -race consumes through a ZooKeeper restart: every message is
 // processed, it leaves cleanly, and the race detector reports nothing.
 func TestOutsideModuleBuildsWhatTestsTest(t *testing.T) {
+	cl := shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := outsideModule(t, ctx)
