@@ -11,18 +11,23 @@ FUZZTIME ?= 60s
 
 all: build
 
+## build: bin/zkbalance (the ops tool for real clusters: consume, produce,
+## status, migrate-offsets) and bin/demo (the local cluster and the
+## scenarios).
 build:
+	$(GO) build -o bin/zkbalance ./cmd/zkbalance
 	$(GO) build -o bin/demo ./cmd/demo
 
 ## demo: bring up a local ZooKeeper + Kafka (3 brokers) in the background, run
 ## the two seed scenarios (blocked-consume with the legacy lock-holding
 ## members first, then slow-handler), print the status of the first one's
-## group, shut the cluster down.
+## group (zkbalance status, which finds the cluster in the .zkbalance.env
+## file demo up writes), shut the cluster down.
 demo: build
 	@set -e; ./bin/demo up --detach --brokers 3 --topic ""; trap './bin/demo down' EXIT; \
 	echo; echo '$$ demo scenario blocked-consume --legacy-lock'; \
 	./bin/demo scenario blocked-consume --legacy-lock --group demo-blocked; \
-	echo; echo '$$ demo status --group demo-blocked'; ./bin/demo status --group demo-blocked; \
+	echo; echo '$$ zkbalance status --group demo-blocked'; env -u ZKBALANCE_ZOOKEEPER -u ZKBALANCE_BROKERS ./bin/zkbalance status --group demo-blocked; \
 	echo; echo '$$ demo scenario slow-handler'; ./bin/demo scenario slow-handler --messages 100 --delay 250ms
 
 ## test: format check, vet, and every test with the race detector, including

@@ -186,7 +186,7 @@ func TestDigestACLProtectsGroup(t *testing.T) {
 		}
 	}
 
-	// groupstate (demo status) reads such a group without credentials.
+	// groupstate (zkbalance status) reads such a group without credentials.
 	st, err := groupstate.Read(ctx, anon, nil, group)
 	if err != nil {
 		t.Fatalf("groupstate.Read without credentials: %v", err)

@@ -14,7 +14,7 @@ import (
 )
 
 // sameJSON compares got and want through their JSON forms, which is what
-// 'demo status --json' prints.
+// 'zkbalance status --json' prints.
 func sameJSON(t *testing.T, what string, got, want any) {
 	t.Helper()
 	g, err := json.MarshalIndent(got, "", "  ")

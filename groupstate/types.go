@@ -62,7 +62,7 @@ const (
 )
 
 // Status is what Read found for a group. Its JSON form (the tags) is what
-// 'demo status --json' prints.
+// 'zkbalance status --json' prints.
 type Status struct {
 	// Group is the group name.
 	Group string `json:"group"`

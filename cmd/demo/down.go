@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,26 +12,39 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/zkbalance/zkbalance/internal/cli"
 )
 
 // runDown stops a 'demo up' (usually one started with --detach): SIGTERM to
 // the PID in the env file, a bounded wait for it to shut its cluster down,
 // then SIGKILL (its JVMs die with it: they have a parent-death signal).
-func runDown(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("down")
-	envFile := fs.String("env-file", defaultEnvFile, "env file written by 'demo up' (holds its PID)")
+// downHelp is the --help of 'demo down'.
+var downHelp = cli.Help{
+	Usage: "demo down [--env-file F] [--timeout D]",
+	Description: `Stops the 'demo up' whose PID is in --env-file (usually one started with
+--detach): SIGTERM, up to --timeout for it to shut its cluster down and
+remove the env file, then SIGKILL (its JVMs die with it). A PID that is not
+a running 'demo up' is never signalled: a stale env file is removed, or
+reported if the PID now belongs to another process.`,
+	Examples: `demo down
+demo down --env-file /tmp/cluster.env --timeout 2m`,
+}
+
+func runDown(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	envFile := fs.String("env-file", cli.DefaultEnvFile, "env file written by 'demo up' (holds its PID)")
 	timeout := fs.Duration("timeout", 60*time.Second, "how long to wait after SIGTERM before SIGKILL")
 	jsonLog := fs.Bool("log-json", false, "log as JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *envFile == "" {
-		return fmt.Errorf("%w: --env-file is required", errUsage)
+		return cli.Usagef("--env-file is required")
 	}
 	if *timeout <= 0 {
-		return fmt.Errorf("%w: --timeout must be positive (got %s)", errUsage, *timeout)
+		return cli.Usagef("--timeout must be positive (got %s)", *timeout)
 	}
-	log := newLogger(*jsonLog, slog.LevelInfo)
+	log := cli.NewLogger(*jsonLog, slog.LevelInfo)
 	pid, err := envPID(*envFile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -91,7 +105,7 @@ func runDown(ctx context.Context, args []string, stdout io.Writer) error {
 
 // envPID reads the PID=... line of an env file written by 'demo up'.
 func envPID(path string) (int, error) {
-	env, err := readEnvFile(path)
+	env, err := cli.ReadEnvFile(path)
 	if err != nil {
 		return 0, err
 	}

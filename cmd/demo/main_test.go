@@ -14,8 +14,13 @@ import (
 	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
-// shared is the package's real ZooKeeper + Kafka (3 brokers, like 'make demo').
-var shared = cluster.NewShared(cluster.Config{Brokers: 3})
+// shared is the package's real ZooKeeper + Kafka for the scenarios (one
+// broker: their topics have replication 1), started by the first test that
+// needs it.
+var shared = cluster.NewShared(cluster.Config{Brokers: 1})
+
+// binDir holds the binaries the tests build; TestMain removes it.
+var binDir string
 
 func TestMain(m *testing.M) {
 	code := shared.Run(m)
@@ -25,34 +30,53 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// buildDir is binDir, made on first use (usage tests build without a
+// cluster).
+func buildDir() (string, error) {
+	binDirOnce.Do(func() { binDir, binDirErr = os.MkdirTemp("", "zkbalance-cmd-test-") })
+	return binDir, binDirErr
+}
+
 var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string // removed by TestMain when the tests end
+	binDirOnce sync.Once
+	binDirErr  error
 )
 
-// demoBin builds the demo binary once per test run (usage tests need no
-// cluster, so it is built apart from it).
-func demoBin(t testing.TB) string {
+// builtBin is one binary built (with -race) once per test run.
+type builtBin struct {
+	once      sync.Once
+	name, pkg string
+	path      string
+	err       error
+}
+
+var (
+	demoBuild      = &builtBin{name: "demo", pkg: "."}
+	zkbalanceBuild = &builtBin{name: "zkbalance", pkg: "../zkbalance"}
+)
+
+func (b *builtBin) get(t testing.TB) string {
 	t.Helper()
-	binOnce.Do(func() {
-		var err error
-		if binDir, err = os.MkdirTemp("", "zkbalance-demo-test-"); err != nil {
-			binErr = err
+	b.once.Do(func() {
+		dir, err := buildDir()
+		if err != nil {
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(binDir, "demo")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		b.path = filepath.Join(dir, b.name)
+		out, err := exec.Command("go", "build", "-race", "-o", b.path, b.pkg).CombinedOutput()
 		if err != nil {
-			binErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+			b.err = errors.New("go build " + b.pkg + ": " + err.Error() + "\n" + string(out))
 		}
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
+
+// demoBin is the demo binary.
+func demoBin(t testing.TB) string { return demoBuild.get(t) }
 
 // result is one finished run of the demo binary.
 type result struct {
@@ -79,10 +103,19 @@ func clusterArgs(t testing.TB) []string {
 // printed; it fails the test if the binary does not finish within timeout.
 func runDemoIn(t testing.TB, dir string, timeout time.Duration, args ...string) result {
 	t.Helper()
+	return runIn(t, demoBin(t), dir, timeout, args...)
+}
+
+// runIn runs bin with args in dir (with the connection environment
+// variables cleared) and returns what it printed; it fails the test if bin
+// does not finish within timeout.
+func runIn(t testing.TB, bin, dir string, timeout time.Duration, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, demoBin(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
+	cmd.Env = append(cmd.Environ(), "ZKBALANCE_ZOOKEEPER=", "ZKBALANCE_BROKERS=")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -93,10 +126,10 @@ func runDemoIn(t testing.TB, dir string, timeout time.Duration, args ...string) 
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	default:
-		t.Fatalf("run demo %v: %v", args, err)
+		t.Fatalf("run %s %v: %v", filepath.Base(bin), args, err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("demo %v did not finish within %s\nstdout:\n%s\nstderr:\n%s", args, timeout, r.stdout, r.stderr)
+		t.Fatalf("%s %v did not finish within %s\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), args, timeout, r.stdout, r.stderr)
 	}
 	return r
 }

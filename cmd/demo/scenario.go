@@ -3,53 +3,84 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
+	"github.com/zkbalance/zkbalance/internal/cli"
 	"github.com/zkbalance/zkbalance/scenario"
 )
 
 // errScenarioFailed: the scenario ran and its checks failed (exit 1).
 var errScenarioFailed = errors.New("scenario failed")
 
-func runScenario(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, `usage: demo scenario <name> [flags]
-
-scenarios (docs/SCENARIOS.md), run in-process against the cluster
-of 'demo up' (or --zookeeper/--brokers); each prints a timeline and ends
-with a PASS or FAIL line (exit status 0 or 1):
+// scenarioHelp is the --help of 'demo scenario'.
+var scenarioHelp = cli.Help{
+	Usage: "demo scenario <blocked-consume|slow-handler> [flags]",
+	Description: `Runs a seed scenario (docs/SCENARIOS.md) in-process against the cluster of 'demo up' (or
+--zookeeper/--brokers); each prints a timeline and ends with a PASS or FAIL
+line (exit status 0 or 1):
 
   blocked-consume  S1, seed 000: a member waits for data on an empty topic,
                    a newcomer joins and must get its share at once
                    (--legacy-lock first shows the old lock-holding members,
-                   --peer pykafka real pykafka 2.6.0 members)
+                   --peer pykafka real pykafka ` + scenario.PykafkaVersion + ` members)
   slow-handler     S2, seed 002: slow handlers, a join and a leave: no
                    overlap, offsets advance, nobody expelled
 
-Run 'demo scenario <name> --help' for its flags.
-`)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: name a scenario", errUsage)
+Run 'demo scenario <name> --help' for its flags.`,
+	Examples: `demo scenario blocked-consume --legacy-lock
+demo scenario blocked-consume --peer pykafka
+demo scenario slow-handler --messages 100 --delay 250ms`,
+}
+
+var blockedHelp = cli.Help{
+	Usage: "demo scenario blocked-consume [--legacy-lock | --peer legacy,pykafka] [flags]",
+	Description: `S1, seed 000: member A consumes an empty topic of --partitions partitions
+and waits for data for --idle; newcomer B joins and must get its share at
+once; then --messages are produced and every one must be processed once
+(lost 0, duplicates 0, overlap 0). With --legacy-lock (or --peer legacy)
+the same join runs first with legacy members whose consume() holds the
+rebalance lock while it waits, and with --peer pykafka with real pykafka
+` + scenario.PykafkaVersion + ` members (needs python3; a cached virtualenv, installed from PyPI on
+first use): their newcomer fails with PartitionOwnedError.
+
+` + cli.ConnectionHelp,
+	Examples: `demo scenario blocked-consume
+demo scenario blocked-consume --legacy-lock --group demo-blocked
+demo scenario blocked-consume --peer pykafka --legacy-retries 3`,
+}
+
+var slowHelp = cli.Help{
+	Usage: "demo scenario slow-handler [--messages N] [--delay D] [flags]",
+	Description: `S2, seed 002: --messages are queued on a topic of --partitions partitions,
+members with handlers that take --delay per message start, one joins and
+one leaves while they work: no partition is processed by two members at
+once, committed offsets advance, and no member is expelled.
+
+` + cli.ConnectionHelp,
+	Examples: `demo scenario slow-handler
+demo scenario slow-handler --messages 100 --delay 250ms --metrics-addr 127.0.0.1:9100`,
+}
+
+func runScenario(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return cli.Usagef("name a scenario: blocked-consume or slow-handler (see --help)")
+	}
+	if strings.HasPrefix(args[0], "-") {
+		if err := cli.Parse(fs, args); err != nil {
+			return err
 		}
-		return nil
 	}
 	name, args := args[0], args[1:]
-	fs := newFlags("scenario " + name)
-	cf := addClusterFlags(fs)
-	metricsAddr := fs.String("metrics-addr", "", "serve the members' Prometheus metrics at http://ADDR/metrics while it runs")
-	jsonLog := fs.Bool("log-json", false, "log as JSON")
-	verbose := fs.Bool("v", false, "log the members' info lines too (default: warnings)")
 	var run func(context.Context, scenario.Env) (bool, error)
 	check := func() error { return nil } // flag combinations, after parsing
 	switch name {
 	case "blocked-consume":
+		fs = cli.NewFlagSet("demo scenario "+name, blockedHelp)
 		var o scenario.BlockedOptions
 		p := fs.Int("partitions", 5, "partitions of the (empty) topic")
 		fs.StringVar(&o.Group, "group", "", `name of the group and its topic (default "blocked-<n>"; the legacy run adds "-legacy")`)
@@ -69,7 +100,7 @@ Run 'demo scenario <name> --help' for its flags.
 				case "pykafka":
 					o.Pykafka = true
 				default:
-					return fmt.Errorf("%w: --peer %q: want legacy, pykafka or both", errUsage, pr)
+					return cli.Usagef("--peer %q: want legacy, pykafka or both", pr)
 				}
 			}
 			return nil
@@ -80,6 +111,7 @@ Run 'demo scenario <name> --help' for its flags.
 			return res.Pass, err
 		}
 	case "slow-handler":
+		fs = cli.NewFlagSet("demo scenario "+name, slowHelp)
 		var o scenario.SlowOptions
 		p := fs.Int("partitions", 4, "partitions of the topic")
 		fs.IntVar(&o.Messages, "messages", 200, "messages queued before the members start")
@@ -90,15 +122,19 @@ Run 'demo scenario <name> --help' for its flags.
 			return res.Pass, err
 		}
 	default:
-		return fmt.Errorf("%w: unknown scenario %q (blocked-consume, slow-handler)", errUsage, name)
+		return cli.Usagef("unknown scenario %q (blocked-consume, slow-handler)", name)
 	}
-	if err := parseFlags(fs, args); err != nil {
+	cf := cli.AddClusterFlags(fs)
+	metricsAddr := fs.String("metrics-addr", "", "serve the members' Prometheus metrics at http://ADDR/metrics while it runs")
+	jsonLog := fs.Bool("log-json", false, "log as JSON")
+	verbose := fs.Bool("v", false, "log the members' info lines too (default: warnings)")
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if err := check(); err != nil {
 		return err
 	}
-	zkConnect, brokers, err := cf.resolve()
+	zkConnect, brokers, err := cf.Resolve()
 	if err != nil {
 		return err
 	}
@@ -106,21 +142,21 @@ Run 'demo scenario <name> --help' for its flags.
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	log := newLogger(*jsonLog, level)
+	log := cli.NewLogger(*jsonLog, level)
 	if len(brokers) == 0 {
-		if brokers, err = bootstrapFromZooKeeper(ctx, zkConnect, log); err != nil {
+		if brokers, err = cli.BootstrapFromZooKeeper(ctx, zkConnect, log); err != nil {
 			return err
 		}
 	}
 	env := scenario.Env{ZooKeeper: zkConnect, Brokers: brokers, Out: stdout, Logger: log}
 	if *metricsAddr != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		stop, err := serveMetrics(*metricsAddr, reg, &lockedWriter{w: stdout}, log)
+		reg := cli.NewRegistry()
+		url, stop, err := cli.ServeMetrics(*metricsAddr, reg, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		fmt.Fprintf(stdout, "metrics at %s\n", url)
 		env.Registerer = reg
 	}
 	pass, err := run(ctx, env)

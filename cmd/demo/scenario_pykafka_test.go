@@ -13,6 +13,7 @@ import (
 // values are usage errors.
 func TestScenarioPeerPykafka(t *testing.T) {
 	shared.Get(t)
+	shared.Get(t)
 	args := append(append([]string{"scenario", "blocked-consume", "--peer", "pykafka"}, clusterArgs(t)...),
 		"--messages", "200", "--idle", "1s", "--legacy-retries", "3", "--legacy-backoff", "200ms")
 	r := runDemo(t, 6*time.Minute, args...)

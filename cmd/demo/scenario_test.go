@@ -11,6 +11,7 @@ import (
 // shows the seed's PartitionOwnedError first.
 func TestScenarioCommands(t *testing.T) {
 	shared.Get(t)
+	shared.Get(t)
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -15,33 +15,53 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/cli"
 	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-func runUp(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("up")
+// upHelp is the --help of 'demo up'.
+var upHelp = cli.Help{
+	Usage: "demo up [--brokers N] [--topic T --partitions P] [--detach | --for D] [flags]",
+	Description: `Starts a real ZooKeeper and --brokers Kafka brokers
+(` + cli.TestedAgainst + `) on free loopback
+ports in a temp dir, from jars resolved with Maven into
+$ZKBALANCE_CACHE (default ~/.cache/zkbalance) on first use; creates --topic;
+prints the addresses (ZOOKEEPER, KAFKA_ZOOKEEPER_CONNECT with the chroot,
+BROKERS) and the brokers and topics registered; writes the addresses and its
+PID to --env-file, where 'demo scenario', 'demo down' and the zkbalance
+binary find them; then runs until Ctrl-C, SIGTERM or --for, and removes the
+cluster and the env file.
+
+--detach starts the same in the background (own session, output in
+--log-file) and returns once the cluster is up; 'demo down' stops it.`,
+	Examples: `demo up --detach --brokers 3     # in the background; then: zkbalance status --all; demo down
+demo up --topic orders --partitions 16 --for 10m
+demo up --chroot /kafka --env-file ""`,
+}
+
+func runUp(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	brokers := fs.Int("brokers", 1, "number of Kafka brokers")
 	chroot := fs.String("chroot", "", `ZooKeeper chroot for Kafka, e.g. "/kafka"`)
 	topic := fs.String("topic", "demo", "topic to create (empty: none)")
 	partitions := fs.Int("partitions", 8, "partitions of --topic")
 	replication := fs.Int("replication", 1, "replication factor of --topic")
 	forDur := fs.Duration("for", 0, "stop after this long (0: until Ctrl-C)")
-	envFile := fs.String("env-file", ".zkbalance.env", "write the addresses here for other commands (empty: don't)")
+	envFile := fs.String("env-file", cli.DefaultEnvFile, "write the addresses and the PID here for the other commands (empty: don't)")
 	jsonLog := fs.Bool("log-json", false, "log as JSON")
 	detach := fs.Bool("detach", false, "run in the background (own session, output to --log-file), return once the cluster is up; stop it with 'demo down'")
 	logFile := fs.String("log-file", ".zkbalance.log", "with --detach: where the background process writes its output")
 	startTimeout := fs.Duration("start-timeout", 5*time.Minute, "with --detach: how long to wait for the background cluster to come up")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *brokers < 1 || *partitions < 1 || *replication < 1 || *replication > *brokers {
-		return fmt.Errorf("%w: need brokers >= 1, partitions >= 1 and 1 <= replication <= brokers", errUsage)
+		return cli.Usagef("need brokers >= 1, partitions >= 1 and 1 <= replication <= brokers")
 	}
-	log := newLogger(*jsonLog, slog.LevelInfo)
+	log := cli.NewLogger(*jsonLog, slog.LevelInfo)
 	if *detach {
 		if *envFile == "" || *logFile == "" || *startTimeout <= 0 {
-			return fmt.Errorf("%w: --detach needs --env-file, --log-file and a positive --start-timeout", errUsage)
+			return cli.Usagef("--detach needs --env-file, --log-file and a positive --start-timeout")
 		}
 		var childArgs []string
 		fs.Visit(func(f *flag.Flag) {

@@ -73,6 +73,7 @@ func liveJavaIn(t *testing.T, dir string) []procInfo {
 // uses); a second one refuses; 'down' stops it, and then no process of that
 // cluster is left and the env file is gone.
 func TestUpDetachDown(t *testing.T) {
+	cluster.SkipShort(t) // starts its own cluster
 	cluster.SkipShort(t) // its own cluster, through the binary
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, ".zkbalance.env")
@@ -121,10 +122,10 @@ func TestUpDetachDown(t *testing.T) {
 		t.Fatalf("want ZooKeeper and a broker JVM under pid %d in %s, found children %v", pid, clusterDir, children)
 	}
 
-	// The env file is what the other commands read by default.
-	r = runDemoIn(t, dir, 3*time.Minute, "produce", "--topic", "demo", "-n", "20")
+	// The env file is what zkbalance reads when given no addresses.
+	r = runIn(t, zkbalanceBuild.get(t), dir, 3*time.Minute, "produce", "--topic", "demo", "-n", "20")
 	if r.code != 0 || !strings.Contains(r.stdout, "produced 20 messages") {
-		t.Errorf("produce via the env file: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		t.Errorf("zkbalance produce via the env file: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 
 	// A second up --detach in the same place refuses.
@@ -156,5 +157,43 @@ func TestUpDetachDown(t *testing.T) {
 	r = runDemoIn(t, dir, time.Minute, "down")
 	if r.code != 1 || strings.Count(strings.TrimRight(r.stderr, "\n"), "\n") != 0 || !strings.Contains(r.stderr, "nothing to stop") {
 		t.Errorf("second down: exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestDemoUsage: the command list, --help of every command, and usage
+// mistakes (exit 2, a one-line reason naming the command); the ops
+// commands are not demo's.
+func TestDemoUsage(t *testing.T) {
+	r := runDemo(t, time.Minute, "help")
+	if r.code != 0 || !strings.Contains(r.stdout, "usage: demo <command>") || !strings.Contains(r.stdout, "zkbalance") {
+		t.Errorf("demo help: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, cmd := range [][]string{{"up"}, {"down"}, {"scenario"}, {"scenario", "blocked-consume"}, {"scenario", "slow-handler"}, {"version"}} {
+		r := runDemo(t, time.Minute, append(cmd, "--help")...)
+		want := "usage: demo " + strings.Join(cmd, " ")
+		if r.code != 0 || !strings.HasPrefix(r.stdout, want) || !strings.Contains(r.stdout, "\nexamples:\n") {
+			t.Errorf("demo %v --help: exit %d, want %q then examples on stdout\nstdout:\n%s\nstderr:\n%s", cmd, r.code, want, r.stdout, r.stderr)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"down", "--timeout", "0s"}, "demo down: usage: --timeout"},
+		{[]string{"up", "--detach", "--env-file", ""}, "demo up: usage: --detach"},
+		{[]string{"up", "--brokers", "0"}, "demo up: usage: need brokers >= 1"},
+		{[]string{"scenario"}, "demo scenario: usage: name a scenario"},
+		{[]string{"scenario", "slow-handler", "--bogus"}, "demo scenario: usage: flag provided but not defined: -bogus"},
+		{[]string{"consume"}, `demo: unknown command "consume"`},
+		{[]string{"version", "extra"}, "demo version: usage: unexpected arguments"},
+	} {
+		r := runDemo(t, time.Minute, tc.args...)
+		if r.code != 2 || strings.Count(strings.TrimRight(r.stderr, "\n"), "\n") != 0 || !strings.HasPrefix(r.stderr, tc.want) {
+			t.Errorf("demo %v: exit %d, stderr %q; want exit 2 and one line starting %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+	r = runDemo(t, time.Minute, "version")
+	if r.code != 0 || !strings.Contains(r.stdout, "Apache Kafka 3.9.2") {
+		t.Errorf("demo version: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,13 +17,15 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/zkbalance/zkbalance/groupstate"
+	"github.com/zkbalance/zkbalance/internal/cli"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-const statusHelp = `usage: demo status --group G [--json] [connection flags]
-       demo status --all [--json] [connection flags]
-
-Shows a ZooKeeper-coordinated consumer group (Scala high-level consumer,
+// statusHelp is the --help of 'zkbalance status'.
+var statusHelp = cli.Help{
+	Usage: `zkbalance status --group G [--json] [flags]
+zkbalance status --all [--json] [flags]`,
+	Description: `Shows a ZooKeeper-coordinated consumer group (Scala high-level consumer,
 pykafka BalancedConsumer, wvanbergen port or zkbalance): its members, and for
 every partition of every topic it subscribes to or has owners or offsets for,
 the owner, the committed offset (ZooKeeper, Kafka, and the effective one: the
@@ -63,51 +66,46 @@ absent or unknown.
   --all:
     groups[]           {group, members, layout}, sorted by group
 
-Connection: --zookeeper (with the Kafka chroot) and --brokers, default from
---env-file; without brokers they are read from /brokers/ids.
+` + cli.ConnectionHelp,
+	Examples: `zkbalance status --group billing --zookeeper zk1:2181/kafka
+zkbalance status --group billing --json | jq .totals.lag
+zkbalance status --all`,
+}
 
-Flags:
-`
-
-func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("status")
+func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	group := fs.String("group", "", "the consumer group to show")
 	all := fs.Bool("all", false, "list every group under /consumers with its member count and layout")
 	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of tables")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	cf := addClusterFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), statusHelp)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+	cf := cli.AddClusterFlags(fs)
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if (*group == "") == !*all {
-		return fmt.Errorf("%w: pass either --group G or --all", errUsage)
+		return cli.Usagef("pass either --group G or --all")
 	}
 	if *timeout <= 0 {
-		return fmt.Errorf("%w: --timeout must be positive", errUsage)
+		return cli.Usagef("--timeout must be positive")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	conn, brokers, log, err := cf.dialGroupTools(ctx)
+	conn, brokers, log, err := dialGroupTools(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 
 	if *all {
-		return oneLine(statusAll(ctx, conn, stdout, *asJSON))
+		return statusAll(ctx, conn, stdout, *asJSON)
 	}
 	client, err := groupToolsKafka(ctx, conn, brokers, log)
 	if err != nil {
-		return oneLine(err)
+		return err
 	}
 	defer client.Close()
 	st, err := groupstate.Read(ctx, conn, client, *group)
 	if err != nil {
-		return oneLine(err)
+		return err
 	}
 	if *asJSON {
 		return writeJSON(stdout, st)
@@ -274,16 +272,14 @@ func offsetText(n int64) string {
 	return fmt.Sprint(n)
 }
 
-// groupToolsKafka opens a Kafka client for the status and migrate-offsets
-// commands: to brokers, or when none are given to the PLAINTEXT endpoints
 // dialGroupTools resolves the cluster flags and connects to ZooKeeper for
 // the group tools (status, migrate-offsets); they log warnings only.
-func (cf *clusterFlags) dialGroupTools(ctx context.Context) (*zkwatch.Conn, []string, *slog.Logger, error) {
-	zkConnect, brokers, err := cf.resolve()
+func dialGroupTools(ctx context.Context, cf *cli.ClusterFlags) (*zkwatch.Conn, []string, *slog.Logger, error) {
+	zkConnect, brokers, err := cf.Resolve()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	log := newLogger(false, slog.LevelWarn)
+	log := cli.NewLogger(false, slog.LevelWarn)
 	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: zkConnect, Logger: log})
 	if err != nil {
 		return nil, nil, nil, err
@@ -291,34 +287,19 @@ func (cf *clusterFlags) dialGroupTools(ctx context.Context) (*zkwatch.Conn, []st
 	return conn, brokers, log, nil
 }
 
+// groupToolsKafka opens a Kafka client for the status and migrate-offsets
+// commands: to brokers, or when none are given to the PLAINTEXT endpoints
 // registered in /brokers/ids.
 func groupToolsKafka(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *slog.Logger) (sarama.Client, error) {
 	if len(brokers) == 0 {
-		bs, err := conn.ReadBrokers(ctx)
-		if len(bs) == 0 {
-			if err == nil {
-				err = errors.New("no broker registered in /brokers/ids")
-			}
-			return nil, fmt.Errorf("find brokers: %w", err)
-		}
-		if err != nil {
-			log.Warn("skipping malformed broker registrations", "err", err)
-		}
-		for _, b := range bs {
-			ep, err := b.Endpoint("", "PLAINTEXT")
-			if err != nil {
-				log.Warn("broker has no PLAINTEXT endpoint", "broker", b.ID, "err", err)
-				continue
-			}
-			brokers = append(brokers, ep.Addr())
-		}
-		if len(brokers) == 0 {
-			return nil, errors.New("find brokers: no PLAINTEXT endpoint in /brokers/ids")
+		var err error
+		if brokers, err = cli.BrokersFromZooKeeper(ctx, conn, log); err != nil {
+			return nil, err
 		}
 	}
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_1_0_0
-	sc.ClientID = "zkbalance-demo"
+	sc.ClientID = "zkbalance-cli"
 	sc.Net.DialTimeout = 10 * time.Second
 	sc.Metadata.Retry.Max = 5
 	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
@@ -327,7 +308,7 @@ func groupToolsKafka(ctx context.Context, conn *zkwatch.Conn, brokers []string, 
 		err error
 	}
 	ch := make(chan result, 1)
-	go func() {
+	go func() { // ends with NewClient; the select below or the closer takes its result
 		c, err := sarama.NewClient(brokers, sc)
 		ch <- result{c, err}
 	}()
@@ -338,7 +319,7 @@ func groupToolsKafka(ctx context.Context, conn *zkwatch.Conn, brokers []string, 
 		}
 		return r.c, nil
 	case <-ctx.Done():
-		go func() {
+		go func() { // closes a client that arrives too late
 			if r := <-ch; r.c != nil {
 				_ = r.c.Close()
 			}
@@ -346,17 +327,3 @@ func groupToolsKafka(ctx context.Context, conn *zkwatch.Conn, brokers []string, 
 		return nil, fmt.Errorf("kafka client for %v: %w", brokers, context.Cause(ctx))
 	}
 }
-
-// oneLine flattens a multi-line error (errors.Join) into one line for the
-// exit message, keeping it matchable with errors.Is.
-func oneLine(err error) error {
-	if err == nil || !strings.Contains(err.Error(), "\n") {
-		return err
-	}
-	return oneLineError{err}
-}
-
-type oneLineError struct{ err error }
-
-func (e oneLineError) Error() string { return strings.ReplaceAll(e.err.Error(), "\n", "; ") }
-func (e oneLineError) Unwrap() error { return e.err }

@@ -2,19 +2,15 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -22,95 +18,6 @@ import (
 // uniqueName returns prefix plus a suffix no other test run uses.
 func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
-}
-
-// demoArgs is the command line "cmd <connection flags> args...".
-func demoArgs(t testing.TB, cmd string, args ...string) []string {
-	t.Helper()
-	return append(append([]string{cmd}, clusterArgs(t)...), args...)
-}
-
-// usageArgs is demoArgs with connection flags no server answers: for
-// usage errors, which the commands report before they connect (so those
-// tests need no cluster).
-func usageArgs(cmd string, args ...string) []string {
-	return append([]string{cmd, "--zookeeper", "127.0.0.1:1", "--brokers", "127.0.0.1:1"}, args...)
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// bgDemo is the demo binary running in the background.
-type bgDemo struct {
-	cmd            *exec.Cmd
-	cancel         context.CancelFunc
-	stdout, stderr *syncBuffer
-	done           chan struct{} // closed when the process exited
-	err            error         // cmd.Wait's result, set before done is closed
-}
-
-// startDemo starts the binary with args in a temp dir; the test's cleanup
-// kills it if it is still running.
-func startDemo(t *testing.T, timeout time.Duration, args ...string) *bgDemo {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	cmd := exec.CommandContext(ctx, demoBin(t), args...)
-	cmd.Dir = t.TempDir()
-	d := &bgDemo{cmd: cmd, cancel: cancel, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = d.stdout, d.stderr
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start demo %v: %v", args, err)
-	}
-	go func() { // owned by the test: cleanup waits for it
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-d.done
-	})
-	return d
-}
-
-// wait waits for the process to exit and returns its exit code.
-func (d *bgDemo) wait(t *testing.T) int {
-	t.Helper()
-	<-d.done
-	var ee *exec.ExitError
-	switch {
-	case d.err == nil:
-		return 0
-	case errors.As(d.err, &ee):
-		return ee.ExitCode()
-	default:
-		t.Fatalf("demo: %v", d.err)
-		return -1
-	}
-}
-
-func (d *bgDemo) exited() bool {
-	select {
-	case <-d.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // hookLine matches the lines consume prints from its hooks.
@@ -166,7 +73,7 @@ func TestProduceConsume(t *testing.T) {
 
 	// 1. produce --create-partitions creates the topic and writes exactly N
 	// (round robin: the same number to each partition).
-	r := runDemo(t, 3*time.Minute, demoArgs(t, "produce", "--topic", topic,
+	r := runBin(t, 3*time.Minute, cmdArgs(t, "produce", "--topic", topic,
 		"-n", strconv.Itoa(partitions*perPartition), "--size", "64",
 		"--create-partitions", strconv.Itoa(partitions), "--replication", "3")...)
 	if r.code != 0 {
@@ -193,7 +100,7 @@ func TestProduceConsume(t *testing.T) {
 
 	// 2. The topic exists now: --create-partitions leaves it alone;
 	// --partition writes only there, paced by --rate, with keys absent.
-	r = runDemo(t, 3*time.Minute, demoArgs(t, "produce", "--topic", topic, "-n", "10",
+	r = runBin(t, 3*time.Minute, cmdArgs(t, "produce", "--topic", topic, "-n", "10",
 		"--create-partitions", "9", "--partition", "2", "--rate", "40")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "produced 10 messages") {
 		t.Fatalf("produce --partition: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -218,7 +125,7 @@ func TestProduceConsume(t *testing.T) {
 
 	// 3. consume with a delay (so that every partition takes several commit
 	// intervals) and metrics; scrape while it runs.
-	c := startDemo(t, 3*time.Minute, demoArgs(t, "consume", "--group", group, "--topics", topic,
+	c := startBin(t, 3*time.Minute, cmdArgs(t, "consume", "--group", group, "--topics", topic,
 		"--delay", "20ms", "--for", "15s", "--metrics-addr", "127.0.0.1:0")...)
 	metricsRe := regexp.MustCompile(`metrics at (http://\S+/metrics)`)
 	var url string
@@ -304,7 +211,7 @@ func TestProduceConsume(t *testing.T) {
 
 	// 5. A second group by --pattern starting at the newest offsets, with
 	// Kafka offset storage: it gets every partition and reads nothing.
-	r = runDemo(t, 3*time.Minute, demoArgs(t, "consume", "--group", group+"-b",
+	r = runBin(t, 3*time.Minute, cmdArgs(t, "consume", "--group", group+"-b",
 		"--pattern", "^"+regexp.QuoteMeta(topic)+"$", "--initial", "newest", "--offsets", "kafka",
 		"--assignor", "scala-roundrobin", "--member-id", "fixed-member", "--for", "5s", "--log-json")...)
 	if r.code != 0 {
@@ -329,37 +236,37 @@ func TestProduceConsumeBadFlags(t *testing.T) {
 		args []string
 		want string // in the reason
 	}{
-		{"consume no group", usageArgs("consume", "--topics", "x"), "Group"},
-		{"consume topics and pattern", usageArgs("consume", "--group", "g", "--topics", "x", "--pattern", "y"), "Topics"},
-		{"consume no topics", usageArgs("consume", "--group", "g"), "Topics"},
-		{"consume bad pattern", usageArgs("consume", "--group", "g", "--pattern", "("), "TopicPattern"},
-		{"consume bad assignor", usageArgs("consume", "--group", "g", "--topics", "x", "--assignor", "nope"), "Assignor"},
-		{"consume bad offsets", usageArgs("consume", "--group", "g", "--topics", "x", "--offsets", "disk"), "Offsets"},
-		{"consume bad layout", usageArgs("consume", "--group", "g", "--topics", "x", "--layout", "java"), "Layout"},
-		{"consume pykafka two topics", usageArgs("consume", "--group", "g", "--topics", "x,y", "--layout", "pykafka"), "Topics"},
-		{"consume bad initial", usageArgs("consume", "--group", "g", "--topics", "x", "--initial", "middle"), "--initial"},
-		{"consume bad member id", usageArgs("consume", "--group", "g", "--topics", "x", "--member-id", "a/b"), "MemberID"},
-		{"consume unknown flag", usageArgs("consume", "--group", "g", "--topics", "x", "--bogus"), "bogus"},
-		{"consume stray argument", usageArgs("consume", "--group", "g", "--topics", "x", "extra"), "unexpected arguments"},
+		{"consume no group", offlineArgs("consume", "--topics", "x"), "Group"},
+		{"consume topics and pattern", offlineArgs("consume", "--group", "g", "--topics", "x", "--pattern", "y"), "Topics"},
+		{"consume no topics", offlineArgs("consume", "--group", "g"), "Topics"},
+		{"consume bad pattern", offlineArgs("consume", "--group", "g", "--pattern", "("), "TopicPattern"},
+		{"consume bad assignor", offlineArgs("consume", "--group", "g", "--topics", "x", "--assignor", "nope"), "Assignor"},
+		{"consume bad offsets", offlineArgs("consume", "--group", "g", "--topics", "x", "--offsets", "disk"), "Offsets"},
+		{"consume bad layout", offlineArgs("consume", "--group", "g", "--topics", "x", "--layout", "java"), "Layout"},
+		{"consume pykafka two topics", offlineArgs("consume", "--group", "g", "--topics", "x,y", "--layout", "pykafka"), "Topics"},
+		{"consume bad initial", offlineArgs("consume", "--group", "g", "--topics", "x", "--initial", "middle"), "--initial"},
+		{"consume bad member id", offlineArgs("consume", "--group", "g", "--topics", "x", "--member-id", "a/b"), "MemberID"},
+		{"consume unknown flag", offlineArgs("consume", "--group", "g", "--topics", "x", "--bogus"), "bogus"},
+		{"consume stray argument", offlineArgs("consume", "--group", "g", "--topics", "x", "extra"), "unexpected arguments"},
 		{"consume no zookeeper", []string{"consume", "--group", "g", "--topics", "x"}, "--zookeeper"},
-		{"produce negative n", usageArgs("produce", "--topic", "x", "-n", "-1"), "-n"},
-		{"produce bad size", usageArgs("produce", "--topic", "x", "--size", "2000000"), "--size"},
-		{"produce negative rate", usageArgs("produce", "--topic", "x", "--rate", "-3"), "--rate"},
-		{"produce keys and partition", usageArgs("produce", "--topic", "x", "--keys", "2", "--partition", "0"), "--keys"},
-		{"produce bad replication", usageArgs("produce", "--topic", "x", "--create-partitions", "2", "--replication", "0"), "--replication"},
-		{"produce empty topic", usageArgs("produce", "--topic", ""), "--topic"},
+		{"produce negative n", offlineArgs("produce", "--topic", "x", "-n", "-1"), "-n"},
+		{"produce bad size", offlineArgs("produce", "--topic", "x", "--size", "2000000"), "--size"},
+		{"produce negative rate", offlineArgs("produce", "--topic", "x", "--rate", "-3"), "--rate"},
+		{"produce keys and partition", offlineArgs("produce", "--topic", "x", "--keys", "2", "--partition", "0"), "--keys"},
+		{"produce bad replication", offlineArgs("produce", "--topic", "x", "--create-partitions", "2", "--replication", "0"), "--replication"},
+		{"produce empty topic", offlineArgs("produce", "--topic", ""), "--topic"},
 		{"produce no zookeeper", []string{"produce", "--topic", "x"}, "--zookeeper"},
-		{"down bad timeout", []string{"down", "--timeout", "0s"}, "--timeout"},
-		{"up detach without env file", []string{"up", "--detach", "--env-file", ""}, "--detach"},
+		{"consume bad format", offlineArgs("consume", "--group", "g", "--topics", "x", "--format", "%t %x"), "%x"},
+		{"consume bad escape", offlineArgs("consume", "--group", "g", "--topics", "x", "--print", "--format", `%t\q`), `\q`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runDemo(t, time.Minute, tc.args...)
+			r := runBin(t, time.Minute, tc.args...)
 			lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
 			last := lines[len(lines)-1]
 			cmd := tc.args[0]
-			if r.code != 2 || !strings.HasPrefix(last, "demo "+cmd+": usage: ") || !strings.Contains(last, tc.want) {
-				t.Errorf("demo %v: exit %d, last stderr line %q; want exit 2 and a usage reason mentioning %q\nstderr:\n%s",
+			if r.code != 2 || !strings.HasPrefix(last, "zkbalance "+cmd+": usage: ") || !strings.Contains(last, tc.want) {
+				t.Errorf("zkbalance %v: exit %d, last stderr line %q; want exit 2 and a usage reason mentioning %q\nstderr:\n%s",
 					tc.args, r.code, last, tc.want, r.stderr)
 			}
 		})
@@ -371,13 +278,13 @@ func TestProduceConsumeBadFlags(t *testing.T) {
 func TestProduceMissingTopic(t *testing.T) {
 	shared.Get(t)
 	topic := uniqueName("missing")
-	r := runDemo(t, 2*time.Minute, demoArgs(t, "produce", "--topic", topic, "-n", "1")...)
+	r := runBin(t, 2*time.Minute, cmdArgs(t, "produce", "--topic", topic, "-n", "1")...)
 	sc := bufio.NewScanner(strings.NewReader(r.stderr))
 	var last string
 	for sc.Scan() {
 		last = sc.Text()
 	}
-	if r.code != 1 || last != "demo produce: topic "+topic+" does not exist (pass --create-partitions to create it)" {
+	if r.code != 1 || last != "zkbalance produce: topic "+topic+" does not exist (pass --create-partitions to create it)" {
 		t.Errorf("exit %d, last stderr line %q\nstderr:\n%s", r.code, last, r.stderr)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,20 +13,36 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/zkbalance/zkbalance/zkwatch"
+	"github.com/zkbalance/zkbalance/internal/cli"
 )
 
 // maxProduceSize keeps a record below the brokers' default message.max.bytes
 // (1 MiB) with room for the record overhead.
 const maxProduceSize = 1000 * 1000
 
+// produceHelp is the --help of 'zkbalance produce'.
+var produceHelp = cli.Help{
+	Usage: "zkbalance produce --topic T [-n N] [--size B] [--rate R] [--keys K | --partition P] [flags]",
+	Description: `Writes -n test messages to a topic with acks from all in-sync replicas,
+printing progress every second and a summary at the end. Every value starts
+with "seq=<n> " (n counting from 0) and is padded with '.' to --size bytes,
+so that a consumer can check what it got. Without --keys, messages have no
+key and go to the partitions round robin; with --keys K they are keyed
+key-0 .. key-(K-1) in turn and partitioned by key hash. A missing topic is
+an error unless --create-partitions creates it.
+
+` + cli.ConnectionHelp,
+	Examples: `zkbalance produce --topic orders -n 100000 --create-partitions 8 --replication 3
+zkbalance produce --topic orders -n 1000 --rate 100 --keys 16
+zkbalance produce --topic orders -n 10 --partition 2 --brokers kafka1:9092 --zookeeper zk1:2181/kafka`,
+}
+
 // runProduce writes -n messages to a topic. Every value starts with
 // "seq=<n> " (n counting from 0) and is padded to --size bytes, so that a
 // consumer can check what it got.
-func runProduce(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("produce")
-	cf := addClusterFlags(fs)
-	topic := fs.String("topic", "demo", "topic to write to")
+func runProduce(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	cf := cli.AddClusterFlags(fs)
+	topic := fs.String("topic", "", "topic to write to (required)")
 	n := fs.Int("n", 1000, "number of messages to write")
 	size := fs.Int("size", 100, `value size in bytes (at least the "seq=<n> " prefix)`)
 	rate := fs.Float64("rate", 0, "messages per second (0: as fast as possible)")
@@ -34,36 +51,36 @@ func runProduce(ctx context.Context, args []string, stdout io.Writer) error {
 	replication := fs.Int("replication", 1, "replication factor for --create-partitions")
 	onlyPartition := fs.Int("partition", -1, "write only to this partition (-1: all)")
 	jsonLog := fs.Bool("log-json", false, "log as JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	switch {
 	case *topic == "":
-		return fmt.Errorf("%w: --topic is required", errUsage)
+		return fmt.Errorf("%w: --topic is required", cli.ErrUsage)
 	case *n < 0:
-		return fmt.Errorf("%w: -n must be >= 0 (got %d)", errUsage, *n)
+		return cli.Usagef("-n must be >= 0 (got %d)", *n)
 	case *size < 0 || *size > maxProduceSize:
-		return fmt.Errorf("%w: --size must be between 0 and %d (got %d)", errUsage, maxProduceSize, *size)
+		return cli.Usagef("--size must be between 0 and %d (got %d)", maxProduceSize, *size)
 	case *rate < 0:
-		return fmt.Errorf("%w: --rate must be >= 0 (got %g)", errUsage, *rate)
+		return cli.Usagef("--rate must be >= 0 (got %g)", *rate)
 	case *keys < 0:
-		return fmt.Errorf("%w: --keys must be >= 0 (got %d)", errUsage, *keys)
+		return cli.Usagef("--keys must be >= 0 (got %d)", *keys)
 	case *createPartitions < 0:
-		return fmt.Errorf("%w: --create-partitions must be >= 0 (got %d)", errUsage, *createPartitions)
+		return cli.Usagef("--create-partitions must be >= 0 (got %d)", *createPartitions)
 	case *replication < 1:
-		return fmt.Errorf("%w: --replication must be >= 1 (got %d)", errUsage, *replication)
+		return cli.Usagef("--replication must be >= 1 (got %d)", *replication)
 	case *onlyPartition < -1:
-		return fmt.Errorf("%w: --partition must be >= 0, or -1 for all (got %d)", errUsage, *onlyPartition)
+		return cli.Usagef("--partition must be >= 0, or -1 for all (got %d)", *onlyPartition)
 	case *keys > 0 && *onlyPartition >= 0:
-		return fmt.Errorf("%w: --keys and --partition exclude each other", errUsage)
+		return fmt.Errorf("%w: --keys and --partition exclude each other", cli.ErrUsage)
 	}
-	zookeeper, brokers, err := cf.resolve()
+	zookeeper, brokers, err := cf.Resolve()
 	if err != nil {
 		return err
 	}
-	log := newLogger(*jsonLog, slog.LevelInfo)
+	log := cli.NewLogger(*jsonLog, slog.LevelInfo)
 	if len(brokers) == 0 {
-		if brokers, err = bootstrapFromZooKeeper(ctx, zookeeper, log); err != nil {
+		if brokers, err = cli.BootstrapFromZooKeeper(ctx, zookeeper, log); err != nil {
 			return err
 		}
 	}
@@ -95,7 +112,7 @@ func runProduce(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("partitions of %s: %w", *topic, err)
 	}
 	if *onlyPartition >= 0 && !slices.Contains(parts, int32(*onlyPartition)) {
-		return fmt.Errorf("%w: topic %s has no partition %d (it has %d)", errUsage, *topic, *onlyPartition, len(parts))
+		return cli.Usagef("topic %s has no partition %d (it has %d)", *topic, *onlyPartition, len(parts))
 	}
 	p, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
@@ -265,12 +282,12 @@ func (g *valueGen) value(seq int) []byte {
 	return b
 }
 
-// produceSaramaConfig is the client config of 'demo produce': acks from
+// produceSaramaConfig is the client config of 'zkbalance produce': acks from
 // every in-sync replica, retries that ride out a leader change.
 func produceSaramaConfig() *sarama.Config {
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_1_0_0
-	sc.ClientID = "zkbalance-demo"
+	sc.ClientID = "zkbalance-cli"
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
@@ -299,7 +316,7 @@ func ensureTopic(ctx context.Context, brokers []string, sc *sarama.Config, topic
 		log.Info("topic exists; not created", "topic", topic)
 		return nil
 	case errors.Is(err, sarama.ErrInvalidReplicationFactor), errors.Is(err, sarama.ErrInvalidPartitions):
-		return fmt.Errorf("%w: create topic %s: %w", errUsage, topic, err)
+		return fmt.Errorf("%w: create topic %s: %w", cli.ErrUsage, topic, err)
 	default:
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
@@ -339,33 +356,4 @@ func partitionsLed(brokers []string, sc *sarama.Config, topic string, want int32
 		}
 	}
 	return nil
-}
-
-// bootstrapFromZooKeeper reads the PLAINTEXT endpoints of the brokers
-// registered in /brokers/ids.
-func bootstrapFromZooKeeper(ctx context.Context, servers string, log *slog.Logger) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: servers, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("connect to ZooKeeper %s: %w", servers, err)
-	}
-	defer conn.Close()
-	bs, err := conn.ReadBrokers(ctx)
-	if len(bs) == 0 {
-		if err == nil {
-			err = errors.New("no broker registered in /brokers/ids")
-		}
-		return nil, fmt.Errorf("find brokers: %w", err)
-	}
-	var addrs []string
-	for _, b := range bs {
-		if ep, err := b.Endpoint("", "PLAINTEXT"); err == nil {
-			addrs = append(addrs, ep.Addr())
-		}
-	}
-	if len(addrs) == 0 {
-		return nil, errors.New("find brokers: no PLAINTEXT endpoint in /brokers/ids")
-	}
-	return addrs, nil
 }

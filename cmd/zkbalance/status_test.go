@@ -19,7 +19,7 @@ import (
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-// The JSON of 'demo status --group G --json', as its help documents it;
+// The JSON of 'zkbalance status --group G --json', as its help documents it;
 // decoded independently of the groupstate types.
 type stStatusJSON struct {
 	Group   string `json:"group"`
@@ -224,7 +224,7 @@ func TestStatus(t *testing.T) {
 	stPut(t, ctx, conn, g+"/offsets/"+topic+"/1", "2", false)
 	stCommitKafka(t, client, group, topic, map[int32]int64{1: 1, 2: 3}) // dual commit, p2 in Kafka only
 
-	r := runDemo(t, 2*time.Minute, append([]string{"status", "--group", group, "--json"}, clusterArgs(t)...)...)
+	r := runBin(t, 2*time.Minute, append([]string{"status", "--group", group, "--json"}, clusterArgs(t)...)...)
 	if r.code != 0 {
 		t.Fatalf("status --json: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -300,7 +300,7 @@ func TestStatus(t *testing.T) {
 	}
 
 	// The tables, with the brokers read from /brokers/ids.
-	r = runDemo(t, 2*time.Minute, "status", "--group", group, "--zookeeper", cl.KafkaZooKeeperConnect())
+	r = runBin(t, 2*time.Minute, "status", "--group", group, "--zookeeper", cl.KafkaZooKeeperConnect())
 	if r.code != 0 {
 		t.Fatalf("status: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -314,7 +314,7 @@ func TestStatus(t *testing.T) {
 	}
 
 	// --all lists the group, in JSON and as a table.
-	r = runDemo(t, 2*time.Minute, append([]string{"status", "--all", "--json"}, clusterArgs(t)...)...)
+	r = runBin(t, 2*time.Minute, append([]string{"status", "--all", "--json"}, clusterArgs(t)...)...)
 	if r.code != 0 {
 		t.Fatalf("status --all --json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -340,7 +340,7 @@ func TestStatus(t *testing.T) {
 	if !found {
 		t.Errorf("status --all --json lacks %s: %s", group, r.stdout)
 	}
-	r = runDemo(t, 2*time.Minute, append([]string{"status", "--all"}, clusterArgs(t)...)...)
+	r = runBin(t, 2*time.Minute, append([]string{"status", "--all"}, clusterArgs(t)...)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "GROUP") || !containsFields(r.stdout, group, "1", "scala") {
 		t.Errorf("status --all: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -371,10 +371,10 @@ func TestStatusBadInput(t *testing.T) {
 		{[]string{"migrate-offsets", "--group", "g", "--to", "redis"}, 2, "want kafka or zookeeper"},
 		{[]string{"migrate-offsets", "--group", stName(t, "missing")}, 1, "no such group"},
 	} {
-		r := runDemo(t, 2*time.Minute, append(tc.args, clusterArgs(t)...)...)
+		r := runBin(t, 2*time.Minute, append(tc.args, clusterArgs(t)...)...)
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) || (tc.code == 1 && len(lines) != 1) {
-			t.Errorf("demo %v: exit %d, stderr %q; want exit %d and a line with %q", tc.args, r.code, r.stderr, tc.code, tc.msg)
+			t.Errorf("zkbalance %v: exit %d, stderr %q; want exit %d and a line with %q", tc.args, r.code, r.stderr, tc.code, tc.msg)
 		}
 	}
 }
@@ -402,7 +402,7 @@ func TestMigrateOffsetsCommand(t *testing.T) {
 	}
 	check("fixture", map[int32]string{0: "7", 1: "3"}, map[int32]int64{1: 3})
 	migrate := func(args ...string) result {
-		return runDemo(t, 2*time.Minute, append(append([]string{"migrate-offsets", "--group", group}, args...), clusterArgs(t)...)...)
+		return runBin(t, 2*time.Minute, append(append([]string{"migrate-offsets", "--group", group}, args...), clusterArgs(t)...)...)
 	}
 
 	// A registered member: refused without --force.

@@ -2,17 +2,20 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/zkbalance/zkbalance/groupstate"
+	"github.com/zkbalance/zkbalance/internal/cli"
 )
 
-const migrateHelp = `usage: demo migrate-offsets --group G [--to kafka|zookeeper] [--apply] [--force] [connection flags]
-
-Copies consumer group G's committed offsets from one store to the other:
+// migrateHelp is the --help of 'zkbalance migrate-offsets'.
+var migrateHelp = cli.Help{
+	Usage: "zkbalance migrate-offsets --group G [--to kafka|zookeeper] [--apply] [--force] [flags]",
+	Description: `Copies consumer group G's committed offsets from one store to the other:
 --to kafka copies /consumers/G/offsets into Kafka (OffsetCommit v2 to the
 group coordinator, generation -1, as pykafka and the Scala consumer with
 offsets.storage=kafka commit); --to zookeeper copies Kafka's offsets into
@@ -31,29 +34,24 @@ one), followed by a summary line. A group with registered members
 unless --force is given. A source offset that cannot be read fails the
 command before anything is written.
 
-Connection: --zookeeper (with the Kafka chroot) and --brokers, default from
---env-file; without brokers they are read from /brokers/ids.
+` + cli.ConnectionHelp,
+	Examples: `zkbalance migrate-offsets --group billing --to kafka            # dry run: what would change
+zkbalance migrate-offsets --group billing --to kafka --apply    # write it
+zkbalance migrate-offsets --group billing --to zookeeper --apply --force`,
+}
 
-Flags:
-`
-
-func runMigrateOffsets(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("migrate-offsets")
+func runMigrateOffsets(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	group := fs.String("group", "", "the consumer group (required)")
 	to := fs.String("to", "kafka", `destination store: "kafka" (from ZooKeeper) or "zookeeper" (from Kafka)`)
 	apply := fs.Bool("apply", false, "write the changes (default: dry run)")
 	force := fs.Bool("force", false, "migrate even though members are registered")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	cf := addClusterFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), migrateHelp)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+	cf := cli.AddClusterFlags(fs)
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *group == "" {
-		return fmt.Errorf("%w: --group is required", errUsage)
+		return cli.Usagef("--group is required")
 	}
 	var dir groupstate.Direction
 	switch strings.ToLower(*to) {
@@ -62,21 +60,21 @@ func runMigrateOffsets(ctx context.Context, args []string, stdout io.Writer) err
 	case "zookeeper", "zk":
 		dir = groupstate.KafkaToZooKeeper
 	default:
-		return fmt.Errorf("%w: --to %q: want kafka or zookeeper", errUsage, *to)
+		return cli.Usagef("--to %q: want kafka or zookeeper", *to)
 	}
 	if *timeout <= 0 {
-		return fmt.Errorf("%w: --timeout must be positive", errUsage)
+		return cli.Usagef("--timeout must be positive")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	conn, brokers, log, err := cf.dialGroupTools(ctx)
+	conn, brokers, log, err := dialGroupTools(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	client, err := groupToolsKafka(ctx, conn, brokers, log)
 	if err != nil {
-		return oneLine(err)
+		return err
 	}
 	defer client.Close()
 
@@ -93,7 +91,7 @@ func runMigrateOffsets(ctx context.Context, args []string, stdout io.Writer) err
 		fmt.Fprintf(stdout, "%s/%d: %s → %d%s\n", c.Topic, c.Partition, from, c.To, note)
 	}
 	if err != nil {
-		return oneLine(err)
+		return err
 	}
 	switch {
 	case len(changes) == 0:

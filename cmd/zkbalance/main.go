@@ -1,0 +1,60 @@
+// Command zkbalance is the ops tool for ZooKeeper-coordinated balanced
+// Kafka consumer groups on real clusters (groups of the Scala high-level
+// consumer, pykafka's BalancedConsumer, their Go ports and zkbalance).
+//
+// Usage:
+//
+//	zkbalance <command> [flags]
+//
+// Commands:
+//
+//	consume          run one balanced group member; --print writes a line per
+//	                 processed message (kcat-style --format) before marking it
+//	produce          write sequence-numbered test messages to a topic
+//	status           show a consumer group: members, owners, offsets, lag
+//	                 (--json); --all lists the groups
+//	migrate-offsets  copy a group's offsets ZooKeeper → Kafka or back (dry run
+//	                 unless --apply)
+//	version          print the build's version
+//
+// Every command has --help with its flags and examples. The cluster is
+// named by --zookeeper (with Kafka's chroot) and --brokers, or
+// $ZKBALANCE_ZOOKEEPER and $ZKBALANCE_BROKERS, or, as a convenience for the
+// local cluster of 'demo up', the .zkbalance.env file it writes in the
+// current directory. Exit status is 0 on success, 1 on failure (with a
+// one-line reason on stderr) and 2 on bad usage.
+//
+// Install it with
+//
+//	go install github.com/zkbalance/zkbalance/cmd/zkbalance@latest
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/zkbalance/zkbalance/internal/cli"
+)
+
+var app = cli.App{
+	Name:    "zkbalance",
+	Summary: "zkbalance: ops tool for ZooKeeper-coordinated balanced Kafka consumer groups",
+	Commands: []cli.Command{
+		{Name: "consume", Summary: "run one balanced group member; --print writes a line per processed message", Help: consumeHelp, Run: runConsume},
+		{Name: "produce", Summary: "write N sequence-numbered test messages to a topic", Help: produceHelp, Run: runProduce},
+		{Name: "status", Summary: "show a consumer group (members, owners, offsets, lag) or list groups (--all)", Help: statusHelp, Run: runStatus},
+		{Name: "migrate-offsets", Summary: "copy a group's offsets between ZooKeeper and Kafka (dry run unless --apply)", Help: migrateHelp, Run: runMigrateOffsets},
+		{Name: "version", Summary: "print the build's version", Help: versionHelp, Run: runVersion},
+	},
+	Footer: "Connection: --zookeeper and --brokers, else $" + cli.EnvZooKeeper + " and $" + cli.EnvBrokers + ",\n" +
+		"else the " + cli.DefaultEnvFile + " file 'demo up' writes (see any command's --help).",
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := app.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
