@@ -36,7 +36,7 @@ const (
 	LayoutPykafka Layout = "pykafka"
 )
 
-// OffsetStorage selects the OffsetStore.
+// OffsetStorage selects where a group's committed offsets are kept.
 type OffsetStorage string
 
 // Offset storages.

@@ -35,7 +35,7 @@ type Consumer struct {
 	// Set up by Run, used by workers.
 	client  sarama.Client
 	fetch   *fetchPool
-	store   OffsetStore
+	store   offsetStore
 	bg      sync.WaitGroup // background closes of partition consumers
 	closing sync.Map       // TopicPartition -> chan struct{} closed once its open or closing partition consumer is closed
 
@@ -92,29 +92,24 @@ func (c *Consumer) MemberID() string { return c.memberID }
 
 // Owned lists the partitions whose handlers are running, sorted.
 func (c *Consumer) Owned() []TopicPartition {
-	if err := c.stateLock.Lock(context.Background()); err != nil {
-		return nil
-	}
-	defer c.stateLock.Unlock()
-	var out []TopicPartition
-	for tp, w := range c.workers {
-		if !w.suspended {
-			out = append(out, tp)
-		}
-	}
-	slices.SortFunc(out, partition.CompareTopicPartitions)
-	return out
+	return c.ownedWhere(func(*worker) bool { return true })
 }
 
-// Fetching lists the owned partitions whose fetching has started, sorted.
-func (c *Consumer) Fetching() []TopicPartition {
+// fetching lists the owned partitions whose fetching has started, sorted.
+func (c *Consumer) fetching() []TopicPartition {
+	return c.ownedWhere(func(w *worker) bool { return w.fetching.Load() })
+}
+
+// ownedWhere lists the owned (not suspended) partitions whose worker
+// passes keep, sorted.
+func (c *Consumer) ownedWhere(keep func(*worker) bool) []TopicPartition {
 	if err := c.stateLock.Lock(context.Background()); err != nil {
 		return nil
 	}
 	defer c.stateLock.Unlock()
 	var out []TopicPartition
 	for tp, w := range c.workers {
-		if !w.suspended && w.fetching.Load() {
+		if !w.suspended && keep(w) {
 			out = append(out, tp)
 		}
 	}
@@ -256,11 +251,11 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 	c.client, c.fetch = client, newFetchPool(addrs, c.cfg.Sarama, c.log)
 	switch c.cfg.Offsets {
 	case OffsetsKafka:
-		c.store = NewKafkaOffsets(client, c.cfg.Group)
+		c.store = newKafkaOffsets(client, c.cfg.Group)
 	case OffsetsDual:
-		c.store = NewDualOffsets(NewZooKeeperOffsetsWithACL(c.cfg.Group, c.cfg.ACL), NewKafkaOffsets(client, c.cfg.Group))
+		c.store = newDualOffsets(newZooKeeperOffsets(c.cfg.Group, c.cfg.ACL), newKafkaOffsets(client, c.cfg.Group))
 	default:
-		c.store = NewZooKeeperOffsetsWithACL(c.cfg.Group, c.cfg.ACL)
+		c.store = newZooKeeperOffsets(c.cfg.Group, c.cfg.ACL)
 	}
 	return nil
 }

@@ -335,7 +335,7 @@ func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp
 
 // startWorker starts tp's worker on gen, handing it the caller's reference.
 func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler, gen *fetchGen) {
-	w := newWorker(ctx, tp, cl, Fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version}, gen)
+	w := newWorker(ctx, tp, cl, fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version}, gen)
 	c.setWorker(tp, w)
 	go c.runWorker(w, h) // owned via c.workers: every worker is waited for by revoke, loss or shutdown
 }
