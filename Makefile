@@ -42,9 +42,14 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-## unit: only the tests that need no cluster.
+## unit: the tests that need no Kafka: the pure packages (ZooKeeper and
+## Kafka format parsers, coordinator retries, pykafka argument parsing,
+## balancedtest) and the assignors in partition, whose claim tests need one
+## ZooKeeper (the package's tests start it). The other packages' tests
+## start a real cluster: make test.
+UNIT_PKGS ?= ./internal/zkformat/ ./internal/ctxsleep/ ./internal/kafkacoord/ ./internal/pykafka/ ./balanced/balancedtest/ ./partition/...
 unit:
-	$(GO) test -race -count=1 ./partition/...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 ## fuzz: run every fuzz target (every parser, the assignors, Config
 ## validation) for $(FUZZTIME) each; make test runs them for

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -53,6 +54,16 @@ type Consumer struct {
 	// partition held by another member and waits: the session loop then
 	// restarts the rebalance if the owners it read have changed since.
 	claimWaits chan struct{}
+
+	// hookMu serializes the calls of Config.Hooks (see hook).
+	hookMu sync.Mutex
+
+	// For Health: the session Run holds (nil when none), and the outcome
+	// of the last rebalance.
+	sess          atomic.Pointer[zkwatch.Conn]
+	healthMu      sync.Mutex
+	lastRebalance time.Time
+	rebalanceErr  error
 }
 
 // New validates cfg and returns a Consumer. It does not connect: Run does.
@@ -159,6 +170,8 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
 	}
+	c.sess.Store(sess)
+	defer c.sess.Store(nil)
 	if err := c.setupKafka(ctx, sess); err != nil {
 		sess.Close()
 		if ctx.Err() != nil {
@@ -180,9 +193,11 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		}
 		c.metrics.sessionsLost.Inc()
 		c.log.Warn("zookeeper session lost; opening a new one")
+		c.sess.Store(nil)
 		if sess, err = c.redial(ctx); err != nil {
 			return nil // ctx done while reconnecting: nothing is held
 		}
+		c.sess.Store(sess)
 	}
 }
 
@@ -229,6 +244,7 @@ func (c *Consumer) redial(ctx context.Context) (*zkwatch.Conn, error) {
 			return nil, ctx.Err()
 		}
 		c.log.Warn("cannot reach ZooKeeper, retrying", "err", err)
+		c.reportError(ctx, fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err))
 		if !ctxsleep.Sleep(ctx, b.Delay(attempt, 0.5)) {
 			return nil, ctx.Err()
 		}
@@ -317,6 +333,7 @@ func (c *Consumer) brokersFromZK(ctx context.Context, sess *zkwatch.Conn) ([]str
 	}
 	if err != nil {
 		c.log.Warn("skipping malformed broker registrations", "err", err)
+		c.reportError(ctx, fmt.Errorf("balanced: find brokers: %w", err))
 	}
 	var addrs []string
 	for _, b := range brokers {

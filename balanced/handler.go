@@ -161,20 +161,3 @@ func (c *Claim) Commit(ctx context.Context) error { return c.src.Commit(ctx) }
 
 // HighWaterMark is the partition's log end offset as last seen by fetching.
 func (c *Claim) HighWaterMark() int64 { return c.src.HighWaterMark() }
-
-// Hooks are called by the rebalance, one at a time and never concurrently
-// with each other, on the goroutine that runs Run. The slices are the
-// caller's to keep. A hook must return quickly and must not call Close.
-type Hooks struct {
-	// OnAssigned is called after partitions were claimed and their handlers
-	// started.
-	OnAssigned func(ctx context.Context, tps []TopicPartition)
-	// OnRevoked is called after revoked partitions' handlers stopped, their
-	// offsets were committed and their owner znodes deleted.
-	OnRevoked func(ctx context.Context, tps []TopicPartition)
-	// OnLost is called when partitions were lost with the ZooKeeper session
-	// (expired or disconnected too long): their handlers were cancelled and
-	// nothing was committed for them. Separate from OnRevoked because a
-	// commit after loss must not be attempted.
-	OnLost func(ctx context.Context, tps []TopicPartition)
-}

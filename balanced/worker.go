@@ -66,6 +66,7 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		}
 		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
 			log.Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
+			c.partitionFailed(w.ctx, "fetch", w.tp, fmt.Errorf("offset %d: %w; reset to %d", off, err, c.cfg.InitialOffset))
 			off = c.cfg.InitialOffset
 			// The stored offset no longer counts: the next mark, though
 			// lower, is committed over it.
@@ -76,6 +77,7 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		}
 		if err != nil {
 			log.Warn("cannot fetch partition, retrying", "offset", off, "err", err)
+			c.partitionFailed(w.ctx, "fetch", w.tp, err)
 			if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
 				return
 			}
@@ -119,6 +121,7 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.Par
 	}
 	log.Warn("handler returned while the partition is owned; restarting it from the last mark",
 		"err", err, "after", c.cfg.HandlerRestartDelay)
+	c.partitionFailed(w.ctx, "consume", w.tp, err)
 	ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay)
 	if m := w.marked.Load(); m >= 0 {
 		return m
@@ -170,6 +173,7 @@ func (s *fetchSource) Next(ctx context.Context) (*Message, error) {
 				continue
 			}
 			s.log.Warn("fetch error", "err", err)
+			s.c.partitionFailed(ctx, "fetch", s.w.tp, err)
 		case sm, ok := <-s.pc.Messages():
 			return s.got(sm, ok)
 		}
@@ -356,11 +360,13 @@ func (c *Consumer) startOffset(w *worker) (int64, bool) {
 			return c.cfg.InitialOffset, true
 		case errors.Is(err, ErrBadOffset):
 			log.Warn("stored offset is malformed; starting from the initial offset", "err", err, "initial", c.cfg.InitialOffset)
+			c.partitionFailed(w.ctx, "offset", w.tp, err)
 			return c.cfg.InitialOffset, true
 		case w.ctx.Err() != nil:
 			return 0, false
 		default:
 			log.Warn("cannot read the stored offset, retrying", "err", err)
+			c.partitionFailed(w.ctx, "offset", w.tp, err)
 			if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
 				return 0, false
 			}
