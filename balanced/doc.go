@@ -38,8 +38,7 @@
 //
 // Consume runs concurrently for different partitions, each on its own
 // goroutine; messages of one partition arrive in order. Hooks are called one
-// at a time, never concurrently with each other, on the consumer's own
-// goroutines (the rebalance's, the session loop's, or where an error
-// happened; see Hooks), never on the goroutine that called Run. Neither
-// handlers nor hooks may call Close.
+// at a time, never concurrently with each other, from the rebalance, the
+// session loop or wherever an error happened (see Hooks for which
+// goroutine). Neither handlers nor hooks may call Close.
 package balanced

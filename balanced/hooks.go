@@ -9,14 +9,16 @@ import (
 // the consumer handles by itself.
 //
 // Hooks are called one at a time, never concurrently with each other: the
-// consumer serializes them. They run on the consumer's own goroutines, not
-// on the one that called Run: OnAssigned and OnRevoked on the rebalance's
-// (which waits for them), OnLost on the session loop's, OnError where the
-// failure happened (for a fetch error seen while waiting for a message, the
-// handler's own goroutine, inside Claim.Next). No lock of the consumer is
-// held while a hook runs, so a hook may call Owned and Health. A hook must
-// return quickly (the next hook, and whatever called this one, wait for
-// it) and must not call Close. The slices are the hook's to keep.
+// consumer serializes them. Which goroutine calls them: OnAssigned and
+// OnRevoked the rebalance's (which waits for them), except the OnRevoked of
+// the partitions given up at shutdown, which runs on the goroutine that
+// called Run just before Run returns; OnLost the session loop's (Run's
+// goroutine); OnError the one where the failure happened (for a fetch error
+// seen while the handler waits for a message, the handler's own, inside
+// Claim.Next). No lock of the consumer is held while a hook runs, so a hook
+// may call Owned and Health. A hook must return quickly (the next hook,
+// and whatever called this one, wait for it) and must not call Close. The
+// slices are the hook's to keep.
 type Hooks struct {
 	// OnAssigned is called after partitions were claimed and their handlers
 	// started.

