@@ -36,7 +36,7 @@ const (
 	LayoutPykafka Layout = "pykafka"
 )
 
-// OffsetStorage selects the OffsetStore.
+// OffsetStorage selects where a group's committed offsets are kept.
 type OffsetStorage string
 
 // Offset storages.
@@ -45,6 +45,16 @@ const (
 	OffsetsKafka     OffsetStorage = "kafka"     // the group coordinator
 	OffsetsDual      OffsetStorage = "dual"      // both; reads the higher
 )
+
+// defaultRevokeTimeout is Config.RevokeTimeout's default for layout l: half
+// the window in which the legacy members of that layout retry a claim
+// before giving up (see Config.RevokeTimeout).
+func defaultRevokeTimeout(l Layout) time.Duration {
+	if l == LayoutPykafka {
+		return 6 * time.Second // pykafka: 5 attempts after sleeps of 0+2+4+6 s: 12 s
+	}
+	return 3 * time.Second // Scala: 4 attempts 2 s apart: 6 s
+}
 
 // Config configures a Consumer. Zero fields take the defaults documented on
 // each field; New validates it once and returns an error wrapping
@@ -112,7 +122,24 @@ type Config struct {
 	// RevokeTimeout is how long a rebalance waits for a revoked
 	// partition's handler to return after its context is cancelled, before
 	// committing what was marked and releasing the partition anyway.
-	// Default 10s.
+	// Default 3s for LayoutScala, 6s for LayoutPykafka.
+	//
+	// The rule behind the defaults: a legacy member that is assigned a
+	// partition this member still holds retries its whole rebalance a fixed
+	// number of times and then gives up for good. The Scala consumer makes
+	// rebalance.max.retries (4) attempts rebalance.backoff.ms (2s) apart,
+	// the last one 6s after the first, then fails with
+	// ConsumerRebalanceFailedException; pykafka makes rebalance_max_retries
+	// (5) attempts after sleeps of 0, 1, 2 and 3 times rebalance_backoff_ms
+	// (2s), the last one 12s after the first, then fails with
+	// PartitionOwnedError. The default is half of that window, so that even
+	// a handler that ignores its cancelled context lets go in time, with
+	// the other half left for the change to reach this member, the final
+	// commit and the release. If the legacy members of a group use other
+	// retry settings, keep RevokeTimeout at most half the time from their
+	// first attempt to their last. (Members of zkbalance never give up a
+	// claim; in a group of them only, a longer timeout just delays the new
+	// owner.)
 	RevokeTimeout time.Duration
 	// ClaimBackoff paces retries while another member still holds a
 	// partition this member was assigned. Default partition.DefaultBackoff
@@ -261,7 +288,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"SessionTimeout", &c.SessionTimeout, 6 * time.Second, time.Second},
 		{"ConnectTimeout", &c.ConnectTimeout, 30 * time.Second, 100 * time.Millisecond},
 		{"CommitInterval", &c.CommitInterval, time.Second, 10 * time.Millisecond},
-		{"RevokeTimeout", &c.RevokeTimeout, 10 * time.Second, time.Millisecond},
+		{"RevokeTimeout", &c.RevokeTimeout, defaultRevokeTimeout(c.Layout), time.Millisecond},
 		{"RebalanceDelay", &c.RebalanceDelay, 20 * time.Millisecond, time.Millisecond},
 		{"HandlerRestartDelay", &c.HandlerRestartDelay, time.Second, time.Millisecond},
 	}

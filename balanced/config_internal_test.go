@@ -17,7 +17,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	}
 	if c.Layout != LayoutScala || c.Assignor != "scala-range" || c.Offsets != OffsetsZooKeeper ||
 		c.InitialOffset != sarama.OffsetOldest || c.SessionTimeout != 6*time.Second || c.CommitInterval != time.Second ||
-		c.RevokeTimeout != 10*time.Second || c.LostAfterDisconnect != 0 || c.Sarama == nil || c.Logger == nil {
+		c.RevokeTimeout != 3*time.Second || c.LostAfterDisconnect != 0 || c.Sarama == nil || c.Logger == nil {
 		t.Fatalf("defaults: %+v", c)
 	}
 	py := Config{Group: "g", Topics: []string{"t"}, ZooKeeper: "z:1", Layout: LayoutPykafka}
@@ -57,6 +57,56 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig naming the field", tc.field, err)
 		}
+	}
+}
+
+// The layout-dependent defaults, and the rule behind RevokeTimeout's: at
+// most half the window in which the layout's legacy members retry a claim
+// with their default settings before they give up.
+func TestLayoutDefaults(t *testing.T) {
+	// Scala: rebalance.max.retries 4 attempts, rebalance.backoff.ms 2 s
+	// between them. pykafka: rebalance_max_retries 5 attempts, after the
+	// i-th failed one (from 0) it sleeps i x rebalance_backoff_ms 2 s.
+	scalaWindow := time.Duration(4-1) * 2 * time.Second
+	var pykafkaWindow time.Duration
+	for i := range 5 - 1 {
+		pykafkaWindow += time.Duration(i) * 2 * time.Second
+	}
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		window   time.Duration // of the legacy peers; 0: not a default
+		revoke   time.Duration
+		assignor string
+		offsets  OffsetStorage
+	}{
+		{"scala by default", Config{}, scalaWindow, 3 * time.Second, "scala-range", OffsetsZooKeeper},
+		{"scala", Config{Layout: LayoutScala, Offsets: OffsetsKafka}, scalaWindow, 3 * time.Second, "scala-range", OffsetsKafka},
+		{"scala roundrobin", Config{Layout: LayoutScala, Assignor: "scala-roundrobin"}, scalaWindow, 3 * time.Second, "scala-roundrobin", OffsetsZooKeeper},
+		{"sticky", Config{Assignor: "sticky"}, scalaWindow, 3 * time.Second, "sticky", OffsetsZooKeeper},
+		{"pykafka", Config{Layout: LayoutPykafka}, pykafkaWindow, 6 * time.Second, "pykafka-range", OffsetsKafka},
+		{"pykafka roundrobin", Config{Layout: LayoutPykafka, Assignor: "pykafka-roundrobin"}, pykafkaWindow, 6 * time.Second, "pykafka-roundrobin", OffsetsKafka},
+		{"set explicitly", Config{RevokeTimeout: 10 * time.Second}, 0, 10 * time.Second, "scala-range", OffsetsZooKeeper},
+		{"pykafka set explicitly", Config{Layout: LayoutPykafka, RevokeTimeout: time.Second}, 0, time.Second, "pykafka-range", OffsetsKafka},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.cfg
+			in.Group, in.Topics, in.ZooKeeper = "g", []string{"t"}, "z:1"
+			c, err := in.withDefaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.RevokeTimeout != tc.revoke || c.Assignor != tc.assignor || c.Offsets != tc.offsets {
+				t.Fatalf("RevokeTimeout %s, Assignor %s, Offsets %s; want %s, %s, %s",
+					c.RevokeTimeout, c.Assignor, c.Offsets, tc.revoke, tc.assignor, tc.offsets)
+			}
+			if tc.window > 0 && 2*c.RevokeTimeout > tc.window {
+				t.Fatalf("default RevokeTimeout %s is more than half the legacy peers' window %s", c.RevokeTimeout, tc.window)
+			}
+		})
+	}
+	if scalaWindow != 6*time.Second || pykafkaWindow != 12*time.Second {
+		t.Fatalf("windows %s and %s, want the 6s and 12s the Config doc states", scalaWindow, pykafkaWindow)
 	}
 }
 

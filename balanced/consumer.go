@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -35,7 +36,7 @@ type Consumer struct {
 	// Set up by Run, used by workers.
 	client  sarama.Client
 	fetch   *fetchPool
-	store   OffsetStore
+	store   offsetStore
 	bg      sync.WaitGroup // background closes of partition consumers
 	closing sync.Map       // TopicPartition -> chan struct{} closed once its open or closing partition consumer is closed
 
@@ -53,6 +54,16 @@ type Consumer struct {
 	// partition held by another member and waits: the session loop then
 	// restarts the rebalance if the owners it read have changed since.
 	claimWaits chan struct{}
+
+	// hookMu serializes the calls of Config.Hooks (see hook).
+	hookMu sync.Mutex
+
+	// For Health: the session Run holds (nil when none), and the outcome
+	// of the last rebalance.
+	sess          atomic.Pointer[zkwatch.Conn]
+	healthMu      sync.Mutex
+	lastRebalance time.Time
+	rebalanceErr  error
 }
 
 // New validates cfg and returns a Consumer. It does not connect: Run does.
@@ -92,29 +103,24 @@ func (c *Consumer) MemberID() string { return c.memberID }
 
 // Owned lists the partitions whose handlers are running, sorted.
 func (c *Consumer) Owned() []TopicPartition {
-	if err := c.stateLock.Lock(context.Background()); err != nil {
-		return nil
-	}
-	defer c.stateLock.Unlock()
-	var out []TopicPartition
-	for tp, w := range c.workers {
-		if !w.suspended {
-			out = append(out, tp)
-		}
-	}
-	slices.SortFunc(out, partition.CompareTopicPartitions)
-	return out
+	return c.ownedWhere(func(*worker) bool { return true })
 }
 
-// Fetching lists the owned partitions whose fetching has started, sorted.
-func (c *Consumer) Fetching() []TopicPartition {
+// fetching lists the owned partitions whose fetching has started, sorted.
+func (c *Consumer) fetching() []TopicPartition {
+	return c.ownedWhere(func(w *worker) bool { return w.fetching.Load() })
+}
+
+// ownedWhere lists the owned (not suspended) partitions whose worker
+// passes keep, sorted.
+func (c *Consumer) ownedWhere(keep func(*worker) bool) []TopicPartition {
 	if err := c.stateLock.Lock(context.Background()); err != nil {
 		return nil
 	}
 	defer c.stateLock.Unlock()
 	var out []TopicPartition
 	for tp, w := range c.workers {
-		if !w.suspended && w.fetching.Load() {
+		if !w.suspended && keep(w) {
 			out = append(out, tp)
 		}
 	}
@@ -164,6 +170,8 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
 	}
+	c.sess.Store(sess)
+	defer c.sess.Store(nil)
 	if err := c.setupKafka(ctx, sess); err != nil {
 		sess.Close()
 		if ctx.Err() != nil {
@@ -185,9 +193,11 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		}
 		c.metrics.sessionsLost.Inc()
 		c.log.Warn("zookeeper session lost; opening a new one")
+		c.sess.Store(nil)
 		if sess, err = c.redial(ctx); err != nil {
 			return nil // ctx done while reconnecting: nothing is held
 		}
+		c.sess.Store(sess)
 	}
 }
 
@@ -234,6 +244,7 @@ func (c *Consumer) redial(ctx context.Context) (*zkwatch.Conn, error) {
 			return nil, ctx.Err()
 		}
 		c.log.Warn("cannot reach ZooKeeper, retrying", "err", err)
+		c.reportError(ctx, fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err))
 		if !ctxsleep.Sleep(ctx, b.Delay(attempt, 0.5)) {
 			return nil, ctx.Err()
 		}
@@ -256,11 +267,11 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 	c.client, c.fetch = client, newFetchPool(addrs, c.cfg.Sarama, c.log)
 	switch c.cfg.Offsets {
 	case OffsetsKafka:
-		c.store = NewKafkaOffsets(client, c.cfg.Group)
+		c.store = newKafkaOffsets(client, c.cfg.Group)
 	case OffsetsDual:
-		c.store = NewDualOffsets(NewZooKeeperOffsetsWithACL(c.cfg.Group, c.cfg.ACL), NewKafkaOffsets(client, c.cfg.Group))
+		c.store = newDualOffsets(newZooKeeperOffsets(c.cfg.Group, c.cfg.ACL), newKafkaOffsets(client, c.cfg.Group))
 	default:
-		c.store = NewZooKeeperOffsetsWithACL(c.cfg.Group, c.cfg.ACL)
+		c.store = newZooKeeperOffsets(c.cfg.Group, c.cfg.ACL)
 	}
 	return nil
 }
@@ -322,6 +333,7 @@ func (c *Consumer) brokersFromZK(ctx context.Context, sess *zkwatch.Conn) ([]str
 	}
 	if err != nil {
 		c.log.Warn("skipping malformed broker registrations", "err", err)
+		c.reportError(ctx, fmt.Errorf("balanced: find brokers: %w", err))
 	}
 	var addrs []string
 	for _, b := range brokers {

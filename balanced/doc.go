@@ -25,11 +25,20 @@
 // a context that ends on revoke (cause ErrRevoked), on session loss
 // (ErrSessionExpired) or on close (ErrClosed). Handlers mark what they have
 // processed; marked offsets are committed every Config.CommitInterval, on
-// revoke and on close (at least once).
+// revoke and on close (at least once), and at once by Claim.Commit.
+//
+// Config.Offsets chooses where offsets are kept (ZooKeeper, Kafka or both),
+// Config.Hooks tells the application about assignment changes and about the
+// failures the consumer handles by itself (Hooks.OnError), and
+// Consumer.Health reports the session, the owned partitions and the last
+// rebalance for health checks. Package balancedtest runs a Handler over a
+// fake partition, without ZooKeeper or Kafka.
 //
 // # Concurrency
 //
-// Consume runs concurrently for different partitions; messages of one
-// partition arrive in order. Hooks run one at a time on Run's goroutines,
-// never concurrently with each other. Neither may call Close.
+// Consume runs concurrently for different partitions, each on its own
+// goroutine; messages of one partition arrive in order. Hooks are called one
+// at a time, never concurrently with each other, from the rebalance, the
+// session loop or wherever an error happened (see Hooks for which
+// goroutine). Neither handlers nor hooks may call Close.
 package balanced

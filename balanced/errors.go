@@ -4,16 +4,16 @@ import "errors"
 
 // Sentinel errors callers can branch on with errors.Is. Errors returned by
 // this package wrap them with context (which partition, which path).
+//
+// There is no error for a partition that another member still holds: a
+// claim waits (with backoff, woken when the holder lets go) and never gives
+// up on its own, unlike the legacy consumers' PartitionOwnedError.
 var (
 	// ErrInvalidConfig is wrapped by every Config validation error.
 	ErrInvalidConfig = errors.New("balanced: invalid config")
 	// ErrNotOwner means this member does not (or no longer) own the
 	// partition: a commit was fenced and nothing was written.
 	ErrNotOwner = errors.New("balanced: partition not owned by this member")
-	// ErrPartitionOwned means an owner znode held by another member was still
-	// there when a claim gave up (only because its context ended: claims
-	// retry with backoff and never give up on their own).
-	ErrPartitionOwned = errors.New("balanced: partition owned by another member")
 	// ErrSessionExpired is the cause of a partition context cancelled because
 	// the ZooKeeper session was lost (expired, or disconnected too long).
 	ErrSessionExpired = errors.New("balanced: zookeeper session lost")

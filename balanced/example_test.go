@@ -106,3 +106,40 @@ func ExampleNew() {
 	// true
 	// balanced: invalid config: Topics: set exactly one of Topics and TopicPattern
 }
+
+// Hooks.OnError sees the failures the consumer handles by itself (it logs
+// them and retries or rebalances); errors.As finds the partition and the
+// operation, errors.Is the sentinel. Health serves a readiness probe.
+func ExampleHooks() {
+	onError := func(_ context.Context, err error) {
+		var pe *balanced.PartitionError
+		switch {
+		case errors.Is(err, balanced.ErrNotOwner):
+			fmt.Println("fenced:", err) // the partition moved away; the consumer rebalances
+		case errors.As(err, &pe):
+			fmt.Printf("%s failed on %s/%d\n", pe.Op, pe.TopicPartition.Topic, pe.TopicPartition.Partition)
+		default:
+			fmt.Println("consumer:", err)
+		}
+	}
+	c, err := balanced.New(balanced.Config{
+		Group: "billing", Topics: []string{"orders"}, ZooKeeper: "zk1:2181/kafka",
+		Hooks: balanced.Hooks{OnError: onError},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ready := func() bool { h := c.Health(); return h.Connected && h.RebalanceErr == nil }
+	fmt.Println("ready before Run:", ready())
+
+	// What OnError is called with, for example:
+	tp := balanced.TopicPartition{Topic: "orders", Partition: 3}
+	onError(context.Background(), &balanced.PartitionError{Op: "fetch", TopicPartition: tp, Err: errors.New("broker down")})
+	onError(context.Background(), &balanced.PartitionError{Op: "commit", TopicPartition: tp,
+		Err: fmt.Errorf("owner znode gone: %w", balanced.ErrNotOwner)})
+	// Output:
+	// ready before Run: false
+	// fetch failed on orders/3
+	// fenced: balanced: commit orders/3: owner znode gone: balanced: partition not owned by this member
+}

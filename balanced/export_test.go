@@ -1,9 +1,40 @@
 package balanced
 
+import (
+	"github.com/IBM/sarama"
+
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
 // OpenFetchGens reports how many sarama clients c fetches through (tests).
 func OpenFetchGens(c *Consumer) int {
 	if c.fetch == nil {
 		return 0
 	}
 	return c.fetch.openGens()
+}
+
+// Fetching lists the owned partitions whose fetching has started, sorted
+// (tests; test/bench reaches it through internal/balancedhook).
+func (c *Consumer) Fetching() []TopicPartition { return c.fetching() }
+
+// The offset stores, for the store tests (users choose one with
+// Config.Offsets).
+type (
+	OffsetStore = offsetStore
+	Fence       = fence
+)
+
+func NewZooKeeperOffsets(group string) OffsetStore { return newZooKeeperOffsets(group, nil) }
+
+func NewZooKeeperOffsetsWithACL(group string, acl []zkwatch.ACL) OffsetStore {
+	return newZooKeeperOffsets(group, acl)
+}
+
+func NewKafkaOffsets(client sarama.Client, group string) OffsetStore {
+	return newKafkaOffsets(client, group)
+}
+
+func NewDualOffsets(zkStore, kafkaStore OffsetStore) OffsetStore {
+	return newDualOffsets(zkStore, kafkaStore)
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/balancedhook"
 	"github.com/zkbalance/zkbalance/partition"
 )
 
@@ -76,12 +77,35 @@ func EachMessage(fn func(ctx context.Context, m *Message) error) Handler {
 }
 
 // Claim is one owned partition as its handler sees it.
+//
+// To test a Handler without a cluster, balancedtest.NewClaim makes a Claim
+// over a slice of messages.
 type Claim struct {
 	topicPartition TopicPartition
 	initialOffset  int64
-	src            *fetchSource
-	marked         *atomic.Int64
-	hwm            func() int64
+	marked         *atomic.Int64 // next offset to commit; -1 before any mark
+	src            claimSource
+}
+
+// claimSource is what a Claim reads and commits through: the partition's
+// fetcher and offset store (fetchSource) or a balancedtest fake. It is an
+// alias of an unnamed interface so that balancedtest can name the
+// constructor's type (see internal/balancedhook).
+type claimSource = interface {
+	Next(ctx context.Context) (*Message, error)
+	Messages() <-chan *Message
+	HighWaterMark() int64
+	Commit(ctx context.Context) error
+}
+
+// newClaim makes a Claim; marked is the worker's (or fake's) mark.
+func newClaim(tp TopicPartition, initialOffset int64, marked *atomic.Int64, src claimSource) *Claim {
+	return &Claim{topicPartition: tp, initialOffset: initialOffset, marked: marked, src: src}
+}
+
+func init() {
+	balancedhook.NewClaim = newClaim
+	balancedhook.Fetching = (*Consumer).fetching
 }
 
 // TopicPartition is the claimed partition.
@@ -97,12 +121,12 @@ func (c *Claim) InitialOffset() int64 { return c.initialOffset }
 // reads the fetcher directly, with no goroutine in between, and is the
 // cheaper way to consume; Messages is for handlers that want a channel. A
 // handler uses one or the other.
-func (c *Claim) Next(ctx context.Context) (*Message, error) { return c.src.next(ctx) }
+func (c *Claim) Next(ctx context.Context) (*Message, error) { return c.src.Next(ctx) }
 
 // Messages delivers the partition's messages in order. It is closed when the
 // partition's context is cancelled or fetching stops. The first call starts
 // a goroutine that feeds the channel (Next needs none).
-func (c *Claim) Messages() <-chan *Message { return c.src.messages() }
+func (c *Claim) Messages() <-chan *Message { return c.src.Messages() }
 
 // Mark records m as processed: its offset + 1 becomes the next commit.
 // Marks never move the commit point backwards.
@@ -118,22 +142,22 @@ func (c *Claim) MarkOffset(next int64) {
 	}
 }
 
-// HighWaterMark is the partition's log end offset as last seen by fetching.
-func (c *Claim) HighWaterMark() int64 { return c.hwm() }
+// Commit commits what is marked now, without waiting for the next
+// Config.CommitInterval, and returns when the offset store has it. The
+// commit is fenced like every commit: when the partition is no longer this
+// member's (revoked and released, lost with the ZooKeeper session, or its
+// owner znode gone) nothing is written and the error wraps ErrNotOwner; the
+// handler should then return (its context is cancelled soon after if it
+// is not already). Nothing marked since the last commit is not an error:
+// Commit writes nothing and returns nil.
+//
+// The consumer commits marked offsets on its own (every CommitInterval, and
+// on revoke and close after the handler returned); Commit is for a handler
+// that must know an offset is stored before it goes on, e.g. before an
+// external side effect. Pass a context that is still live: with the
+// partition's context after a revoke, Commit fails with that context's
+// cause, and the final commit after the handler returns covers the marks.
+func (c *Claim) Commit(ctx context.Context) error { return c.src.Commit(ctx) }
 
-// Hooks are called by the rebalance, one at a time and never concurrently
-// with each other, on the goroutine that runs Run. The slices are the
-// caller's to keep. A hook must return quickly and must not call Close.
-type Hooks struct {
-	// OnAssigned is called after partitions were claimed and their handlers
-	// started.
-	OnAssigned func(ctx context.Context, tps []TopicPartition)
-	// OnRevoked is called after revoked partitions' handlers stopped, their
-	// offsets were committed and their owner znodes deleted.
-	OnRevoked func(ctx context.Context, tps []TopicPartition)
-	// OnLost is called when partitions were lost with the ZooKeeper session
-	// (expired or disconnected too long): their handlers were cancelled and
-	// nothing was committed for them. Separate from OnRevoked because a
-	// commit after loss must not be attempted.
-	OnLost func(ctx context.Context, tps []TopicPartition)
-}
+// HighWaterMark is the partition's log end offset as last seen by fetching.
+func (c *Claim) HighWaterMark() int64 { return c.src.HighWaterMark() }

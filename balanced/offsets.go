@@ -9,30 +9,31 @@ import (
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-// OffsetStore keeps a group's committed offsets. Offsets are always the
+// offsetStore keeps a group's committed offsets. Offsets are always the
 // next offset to consume (Kafka and Scala convention). Commits are fenced:
-// a store must not write unless the Fence still holds.
+// a store must not write unless the fence still holds. Users choose one
+// with Config.Offsets.
 //
-// Implementations: NewZooKeeperOffsets (Scala layout,
-// /consumers/<g>/offsets/<t>/<p>), NewKafkaOffsets (OffsetCommit/OffsetFetch
+// Implementations: newZooKeeperOffsets (Scala layout,
+// /consumers/<g>/offsets/<t>/<p>), newKafkaOffsets (OffsetCommit/OffsetFetch
 // to the group coordinator with generation -1, as pykafka and the Scala
-// consumer with offsets.storage=kafka do) and NewDualOffsets (both; reads
+// consumer with offsets.storage=kafka do) and newDualOffsets (both; reads
 // the higher).
-type OffsetStore interface {
+type offsetStore interface {
 	// Fetch returns the committed next offset of tp; ok is false when none
 	// is stored. A stored value that cannot be parsed gives an error
 	// wrapping ErrBadOffset.
-	Fetch(ctx context.Context, f Fence, tp partition.TopicPartition) (offset int64, ok bool, err error)
+	Fetch(ctx context.Context, f fence, tp partition.TopicPartition) (offset int64, ok bool, err error)
 	// Commit stores offset for tp if f still holds; otherwise it writes
 	// nothing and returns an error wrapping ErrNotOwner.
-	Commit(ctx context.Context, f Fence, tp partition.TopicPartition, offset int64) error
+	Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error
 	// Close releases the store's resources (not the shared clients).
 	Close() error
 }
 
-// Fence is the proof that this member owns a partition: the ephemeral owner
+// fence is the proof that this member owns a partition: the ephemeral owner
 // znode it created, in the ZooKeeper session it created it in.
-type Fence struct {
+type fence struct {
 	// Conn is the connection of the session that created the owner znode.
 	// It is a OneSession connection: after that session expires every call
 	// on it fails, so nothing can be written in the session's name.
@@ -46,7 +47,7 @@ type Fence struct {
 // Check verifies, with a read, that the owner znode exists, belongs to the
 // fence's session and has the claimed version. Stores that cannot make the
 // check part of the write (Kafka) call it just before writing.
-func (f Fence) Check(ctx context.Context) error {
+func (f fence) Check(ctx context.Context) error {
 	if f.Conn == nil {
 		return fmt.Errorf("%w: no session", ErrNotOwner)
 	}
@@ -67,6 +68,6 @@ func (f Fence) Check(ctx context.Context) error {
 // znode still has the claimed version; stores put it first in the multi that
 // writes the offset. Within the fence's own session (a OneSession Conn), an
 // existing owner znode with that version can only be ours.
-func (f Fence) CheckOp() *zkwatch.CheckVersionRequest {
+func (f fence) CheckOp() *zkwatch.CheckVersionRequest {
 	return &zkwatch.CheckVersionRequest{Path: f.OwnerPath, Version: f.OwnerVersion}
 }

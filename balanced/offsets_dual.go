@@ -8,13 +8,13 @@ import (
 	"github.com/zkbalance/zkbalance/partition"
 )
 
-// NewDualOffsets returns the OffsetStore of the Scala consumer's
+// newDualOffsets returns the offsetStore of the Scala consumer's
 // dual.commit.enabled=true: offsets are committed to both stores and read
 // from both, the higher one winning. It is the migration path between
 // ZooKeeper and Kafka offset storage while members of both kinds share a
 // group.
 //
-// Commit writes zkStore first (for NewZooKeeperOffsets the write is fenced
+// Commit writes zkStore first (for newZooKeeperOffsets the write is fenced
 // atomically) and then kafkaStore. If the first commit fails nothing else is
 // written and its error is returned (ErrNotOwner included); if the second
 // fails its error is returned, and the first store keeps the new offset
@@ -26,16 +26,16 @@ import (
 // one. An error of either (ErrBadOffset included) is returned.
 //
 // Close closes both stores (which do not close shared clients).
-func NewDualOffsets(zkStore, kafkaStore OffsetStore) OffsetStore {
+func newDualOffsets(zkStore, kafkaStore offsetStore) offsetStore {
 	return &dualOffsetStore{first: zkStore, second: kafkaStore}
 }
 
 type dualOffsetStore struct {
-	first, second OffsetStore
+	first, second offsetStore
 }
 
-// Fetch implements OffsetStore.
-func (s *dualOffsetStore) Fetch(ctx context.Context, f Fence, tp partition.TopicPartition) (int64, bool, error) {
+// Fetch implements offsetStore.
+func (s *dualOffsetStore) Fetch(ctx context.Context, f fence, tp partition.TopicPartition) (int64, bool, error) {
 	a, aok, err := s.first.Fetch(ctx, f, tp)
 	if err != nil {
 		return 0, false, fmt.Errorf("balanced: dual offsets: %w", err)
@@ -55,8 +55,8 @@ func (s *dualOffsetStore) Fetch(ctx context.Context, f Fence, tp partition.Topic
 	return 0, false, nil
 }
 
-// Commit implements OffsetStore.
-func (s *dualOffsetStore) Commit(ctx context.Context, f Fence, tp partition.TopicPartition, offset int64) error {
+// Commit implements offsetStore.
+func (s *dualOffsetStore) Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error {
 	if err := s.first.Commit(ctx, f, tp, offset); err != nil {
 		return fmt.Errorf("balanced: dual offsets: %w", err)
 	}
@@ -66,7 +66,7 @@ func (s *dualOffsetStore) Commit(ctx context.Context, f Fence, tp partition.Topi
 	return nil
 }
 
-// Close implements OffsetStore.
+// Close implements offsetStore.
 func (s *dualOffsetStore) Close() error {
 	return errors.Join(s.first.Close(), s.second.Close())
 }

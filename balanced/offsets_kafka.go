@@ -23,7 +23,7 @@ const (
 	kafkaOffsetFetchVersion  = 1
 )
 
-// NewKafkaOffsets returns the OffsetStore that keeps group's offsets in Kafka
+// newKafkaOffsets returns the offsetStore that keeps group's offsets in Kafka
 // (__consumer_offsets), as pykafka and the Scala consumer with
 // offsets.storage=kafka do: OffsetFetch (v1) and OffsetCommit (v2,
 // generation -1, empty member id, retention -1, empty metadata) sent straight
@@ -36,7 +36,7 @@ const (
 // "no offset" (ok false); any other negative value is an error wrapping
 // ErrBadOffset.
 //
-// Commit first verifies ownership with Fence.Check — a ZooKeeper read — and
+// Commit first verifies ownership with fence.Check — a ZooKeeper read — and
 // then sends the OffsetCommit. The two are not atomic (Kafka cannot check a
 // ZooKeeper znode): a member that loses the partition between the check and
 // the broker's append (its session expiring during the request, say) can
@@ -50,7 +50,7 @@ const (
 // The client is shared: Close does not close it, and the store may be used
 // concurrently. The client's Config.Version must be at least
 // sarama.V0_9_0_0.
-func NewKafkaOffsets(client sarama.Client, group string) OffsetStore {
+func newKafkaOffsets(client sarama.Client, group string) offsetStore {
 	return &kafkaOffsetStore{client: client, group: group}
 }
 
@@ -59,8 +59,8 @@ type kafkaOffsetStore struct {
 	group  string
 }
 
-// Fetch implements OffsetStore.
-func (s *kafkaOffsetStore) Fetch(ctx context.Context, _ Fence, tp partition.TopicPartition) (int64, bool, error) {
+// Fetch implements offsetStore.
+func (s *kafkaOffsetStore) Fetch(ctx context.Context, _ fence, tp partition.TopicPartition) (int64, bool, error) {
 	var off int64
 	err := kafkacoord.Do(ctx, s.client, s.group, nil, func(b *sarama.Broker) error {
 		req := &sarama.OffsetFetchRequest{Version: kafkaOffsetFetchVersion, ConsumerGroup: s.group}
@@ -95,8 +95,8 @@ func (s *kafkaOffsetStore) Fetch(ctx context.Context, _ Fence, tp partition.Topi
 	return off, true, nil
 }
 
-// Commit implements OffsetStore.
-func (s *kafkaOffsetStore) Commit(ctx context.Context, f Fence, tp partition.TopicPartition, offset int64) error {
+// Commit implements offsetStore.
+func (s *kafkaOffsetStore) Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: refusing to commit the negative offset %d for group %s %s/%d to kafka", ErrBadOffset, offset, s.group, tp.Topic, tp.Partition)
 	}
@@ -128,5 +128,5 @@ func (s *kafkaOffsetStore) Commit(ctx context.Context, f Fence, tp partition.Top
 	return nil
 }
 
-// Close implements OffsetStore. It does not close the shared client.
+// Close implements offsetStore. It does not close the shared client.
 func (s *kafkaOffsetStore) Close() error { return nil }

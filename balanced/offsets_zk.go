@@ -12,7 +12,7 @@ import (
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-// NewZooKeeperOffsets returns the OffsetStore of the Scala high-level
+// newZooKeeperOffsets returns the offsetStore of the Scala high-level
 // consumer's layout: the next offset to consume of partition p of topic t is
 // the decimal ASCII value ("42") of the persistent znode
 // /consumers/<group>/offsets/<t>/<p>, relative to the chroot of the fence's
@@ -43,22 +43,15 @@ import (
 // re-created by another session has version 0 again and passes it. The
 // multi cannot also compare the ephemeral owner, so a member must stop
 // committing to a partition before it deletes its own owner znode (and
-// Fence.Check, a read, does compare the session).
+// fence.Check, a read, does compare the session).
 //
-// Offset znodes and the parents Commit creates get the ACL world:anyone
-// ALL; NewZooKeeperOffsetsWithACL sets another.
-//
-// The store holds no resources; Close does nothing.
-func NewZooKeeperOffsets(group string) OffsetStore {
-	return &zooKeeperOffsetStore{group: group}
-}
-
-// NewZooKeeperOffsetsWithACL is NewZooKeeperOffsets whose Commit creates
-// offset znodes, and their missing parents, with acl (nil or empty:
+// Offset znodes and the parents Commit creates get acl (nil or empty:
 // world:anyone ALL). The fence's connection must hold credentials that acl
 // grants write and create to (zkwatch.Config.Auth), or commits after the
 // first fail with zkwatch.ErrNoAuth.
-func NewZooKeeperOffsetsWithACL(group string, acl []zkwatch.ACL) OffsetStore {
+//
+// The store holds no resources; Close does nothing.
+func newZooKeeperOffsets(group string, acl []zkwatch.ACL) offsetStore {
 	if len(acl) == 0 {
 		acl = nil
 	}
@@ -70,18 +63,16 @@ type zooKeeperOffsetStore struct {
 	acl   []zkwatch.ACL // nil: world:anyone ALL
 }
 
-// zooKeeperOffsetDir is /consumers/<g>/offsets/<t>.
-func (s *zooKeeperOffsetStore) dir(topic string) string {
-	return "/consumers/" + s.group + "/offsets/" + topic
-}
+// dir is /consumers/<g>/offsets/<t>.
+func (s *zooKeeperOffsetStore) dir(topic string) string { return offsetsPath(s.group, topic) }
 
 // znode is /consumers/<g>/offsets/<t>/<p>.
 func (s *zooKeeperOffsetStore) znode(tp partition.TopicPartition) string {
 	return s.dir(tp.Topic) + "/" + strconv.FormatInt(int64(tp.Partition), 10)
 }
 
-// Fetch implements OffsetStore.
-func (s *zooKeeperOffsetStore) Fetch(ctx context.Context, f Fence, tp partition.TopicPartition) (int64, bool, error) {
+// Fetch implements offsetStore.
+func (s *zooKeeperOffsetStore) Fetch(ctx context.Context, f fence, tp partition.TopicPartition) (int64, bool, error) {
 	p := s.znode(tp)
 	if f.Conn == nil {
 		return 0, false, fmt.Errorf("balanced: fetch offset %s: no zookeeper connection in the fence", p)
@@ -110,8 +101,8 @@ func parseZooKeeperOffset(path string, data []byte) (int64, error) {
 	return off, nil
 }
 
-// Commit implements OffsetStore.
-func (s *zooKeeperOffsetStore) Commit(ctx context.Context, f Fence, tp partition.TopicPartition, offset int64) error {
+// Commit implements offsetStore.
+func (s *zooKeeperOffsetStore) Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error {
 	p := s.znode(tp)
 	if offset < 0 {
 		return fmt.Errorf("%w: refusing to commit the negative offset %d to %s", ErrBadOffset, offset, p)
@@ -170,7 +161,7 @@ func (s *zooKeeperOffsetStore) Commit(ctx context.Context, f Fence, tp partition
 // create applied the first time fails with NodeExists the second, which
 // Commit handles by setting). If the session ended instead, the error says
 // so and Commit reports ErrNotOwner.
-func (s *zooKeeperOffsetStore) multi(ctx context.Context, f Fence, op any) ([]zkwatch.MultiResponse, error) {
+func (s *zooKeeperOffsetStore) multi(ctx context.Context, f fence, op any) ([]zkwatch.MultiResponse, error) {
 	res, err := f.Conn.Multi(ctx, f.CheckOp(), op)
 	if err == nil || !errors.Is(err, zkwatch.ErrConnectionClosed) || sessionEnded(err) {
 		return res, err
@@ -193,7 +184,7 @@ func (s *zooKeeperOffsetStore) multi(ctx context.Context, f Fence, op any) ([]zk
 // failing index is the first response with a non-nil Error. When the
 // request itself failed (connection lost, session expired, Conn closed,
 // context done) there are no responses.
-func (s *zooKeeperOffsetStore) classify(p string, f Fence, res []zkwatch.MultiResponse, err error) error {
+func (s *zooKeeperOffsetStore) classify(p string, f fence, res []zkwatch.MultiResponse, err error) error {
 	if sessionEnded(err) {
 		return notOwner(p, f, err)
 	}
@@ -230,9 +221,9 @@ func sessionEnded(err error) bool {
 		errors.Is(err, zk.ErrSessionExpired)
 }
 
-func notOwner(p string, f Fence, err error) error {
+func notOwner(p string, f fence, err error) error {
 	return fmt.Errorf("balanced: commit offset %s: %w: owner %s: %w", p, ErrNotOwner, f.OwnerPath, err)
 }
 
-// Close implements OffsetStore; the store holds nothing.
+// Close implements offsetStore; the store holds nothing.
 func (s *zooKeeperOffsetStore) Close() error { return nil }

@@ -25,7 +25,8 @@ import (
 // registrations' zxids, the leaders in the pykafka layout) as soon as they
 // are read, so that their watches
 // are armed before any claim waits.
-func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, topicsRead)) rebalanceResult {
+func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, topicsRead)) (res rebalanceResult) {
+	defer func() { c.noteRebalance(ctx, res.err) }()
 	start := time.Now()
 	v, err := c.readView(ctx, sess)
 	if err != nil {
@@ -68,16 +69,16 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 			revoked[i] = have[tp]
 		}
 		tps := c.revokeAll(ctx, revoked, ErrRevoked, true)
-		if c.cfg.Hooks.OnRevoked != nil {
-			c.cfg.Hooks.OnRevoked(ctx, tps)
+		if hook := c.cfg.Hooks.OnRevoked; hook != nil {
+			c.hook(func() { hook(ctx, tps) })
 		}
 	}
 	revokeTook := time.Since(start) - viewTook
 	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h)
 	claimed = append(claimed, resumed...)
 	slices.SortFunc(claimed, partition.CompareTopicPartitions)
-	if len(claimed) > 0 && c.cfg.Hooks.OnAssigned != nil {
-		c.cfg.Hooks.OnAssigned(ctx, claimed)
+	if hook := c.cfg.Hooks.OnAssigned; hook != nil && len(claimed) > 0 {
+		c.hook(func() { hook(ctx, claimed) })
 	}
 	if ctx.Err() != nil {
 		return rebalanceResult{topics: v.topics, err: ctx.Err()}
@@ -183,6 +184,7 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		if !w.wait(c.cfg.RevokeTimeout) {
 			c.log.Warn("handler did not return within RevokeTimeout; releasing the partition anyway",
 				"topic", w.tp.Topic, "partition", w.tp.Partition, "timeout", c.cfg.RevokeTimeout)
+			c.partitionFailed(ctx, "consume", w.tp, fmt.Errorf("handler did not return within RevokeTimeout %s; the partition is released anyway", c.cfg.RevokeTimeout))
 		}
 	})
 	t1 := time.Now()
@@ -193,6 +195,7 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		if err := c.finish(rctx, w, commit); err != nil {
 			c.log.Warn("final commit failed; the next owner resumes from the last commit",
 				"topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
+			c.partitionFailed(rctx, "commit", w.tp, err)
 		}
 	})
 	t2 := time.Now()
@@ -208,6 +211,7 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		for i, err := range partition.ReleaseAll(rctx, conn, claims) {
 			if err != nil {
 				c.log.Warn("release failed", "topic", group[i].tp.Topic, "partition", group[i].tp.Partition, "err", err)
+				c.partitionFailed(rctx, "release", group[i].tp, err)
 			}
 		}
 	}
@@ -249,6 +253,7 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 			if err != nil {
 				if ctx.Err() == nil {
 					c.log.Warn("claim failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+					c.partitionFailed(ctx, "claim", tp, err)
 				}
 				return
 			}
@@ -286,10 +291,11 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 	for attempt := 0; ; attempt++ {
 		holder, err := c.otherPykafkaOwner(ctx, sess, tp, leader)
 		if err == nil && holder == "" {
-			got, err := cl.Claim(ctx, path, value, mirrors...)
-			if err != nil {
-				return got, err
+			got, cerr := cl.Claim(ctx, path, value, mirrors...)
+			if cerr != nil {
+				return got, cerr
 			}
+			// Not ":=": an error of this second read is the one logged below.
 			if holder, err = c.otherPykafkaOwner(ctx, sess, tp, leader); err == nil && holder == "" {
 				return got, nil
 			}
@@ -300,7 +306,8 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 			cancel()
 		}
 		if err != nil && ctx.Err() == nil {
-			c.log.Warn("reading owners failed", "err", err)
+			c.log.Warn("reading owners failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+			c.partitionFailed(ctx, "claim", tp, err)
 		}
 		if cl.OnRetry != nil && holder != "" {
 			cl.OnRetry(holder, attempt, nil)
@@ -335,7 +342,7 @@ func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp
 
 // startWorker starts tp's worker on gen, handing it the caller's reference.
 func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler, gen *fetchGen) {
-	w := newWorker(ctx, tp, cl, Fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version}, gen)
+	w := newWorker(ctx, tp, cl, fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version}, gen)
 	c.setWorker(tp, w)
 	go c.runWorker(w, h) // owned via c.workers: every worker is waited for by revoke, loss or shutdown
 }
@@ -375,8 +382,8 @@ func (c *Consumer) loseAll(ctx context.Context, cause error, keepClaims bool) {
 	}
 	slices.SortFunc(tps, partition.CompareTopicPartitions)
 	c.log.Warn("partitions lost", "count", len(tps), "cause", cause)
-	if c.cfg.Hooks.OnLost != nil {
-		c.cfg.Hooks.OnLost(ctx, tps)
+	if hook := c.cfg.Hooks.OnLost; hook != nil {
+		c.hook(func() { hook(ctx, tps) })
 	}
 }
 
@@ -392,14 +399,15 @@ func (c *Consumer) shutdown(sess *zkwatch.Conn) {
 	}
 	if len(ws) > 0 {
 		tps := c.revokeAll(ctx, ws, ErrClosed, true)
-		if c.cfg.Hooks.OnRevoked != nil {
-			c.cfg.Hooks.OnRevoked(ctx, tps)
+		if hook := c.cfg.Hooks.OnRevoked; hook != nil {
+			c.hook(func() { hook(ctx, tps) })
 		}
 	}
 	p := idPath(c.cfg.Group, c.memberID)
 	if _, st, err := sess.Get(ctx, p); err == nil && st.EphemeralOwner == sess.SessionID() {
 		if err := sess.Delete(ctx, p, st.Version); err != nil {
 			c.log.Warn("deregister failed", "err", err)
+			c.reportError(ctx, fmt.Errorf("balanced: deregister %s: %w", p, err))
 		}
 	}
 	sess.Close()

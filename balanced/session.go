@@ -194,6 +194,7 @@ func (c *Consumer) register(ctx context.Context, sess *zkwatch.Conn) error {
 			return err
 		}
 		c.log.Warn("registering cut off by a dropped ZooKeeper connection; retrying", "err", err)
+		c.reportError(ctx, err)
 		if !ctxsleep.Sleep(ctx, c.cfg.ClaimBackoff.Delay(attempt, 0.5)) {
 			return ctx.Err()
 		}
@@ -273,6 +274,9 @@ func (c *Consumer) commitLoop(ctx context.Context, co *zkwatch.Coalescer) {
 				co.Trigger("commit fenced")
 			default:
 				c.log.Warn("commit failed", "topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
+			}
+			if ctx.Err() == nil {
+				c.partitionFailed(ctx, "commit", w.tp, err)
 			}
 		}
 	}

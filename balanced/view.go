@@ -64,6 +64,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		if err != nil {
 			// Not cached: read again next time, in case it is rewritten.
 			c.log.Warn("skipping member with a malformed registration", "err", err)
+			c.reportError(ctx, fmt.Errorf("balanced: skipping member %s: %w", id, err))
 			continue
 		}
 		subs[id] = s
@@ -110,6 +111,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		var pe *zkwatch.ParseError
 		if errors.As(err, &pe) {
 			c.log.Warn("skipping topic with a malformed registration", "err", err)
+			c.reportError(ctx, fmt.Errorf("balanced: skipping topic %s: %w", t, err))
 			continue
 		}
 		if err != nil {
@@ -121,6 +123,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 			leaders, err := sess.ReadLeaders(ctx, topic)
 			if errors.As(err, &pe) && leaders != nil {
 				c.log.Warn("malformed partition state; its leader counts as unknown (-1)", "err", err)
+				c.reportError(ctx, fmt.Errorf("balanced: leaders of %s: %w", t, err))
 			} else if err != nil {
 				return view{}, fmt.Errorf("read leaders: %w", err)
 			}

@@ -3,6 +3,7 @@ package balanced
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -20,7 +21,7 @@ type worker struct {
 	tp       TopicPartition
 	gen      *fetchGen // the sarama client it fetches through; the worker holds a reference
 	claim    partition.Claim
-	fence    Fence
+	fence    fence
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	done     chan struct{} // closed when run has returned
@@ -35,7 +36,7 @@ type worker struct {
 	suspended bool  // stopped while disconnected; the claim may still be ours
 }
 
-func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f Fence, gen *fetchGen) *worker {
+func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f fence, gen *fetchGen) *worker {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	w := &worker{tp: tp, gen: gen, claim: cl, fence: f, ctx: ctx, cancel: cancel, done: make(chan struct{}), committed: -1}
 	w.marked.Store(-1)
@@ -65,6 +66,7 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		}
 		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
 			log.Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
+			c.partitionFailed(w.ctx, "fetch", w.tp, fmt.Errorf("offset %d: %w; reset to %d", off, err, c.cfg.InitialOffset))
 			off = c.cfg.InitialOffset
 			// The stored offset no longer counts: the next mark, though
 			// lower, is committed over it.
@@ -75,6 +77,7 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		}
 		if err != nil {
 			log.Warn("cannot fetch partition, retrying", "offset", off, "err", err)
+			c.partitionFailed(w.ctx, "fetch", w.tp, err)
 			if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
 				return
 			}
@@ -108,8 +111,8 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.Par
 		defer c.bg.Done()
 		c.drainClose(w.tp, gen, pc, closed)
 	})
-	src := &fetchSource{ctx: runCtx, pc: pc, w: w, log: log}
-	claim := &Claim{topicPartition: w.tp, initialOffset: off, src: src, marked: &w.marked, hwm: w.hwm.Load}
+	src := &fetchSource{ctx: runCtx, pc: pc, c: c, w: w, log: log}
+	claim := newClaim(w.tp, off, &w.marked, src)
 	err := h.Consume(w.ctx, claim)
 	runCancel()
 	src.wait()
@@ -118,6 +121,7 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.Par
 	}
 	log.Warn("handler returned while the partition is owned; restarting it from the last mark",
 		"err", err, "after", c.cfg.HandlerRestartDelay)
+	c.partitionFailed(w.ctx, "consume", w.tp, err)
 	ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay)
 	if m := w.marked.Load(); m >= 0 {
 		return m
@@ -125,10 +129,12 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.Par
 	return off
 }
 
-// fetchSource is one handler call's view of a partition consumer.
+// fetchSource is one handler call's view of a partition consumer, and the
+// claimSource of its Claim.
 type fetchSource struct {
 	ctx context.Context // ends at revoke, loss, close, or when the handler returns
 	pc  sarama.PartitionConsumer
+	c   *Consumer
 	w   *worker
 	log *slog.Logger
 
@@ -137,10 +143,10 @@ type fetchSource struct {
 	fwdDone chan struct{}
 }
 
-// next returns the next message of pc. It fails with the cause of ctx or
+// Next returns the next message of pc. It fails with the cause of ctx or
 // s.ctx once either is done, or ErrFetchStopped once pc has stopped. It logs
 // fetch errors while it waits.
-func (s *fetchSource) next(ctx context.Context) (*Message, error) {
+func (s *fetchSource) Next(ctx context.Context) (*Message, error) {
 	// Fast path, no blocking select: a message is usually waiting while a
 	// partition is being caught up.
 	if s.ctx.Err() != nil {
@@ -167,6 +173,7 @@ func (s *fetchSource) next(ctx context.Context) (*Message, error) {
 				continue
 			}
 			s.log.Warn("fetch error", "err", err)
+			s.c.partitionFailed(ctx, "fetch", s.w.tp, err)
 		case sm, ok := <-s.pc.Messages():
 			return s.got(sm, ok)
 		}
@@ -188,9 +195,9 @@ func (s *fetchSource) got(sm *sarama.ConsumerMessage, ok bool) (*Message, error)
 	return toMessage(sm), nil
 }
 
-// messages starts (once) the goroutine that copies messages to a channel
+// Messages starts (once) the goroutine that copies messages to a channel
 // for handlers that range over Claim.Messages.
-func (s *fetchSource) messages() <-chan *Message {
+func (s *fetchSource) Messages() <-chan *Message {
 	s.once.Do(func() {
 		s.msgs = make(chan *Message)
 		s.fwdDone = make(chan struct{})
@@ -198,7 +205,7 @@ func (s *fetchSource) messages() <-chan *Message {
 			defer close(s.fwdDone)
 			defer close(s.msgs)
 			for {
-				m, err := s.next(s.ctx)
+				m, err := s.Next(s.ctx)
 				if err != nil {
 					return
 				}
@@ -211,6 +218,17 @@ func (s *fetchSource) messages() <-chan *Message {
 		}()
 	})
 	return s.msgs
+}
+
+// HighWaterMark is the log end offset last seen by fetching.
+func (s *fetchSource) HighWaterMark() int64 { return s.w.hwm.Load() }
+
+// Commit is Claim.Commit.
+func (s *fetchSource) Commit(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return s.c.commitClaim(ctx, s.w)
 }
 
 // wait waits for the forwarding goroutine, if one was started; s.ctx must be
@@ -342,11 +360,13 @@ func (c *Consumer) startOffset(w *worker) (int64, bool) {
 			return c.cfg.InitialOffset, true
 		case errors.Is(err, ErrBadOffset):
 			log.Warn("stored offset is malformed; starting from the initial offset", "err", err, "initial", c.cfg.InitialOffset)
+			c.partitionFailed(w.ctx, "offset", w.tp, err)
 			return c.cfg.InitialOffset, true
 		case w.ctx.Err() != nil:
 			return 0, false
 		default:
 			log.Warn("cannot read the stored offset, retrying", "err", err)
+			c.partitionFailed(w.ctx, "offset", w.tp, err)
 			if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
 				return 0, false
 			}
@@ -381,6 +401,21 @@ func (c *Consumer) commitLocked(ctx context.Context, w *worker) error {
 	w.committed = m
 	c.metrics.commits.Inc()
 	return nil
+}
+
+// commitClaim is Claim.Commit: commit, except that a worker already lost
+// (its context cancelled with ErrSessionExpired) or released fails with
+// ErrNotOwner instead of quietly writing nothing.
+func (c *Consumer) commitClaim(ctx context.Context, w *worker) error {
+	if cause := context.Cause(w.ctx); errors.Is(cause, ErrSessionExpired) {
+		return fmt.Errorf("balanced: commit %s/%d: %w: %w", w.tp.Topic, w.tp.Partition, ErrNotOwner, cause)
+	}
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	if w.released {
+		return fmt.Errorf("balanced: commit %s/%d: %w: the partition was released", w.tp.Topic, w.tp.Partition, ErrNotOwner)
+	}
+	return c.commitLocked(ctx, w)
 }
 
 // finish makes the final commit (unless lost) and forbids any later one.

@@ -28,9 +28,12 @@
 // pykafka-* assignors and sticky give partitions to members, so their owner
 // id is the member id itself, and they ignore the stream count.
 //
-// Everything here is a pure function of its arguments: no I/O, no clocks, no
-// randomness, and the result never depends on the order of Input.Members or
-// on Go's map iteration order.
+// The assignors, Diff, ThreadID and Backoff.Delay are pure functions of
+// their arguments: no I/O, no clocks, no randomness, and the result never
+// depends on the order of Input.Members or on Go's map iteration order. The
+// claim helpers are the exception: Claimer, Release and ReleaseAll create
+// and delete owner znodes through a zkwatch.Conn (the claim_test tests
+// need a ZooKeeper).
 //
 // # Ties in scala-roundrobin
 //

@@ -25,12 +25,10 @@ type Signal struct {
 //
 // Run drives it; its caller owns that goroutine.
 type Coalescer struct {
-	mu    sync.Mutex
-	b     burst
-	wake  chan struct{}
-	out   chan Signal
-	quiet time.Duration
-	max   time.Duration
+	mu   sync.Mutex
+	b    burst
+	wake chan struct{}
+	out  chan Signal
 }
 
 // NewCoalescer returns a Coalescer with the given quiet period (default
@@ -43,11 +41,9 @@ func NewCoalescer(quiet, maxWait time.Duration) *Coalescer {
 		maxWait = 10 * quiet
 	}
 	return &Coalescer{
-		b:     burst{quiet: quiet, max: maxWait},
-		wake:  make(chan struct{}, 1),
-		out:   make(chan Signal, 1),
-		quiet: quiet,
-		max:   maxWait,
+		b:    burst{quiet: quiet, max: maxWait},
+		wake: make(chan struct{}, 1),
+		out:  make(chan Signal, 1),
 	}
 }
 

@@ -132,7 +132,7 @@ func (r *run) measureWrites(t *testing.T, w bench.Writes, topic string) bench.Wr
 		return fail("after the join: %v", err)
 	}
 	all := append(slices.Clone(g.members), g.joiner)
-	if !g.matches(all, (*balanced.Consumer).Fetching) {
+	if !g.matches(all, fetchingOf) {
 		return fail("the group did not stay converged after the join")
 	}
 	for i := range dirs {

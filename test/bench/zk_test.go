@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/balancedhook"
 	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -159,6 +160,10 @@ func (g *zkGroup) matches(ms []*zkMember, get func(*balanced.Consumer) []balance
 	return true
 }
 
+// fetchingOf lists the partitions a member has started fetching (its sarama
+// PartitionConsumer started), sorted; balanced does not export it.
+var fetchingOf = balancedhook.Fetching.(func(*balanced.Consumer) []balanced.TopicPartition)
+
 // waitConverged polls (every 2 ms, in process) until the members own and
 // then fetch their shares, and returns both times since start.
 func (g *zkGroup) waitConverged(ctx context.Context, ms []*zkMember, start time.Time) (owned, fetching time.Duration, err error) {
@@ -168,7 +173,7 @@ func (g *zkGroup) waitConverged(ctx context.Context, ms []*zkMember, start time.
 		if owned == 0 && g.matches(ms, (*balanced.Consumer).Owned) {
 			owned = time.Since(start)
 		}
-		if owned != 0 && g.matches(ms, (*balanced.Consumer).Fetching) {
+		if owned != 0 && g.matches(ms, fetchingOf) {
 			return owned, time.Since(start), nil
 		}
 		select {

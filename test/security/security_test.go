@@ -24,6 +24,7 @@ import (
 
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/kafkacoord"
 )
 
 var shared = cluster.NewShared(cluster.Config{
@@ -145,16 +146,34 @@ func kafkaOffsets(t *testing.T, group, topic string) map[int32]int64 {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	store := balanced.NewKafkaOffsets(client, group)
 	out := map[int32]int64{}
-	for p := int32(0); p < 2; p++ {
-		off, ok, err := store.Fetch(testCtx(t, 30*time.Second), balanced.Fence{}, balanced.TopicPartition{Topic: topic, Partition: p})
+	ctx := testCtx(t, 30*time.Second)
+	err = kafkacoord.Do(ctx, client, group, nil, func(b *sarama.Broker) error {
+		// OffsetFetch v1 reads __consumer_offsets, where the consumer commits.
+		req := &sarama.OffsetFetchRequest{Version: 1, ConsumerGroup: group}
+		for p := int32(0); p < 2; p++ {
+			req.AddPartition(topic, p)
+		}
+		resp, err := kafkacoord.Call(ctx, func() (*sarama.OffsetFetchResponse, error) { return b.FetchOffset(req) })
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if ok {
-			out[p] = off
+		clear(out)
+		for p := int32(0); p < 2; p++ {
+			block := resp.GetBlock(topic, p)
+			switch {
+			case block == nil:
+				return sarama.ErrIncompleteResponse
+			case block.Err != sarama.ErrNoError:
+				return block.Err
+			case block.Offset >= 0:
+				out[p] = block.Offset
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("fetch the offsets of %s from kafka: %v", group, err)
 	}
 	return out
 }

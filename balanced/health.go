@@ -1,0 +1,66 @@
+package balanced
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// Health is a snapshot of a Consumer's state, for health checks and
+// readiness probes.
+type Health struct {
+	// Connected is true while Run holds a ZooKeeper session and is
+	// connected to it: false before Run has connected, while the
+	// connection is down (handlers are stopped then, see
+	// Config.LostAfterDisconnect) and after Run returned.
+	Connected bool
+	// SessionID is the ZooKeeper session Run holds, 0 when none.
+	SessionID int64
+	// Owned is how many partitions have their handlers running
+	// (len(Owned())).
+	Owned int
+	// LastRebalance is when the last rebalance completed; zero before the
+	// first.
+	LastRebalance time.Time
+	// RebalanceErr is the error of the last rebalance when it failed (it is
+	// retried with backoff, and Hooks.OnError was told); nil once a
+	// rebalance completes. A rebalance superseded by a newer trigger is
+	// not a failure.
+	RebalanceErr error
+}
+
+// Health returns the consumer's state now. It is safe to call at any time,
+// from any goroutine (hooks included), before, during and after Run.
+func (c *Consumer) Health() Health {
+	var h Health
+	if sess := c.sess.Load(); sess != nil {
+		h.SessionID = sess.SessionID()
+		h.Connected = sess.State() == zkwatch.StateHasSession
+	}
+	h.Owned = len(c.Owned())
+	c.healthMu.Lock()
+	h.LastRebalance, h.RebalanceErr = c.lastRebalance, c.rebalanceErr
+	c.healthMu.Unlock()
+	return h
+}
+
+// noteRebalance records how a rebalance ended, for Health, and reports a
+// failure to Hooks.OnError. A rebalance cancelled (superseded, or the
+// session ending) is neither a success nor a failure.
+func (c *Consumer) noteRebalance(ctx context.Context, err error) {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, context.Canceled)) {
+		return
+	}
+	c.healthMu.Lock()
+	if err == nil {
+		c.lastRebalance, c.rebalanceErr = time.Now(), nil
+	} else {
+		c.rebalanceErr = fmt.Errorf("balanced: rebalance: %w", err)
+	}
+	rerr := c.rebalanceErr
+	c.healthMu.Unlock()
+	c.reportError(ctx, rerr)
+}
