@@ -19,7 +19,7 @@ const installVersion = "v0.0.0-test"
 
 // TestGoInstallAtVersion publishes this checkout as a module version in a
 // file-system module proxy (the layout proxy.golang.org serves: list, .info,
-// .mod, .zip) and runs `go install github.com/zkbalance/zkbalance/cmd/demo@version`
+// .mod, .zip) and runs `go install github.com/zkbalance/zkbalance/cmd/zkbalance@version`
 // with a fresh module cache, as a user on another machine would. go install
 // refuses a module whose go.mod has a replace directive, and builds only from
 // the files the module zip carries. The dependencies come from the local
@@ -35,7 +35,7 @@ func TestGoInstallAtVersion(t *testing.T) {
 	publish(t, ctx, root, proxyDir)
 
 	home := t.TempDir()
-	cmd := exec.CommandContext(ctx, "go", "install", "github.com/zkbalance/zkbalance/cmd/demo@"+installVersion)
+	cmd := exec.CommandContext(ctx, "go", "install", "github.com/zkbalance/zkbalance/cmd/zkbalance@"+installVersion)
 	cmd.Dir = home
 	cmd.Env = append(os.Environ(),
 		"GOBIN="+filepath.Join(home, "bin"),
@@ -48,7 +48,7 @@ func TestGoInstallAtVersion(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go install ...@%s: %v\n%s", installVersion, err, out)
 	}
-	out, err := exec.CommandContext(ctx, filepath.Join(home, "bin", "demo"), "version").CombinedOutput()
+	out, err := exec.CommandContext(ctx, filepath.Join(home, "bin", "zkbalance"), "version").CombinedOutput()
 	if err != nil {
 		t.Fatalf("installed zkbalance version: %v\n%s", err, out)
 	}
