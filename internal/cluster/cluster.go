@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -306,7 +307,38 @@ func writeProps(path string, props map[string]string) error {
 	return nil
 }
 
+// Listen ports are chosen below Linux's ephemeral range (32768-60999 by
+// default), from which the kernel also takes the source ports of outgoing
+// connections: a port found free there could be taken by some client's
+// connection in the seconds before the JVM binds it (seen: a broker of
+// test/security failed with "Address already in use"). Ports handed out by
+// this process are not handed out again.
+const (
+	portLow  = 20000
+	portHigh = 32767
+)
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
 func freePort() (int, error) {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 200 {
+		port := portLow + rand.IntN(portHigh-portLow+1)
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // in use
+		}
+		l.Close()
+		portsGiven[port] = true
+		return port, nil
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("cluster: free port: %w", err)
