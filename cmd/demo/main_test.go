@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/cmdtest"
 )
 
 // shared is the package's real ZooKeeper + Kafka for the scenarios (one
@@ -19,64 +14,19 @@ import (
 // needs it.
 var shared = cluster.NewShared(cluster.Config{Brokers: 1})
 
-// binDir holds the binaries the tests build; TestMain removes it.
-var binDir string
-
 func TestMain(m *testing.M) {
 	code := shared.Run(m)
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	cmdtest.Cleanup()
 	os.Exit(code)
 }
 
-// buildDir is binDir, made on first use (usage tests build without a
-// cluster).
-func buildDir() (string, error) {
-	binDirOnce.Do(func() { binDir, binDirErr = os.MkdirTemp("", "zkbalance-cmd-test-") })
-	return binDir, binDirErr
-}
-
 var (
-	binDirOnce sync.Once
-	binDirErr  error
+	demoBuild      = cmdtest.NewBinary(".", "demo")
+	zkbalanceBuild = cmdtest.NewBinary("../zkbalance", "zkbalance")
 )
-
-// builtBin is one binary built (with -race) once per test run.
-type builtBin struct {
-	once      sync.Once
-	name, pkg string
-	path      string
-	err       error
-}
-
-var (
-	demoBuild      = &builtBin{name: "demo", pkg: "."}
-	zkbalanceBuild = &builtBin{name: "zkbalance", pkg: "../zkbalance"}
-)
-
-func (b *builtBin) get(t testing.TB) string {
-	t.Helper()
-	b.once.Do(func() {
-		dir, err := buildDir()
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.path = filepath.Join(dir, b.name)
-		out, err := exec.Command("go", "build", "-race", "-o", b.path, b.pkg).CombinedOutput()
-		if err != nil {
-			b.err = errors.New("go build " + b.pkg + ": " + err.Error() + "\n" + string(out))
-		}
-	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
-}
 
 // demoBin is the demo binary.
-func demoBin(t testing.TB) string { return demoBuild.get(t) }
+func demoBin(t testing.TB) string { return demoBuild.Path(t) }
 
 // result is one finished run of the demo binary.
 type result struct {
@@ -106,30 +56,10 @@ func runDemoIn(t testing.TB, dir string, timeout time.Duration, args ...string) 
 	return runIn(t, demoBin(t), dir, timeout, args...)
 }
 
-// runIn runs bin with args in dir (with the connection environment
-// variables cleared) and returns what it printed; it fails the test if bin
-// does not finish within timeout.
+// runIn runs bin with args in dir and returns what it printed; it fails
+// the test if bin does not finish within timeout.
 func runIn(t testing.TB, bin, dir string, timeout time.Duration, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(cmd.Environ(), "ZKBALANCE_ZOOKEEPER=", "ZKBALANCE_BROKERS=")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run %s %v: %v", filepath.Base(bin), args, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("%s %v did not finish within %s\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), args, timeout, r.stdout, r.stderr)
-	}
-	return r
+	r := cmdtest.Run(t, bin, dir, timeout, args...)
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zkbalance/zkbalance/groupstate"
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/cmdtest"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -40,7 +41,7 @@ func startToFile(t *testing.T, outPath string, args ...string) *fileProc {
 	defer out.Close() // the child has its own copy
 	cmd := exec.Command(zkbalanceBin(t), args...)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(cmd.Environ(), "ZKBALANCE_ZOOKEEPER=", "ZKBALANCE_BROKERS=")
+	cmd.Env = cmdtest.Env()
 	p := &fileProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = out, p.stderr
 	if err := cmd.Start(); err != nil {

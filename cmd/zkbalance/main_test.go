@@ -6,67 +6,28 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/cmdtest"
 )
 
 // shared is the package's real ZooKeeper + Kafka (3 brokers, like 'make
 // demo'), started by the first test that needs it.
 var shared = cluster.NewShared(cluster.Config{Brokers: 3})
 
-// binDir holds the binaries the tests build; TestMain removes it.
-var binDir string
-
 func TestMain(m *testing.M) {
 	code := shared.Run(m)
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	cmdtest.Cleanup()
 	os.Exit(code)
 }
 
-// buildDir is binDir, made on first use (usage tests build without a
-// cluster).
-func buildDir() (string, error) {
-	binDirOnce.Do(func() { binDir, binDirErr = os.MkdirTemp("", "zkbalance-cmd-test-") })
-	return binDir, binDirErr
-}
-
-var (
-	binDirOnce sync.Once
-	binDirErr  error
-)
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+var zkbalanceBuild = cmdtest.NewBinary(".", "zkbalance")
 
 // zkbalanceBin builds the zkbalance binary (with -race) once per test run.
-func zkbalanceBin(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := buildDir()
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "zkbalance")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+func zkbalanceBin(t testing.TB) string { return zkbalanceBuild.Path(t) }
 
 // result is one finished run of the binary.
 type result struct {
@@ -106,27 +67,8 @@ func offlineArgs(cmd string, args ...string) []string {
 // The connection environment variables are cleared.
 func runBinIn(t testing.TB, dir string, timeout time.Duration, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, zkbalanceBin(t), args...)
-	cmd.Dir = dir
-	cmd.Env = append(cmd.Environ(), "ZKBALANCE_ZOOKEEPER=", "ZKBALANCE_BROKERS=")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run zkbalance %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("zkbalance %v did not finish within %s\nstdout:\n%s\nstderr:\n%s", args, timeout, r.stdout, r.stderr)
-	}
-	return r
+	r := cmdtest.Run(t, zkbalanceBin(t), dir, timeout, args...)
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code}
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes it.
@@ -163,7 +105,7 @@ func startBin(t *testing.T, timeout time.Duration, args ...string) *bgProc {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	cmd := exec.CommandContext(ctx, zkbalanceBin(t), args...)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(cmd.Environ(), "ZKBALANCE_ZOOKEEPER=", "ZKBALANCE_BROKERS=")
+	cmd.Env = cmdtest.Env()
 	d := &bgProc{cmd: cmd, cancel: cancel, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.stdout, d.stderr
 	if err := cmd.Start(); err != nil {
