@@ -1,0 +1,353 @@
+package javapeer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Assignment strategies (Args.Strategy): the consumer's
+// partition.assignment.strategy, one assignor.
+const (
+	Range             = "range"              // org.apache.kafka.clients.consumer.RangeAssignor (eager)
+	RoundRobin        = "roundrobin"         // RoundRobinAssignor (eager)
+	Sticky            = "sticky"             // StickyAssignor (eager)
+	CooperativeSticky = "cooperative-sticky" // CooperativeStickyAssignor (incremental)
+)
+
+var assignors = map[string]string{
+	Range:             "org.apache.kafka.clients.consumer.RangeAssignor",
+	RoundRobin:        "org.apache.kafka.clients.consumer.RoundRobinAssignor",
+	Sticky:            "org.apache.kafka.clients.consumer.StickyAssignor",
+	CooperativeSticky: "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+}
+
+// Sentinel errors.
+var (
+	// ErrArgs: Start was given Args it cannot run.
+	ErrArgs = errors.New("javapeer: bad member arguments")
+	// ErrExited: the member's process exited before what was waited for.
+	ErrExited = errors.New("javapeer: member exited")
+)
+
+// StopGrace is how long Stop waits after SIGTERM before it sends SIGKILL
+// (the member itself gives its commit and close 60 s).
+const StopGrace = 70 * time.Second
+
+// maxStderr is how many stderr lines a Member keeps (at least).
+const maxStderr = 400
+
+// Args configures one Java member.
+type Args struct {
+	// Bootstrap are the bootstrap brokers ("127.0.0.1:9092").
+	Bootstrap []string
+	// Group is the consumer group (group.id).
+	Group string
+	// Topics are subscribed to; names must not contain ','.
+	Topics []string
+	// Strategy is the assignor: Range (the default), RoundRobin, Sticky or
+	// CooperativeSticky.
+	Strategy string
+	// Delay is slept per record while processing it (whole milliseconds).
+	Delay time.Duration
+	// ID is the client.id, also printed in the started event. Default "javapeer".
+	ID string
+}
+
+func (a Args) argv() ([]string, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrArgs, fmt.Sprintf(format, args...))
+	}
+	if len(a.Bootstrap) == 0 || slices.Contains(a.Bootstrap, "") {
+		return nil, bad("Bootstrap needs at least one broker address, got %q", a.Bootstrap)
+	}
+	if a.Group == "" {
+		return nil, bad("Group is empty")
+	}
+	if len(a.Topics) == 0 || slices.ContainsFunc(a.Topics, func(t string) bool { return t == "" || strings.ContainsAny(t, ", ") }) {
+		return nil, bad("Topics needs at least one topic, none empty or with ',' or ' ', got %q", a.Topics)
+	}
+	strategy := a.Strategy
+	if strategy == "" {
+		strategy = Range
+	}
+	class, ok := assignors[strategy]
+	if !ok {
+		return nil, bad("unknown Strategy %q (known: %s, %s, %s, %s)", a.Strategy, Range, RoundRobin, Sticky, CooperativeSticky)
+	}
+	if a.Delay < 0 {
+		return nil, bad("negative Delay %s", a.Delay)
+	}
+	id := a.ID
+	if id == "" {
+		id = "javapeer"
+	}
+	if strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' }) {
+		return nil, bad("ID %q has spaces or control characters", id)
+	}
+	return []string{strings.Join(a.Bootstrap, ","), a.Group, strings.Join(a.Topics, ","), class,
+		strconv.FormatInt(a.Delay.Milliseconds(), 10), id}, nil
+}
+
+// Member is one running Java KafkaConsumer process.
+type Member struct {
+	args Args
+	id   string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited and its output is read
+
+	mu      sync.Mutex
+	events  []Event
+	changed chan struct{} // closed and replaced on every new event
+	stderr  []string
+	exitErr error
+}
+
+// Start compiles the member if needed (Build), starts its JVM and waits
+// until it printed its started event (its KafkaConsumer exists; joining the
+// group comes next: WaitAssigned). ctx bounds only this start; the process
+// runs until Stop or Kill, in its own process group, and is killed when the
+// calling process dies. On failure the error carries the member's errors and
+// the tail of its stderr.
+func Start(ctx context.Context, args Args) (*Member, error) {
+	argv, err := args.argv()
+	if err != nil {
+		return nil, err
+	}
+	prog, err := Build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	jvm := []string{"-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-cp", prog.Classpath(), "Member"}
+	cmd := exec.Command(prog.Java, append(jvm, argv...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("javapeer: %w", err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("javapeer: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("javapeer: start %s: %w", prog.Java, err)
+	}
+	m := &Member{args: args, id: argv[5], cmd: cmd, done: make(chan struct{}), changed: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); m.readStdout(stdout) }()
+	go func() { defer wg.Done(); m.readStderr(stderr) }()
+	go func() { // owned by the process: ends when it has exited
+		wg.Wait()
+		err := cmd.Wait()
+		m.mu.Lock()
+		m.exitErr = err
+		m.mu.Unlock()
+		close(m.done)
+	}()
+	err = m.Wait(ctx, func(evs []Event) bool { return len(filter(evs, KindStarted)) > 0 })
+	if err != nil {
+		_ = m.Kill()
+		return nil, fmt.Errorf("javapeer: %s did not start: %w%s\n%s", m, err, m.errorLines(), m.Stderr(40))
+	}
+	return m, nil
+}
+
+func (m *Member) readStdout(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	for sc.Scan() {
+		ev := parseLine(sc.Text(), time.Now())
+		m.mu.Lock()
+		m.events = append(m.events, ev)
+		close(m.changed)
+		m.changed = make(chan struct{})
+		m.mu.Unlock()
+	}
+	_, _ = io.Copy(io.Discard, r)
+}
+
+func (m *Member) readStderr(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	for sc.Scan() {
+		m.mu.Lock()
+		m.stderr = append(m.stderr, sc.Text())
+		if len(m.stderr) > 2*maxStderr {
+			m.stderr = slices.Clone(m.stderr[len(m.stderr)-maxStderr:])
+		}
+		m.mu.Unlock()
+	}
+	_, _ = io.Copy(io.Discard, r)
+}
+
+// String names the member for messages.
+func (m *Member) String() string { return fmt.Sprintf("java member %s (pid %d)", m.id, m.Pid()) }
+
+// ID is the member's client.id.
+func (m *Member) ID() string { return m.id }
+
+// Args returns the arguments the member was started with.
+func (m *Member) Args() Args { return m.args }
+
+// Pid is the process id (also its process group id).
+func (m *Member) Pid() int { return m.cmd.Process.Pid }
+
+// Events returns a copy of every event so far, in order.
+func (m *Member) Events() []Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.events)
+}
+
+// Messages returns the processed records so far (KindMsg events), in order.
+func (m *Member) Messages() []Event { return filter(m.Events(), KindMsg) }
+
+// Errors returns the error events so far.
+func (m *Member) Errors() []Event { return filter(m.Events(), KindError) }
+
+// Lost returns the lost events so far.
+func (m *Member) Lost() []Event { return filter(m.Events(), KindLost) }
+
+// Owned returns the member's current assignment as its assigned, revoked
+// and lost events tell it, sorted; empty before the first assignment and
+// after the close.
+func (m *Member) Owned() []TopicPartition { return owned(m.Events()) }
+
+// Committed returns the last committed next offset per partition, from the
+// member's commit events.
+func (m *Member) Committed() map[TopicPartition]int64 {
+	out := map[TopicPartition]int64{}
+	for _, e := range filter(m.Events(), KindCommit) {
+		maps.Copy(out, e.Commits)
+	}
+	return out
+}
+
+func (m *Member) errorLines() string {
+	var b strings.Builder
+	for _, e := range m.Errors() {
+		b.WriteString("\n" + e.Line)
+	}
+	return b.String()
+}
+
+// Wait returns nil once cond holds for the events so far (checked after
+// each new event), ErrExited when the member exits first (cond is checked on
+// the final events before), or the cause when ctx is done. cond must not
+// keep or change the slice.
+func (m *Member) Wait(ctx context.Context, cond func(events []Event) bool) error {
+	for {
+		m.mu.Lock()
+		evs, changed := m.events, m.changed
+		m.mu.Unlock()
+		if cond(evs[:len(evs):len(evs)]) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-m.done:
+			if cond(m.Events()) {
+				return nil
+			}
+			return fmt.Errorf("%w (%v)", ErrExited, m.ExitErr())
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// WaitAssigned waits for the member's first assigned event: it has joined
+// the group and completed a rebalance (its assignment may be empty).
+func (m *Member) WaitAssigned(ctx context.Context) error {
+	return m.Wait(ctx, func(evs []Event) bool { return len(filter(evs, KindAssigned)) > 0 })
+}
+
+// WaitOwned waits until the member's current assignment (Owned) satisfies ok.
+func (m *Member) WaitOwned(ctx context.Context, ok func(owned []TopicPartition) bool) error {
+	return m.Wait(ctx, func(evs []Event) bool { return ok(owned(evs)) })
+}
+
+// WaitMessages waits until the member has processed at least n records.
+func (m *Member) WaitMessages(ctx context.Context, n int) error {
+	return m.Wait(ctx, func(evs []Event) bool { return len(filter(evs, KindMsg)) >= n })
+}
+
+// Done is closed when the process has exited.
+func (m *Member) Done() <-chan struct{} { return m.done }
+
+// Exited reports whether the process has exited.
+func (m *Member) Exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ExitErr is the process's exit status (nil for status 0) once it exited.
+func (m *Member) ExitErr() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.exitErr
+}
+
+// Stop sends SIGTERM: the member commits what it processed, closes its
+// consumer (which leaves the group, so the others rebalance at once), prints
+// closed and exits 0. Stop waits for the exit, at most StopGrace, then sends
+// SIGKILL and reports that. It returns nil when the member exited with
+// status 0 after its closed event, also when that was before the call.
+func (m *Member) Stop() error {
+	if !m.Exited() {
+		_ = syscall.Kill(-m.Pid(), syscall.SIGTERM)
+		select {
+		case <-m.done:
+		case <-time.After(StopGrace):
+			_ = syscall.Kill(-m.Pid(), syscall.SIGKILL)
+			<-m.done
+			return fmt.Errorf("javapeer: %s did not stop within %s after SIGTERM; killed%s\n%s", m, StopGrace, m.errorLines(), m.Stderr(40))
+		}
+	}
+	if err := m.ExitErr(); err != nil {
+		return fmt.Errorf("javapeer: %s: %w%s\n%s", m, err, m.errorLines(), m.Stderr(40))
+	}
+	if len(filter(m.Events(), KindClosed)) == 0 {
+		return fmt.Errorf("javapeer: %s exited without closing its consumer%s\n%s", m, m.errorLines(), m.Stderr(40))
+	}
+	return nil
+}
+
+// Kill sends SIGKILL to the member's process group and waits for the exit.
+// Its group membership stays until the group coordinator's session timeout
+// (session.timeout.ms, 45 s by default) ends it.
+func (m *Member) Kill() error {
+	if !m.Exited() {
+		_ = syscall.Kill(-m.Pid(), syscall.SIGKILL)
+	}
+	<-m.done
+	return nil
+}
+
+// Stderr returns the last n lines the member wrote to stderr (the Kafka
+// client's log: warnings and the coordinator's join and assignment lines).
+func (m *Member) Stderr(n int) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	lines := m.stderr
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
