@@ -102,9 +102,11 @@ chaos:
 	$(GO) test -count=1 -run TestChaos -v -timeout 60m ./test/chaos/ -chaos.seed $(SEED) \
 	  -chaos.messages $(CHAOS_MESSAGES) -chaos.faults $(CHAOS_FAULTS) -chaos.duration $(CHAOS_DURATION)
 
-## jars: resolve the Kafka and ZooKeeper jars into the cache now.
+## jars: resolve the Kafka and ZooKeeper jars, and the Kafka 4 jars of
+## cluster.Config.KRaft, into the cache now.
 jars: build
 	./bin/demo up --topic "" --for 1s --env-file "" >/dev/null
+	./bin/demo up --kraft --topic "" --for 1s --env-file "" >/dev/null
 
 clean:
 	rm -rf bin

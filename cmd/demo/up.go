@@ -22,7 +22,7 @@ import (
 
 // upHelp is the --help of 'demo up'.
 var upHelp = cli.Help{
-	Usage: "demo up [--brokers N] [--topic T --partitions P] [--detach | --for D] [flags]",
+	Usage: "demo up [--brokers N | --kraft] [--topic T --partitions P] [--detach | --for D] [flags]",
 	Description: `Starts a real ZooKeeper and --brokers Kafka brokers
 (` + cli.TestedAgainst + `) on free loopback
 ports in a temp dir, from jars resolved with Maven into
@@ -34,10 +34,15 @@ binary find them; then runs until Ctrl-C, SIGTERM or --for, and removes the
 cluster and the env file.
 
 --detach starts the same in the background (own session, output in
---log-file) and returns once the cluster is up; 'demo down' stops it.`,
+--log-file) and returns once the cluster is up; 'demo down' stops it.
+
+--kraft starts Apache Kafka ` + cluster.KafkaVersionKRaft + ` in KRaft mode instead: one node that is
+broker and controller, no ZooKeeper (so no --chroot, --brokers 1, and no
+ZOOKEEPER in the output or the env file, which holds BROKERS and the PID).`,
 	Examples: `demo up --detach --brokers 3     # in the background; then: zkbalance status --all; demo down
 demo up --topic orders --partitions 16 --for 10m
-demo up --chroot /kafka --env-file ""`,
+demo up --chroot /kafka --env-file ""
+demo up --kraft --topic orders --for 10m  # Kafka 4, no ZooKeeper`,
 }
 
 func runUp(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
@@ -52,11 +57,15 @@ func runUp(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	detach := fs.Bool("detach", false, "run in the background (own session, output to --log-file), return once the cluster is up; stop it with 'demo down'")
 	logFile := fs.String("log-file", ".zkbalance.log", "with --detach: where the background process writes its output")
 	startTimeout := fs.Duration("start-timeout", 5*time.Minute, "with --detach: how long to wait for the background cluster to come up")
+	kraft := fs.Bool("kraft", false, "start Kafka "+cluster.KafkaVersionKRaft+" in KRaft mode (one node, no ZooKeeper) instead of ZooKeeper + Kafka "+cluster.KafkaVersionZooKeeper)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *brokers < 1 || *partitions < 1 || *replication < 1 || *replication > *brokers {
 		return cli.Usagef("need brokers >= 1, partitions >= 1 and 1 <= replication <= brokers")
+	}
+	if *kraft && (*brokers != 1 || *chroot != "") {
+		return cli.Usagef("--kraft runs one Kafka node without ZooKeeper: no --brokers above 1, no --chroot")
 	}
 	log := cli.NewLogger(*jsonLog, slog.LevelInfo)
 	if *detach {
@@ -74,7 +83,7 @@ func runUp(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 		return upDetached(ctx, childArgs, *envFile, *logFile, *startTimeout, stdout, log)
 	}
 	start := time.Now()
-	cl, err := cluster.Start(ctx, cluster.Config{Brokers: *brokers, Chroot: *chroot, Logger: log})
+	cl, err := cluster.Start(ctx, cluster.Config{Brokers: *brokers, Chroot: *chroot, KRaft: *kraft, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -85,11 +94,17 @@ func runUp(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 			_ = os.Remove(*envFile)
 		}
 	}()
-	log.Info("cluster started", "took", time.Since(start).Round(time.Millisecond), "dir", cl.Dir())
+	log.Info("cluster started", "kafka", cl.KafkaVersion(), "took", time.Since(start).Round(time.Millisecond), "dir", cl.Dir())
 	if *topic != "" {
 		if err := cl.CreateTopic(ctx, *topic, int32(*partitions), int16(*replication)); err != nil {
 			return err
 		}
+	}
+	if !cl.HasZooKeeper() {
+		if err := writeKRaftEnv(stdout, cl, *envFile); err != nil {
+			return err
+		}
+		return runUntil(ctx, *forDur, log)
 	}
 	zkConnect := cl.KafkaZooKeeperConnect()
 	fmt.Fprintf(stdout, "ZOOKEEPER=%s\nKAFKA_ZOOKEEPER_CONNECT=%s\nBROKERS=%s\n",
@@ -104,10 +119,30 @@ func runUp(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	if err := printSummary(ctx, stdout, zkConnect, log); err != nil {
 		return err
 	}
+	return runUntil(ctx, *forDur, log)
+}
+
+// writeKRaftEnv prints the address of a KRaft cluster (it has no
+// ZooKeeper) and writes it and the PID to envFile (unless "").
+func writeKRaftEnv(stdout io.Writer, cl *cluster.Cluster, envFile string) error {
+	brokers := strings.Join(cl.BrokerAddrs(), ",")
+	fmt.Fprintf(stdout, "BROKERS=%s\nKAFKA_VERSION=%s\n", brokers, cl.KafkaVersion())
+	if envFile == "" {
+		return nil
+	}
+	env := fmt.Sprintf("BROKERS=%s\nKAFKA_VERSION=%s\nPID=%d\n", brokers, cl.KafkaVersion(), os.Getpid())
+	if err := os.WriteFile(envFile, []byte(env), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", envFile, err)
+	}
+	return nil
+}
+
+// runUntil waits for ctx (Ctrl-C, SIGTERM) or, when forDur > 0, forDur.
+func runUntil(ctx context.Context, forDur time.Duration, log *slog.Logger) error {
 	var timeout <-chan time.Time
-	if *forDur > 0 {
-		timeout = time.After(*forDur)
-		log.Info("running", "for", *forDur)
+	if forDur > 0 {
+		timeout = time.After(forDur)
+		log.Info("running", "for", forDur)
 	} else {
 		log.Info("running until Ctrl-C")
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
@@ -160,6 +162,71 @@ func TestUpDetachDown(t *testing.T) {
 	}
 }
 
+// TestUpKRaftDetachDown: 'up --kraft --detach' starts Kafka 4 in KRaft
+// mode (one JVM, no ZooKeeper), creates the topic, prints and writes BROKERS,
+// KAFKA_VERSION and its PID (no ZooKeeper addresses); 'down' stops it and
+// leaves no JVM.
+func TestUpKRaftDetachDown(t *testing.T) {
+	cluster.SkipShort(t) // its own cluster, through the binary
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, ".zkbalance.env")
+	r := runDemoIn(t, dir, 6*time.Minute, "up", "--kraft", "--detach", "--topic", "kraft", "--partitions", "2", "--for", "10m")
+	pid := 0
+	if m := regexp.MustCompile(`(?m)^PID=(\d+)$`).FindStringSubmatch(r.stdout); m != nil {
+		pid, _ = strconv.Atoi(m[1])
+	}
+	if pid > 0 {
+		t.Cleanup(func() {
+			if processAlive(pid) { // the test failed before down: its JVM dies with it
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		})
+	}
+	logText, _ := os.ReadFile(filepath.Join(dir, ".zkbalance.log"))
+	if r.code != 0 || pid == 0 {
+		t.Fatalf("up --kraft --detach: exit %d, pid %d\nstdout:\n%s\nstderr:\n%s\nlog:\n%s", r.code, pid, r.stdout, r.stderr, logText)
+	}
+	env, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(env), "BROKERS=127.0.0.1:") || !strings.Contains(string(env), "KAFKA_VERSION="+cluster.KafkaVersionKRaft) ||
+		strings.Contains(string(env), "ZOOKEEPER") {
+		t.Fatalf("env file of up --kraft:\n%s", env)
+	}
+	m := regexp.MustCompile(`msg="cluster started" .*dir=(\S+)`).FindSubmatch(logText)
+	if m == nil {
+		t.Fatalf("no cluster dir in the log:\n%s", logText)
+	}
+	clusterDir := string(m[1])
+	if n := len(liveJavaIn(t, clusterDir)); n != 1 {
+		t.Fatalf("want one Kafka JVM in %s, found %d", clusterDir, n)
+	}
+	brokers := regexp.MustCompile(`(?m)^BROKERS=(\S+)$`).FindStringSubmatch(string(env))[1]
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	client, err := sarama.NewClient(strings.Split(brokers, ","), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := client.Partitions("kraft")
+	client.Close()
+	if err != nil || len(ps) != 2 {
+		t.Fatalf("partitions of the topic up --kraft made: %v, %v", ps, err)
+	}
+
+	r = runDemoIn(t, dir, 3*time.Minute, "down")
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("stopped demo up (pid %d)", pid)) {
+		t.Fatalf("down: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if left := liveJavaIn(t, clusterDir); len(left) > 0 {
+		t.Errorf("java processes of %s still running after down: %v", clusterDir, left)
+	}
+	if _, err := os.Stat(envFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("env file still there after down: %v", err)
+	}
+}
+
 // TestDemoUsage: the command list, --help of every command, and usage
 // mistakes (exit 2, a one-line reason naming the command); the ops
 // commands are not demo's.
@@ -182,6 +249,8 @@ func TestDemoUsage(t *testing.T) {
 		{[]string{"down", "--timeout", "0s"}, "demo down: usage: --timeout"},
 		{[]string{"up", "--detach", "--env-file", ""}, "demo up: usage: --detach"},
 		{[]string{"up", "--brokers", "0"}, "demo up: usage: need brokers >= 1"},
+		{[]string{"up", "--kraft", "--brokers", "3", "--replication", "3"}, "demo up: usage: --kraft runs one Kafka node"},
+		{[]string{"up", "--kraft", "--chroot", "/kafka"}, "demo up: usage: --kraft runs one Kafka node"},
 		{[]string{"scenario"}, "demo scenario: usage: name a scenario"},
 		{[]string{"scenario", "slow-handler", "--bogus"}, "demo scenario: usage: flag provided but not defined: -bogus"},
 		{[]string{"consume"}, `demo: unknown command "consume"`},

@@ -1,6 +1,8 @@
 // Package cluster starts a real Apache ZooKeeper and real Apache Kafka brokers
-// (ZooKeeper mode) as child JVM processes, from jars resolved once from Maven
-// Central, for tests and for the demo binary.
+// (ZooKeeper mode, Kafka 3.9) as child JVM processes, from jars resolved once
+// from Maven Central, for tests and for the demo binary. With Config.KRaft it
+// starts Kafka 4 in KRaft mode instead: one combined broker and controller,
+// no ZooKeeper.
 //
 // Ports are chosen free on 127.0.0.1 at start, data lives in a temporary
 // directory, and every child is killed on Close or when the test binary dies.
@@ -74,38 +76,70 @@ type Config struct {
 	// restart (a broker restarts on the same ports; connections made while
 	// it is down are reset) and are closed by Close. Default false.
 	ProxiedListener bool
+	// KRaft starts Apache Kafka 4 (KafkaVersionKRaft) in KRaft mode
+	// instead of ZooKeeper and Kafka 3.9: one node that is both broker and
+	// controller (id 1, its own single-voter quorum on a CONTROLLER
+	// listener of its own), from its own jars (KRaftJars), with storage
+	// formatted at start. There is no ZooKeeper: HasZooKeeper is false,
+	// ZooKeeperAddr and KafkaZooKeeperConnect are "", and the ZooKeeper
+	// methods (StartZooKeeper, DialZooKeeper, ExpireSession, ...) return
+	// ErrNoZooKeeper. Brokers must be 0 or 1; ZooKeeperOnly, Chroot and
+	// SASLUsers are refused. TLS, ProxiedListener and BrokerProps work as
+	// without KRaft. Kafka 4 has dropped the request versions of clients
+	// older than Kafka 2.1 (sarama: Config.Version V2_1_0_0 or later).
+	// Default false.
+	KRaft bool
 	// Logger receives progress lines. Default: discard.
 	Logger *slog.Logger
 }
 
-// Cluster is a running ZooKeeper plus Kafka brokers.
+// Kafka versions the harness runs: the jars of the embedded poms.
+const (
+	KafkaVersionZooKeeper = "3.9.2" // ZooKeeper mode (pom.xml)
+	KafkaVersionKRaft     = "4.1.1" // Config.KRaft (pom-kafka4.xml)
+)
+
+// ErrNoZooKeeper is returned by the ZooKeeper methods of a cluster that has
+// no ZooKeeper (Config.KRaft).
+var ErrNoZooKeeper = errors.New("cluster: no ZooKeeper in this cluster (KRaft mode)")
+
+// Cluster is a running ZooKeeper plus Kafka brokers, or (Config.KRaft) one
+// Kafka 4 node without ZooKeeper.
 type Cluster struct {
-	cfg     Config
-	dir     string
-	ownDir  bool
-	libs    string
-	java    string
-	zkPort  int
-	zk      *process
-	brokers map[int32]*broker
-	tls     *tlsMaterial           // with Config.TLS
-	proxies map[int32]*proxy.Proxy // with Config.ProxiedListener
+	cfg    Config
+	dir    string
+	ownDir bool
+	libs   string
+	java   string
+	zkPort int
+	zk     *process // nil with Config.KRaft
+	// logConfig is the log4j (log4j2 with Config.KRaft) configuration file.
+	logConfig string
+	brokers   map[int32]*broker
+	tls       *tlsMaterial           // with Config.TLS
+	proxies   map[int32]*proxy.Proxy // with Config.ProxiedListener
 
 	closeOnce sync.Once
 }
 
 type broker struct {
-	id    int32
-	port  int            // PLAINTEXT
-	ports map[string]int // listener name -> port it listens on, PLAINTEXT included
-	proc  *process
+	id       int32
+	port     int            // PLAINTEXT
+	ports    map[string]int // listener name -> port it listens on, PLAINTEXT included
+	propPath string         // its server.properties
+	proc     *process
 }
 
 // Start resolves the jars (first run only), starts ZooKeeper and the brokers
 // and waits until every broker is registered in /brokers/ids and a metadata
-// request lists them all. On failure everything started is stopped and the
-// error carries the tail of the process logs.
+// request lists them all. With Config.KRaft it formats the node's storage,
+// starts the node and waits until a metadata request lists it. On failure
+// everything started is stopped and the error carries the tail of the
+// process logs.
 func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
+	if err := cfg.checkKRaft(); err != nil {
+		return nil, err
+	}
 	if cfg.Brokers <= 0 {
 		cfg.Brokers = 1
 	}
@@ -133,8 +167,12 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if c.java, err = JavaPath(); err != nil {
 		return nil, err
 	}
-	cfg.Logger.Info("resolving jars", "cache", cfg.CacheDir)
-	if c.libs, err = Jars(ctx, cfg.CacheDir); err != nil {
+	cfg.Logger.Info("resolving jars", "cache", cfg.CacheDir, "kafka", c.KafkaVersion())
+	resolve := Jars
+	if cfg.KRaft {
+		resolve = KRaftJars
+	}
+	if c.libs, err = resolve(ctx, cfg.CacheDir); err != nil {
 		return nil, err
 	}
 	c.dir = cfg.Dir
@@ -150,11 +188,18 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			started.Close()
 		}
 	}()
+	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	if cfg.KRaft {
+		if err = c.startKRaft(ctx, context.WithoutCancel(ctx)); err != nil {
+			return nil, err
+		}
+		cfg.Logger.Info("cluster up", "kafka", c.KafkaVersion(), "mode", "KRaft", "brokers", c.BrokerAddrs())
+		return c, nil
+	}
 	if err = c.writeConfigs(context.WithoutCancel(ctx)); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-	defer cancel()
 	if err = c.StartZooKeeper(ctx); err != nil {
 		return nil, err
 	}
@@ -177,32 +222,25 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	return c, nil
 }
 
-// writeConfigs chooses the ports, writes the ZooKeeper and broker configs
-// and, with Config.ProxiedListener, starts the broker proxies; they run
-// until Close (proxyCtx is not cancelled before that).
+// writeConfigs chooses the ports, writes the ZooKeeper (none with
+// Config.KRaft) and broker configs and, with Config.ProxiedListener, starts
+// the broker proxies; they run until Close (proxyCtx is not cancelled before
+// that).
 func (c *Cluster) writeConfigs(proxyCtx context.Context) error {
 	var err error
-	if c.zkPort, err = freePort(); err != nil {
-		return err
+	logProps := log4jProps
+	c.logConfig = filepath.Join(c.dir, "log4j.properties")
+	if c.cfg.KRaft {
+		logProps = log4j2Props
+		c.logConfig = filepath.Join(c.dir, "log4j2.properties")
 	}
-	log4j := filepath.Join(c.dir, "log4j.properties")
-	if err := os.WriteFile(log4j, []byte(log4jProps), 0o644); err != nil {
+	if err := os.WriteFile(c.logConfig, []byte(logProps), 0o644); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	zkDir := filepath.Join(c.dir, "zookeeper")
-	if err := os.MkdirAll(zkDir, 0o755); err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
-	zkCfg := filepath.Join(c.dir, "zoo.cfg")
-	zkProps := fmt.Sprintf("tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"+
-		"clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n"+
-		"admin.enableServer=false\n4lw.commands.whitelist=*\n", zkDir, c.zkPort)
-	if err := os.WriteFile(zkCfg, []byte(zkProps), 0o644); err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
-	c.zk = &process{
-		name: "zookeeper", java: c.java, logPath: filepath.Join(c.dir, "zookeeper.log"),
-		args: append(c.jvmArgs(log4j, "128m"), "org.apache.zookeeper.server.ZooKeeperServerMain", zkCfg),
+	if !c.cfg.KRaft {
+		if err := c.writeZooKeeperConfig(); err != nil {
+			return err
+		}
 	}
 	if c.cfg.TLS && c.cfg.Brokers > 0 {
 		if c.tls, err = makeTLS(c.dir); err != nil {
@@ -210,7 +248,6 @@ func (c *Cluster) writeConfigs(proxyCtx context.Context) error {
 		}
 	}
 	security := c.securityProps()
-	rf := min(3, c.cfg.Brokers)
 	for id := int32(1); id <= int32(c.cfg.Brokers); id++ {
 		ports := map[string]int{}
 		var listeners, advertised, protocols []string
@@ -231,32 +268,21 @@ func (c *Cluster) writeConfigs(proxyCtx context.Context) error {
 			}
 			advertised = append(advertised, name+"://"+addr)
 		}
-		port := ports[ListenerPlaintext]
 		logDir := filepath.Join(c.dir, fmt.Sprintf("kafka-%d", id))
-		props := map[string]string{
-			"broker.id":                                strconv.Itoa(int(id)),
-			"listeners":                                strings.Join(listeners, ","),
-			"advertised.listeners":                     strings.Join(advertised, ","),
-			"log.dirs":                                 logDir,
-			"zookeeper.connect":                        c.KafkaZooKeeperConnect(),
-			"zookeeper.session.timeout.ms":             "10000",
-			"offsets.topic.replication.factor":         strconv.Itoa(rf),
-			"offsets.topic.num.partitions":             "10",
-			"transaction.state.log.replication.factor": strconv.Itoa(rf),
-			"transaction.state.log.min.isr":            "1",
-			"group.initial.rebalance.delay.ms":         "0",
-			"auto.create.topics.enable":                "false",
-			"delete.topic.enable":                      "true",
-			"num.network.threads":                      "2",
-			"num.io.threads":                           "4",
-			"num.partitions":                           "1",
-			"log.flush.interval.messages":              "9223372036854775807",
-			"controlled.shutdown.enable":               "true",
+		var props map[string]string
+		heap := "768m"
+		if c.cfg.KRaft {
+			controllerPort, err := freePort()
+			if err != nil {
+				return err
+			}
+			props = kraftProps(id, controllerPort, listeners, protocols)
+			heap = "512m"
+		} else {
+			props = c.zkBrokerProps(id, listeners, protocols)
 		}
-		if len(listeners) > 1 {
-			props["inter.broker.listener.name"] = ListenerPlaintext
-			props["listener.security.protocol.map"] = strings.Join(protocols, ",")
-		}
+		props["advertised.listeners"] = strings.Join(advertised, ",")
+		props["log.dirs"] = logDir
 		for k, v := range security {
 			props[k] = v
 		}
@@ -267,19 +293,83 @@ func (c *Cluster) writeConfigs(proxyCtx context.Context) error {
 		if err := writeProps(propPath, props); err != nil {
 			return err
 		}
-		c.brokers[id] = &broker{id: id, port: port, ports: ports, proc: &process{
+		c.brokers[id] = &broker{id: id, port: ports[ListenerPlaintext], ports: ports, propPath: propPath, proc: &process{
 			name: fmt.Sprintf("kafka-%d", id), java: c.java,
 			logPath: filepath.Join(c.dir, fmt.Sprintf("kafka-%d.log", id)),
-			args:    append(c.jvmArgs(log4j, "768m"), "kafka.Kafka", propPath),
+			args:    append(c.jvmArgs(c.logConfig, heap), "kafka.Kafka", propPath),
 		}}
 	}
 	return nil
 }
 
+// writeZooKeeperConfig chooses ZooKeeper's port and writes its zoo.cfg.
+func (c *Cluster) writeZooKeeperConfig() error {
+	var err error
+	if c.zkPort, err = freePort(); err != nil {
+		return err
+	}
+	zkDir := filepath.Join(c.dir, "zookeeper")
+	if err := os.MkdirAll(zkDir, 0o755); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	zkCfg := filepath.Join(c.dir, "zoo.cfg")
+	zkProps := fmt.Sprintf("tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"+
+		"clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n"+
+		"admin.enableServer=false\n4lw.commands.whitelist=*\n", zkDir, c.zkPort)
+	if err := os.WriteFile(zkCfg, []byte(zkProps), 0o644); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	c.zk = &process{
+		name: "zookeeper", java: c.java, logPath: filepath.Join(c.dir, "zookeeper.log"),
+		args: append(c.jvmArgs(c.logConfig, "128m"), "org.apache.zookeeper.server.ZooKeeperServerMain", zkCfg),
+	}
+	return nil
+}
+
+// zkBrokerProps are the server.properties of ZooKeeper-mode broker id
+// (advertised.listeners, log.dirs and the security entries are added by
+// writeConfigs).
+func (c *Cluster) zkBrokerProps(id int32, listeners, protocols []string) map[string]string {
+	rf := strconv.Itoa(min(3, c.cfg.Brokers))
+	props := commonBrokerProps(rf)
+	props["broker.id"] = strconv.Itoa(int(id))
+	props["listeners"] = strings.Join(listeners, ",")
+	props["zookeeper.connect"] = c.KafkaZooKeeperConnect()
+	props["zookeeper.session.timeout.ms"] = "10000"
+	props["delete.topic.enable"] = "true"
+	props["controlled.shutdown.enable"] = "true"
+	if len(listeners) > 1 {
+		props["inter.broker.listener.name"] = ListenerPlaintext
+		props["listener.security.protocol.map"] = strings.Join(protocols, ",")
+	}
+	return props
+}
+
+// commonBrokerProps are the server.properties entries of both modes;
+// rf is the replication factor of the internal topics.
+func commonBrokerProps(rf string) map[string]string {
+	return map[string]string{
+		"offsets.topic.replication.factor":         rf,
+		"offsets.topic.num.partitions":             "10",
+		"transaction.state.log.replication.factor": rf,
+		"transaction.state.log.min.isr":            "1",
+		"group.initial.rebalance.delay.ms":         "0",
+		"auto.create.topics.enable":                "false",
+		"num.network.threads":                      "2",
+		"num.io.threads":                           "4",
+		"num.partitions":                           "1",
+		"log.flush.interval.messages":              "9223372036854775807",
+	}
+}
+
 func (c *Cluster) jvmArgs(log4j, heap string) []string {
+	logConfig := "-Dlog4j.configuration=file:" + log4j
+	if c.cfg.KRaft {
+		logConfig = "-Dlog4j2.configurationFile=" + log4j // Kafka 4 logs through log4j2
+	}
 	return []string{
 		"-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Djava.awt.headless=true",
-		"-Dlog4j.configuration=file:" + log4j, "-Dzookeeper.admin.enableServer=false",
+		logConfig, "-Dzookeeper.admin.enableServer=false",
 		"-cp", filepath.Join(c.libs, "*"),
 	}
 }
@@ -350,12 +440,42 @@ func freePort() (int, error) {
 // Dir is the directory holding data, configs and process logs.
 func (c *Cluster) Dir() string { return c.dir }
 
-// ZooKeeperAddr is "127.0.0.1:port" of ZooKeeper, without chroot.
-func (c *Cluster) ZooKeeperAddr() string { return fmt.Sprintf("127.0.0.1:%d", c.zkPort) }
+// ZooKeeperAddr is "127.0.0.1:port" of ZooKeeper, without chroot; "" when
+// the cluster has none (Config.KRaft).
+func (c *Cluster) ZooKeeperAddr() string {
+	if !c.HasZooKeeper() {
+		return ""
+	}
+	return fmt.Sprintf("127.0.0.1:%d", c.zkPort)
+}
 
 // KafkaZooKeeperConnect is the zookeeper.connect string the brokers use,
-// including the chroot when one is configured.
-func (c *Cluster) KafkaZooKeeperConnect() string { return c.ZooKeeperAddr() + c.cfg.Chroot }
+// including the chroot when one is configured; "" when the cluster has no
+// ZooKeeper (Config.KRaft).
+func (c *Cluster) KafkaZooKeeperConnect() string {
+	if !c.HasZooKeeper() {
+		return ""
+	}
+	return c.ZooKeeperAddr() + c.cfg.Chroot
+}
+
+// HasZooKeeper reports whether the cluster runs a ZooKeeper: false for a
+// KRaft cluster (Config.KRaft), whose ZooKeeper methods return
+// ErrNoZooKeeper.
+func (c *Cluster) HasZooKeeper() bool { return !c.cfg.KRaft }
+
+// KRaft reports whether the cluster is Kafka 4 in KRaft mode (Config.KRaft).
+func (c *Cluster) KRaft() bool { return c.cfg.KRaft }
+
+// KafkaVersion is the version of the Kafka the brokers run:
+// KafkaVersionZooKeeper ("3.9.2"), or KafkaVersionKRaft ("4.1.1") with
+// Config.KRaft.
+func (c *Cluster) KafkaVersion() string {
+	if c.cfg.KRaft {
+		return KafkaVersionKRaft
+	}
+	return KafkaVersionZooKeeper
+}
 
 // Chroot is the configured ZooKeeper chroot of the brokers ("" for none).
 func (c *Cluster) Chroot() string { return c.cfg.Chroot }

@@ -19,6 +19,11 @@ const CacheEnv = "ZKBALANCE_CACHE"
 //go:embed pom.xml
 var pom []byte
 
+// pomKafka4 pins the Kafka 4 jars of Config.KRaft (no ZooKeeper; log4j2).
+//
+//go:embed pom-kafka4.xml
+var pomKafka4 []byte
+
 // CacheDir returns the directory where resolved jars are kept: $ZKBALANCE_CACHE
 // when set, otherwise <user cache dir>/zkbalance (<temp dir>/zkbalance-cache
 // when there is no user cache dir).
@@ -39,9 +44,22 @@ func CacheDir() (string, error) {
 // from any process, find the finished directory and need no network. Concurrent
 // callers (parallel test packages) are serialised with a file lock.
 func Jars(ctx context.Context, cacheDir string) (string, error) {
+	return resolveJars(ctx, cacheDir, pom, "libs-")
+}
+
+// KRaftJars is Jars for the Kafka 4 of Config.KRaft: its own embedded pom,
+// resolved the same way into its own directory of the cache
+// (libs-kafka4-<hash>), next to and independent of Jars'.
+func KRaftJars(ctx context.Context, cacheDir string) (string, error) {
+	return resolveJars(ctx, cacheDir, pomKafka4, "libs-kafka4-")
+}
+
+// resolveJars copies the runtime dependencies of pom into
+// cacheDir/<prefix><hash of pom> once and returns that directory.
+func resolveJars(ctx context.Context, cacheDir string, pom []byte, prefix string) (string, error) {
 	sum := sha256.Sum256(pom)
 	key := hex.EncodeToString(sum[:6])
-	libs := filepath.Join(cacheDir, "libs-"+key)
+	libs := filepath.Join(cacheDir, prefix+key)
 	done := filepath.Join(libs, ".complete")
 	if _, err := os.Stat(done); err == nil {
 		return libs, nil
@@ -72,7 +90,7 @@ func Jars(ctx context.Context, cacheDir string) (string, error) {
 	}
 	mvn, err := exec.LookPath("mvn")
 	if err != nil {
-		return "", fmt.Errorf("cluster: Maven (mvn) is needed once to fetch the Kafka and ZooKeeper jars: %w", err)
+		return "", fmt.Errorf("cluster: Maven (mvn) is needed once to fetch the Kafka (and ZooKeeper) jars: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-f", pomPath,
 		"dependency:copy-dependencies", "-DincludeScope=runtime", "-DoutputDirectory="+tmp)

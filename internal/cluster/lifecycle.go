@@ -19,8 +19,12 @@ import (
 const sigTerm = syscall.SIGTERM
 
 // StartZooKeeper starts the ZooKeeper server (again) on its port and data
-// directory and waits until it answers "ruok".
+// directory and waits until it answers "ruok". ErrNoZooKeeper with
+// Config.KRaft.
 func (c *Cluster) StartZooKeeper(ctx context.Context) error {
+	if c.zk == nil {
+		return ErrNoZooKeeper
+	}
 	if err := c.zk.start(); err != nil {
 		return err
 	}
@@ -32,13 +36,27 @@ func (c *Cluster) StartZooKeeper(ctx context.Context) error {
 
 // StopZooKeeper stops ZooKeeper with SIGTERM (SIGKILL after 5 s). Sessions
 // survive a restart within their timeout because ZooKeeper persists them.
-func (c *Cluster) StopZooKeeper() error { return c.zk.signal(sigTerm, 5*time.Second) }
+// ErrNoZooKeeper with Config.KRaft.
+func (c *Cluster) StopZooKeeper() error {
+	if c.zk == nil {
+		return ErrNoZooKeeper
+	}
+	return c.zk.signal(sigTerm, 5*time.Second)
+}
 
-// KillZooKeeper kills ZooKeeper with SIGKILL.
-func (c *Cluster) KillZooKeeper() error { return c.zk.signal(syscall.SIGKILL, 5*time.Second) }
+// KillZooKeeper kills ZooKeeper with SIGKILL. ErrNoZooKeeper with
+// Config.KRaft.
+func (c *Cluster) KillZooKeeper() error {
+	if c.zk == nil {
+		return ErrNoZooKeeper
+	}
+	return c.zk.signal(syscall.SIGKILL, 5*time.Second)
+}
 
 // StartBroker starts broker id (again) and waits until it is registered and
-// answers a metadata request.
+// answers a metadata request (with Config.KRaft: until a metadata request
+// lists it, which a KRaft broker answers once the controller has unfenced
+// it).
 func (c *Cluster) StartBroker(ctx context.Context, id int32) error {
 	b, ok := c.brokers[id]
 	if !ok {
@@ -52,13 +70,15 @@ func (c *Cluster) StartBroker(ctx context.Context, id int32) error {
 
 // StopBroker stops broker id with SIGTERM (a controlled shutdown that moves
 // leadership away), SIGKILL after 30 s, and waits until it has left
-// /brokers/ids.
+// /brokers/ids (with Config.KRaft: until the process has exited; the
+// node's controller stops with it).
 func (c *Cluster) StopBroker(ctx context.Context, id int32) error {
 	return c.stopBroker(ctx, id, sigTerm)
 }
 
 // KillBroker kills broker id with SIGKILL (kill -9) and waits until its
-// registration in /brokers/ids is gone (ZooKeeper session timeout).
+// registration in /brokers/ids is gone (ZooKeeper session timeout; with
+// Config.KRaft: until the process has exited).
 func (c *Cluster) KillBroker(ctx context.Context, id int32) error {
 	return c.stopBroker(ctx, id, syscall.SIGKILL)
 }
@@ -70,6 +90,9 @@ func (c *Cluster) stopBroker(ctx context.Context, id int32, sig syscall.Signal) 
 	}
 	if err := b.proc.signal(sig, 30*time.Second); err != nil {
 		return fmt.Errorf("cluster: stop broker %d: %w", id, err)
+	}
+	if !c.HasZooKeeper() {
+		return nil // signal returns once the process has exited
 	}
 	return c.withZK(ctx, func(conn *zk.Conn) error {
 		return poll(ctx, 100*time.Millisecond, func() error {
@@ -91,8 +114,9 @@ func (c *Cluster) BrokerRunning(id int32) bool {
 	return ok && b.proc.running()
 }
 
-// waitBrokers waits until every running broker is in /brokers/ids and a
-// metadata request through any of them lists them all.
+// waitBrokers waits until every running broker is in /brokers/ids (not
+// with Config.KRaft) and a metadata request through any of them lists them
+// all.
 func (c *Cluster) waitBrokers(ctx context.Context) error {
 	var want []int32
 	for _, id := range c.BrokerIDs() {
@@ -100,31 +124,45 @@ func (c *Cluster) waitBrokers(ctx context.Context) error {
 			want = append(want, id)
 		}
 	}
-	err := c.withZK(ctx, func(conn *zk.Conn) error {
-		return poll(ctx, 200*time.Millisecond, func() error {
-			for _, id := range c.BrokerIDs() {
-				if !c.brokers[id].proc.running() {
-					return fmt.Errorf("broker %d exited", id)
+	exited := func() error {
+		for _, id := range want {
+			if !c.brokers[id].proc.running() {
+				return fmt.Errorf("broker %d exited", id)
+			}
+		}
+		return nil
+	}
+	var err error
+	if c.HasZooKeeper() {
+		err = c.withZK(ctx, func(conn *zk.Conn) error {
+			return poll(ctx, 200*time.Millisecond, func() error {
+				if err := exited(); err != nil {
+					return err
 				}
-			}
-			ids, _, err := conn.Children(c.cfg.Chroot + "/brokers/ids")
-			if err != nil {
-				return fmt.Errorf("/brokers/ids: %w", err)
-			}
-			have := map[string]bool{}
-			for _, s := range ids {
-				have[s] = true
-			}
-			for _, id := range want {
-				if !have[strconv.Itoa(int(id))] {
-					return fmt.Errorf("broker %d not registered (have %v)", id, ids)
+				ids, _, err := conn.Children(c.cfg.Chroot + "/brokers/ids")
+				if err != nil {
+					return fmt.Errorf("/brokers/ids: %w", err)
 				}
-			}
-			return nil
+				have := map[string]bool{}
+				for _, s := range ids {
+					have[s] = true
+				}
+				for _, id := range want {
+					if !have[strconv.Itoa(int(id))] {
+						return fmt.Errorf("broker %d not registered (have %v)", id, ids)
+					}
+				}
+				return nil
+			})
 		})
-	})
+	}
 	if err == nil {
-		err = poll(ctx, 200*time.Millisecond, func() error { return c.checkMetadata(want) })
+		err = poll(ctx, 200*time.Millisecond, func() error {
+			if err := exited(); err != nil {
+				return err
+			}
+			return c.checkMetadata(want)
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: brokers not ready: %w\n%s", err, c.LogTails(25))
@@ -163,7 +201,11 @@ func (c *Cluster) withZK(ctx context.Context, fn func(*zk.Conn) error) error {
 
 // DialZooKeeper opens a go-zookeeper connection to the cluster's ZooKeeper
 // (no chroot) and waits until it has a session. The caller closes it.
+// ErrNoZooKeeper with Config.KRaft.
 func (c *Cluster) DialZooKeeper(ctx context.Context, sessionTimeout time.Duration) (*zk.Conn, error) {
+	if !c.HasZooKeeper() {
+		return nil, ErrNoZooKeeper
+	}
 	conn, events, err := zk.Connect([]string{c.ZooKeeperAddr()}, sessionTimeout, zk.WithLogger(quietLogger{}),
 		zk.WithDialer(zkwatch.BoundedDialer(nil, sessionTimeout)))
 	if err != nil {

@@ -229,14 +229,13 @@ func (c *Cluster) createScramUsers(ctx context.Context) error {
 			return fmt.Errorf("cluster: %w", err)
 		}
 	}
-	log4j := filepath.Join(c.dir, "log4j.properties")
 	var wg sync.WaitGroup
 	errs := make(chan error, len(c.cfg.SASLUsers))
 	for user, pw := range c.cfg.SASLUsers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			args := append(c.jvmArgs(log4j, "256m"), "kafka.admin.ConfigCommand",
+			args := append(c.jvmArgs(c.logConfig, "256m"), "kafka.admin.ConfigCommand",
 				"--zookeeper", c.KafkaZooKeeperConnect(), "--alter",
 				"--add-config", fmt.Sprintf("SCRAM-SHA-256=[iterations=4096,password=%s],SCRAM-SHA-512=[iterations=4096,password=%s]", pw, pw),
 				"--entity-type", "users", "--entity-name", user)

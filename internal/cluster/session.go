@@ -15,8 +15,12 @@ import (
 // ZooKeeper's own tests and Curator do it: a second connection attaches to
 // the same session, which makes the server drop the first connection, and
 // then closes the session. The owner of the session sees StateExpired on its
-// next reconnect; its ephemeral znodes are gone at once.
+// next reconnect; its ephemeral znodes are gone at once. ErrNoZooKeeper with
+// Config.KRaft.
 func (c *Cluster) ExpireSession(ctx context.Context, id int64, passwd []byte) error {
+	if !c.HasZooKeeper() {
+		return ErrNoZooKeeper
+	}
 	return ExpireSession(ctx, c.ZooKeeperAddr(), id, passwd)
 }
 

@@ -70,11 +70,21 @@ func (s *Shared) start() {
 	begin := time.Now()
 	c, err := Start(ctx, s.cfg)
 	if err != nil {
-		s.err = fmt.Errorf("start the real ZooKeeper + Kafka cluster: %w", err)
+		what := "the real ZooKeeper + Kafka cluster"
+		if s.cfg.KRaft {
+			what = "the real Kafka " + KafkaVersionKRaft + " (KRaft) cluster"
+		}
+		s.err = fmt.Errorf("start %s: %w", what, err)
 		return
 	}
-	fmt.Fprintf(os.Stderr, "real cluster: ZooKeeper %s + %d Kafka broker(s) %v up in %s\n",
-		c.ZooKeeperAddr(), len(c.BrokerIDs()), c.BrokerAddrs(), time.Since(begin).Round(time.Millisecond))
+	took := time.Since(begin).Round(time.Millisecond)
+	if c.HasZooKeeper() {
+		fmt.Fprintf(os.Stderr, "real cluster: ZooKeeper %s + %d Kafka %s broker(s) %v up in %s\n",
+			c.ZooKeeperAddr(), len(c.BrokerIDs()), c.KafkaVersion(), c.BrokerAddrs(), took)
+	} else {
+		fmt.Fprintf(os.Stderr, "real cluster: Kafka %s (KRaft, no ZooKeeper) %v up in %s\n",
+			c.KafkaVersion(), c.BrokerAddrs(), took)
+	}
 	s.c = c
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -37,7 +38,8 @@ func (c *Cluster) admin() (sarama.ClusterAdmin, error) {
 }
 
 // CreateTopic creates a topic and waits until every partition has a leader
-// in the metadata and its state znode in ZooKeeper.
+// in the metadata and its state znode in ZooKeeper (no znode with
+// Config.KRaft).
 func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int32, replication int16) error {
 	a, err := c.admin()
 	if err != nil {
@@ -79,7 +81,8 @@ func (c *Cluster) AddPartitions(ctx context.Context, name string, total int32) e
 	return c.waitPartitions(ctx, name, total)
 }
 
-// DeleteTopic deletes a topic and waits until /brokers/topics/<name> is gone.
+// DeleteTopic deletes a topic and waits until /brokers/topics/<name> is gone
+// (with Config.KRaft: until the metadata no longer lists the topic).
 func (c *Cluster) DeleteTopic(ctx context.Context, name string) error {
 	a, err := c.admin()
 	if err != nil {
@@ -88,6 +91,27 @@ func (c *Cluster) DeleteTopic(ctx context.Context, name string) error {
 	defer a.Close()
 	if err := a.DeleteTopic(name); err != nil {
 		return fmt.Errorf("cluster: delete topic %s: %w", name, err)
+	}
+	if !c.HasZooKeeper() {
+		err := poll(ctx, 100*time.Millisecond, func() error {
+			client, err := sarama.NewClient(c.runningAddrs(), newSaramaConfig())
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			topics, err := client.Topics()
+			if err != nil {
+				return err
+			}
+			if slices.Contains(topics, name) {
+				return fmt.Errorf("topic %s still in the metadata", name)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("cluster: delete topic %s: %w", name, err)
+		}
+		return nil
 	}
 	return c.withZK(ctx, func(conn *zk.Conn) error {
 		return poll(ctx, 100*time.Millisecond, func() error {
@@ -106,21 +130,23 @@ func (c *Cluster) DeleteTopic(ctx context.Context, name string) error {
 func (c *Cluster) waitPartitions(ctx context.Context, name string, partitions int32) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	err := c.withZK(ctx, func(conn *zk.Conn) error {
-		return poll(ctx, 100*time.Millisecond, func() error {
-			for p := int32(0); p < partitions; p++ {
-				path := fmt.Sprintf("%s/brokers/topics/%s/partitions/%d/state", c.cfg.Chroot, name, p)
-				if ok, _, err := conn.Exists(path); err != nil || !ok {
-					return fmt.Errorf("%s missing (%v)", path, err)
+	if c.HasZooKeeper() {
+		err := c.withZK(ctx, func(conn *zk.Conn) error {
+			return poll(ctx, 100*time.Millisecond, func() error {
+				for p := int32(0); p < partitions; p++ {
+					path := fmt.Sprintf("%s/brokers/topics/%s/partitions/%d/state", c.cfg.Chroot, name, p)
+					if ok, _, err := conn.Exists(path); err != nil || !ok {
+						return fmt.Errorf("%s missing (%v)", path, err)
+					}
 				}
-			}
-			return nil
+				return nil
+			})
 		})
-	})
-	if err != nil {
-		return fmt.Errorf("cluster: topic %s: %w", name, err)
+		if err != nil {
+			return fmt.Errorf("cluster: topic %s: %w", name, err)
+		}
 	}
-	err = poll(ctx, 100*time.Millisecond, func() error {
+	err := poll(ctx, 100*time.Millisecond, func() error {
 		client, err := sarama.NewClient(c.runningAddrs(), newSaramaConfig())
 		if err != nil {
 			return err
