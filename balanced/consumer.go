@@ -62,6 +62,7 @@ type Consumer struct {
 	// For Health: the session Run holds (nil when none), and the outcome
 	// of the last rebalance.
 	sess          atomic.Pointer[zkwatch.Conn]
+	kgen          atomic.Pointer[kafkaGeneration] // kafka mode: the current generation, nil between them
 	healthMu      sync.Mutex
 	lastRebalance time.Time
 	rebalanceErr  error

@@ -158,6 +158,8 @@ func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
 // heartbeats go on after it returns, while the caller stops the handlers,
 // until the caller calls stopHB.
 func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kafkaMember, g *kafkaGeneration, h Handler) (genEnd, func()) {
+	c.kgen.Store(g)
+	defer c.kgen.Store(nil)
 	c.log.Info("joined kafka group generation", "generation", g.id, "leader", g.leader, "assignor", g.protocol, "assigned", g.assigned)
 	// The heartbeat outlives ctx: at close the revoke still heartbeats.
 	hbctx, hbcancel := context.WithCancel(context.WithoutCancel(ctx))
