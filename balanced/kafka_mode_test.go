@@ -271,7 +271,13 @@ func TestKafkaModeRevokeAndStaleCommit(t *testing.T) {
 	if !ok {
 		t.Fatal("A has no generation")
 	}
-	b := startMember(t, "B", cfg, h)
+	// B speaks the newer group protocol versions (JoinGroup v7: its first
+	// join is answered MEMBER_ID_REQUIRED; SyncGroup v5, Heartbeat v4,
+	// LeaveGroup v4); A the default ones (JoinGroup v3).
+	bcfg := cfg
+	bcfg.Sarama = sarama.NewConfig()
+	bcfg.Sarama.Version = sarama.V3_0_0_0
+	b := startMember(t, "B", bcfg, h)
 	waitKafkaSplit(t, 30*time.Second, group, topic, parts, nil, a, b)
 	if n := ends.count(balanced.ErrRevoked); n != 2 {
 		t.Errorf("%d handler contexts ended with ErrRevoked, want 2 (eager: A's both partitions)", n)
