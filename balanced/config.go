@@ -194,6 +194,40 @@ type Config struct {
 	// Sarama.Net.TLS.Enable is an ErrInvalidConfig. Default nil: no TLS
 	// (unless Sarama enables it).
 	TLS *tls.Config
+	// Coordination chooses who decides the assignment: CoordinationZooKeeper
+	// (the default: the members' registrations in ZooKeeper, as the Scala
+	// consumer and pykafka do) or CoordinationKafka (Kafka's group
+	// coordinator, with the group named Group, protocol type "consumer" and
+	// KafkaStrategy, so that Java KafkaConsumers with the same eager
+	// assignor can share the group). In kafka mode the member still claims
+	// each partition's owner znode (same layout) before it starts it and
+	// releases it after the final commit, offsets are kept in Kafka
+	// (Offsets must be OffsetsKafka or empty) and commits are fenced by the
+	// generation; it does not register under /consumers/<group>/ids, so
+	// zookeeper-mode members of the same group do not see it: all zkbalance
+	// members of a group must use the same mode. See coord_kafka.go.
+	Coordination Coordination
+	// KafkaStrategy is the assignor (Kafka's partition.assignment.strategy
+	// name) a kafka-mode member offers and, when it is the group leader,
+	// runs: KafkaRange (the default), KafkaRoundRobin or KafkaSticky, the
+	// eager assignors of the Java client. Only with CoordinationKafka.
+	KafkaStrategy string
+	// KafkaSessionTimeout is the group session timeout sent in JoinGroup:
+	// how long the coordinator keeps a member that stopped heartbeating.
+	// It must lie within the brokers' group.min.session.timeout.ms (6s) and
+	// group.max.session.timeout.ms (30m). Default 10s. Only with
+	// CoordinationKafka.
+	KafkaSessionTimeout time.Duration
+	// HeartbeatInterval is how often a kafka-mode member heartbeats (from
+	// its own goroutine, never blocked by handlers); below
+	// KafkaSessionTimeout. Default 3s.
+	HeartbeatInterval time.Duration
+	// RebalanceTimeout is the JoinGroup rebalance timeout: how long the
+	// coordinator waits for every member to rejoin after a rebalance began.
+	// A kafka-mode member rejoins after its handlers stopped (at most
+	// RevokeTimeout), its offsets were committed and its owner znodes
+	// released. Default RevokeTimeout + 20s.
+	RebalanceTimeout time.Duration
 	// SASL, when set, authenticates every connection to Kafka with SASL
 	// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (over TLS when TLS is set too).
 	// Setting it together with Sarama.Net.SASL.Enable is an
@@ -262,7 +296,7 @@ func (c Config) withDefaults() (Config, error) {
 	switch c.Offsets {
 	case "":
 		c.Offsets = OffsetsZooKeeper
-		if c.Layout == LayoutPykafka {
+		if c.Layout == LayoutPykafka || c.Coordination == CoordinationKafka {
 			c.Offsets = OffsetsKafka
 		}
 	case OffsetsZooKeeper, OffsetsKafka, OffsetsDual:
@@ -303,6 +337,9 @@ func (c Config) withDefaults() (Config, error) {
 			return bad(d.name, "%s is below the minimum %s", *d.d, d.min)
 		}
 	}
+	if field, err := c.coordinationDefaults(); err != nil {
+		return bad(field, "%v", err)
+	}
 	if c.LostAfterDisconnect < 0 {
 		return bad("LostAfterDisconnect", "negative duration %s", c.LostAfterDisconnect)
 	}
@@ -339,6 +376,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := sc.Validate(); err != nil {
 		return bad("Sarama", "%v", err)
+	}
+	if c.Coordination == CoordinationKafka && !sc.Version.IsAtLeast(sarama.V0_10_1_0) {
+		return bad("Sarama", "CoordinationKafka needs Version 0.10.1 or later (JoinGroup v1), got %s", sc.Version)
 	}
 	c.Sarama = sc
 	return c, nil

@@ -35,6 +35,7 @@ type Consumer struct {
 
 	// Set up by Run, used by workers.
 	client  sarama.Client
+	addrs   []string // the bootstrap brokers the client was made with
 	fetch   *fetchPool
 	store   offsetStore
 	bg      sync.WaitGroup // background closes of partition consumers
@@ -61,6 +62,7 @@ type Consumer struct {
 	// For Health: the session Run holds (nil when none), and the outcome
 	// of the last rebalance.
 	sess          atomic.Pointer[zkwatch.Conn]
+	kgen          atomic.Pointer[kafkaGeneration] // kafka mode: the current generation, nil between them
 	healthMu      sync.Mutex
 	lastRebalance time.Time
 	rebalanceErr  error
@@ -164,6 +166,9 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		}
 	}()
 
+	if c.cfg.Coordination == CoordinationKafka {
+		return c.runKafka(ctx, h)
+	}
 	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 	sess, err := c.dial(dctx)
 	dcancel()
@@ -264,11 +269,13 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 	if err != nil {
 		return fmt.Errorf("balanced: kafka client for %v%s: %w", addrs, describeSecurity(c.cfg.Sarama), err)
 	}
-	c.client, c.fetch = client, newFetchPool(addrs, c.cfg.Sarama, c.log)
-	switch c.cfg.Offsets {
-	case OffsetsKafka:
+	c.client, c.fetch, c.addrs = client, newFetchPool(addrs, c.cfg.Sarama, c.log), addrs
+	switch {
+	case c.cfg.Coordination == CoordinationKafka:
+		c.store = newKafkaGroupOffsets(client, c.cfg.Group)
+	case c.cfg.Offsets == OffsetsKafka:
 		c.store = newKafkaOffsets(client, c.cfg.Group)
-	case OffsetsDual:
+	case c.cfg.Offsets == OffsetsDual:
 		c.store = newDualOffsets(newZooKeeperOffsets(c.cfg.Group, c.cfg.ACL), newKafkaOffsets(client, c.cfg.Group))
 	default:
 		c.store = newZooKeeperOffsets(c.cfg.Group, c.cfg.ACL)
@@ -281,13 +288,18 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 // not bounded by either); a client made after that is closed on its own
 // goroutine, which ends when sarama gives up or succeeds.
 func (c *Consumer) newKafkaClient(ctx context.Context, addrs []string) (sarama.Client, error) {
+	return c.newKafkaClientWith(ctx, addrs, c.cfg.Sarama)
+}
+
+// newKafkaClientWith is newKafkaClient with another client config.
+func (c *Consumer) newKafkaClientWith(ctx context.Context, addrs []string, conf *sarama.Config) (sarama.Client, error) {
 	type result struct {
 		client sarama.Client
 		err    error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		client, err := sarama.NewClient(addrs, c.cfg.Sarama)
+		client, err := sarama.NewClient(addrs, conf)
 		ch <- result{client, err}
 	}()
 	t := time.NewTimer(c.cfg.ConnectTimeout)

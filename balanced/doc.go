@@ -27,6 +27,13 @@
 // processed; marked offsets are committed every Config.CommitInterval, on
 // revoke and on close (at least once), and at once by Claim.Commit.
 //
+// With Config.Coordination CoordinationKafka the assignment is decided by
+// Kafka's group coordinator instead (eager range, roundrobin or sticky,
+// shared with Java KafkaConsumers of the group); the member still claims
+// each partition's owner znode before it starts it and releases it after
+// the final commit, keeps offsets in Kafka, and its commits are fenced by
+// the generation.
+//
 // Config.Offsets chooses where offsets are kept (ZooKeeper, Kafka or both),
 // Config.Hooks tells the application about assignment changes and about the
 // failures the consumer handles by itself (Hooks.OnError), and

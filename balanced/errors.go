@@ -17,6 +17,15 @@ var (
 	// ErrSessionExpired is the cause of a partition context cancelled because
 	// the ZooKeeper session was lost (expired, or disconnected too long).
 	ErrSessionExpired = errors.New("balanced: zookeeper session lost")
+	// ErrGenerationLost is the cause of a partition context cancelled, with
+	// Config.Coordination CoordinationKafka, because the member fell out of
+	// its Kafka group generation (the coordinator answered a heartbeat or a
+	// commit with UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION, or no heartbeat
+	// got through within KafkaSessionTimeout): the coordinator may already
+	// have given the partition to another member, so nothing is committed
+	// for it, and Claim.Commit fails with ErrNotOwner. Like
+	// ErrSessionExpired it is reported by Hooks.OnLost.
+	ErrGenerationLost = errors.New("balanced: kafka group generation lost")
 	// ErrRevoked is the cause of a partition context cancelled because a
 	// rebalance moved the partition to another member.
 	ErrRevoked = errors.New("balanced: partition revoked")

@@ -143,3 +143,29 @@ func ExampleHooks() {
 	// fetch failed on orders/3
 	// fenced: balanced: commit orders/3: owner znode gone: balanced: partition not owned by this member
 }
+
+// A member coordinated by Kafka's group coordinator instead of ZooKeeper's
+// registrations: Java KafkaConsumers of group "billing" with the same eager
+// assignor share the partitions with it, while it still holds each
+// partition's owner znode in ZooKeeper while it processes it. Offsets are
+// kept in Kafka; other storages are refused.
+func ExampleCoordination() {
+	cfg := balanced.Config{
+		Group:         "billing",
+		Topics:        []string{"orders"},
+		ZooKeeper:     "zk1:2181/kafka",
+		Coordination:  balanced.CoordinationKafka,
+		KafkaStrategy: balanced.KafkaSticky, // Java: org.apache.kafka.clients.consumer.StickyAssignor
+	}
+	if _, err := balanced.New(cfg); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("ok")
+	cfg.Offsets = balanced.OffsetsZooKeeper
+	_, err := balanced.New(cfg)
+	fmt.Println(errors.Is(err, balanced.ErrInvalidConfig))
+	// Output:
+	// ok
+	// true
+}

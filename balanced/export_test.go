@@ -1,6 +1,8 @@
 package balanced
 
 import (
+	"context"
+
 	"github.com/IBM/sarama"
 
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -37,4 +39,21 @@ func NewKafkaOffsets(client sarama.Client, group string) OffsetStore {
 
 func NewDualOffsets(zkStore, kafkaStore OffsetStore) OffsetStore {
 	return newDualOffsets(zkStore, kafkaStore)
+}
+
+// KafkaGeneration is c's current Kafka group generation and member id in
+// kafka mode; ok false between generations (tests).
+func KafkaGeneration(c *Consumer) (id int32, member string, ok bool) {
+	g := c.kgen.Load()
+	if g == nil {
+		return 0, "", false
+	}
+	return g.id, g.memberID, true
+}
+
+// CommitAsGeneration commits offset for tp through the kafka-mode store as
+// member of generation (no owner znode in the fence): the generation fence
+// alone (tests).
+func CommitAsGeneration(ctx context.Context, client sarama.Client, group string, generation int32, member string, tp TopicPartition, offset int64) error {
+	return newKafkaGroupOffsets(client, group).Commit(ctx, fence{Gen: &kafkaGeneration{id: generation, memberID: member}}, tp, offset)
 }

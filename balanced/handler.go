@@ -33,7 +33,8 @@ type Header struct {
 //
 // Consume is called in its own goroutine for every partition the member
 // claims, with a context that is cancelled when the partition is revoked
-// (cause ErrRevoked), lost with the ZooKeeper session (ErrSessionExpired) or
+// (cause ErrRevoked), lost with the ZooKeeper session (ErrSessionExpired),
+// lost with the Kafka group generation in kafka mode (ErrGenerationLost) or
 // the consumer stops (ErrClosed); context.Cause tells which. It should return
 // promptly after that: a rebalance waits at most Config.RevokeTimeout for it
 // before committing what was marked and handing the partition over.

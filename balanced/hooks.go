@@ -27,7 +27,8 @@ type Hooks struct {
 	// offsets were committed and their owner znodes deleted.
 	OnRevoked func(ctx context.Context, tps []TopicPartition)
 	// OnLost is called when partitions were lost with the ZooKeeper session
-	// (expired or disconnected too long): their handlers were cancelled and
+	// (expired or disconnected too long), or in kafka mode with the Kafka
+	// group generation (ErrGenerationLost): their handlers were cancelled and
 	// nothing was committed for them. Separate from OnRevoked because a
 	// commit after loss must not be attempted.
 	OnLost func(ctx context.Context, tps []TopicPartition)

@@ -42,6 +42,10 @@ type fence struct {
 	OwnerPath string
 	// OwnerVersion is the data version of the owner znode when claimed.
 	OwnerVersion int32
+	// Gen, in kafka mode (Config.Coordination), is the Kafka group
+	// generation the partition was assigned in: commits carry its id and
+	// member id, and the coordinator refuses them once it is over.
+	Gen *kafkaGeneration
 }
 
 // Check verifies, with a read, that the owner znode exists, belongs to the

@@ -74,7 +74,7 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		}
 	}
 	revokeTook := time.Since(start) - viewTook
-	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h)
+	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h, nil)
 	claimed = append(claimed, resumed...)
 	slices.SortFunc(claimed, partition.CompareTopicPartitions)
 	if hook := c.cfg.Hooks.OnAssigned; hook != nil && len(claimed) > 0 {
@@ -141,7 +141,7 @@ func (c *Consumer) resumeSuspended(ctx context.Context, sess *zkwatch.Conn, mine
 			continue
 		}
 		gen := c.fetch.current()
-		c.startWorker(ctx, sess, tp, w.claim, h, gen)
+		c.startWorker(ctx, sess, tp, w.claim, h, gen, nil)
 		out = append(out, tp)
 	}
 	return out
@@ -204,6 +204,9 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		bySession[w.fence.Conn] = append(bySession[w.fence.Conn], w)
 	}
 	for conn, group := range bySession {
+		if conn == nil {
+			continue // no owner znodes (kafka mode without ZooKeeper)
+		}
 		claims := make([]partition.Claim, len(group))
 		for i, w := range group {
 			claims[i] = w.claim
@@ -226,8 +229,11 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 }
 
 // claimAll claims the partitions in parallel and starts a worker for each as
-// soon as it is claimed. It returns what was claimed, sorted.
-func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, h Handler) []TopicPartition {
+// soon as it is claimed. It returns what was claimed, sorted. kgen is the
+// Kafka generation the partitions were assigned in (kafka mode), else nil.
+// Without a session (sess nil: kafka mode without ZooKeeper, a later
+// option) the claim step is absent and the workers start at once.
+func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, h Handler, kgen *kafkaGeneration) []TopicPartition {
 	if len(tps) == 0 {
 		return nil
 	}
@@ -249,7 +255,11 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 				return
 			}
 			defer func() { <-sem }()
-			cl, err := c.claimOne(ctx, sess, tp, topics[tp.Topic][tp.Partition])
+			var cl partition.Claim
+			var err error
+			if sess != nil {
+				cl, err = c.claimOne(ctx, sess, tp, topics[tp.Topic][tp.Partition])
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					c.log.Warn("claim failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
@@ -258,7 +268,7 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 				return
 			}
 			gen.acquire()
-			c.startWorker(ctx, sess, tp, cl, h, gen)
+			c.startWorker(ctx, sess, tp, cl, h, gen, kgen)
 			mu.Lock()
 			claimed = append(claimed, tp)
 			mu.Unlock()
@@ -340,9 +350,10 @@ func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp
 	return "", nil
 }
 
-// startWorker starts tp's worker on gen, handing it the caller's reference.
-func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler, gen *fetchGen) {
-	w := newWorker(ctx, tp, cl, fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version}, gen)
+// startWorker starts tp's worker on gen, handing it the caller's reference;
+// kgen is the Kafka generation in kafka mode, else nil.
+func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler, gen *fetchGen, kgen *kafkaGeneration) {
+	w := newWorker(ctx, tp, cl, fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version, Gen: kgen}, gen)
 	c.setWorker(tp, w)
 	go c.runWorker(w, h) // owned via c.workers: every worker is waited for by revoke, loss or shutdown
 }

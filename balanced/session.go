@@ -54,7 +54,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	wg.Add(3)
 	go func() { defer wg.Done(); ownersCo.Run(sctx) }()
 	go func() { defer wg.Done(); co.Run(sctx) }()
-	go func() { defer wg.Done(); c.commitLoop(sctx, co) }()
+	go func() { defer wg.Done(); c.commitLoop(sctx, func() { co.Trigger("commit fenced") }) }()
 	w.armSession()
 
 	l := &sessionLoop{c: c, ctx: sctx, sess: sess, h: h, watches: w, ownersCo: ownersCo,
@@ -243,8 +243,9 @@ func (c *Consumer) registerOnce(ctx context.Context, sess *zkwatch.Conn) error {
 }
 
 // commitLoop commits marked offsets every CommitInterval. A fenced commit
-// stops that partition's handler at once and triggers a rebalance.
-func (c *Consumer) commitLoop(ctx context.Context, co *zkwatch.Coalescer) {
+// stops that partition's handler at once and calls fenced (which triggers
+// a rebalance, or in kafka mode ends the generation).
+func (c *Consumer) commitLoop(ctx context.Context, fenced func()) {
 	t := time.NewTicker(c.cfg.CommitInterval)
 	defer t.Stop()
 	for {
@@ -271,7 +272,7 @@ func (c *Consumer) commitLoop(ctx context.Context, co *zkwatch.Coalescer) {
 			case errors.Is(err, ErrNotOwner):
 				c.log.Warn("commit fenced: partition no longer ours; stopping its handler", "topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
 				w.cancel(ErrRevoked)
-				co.Trigger("commit fenced")
+				fenced()
 			default:
 				c.log.Warn("commit failed", "topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
 			}

@@ -404,10 +404,10 @@ func (c *Consumer) commitLocked(ctx context.Context, w *worker) error {
 }
 
 // commitClaim is Claim.Commit: commit, except that a worker already lost
-// (its context cancelled with ErrSessionExpired) or released fails with
-// ErrNotOwner instead of quietly writing nothing.
+// (its context cancelled with ErrSessionExpired or ErrGenerationLost) or
+// released fails with ErrNotOwner instead of quietly writing nothing.
 func (c *Consumer) commitClaim(ctx context.Context, w *worker) error {
-	if cause := context.Cause(w.ctx); errors.Is(cause, ErrSessionExpired) {
+	if cause := context.Cause(w.ctx); errors.Is(cause, ErrSessionExpired) || errors.Is(cause, ErrGenerationLost) {
 		return fmt.Errorf("balanced: commit %s/%d: %w: %w", w.tp.Topic, w.tp.Partition, ErrNotOwner, cause)
 	}
 	w.commitMu.Lock()

@@ -1,0 +1,384 @@
+package balanced
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// Kafka mode (Config.Coordination CoordinationKafka).
+//
+// The member joins the Kafka group named Config.Group through the group
+// coordinator (kafkaMember: JoinGroup, SyncGroup, Heartbeat, LeaveGroup;
+// protocol type "consumer", one eager assignor), so Java KafkaConsumers
+// with the same assignor can share the group. It does not use sarama's
+// ConsumerGroup, which reads every assigned partition's committed offset
+// and starts its partition consumer when the generation begins, before
+// the handler is called: the offset would be read before this member holds
+// the partition's owner znode, and could predate the previous owner's
+// last commit. Instead each generation runs like this (runGeneration):
+//
+//  1. Join and sync; the leader computes the plan with sarama's
+//     implementation of the assignor (planAssignments).
+//  2. A heartbeat goroutine starts (every HeartbeatInterval).
+//  3. For every assigned partition, in parallel: claim its owner znode in
+//     ZooKeeper (the same layout code and ClaimBackoff as zookeeper mode;
+//     a claim waits while another member still holds it), then start the
+//     worker, which reads the committed offset from Kafka only now, then
+//     fetches and calls the Handler. The claim is a step that can be
+//     absent (no ZooKeeper session: the workers start at once), for a
+//     later mode without ZooKeeper.
+//  4. The generation ends when a heartbeat answers REBALANCE_IN_PROGRESS
+//     (eager revoke: every handler's context is cancelled with
+//     ErrRevoked, waited for at most RevokeTimeout, the marks committed
+//     with the generation — the coordinator still accepts them while the
+//     rebalance prepares — and the owner znodes released; then rejoin),
+//     when the generation is lost (UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION
+//     on a heartbeat or commit, or no heartbeat through for
+//     KafkaSessionTimeout: handlers cancelled with ErrGenerationLost,
+//     nothing committed, OnLost, owner znodes released after the handlers
+//     stopped; then rejoin), when the ZooKeeper session is lost or the
+//     connection is down longer than LostAfterDisconnect (ErrSessionExpired,
+//     nothing committed, OnLost; a new session, then rejoin), or at close
+//     (ErrClosed, commit, release, LeaveGroup).
+//
+// Heartbeats go on while a generation's handlers are revoked, so a slow
+// revoke does not make the coordinator drop the member; RebalanceTimeout
+// (default RevokeTimeout + 20s) bounds how long the others wait for it.
+//
+// Invariant kept while ZooKeeper is used: a partition is processed only by
+// the member holding its owner znode; the znode is created before the
+// worker starts and deleted after the handler returned (or RevokeTimeout
+// passed) and the final commit was made.
+
+// genEnd is why a generation ended for this member.
+type genEnd int
+
+const (
+	endClosed      genEnd = iota + 1 // Run's context is done or Close was called
+	endRebalance                     // a heartbeat saw REBALANCE_IN_PROGRESS
+	endLost                          // the coordinator dropped us from the generation
+	endSessionLost                   // the ZooKeeper session is gone or disconnected too long
+)
+
+func (e genEnd) String() string {
+	switch e {
+	case endClosed:
+		return "closed"
+	case endRebalance:
+		return "rebalance"
+	case endLost:
+		return "generation lost"
+	case endSessionLost:
+		return "zookeeper session lost"
+	}
+	return fmt.Sprintf("genEnd(%d)", int(e))
+}
+
+// runKafka is Run in kafka mode.
+func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
+	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	sess, err := c.dial(dctx)
+	dcancel()
+	if err != nil {
+		return fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
+	}
+	c.sess.Store(sess)
+	defer func() { c.sess.Store(nil) }()
+	if err := c.setupKafka(ctx, sess); err != nil {
+		sess.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer c.closeKafka()
+	strategy, err := kafkaStrategy(c.cfg.KafkaStrategy)
+	if err != nil {
+		sess.Close()
+		return fmt.Errorf("%w: KafkaStrategy: %w", ErrInvalidConfig, err)
+	}
+	mc := membershipConfig(c.cfg.Sarama, c.cfg.RebalanceTimeout)
+	client, err := c.newKafkaClientWith(ctx, c.addrs, mc)
+	if err != nil {
+		sess.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("balanced: kafka client for the group coordinator: %w", err)
+	}
+	defer func() { _ = client.Close() }()
+	m := &kafkaMember{client: client, group: c.cfg.Group, topics: slices.Clone(c.cfg.Topics), version: mc.Version,
+		strategy: strategy, session: c.cfg.KafkaSessionTimeout, rebal: c.cfg.RebalanceTimeout,
+		log: c.log, heldGen: -1}
+
+	for {
+		g, err := m.join(ctx, func(err error) { c.reportError(ctx, err) })
+		if err != nil {
+			c.shutdownKafka(m, sess, func() {})
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		end, stopHB := c.runGeneration(ctx, sess, m, g, h)
+		c.log.Info("kafka generation ended", "generation", g.id, "why", end)
+		switch end {
+		case endClosed:
+			c.shutdownKafka(m, sess, stopHB)
+			return nil
+		case endRebalance:
+			c.revokeEverything(ctx, ErrRevoked)
+		case endLost:
+			c.loseEverything(ctx, ErrGenerationLost, true)
+			m.forgetHeld()
+		case endSessionLost:
+			c.loseEverything(ctx, ErrSessionExpired, false)
+			sess.Close()
+			c.metrics.sessionsLost.Inc()
+			c.log.Warn("zookeeper session lost or unreachable; opening a new one")
+			c.sess.Store(nil)
+			if sess, err = c.redial(ctx); err != nil {
+				stopHB()
+				c.shutdownKafka(m, nil, func() {})
+				return nil
+			}
+			c.sess.Store(sess)
+		}
+		stopHB()
+	}
+}
+
+// runGeneration runs one generation until it ends (see genEnd). The
+// heartbeats go on after it returns, while the caller stops the handlers,
+// until the caller calls stopHB.
+func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kafkaMember, g *kafkaGeneration, h Handler) (genEnd, func()) {
+	c.kgen.Store(g)
+	defer c.kgen.Store(nil)
+	c.log.Info("joined kafka group generation", "generation", g.id, "leader", g.leader, "assignor", g.protocol, "assigned", g.assigned)
+	// The heartbeat outlives ctx: at close the revoke still heartbeats.
+	hbctx, hbcancel := context.WithCancel(context.WithoutCancel(ctx))
+	verdicts := make(chan heartbeatVerdict, 1)
+	var hbwg sync.WaitGroup
+	hbwg.Add(1)
+	go func() { defer hbwg.Done(); c.heartbeatLoop(hbctx, m, g, verdicts) }()
+	stopHB := func() { hbcancel(); hbwg.Wait() }
+
+	gctx, gcancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup // the commit loop and the claims
+	defer func() { gcancel(); wg.Wait() }()
+	fenced := make(chan struct{}, 1)
+	claimed := make(chan []TopicPartition, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c.commitLoop(gctx, func() {
+			select {
+			case fenced <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		claimed <- c.claimAll(gctx, sess, g.assigned, c.leadersOf(g.assigned), h, g)
+	}()
+	var events <-chan zkwatch.SessionEvent
+	var sessDone <-chan struct{}
+	if sess != nil {
+		events, sessDone = sess.Subscribe(gctx), sess.Done()
+	}
+	var grace *time.Timer
+	var graceC <-chan time.Time
+	defer func() {
+		if grace != nil {
+			grace.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return endClosed, stopHB
+		case <-sessDone:
+			return endSessionLost, stopHB
+		case v := <-verdicts:
+			if v == hbRebalance {
+				return endRebalance, stopHB
+			}
+			return endLost, stopHB
+		case <-fenced:
+			return endLost, stopHB
+		case tps := <-claimed:
+			drain(c.claimWaits) // zookeeper mode's signal; unused here
+			if hook := c.cfg.Hooks.OnAssigned; hook != nil && len(tps) > 0 {
+				c.hook(func() { hook(gctx, tps) })
+			}
+			c.metrics.rebalances.Inc()
+			c.noteRebalance(gctx, nil)
+			c.log.Info("kafka generation started", "generation", g.id, "owned", len(tps))
+		case <-graceC:
+			c.log.Warn("disconnected from ZooKeeper too long; stopping the handlers", "after", c.cfg.LostAfterDisconnect)
+			return endSessionLost, stopHB
+		case se, ok := <-events:
+			switch {
+			case !ok:
+				events = nil
+			case se.State == zkwatch.StateDisconnected && grace == nil:
+				if c.cfg.LostAfterDisconnect == 0 {
+					c.log.Warn("disconnected from ZooKeeper; stopping the handlers")
+					return endSessionLost, stopHB
+				}
+				grace = time.NewTimer(c.cfg.LostAfterDisconnect)
+				graceC = grace.C
+			case se.State == zkwatch.StateHasSession && grace != nil:
+				grace.Stop()
+				grace, graceC = nil, nil
+			}
+		}
+	}
+}
+
+// leadersOf maps the partitions to their leaders' broker ids (the pykafka
+// layout names owner znodes by them); -1 in the Scala layout or when
+// unknown.
+func (c *Consumer) leadersOf(tps []TopicPartition) partition.Topics {
+	out := partition.Topics{}
+	for _, tp := range tps {
+		if out[tp.Topic] == nil {
+			out[tp.Topic] = map[int32]int32{}
+		}
+		out[tp.Topic][tp.Partition] = -1
+		if c.cfg.Layout == LayoutPykafka {
+			if b, err := c.client.Leader(tp.Topic, tp.Partition); err == nil {
+				out[tp.Topic][tp.Partition] = b.ID()
+			}
+		}
+	}
+	return out
+}
+
+// heartbeatLoop heartbeats g until ctx ends. It reports the first verdict
+// that ends the generation on out (once), then goes on heartbeating after
+// hbRebalance (the member stays in the group while it revokes) and stops
+// after hbLost.
+func (c *Consumer) heartbeatLoop(ctx context.Context, m *kafkaMember, g *kafkaGeneration, out chan<- heartbeatVerdict) {
+	lastOK := time.Now()
+	reported := false
+	t := time.NewTimer(c.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hctx, cancel := context.WithTimeout(ctx, c.cfg.KafkaSessionTimeout)
+		err := m.heartbeat(hctx, g)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		v := heartbeatAnswer(err)
+		if v == hbOK {
+			lastOK = time.Now()
+		}
+		end, next := afterHeartbeat(v, time.Since(lastOK), c.cfg.HeartbeatInterval, c.cfg.KafkaSessionTimeout)
+		if v == hbRetry {
+			c.log.Warn("heartbeat failed; retrying", "generation", g.id, "err", err)
+			m.refresh(ctx)
+		}
+		if end != 0 && !reported {
+			reported = true
+			out <- end
+		}
+		if end == hbLost {
+			c.log.Warn("kafka group generation lost", "generation", g.id, "err", err)
+			return
+		}
+		t.Reset(next)
+	}
+}
+
+// afterHeartbeat decides from a heartbeat's verdict and the time since the
+// last one that got through whether the generation ends (hbRebalance,
+// hbLost; 0: it goes on) and when to send the next heartbeat. A heartbeat
+// that does not get through is retried sooner; once none got through for
+// the session timeout the coordinator has dropped us: lost.
+func afterHeartbeat(v heartbeatVerdict, sinceOK, interval, session time.Duration) (end heartbeatVerdict, next time.Duration) {
+	switch v {
+	case hbRebalance, hbLost:
+		return v, interval
+	case hbRetry:
+		if sinceOK >= session {
+			return hbLost, interval
+		}
+		return 0, min(interval, 500*time.Millisecond)
+	}
+	return 0, interval
+}
+
+// revokeEverything stops every worker (cause), commits what was marked,
+// releases the owner znodes, and calls OnRevoked.
+func (c *Consumer) revokeEverything(ctx context.Context, cause error) {
+	var ws []*worker
+	for _, w := range c.workersSnapshot() {
+		ws = append(ws, w)
+	}
+	if len(ws) == 0 {
+		return
+	}
+	tps := c.revokeAll(ctx, ws, cause, true)
+	if hook := c.cfg.Hooks.OnRevoked; hook != nil {
+		c.hook(func() { hook(ctx, tps) })
+	}
+}
+
+// loseEverything stops every worker (cause) without committing and calls
+// OnLost; with release it then deletes the owner znodes (the ZooKeeper
+// session is still ours: only the generation was lost).
+func (c *Consumer) loseEverything(ctx context.Context, cause error, release bool) {
+	ws := c.workersSnapshot()
+	c.cancelAll(cause)
+	c.loseAll(ctx, cause, false)
+	if !release {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	bySession := map[*zkwatch.Conn][]partition.Claim{}
+	for _, w := range ws {
+		if w.fence.Conn != nil {
+			bySession[w.fence.Conn] = append(bySession[w.fence.Conn], w.claim)
+		}
+	}
+	for conn, claims := range bySession {
+		for i, err := range partition.ReleaseAll(rctx, conn, claims) {
+			if err != nil {
+				c.log.Warn("release failed", "path", claims[i].Path, "err", err)
+				c.reportError(rctx, fmt.Errorf("balanced: release %s: %w", claims[i].Path, err))
+			}
+		}
+	}
+}
+
+// shutdownKafka leaves cleanly: handlers stopped, offsets committed, owner
+// znodes released, heartbeats stopped, LeaveGroup sent, session closed.
+func (c *Consumer) shutdownKafka(m *kafkaMember, sess *zkwatch.Conn, stopHB func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RevokeTimeout+30*time.Second)
+	defer cancel()
+	c.revokeEverything(ctx, ErrClosed)
+	stopHB()
+	if err := m.leave(ctx); err != nil {
+		c.log.Warn("leaving the kafka group failed; the coordinator drops us after the session timeout", "err", err)
+		c.reportError(ctx, fmt.Errorf("balanced: leave kafka group %s: %w", c.cfg.Group, err))
+	}
+	if sess != nil {
+		sess.Close()
+	}
+	c.log.Info("left the group")
+}

@@ -1,0 +1,104 @@
+package balanced
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Coordination is who decides a group's assignment (Config.Coordination).
+type Coordination string
+
+// Coordination modes.
+const (
+	// CoordinationZooKeeper: the members register in ZooKeeper and each
+	// computes the assignment from the registrations, as the Scala
+	// consumer and pykafka do. The default.
+	CoordinationZooKeeper Coordination = "zookeeper"
+	// CoordinationKafka: Kafka's group coordinator (JoinGroup, SyncGroup,
+	// Heartbeat; protocol type "consumer", eager), so that Java
+	// KafkaConsumers can share the group. Owner znodes are still claimed
+	// in ZooKeeper, and offsets are kept in Kafka.
+	CoordinationKafka Coordination = "kafka"
+)
+
+// Kafka assignors (Config.KafkaStrategy): the names the Java client's eager
+// RangeAssignor, RoundRobinAssignor and StickyAssignor announce in
+// JoinGroup. The plans are computed by sarama's implementations of them.
+const (
+	KafkaRange      = sarama.RangeBalanceStrategyName      // "range"
+	KafkaRoundRobin = sarama.RoundRobinBalanceStrategyName // "roundrobin"
+	KafkaSticky     = sarama.StickyBalanceStrategyName     // "sticky"
+)
+
+// kafkaStrategy returns sarama's implementation of the named assignor.
+func kafkaStrategy(name string) (sarama.BalanceStrategy, error) {
+	switch name {
+	case KafkaRange:
+		return sarama.NewBalanceStrategyRange(), nil
+	case KafkaRoundRobin:
+		return sarama.NewBalanceStrategyRoundRobin(), nil
+	case KafkaSticky:
+		return sarama.NewBalanceStrategySticky(), nil
+	}
+	return nil, fmt.Errorf("unknown kafka assignor %q (%s, %s or %s)", name, KafkaRange, KafkaRoundRobin, KafkaSticky)
+}
+
+// coordinationDefaults validates the Coordination fields and fills their
+// defaults (RevokeTimeout must be filled already); on error it names the
+// field.
+func (c *Config) coordinationDefaults() (string, error) {
+	switch c.Coordination {
+	case "":
+		c.Coordination = CoordinationZooKeeper
+	case CoordinationZooKeeper, CoordinationKafka:
+	default:
+		return "Coordination", fmt.Errorf("unknown mode %q (zookeeper or kafka)", c.Coordination)
+	}
+	if c.Coordination != CoordinationKafka {
+		if c.KafkaStrategy != "" || c.KafkaSessionTimeout != 0 || c.HeartbeatInterval != 0 || c.RebalanceTimeout != 0 {
+			return "Coordination", errors.New("KafkaStrategy, KafkaSessionTimeout, HeartbeatInterval and RebalanceTimeout need CoordinationKafka")
+		}
+		return "", nil
+	}
+	if c.TopicPattern != "" {
+		return "TopicPattern", errors.New("not supported with CoordinationKafka yet: list the Topics")
+	}
+	if c.Offsets != OffsetsKafka {
+		return "Offsets", fmt.Errorf("CoordinationKafka keeps offsets in Kafka (got %q)", c.Offsets)
+	}
+	if c.KafkaStrategy == "" {
+		c.KafkaStrategy = KafkaRange
+	}
+	if _, err := kafkaStrategy(c.KafkaStrategy); err != nil {
+		return "KafkaStrategy", err
+	}
+	durations := []struct {
+		name     string
+		d        *time.Duration
+		def, min time.Duration
+	}{
+		{"KafkaSessionTimeout", &c.KafkaSessionTimeout, 10 * time.Second, time.Second},
+		{"HeartbeatInterval", &c.HeartbeatInterval, 3 * time.Second, 10 * time.Millisecond},
+		{"RebalanceTimeout", &c.RebalanceTimeout, c.RevokeTimeout + 20*time.Second, time.Second},
+	}
+	for _, d := range durations {
+		switch {
+		case *d.d < 0:
+			return d.name, fmt.Errorf("negative duration %s", *d.d)
+		case *d.d == 0:
+			*d.d = d.def
+		case *d.d < d.min:
+			return d.name, fmt.Errorf("%s is below the minimum %s", *d.d, d.min)
+		}
+	}
+	if c.HeartbeatInterval >= c.KafkaSessionTimeout {
+		return "HeartbeatInterval", fmt.Errorf("%s is not below KafkaSessionTimeout %s", c.HeartbeatInterval, c.KafkaSessionTimeout)
+	}
+	if c.RebalanceTimeout <= c.RevokeTimeout {
+		return "RebalanceTimeout", fmt.Errorf("%s is not above RevokeTimeout %s: a member would be dropped while its handlers stop", c.RebalanceTimeout, c.RevokeTimeout)
+	}
+	return "", nil
+}
