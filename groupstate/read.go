@@ -39,28 +39,40 @@ func Groups(ctx context.Context, conn *zkwatch.Conn) ([]string, error) {
 	return names, nil
 }
 
-// Read returns the state of a consumer group: its members, and for every
-// partition of every topic it subscribes to, has owner znodes for or has
-// committed offsets for (in ZooKeeper, or in Kafka), the owners, the
-// committed offsets of both stores and the effective one, the log-end offset
-// and the lag.
+// Read returns the state of a consumer group, from ZooKeeper and from
+// Kafka: its members registered under /consumers/<group>/ids, the group as
+// Kafka's group coordinator describes it (state, assignor, members with
+// their subscriptions and assignments), and for every partition of every
+// topic it subscribes to, has owner znodes for, is assigned at the
+// coordinator or has committed offsets for (in ZooKeeper, or in Kafka), the
+// owner znodes and Kafka owners, the committed offsets of both stores and
+// the effective one, the log-end offset and the lag. Status.Coordination
+// says whose members are live: ZooKeeper's, Kafka's or both (a migration).
 //
 // The partitions of a topic are those of its registration
-// /brokers/topics/<t>, plus any partition an owner or offset names. Kafka
-// offsets are read with OffsetFetch v1 from the group's coordinator; when
-// the client's Config.Version is at least sarama.V0_10_2_0 an OffsetFetch v2
-// for all topics first finds the topics the group has offsets for in Kafka
-// but no znode for. Log offsets come from client.GetOffset.
+// /brokers/topics/<t> (from Kafka's metadata when conn is nil), plus any
+// partition an owner, an assignment or an offset names. The group is
+// described with DescribeGroups at its coordinator. Kafka offsets are read
+// with OffsetFetch v1 from the coordinator; when the client's
+// Config.Version is at least sarama.V0_10_2_0 an OffsetFetch v2 for all
+// topics first finds the topics the group has offsets for in Kafka but no
+// znode for. Log offsets come from client.GetOffset.
 //
-// client may be nil: then Kafka is not asked, and KafkaOffset, LogStart,
-// LogEnd and Lag are -1 (Status.Warnings says so). Otherwise the client's
-// Config.Version must be at least sarama.V0_9_0_0.
+// conn may be nil (a cluster without ZooKeeper, Kafka 4): then only Kafka's
+// side is read and InZooKeeper is false. client may be nil: then Kafka is
+// not asked, Kafka is nil, and KafkaOffset, LogStart, LogEnd and Lag are
+// -1 (Status.Warnings says so). Otherwise the client's Config.Version must
+// be at least sarama.V0_9_0_0 (sarama.V2_0_0_0 for Kafka 4).
 //
 // A registration that cannot be parsed, an offset znode that is not a
-// decimal number and per-partition errors from Kafka are reported in the
-// Member or Partition (Error) and do not fail Read. A group without
-// /consumers/<group> is an error wrapping ErrNoGroup; ZooKeeper errors, and
-// Kafka errors that concern the whole group (no coordinator), fail Read.
+// decimal number, a Kafka member whose metadata cannot be decoded and
+// per-partition errors from Kafka are reported in the Member, KafkaMember
+// or Partition (Error) and do not fail Read. A group that neither has
+// /consumers/<group> nor is known to Kafka (no member, no committed offset)
+// is an error wrapping ErrNoGroup; ZooKeeper errors, and Kafka errors that
+// concern the whole group (no coordinator), fail Read, except that a group
+// found in ZooKeeper is still shown, with a warning, when its Kafka
+// coordinator cannot describe it.
 func Read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string) (*Status, error) {
 	st, err := read(ctx, conn, client, group, true)
 	if err != nil {
@@ -74,6 +86,7 @@ type reader struct {
 	conn   *zkwatch.Conn
 	client sarama.Client
 	group  string
+	inZK   bool // /consumers/<group> exists
 	st     *Status
 	parts  map[tp]*Partition
 }
@@ -83,7 +96,7 @@ func (r *reader) part(topic string, p int32) *Partition {
 	if x, ok := r.parts[k]; ok {
 		return x
 	}
-	x := &Partition{Topic: topic, Partition: p, Owners: []Owner{}, ZooKeeperOffset: -1, KafkaOffset: -1,
+	x := &Partition{Topic: topic, Partition: p, Owners: []Owner{}, KafkaOwners: []KafkaOwner{}, ZooKeeperOffset: -1, KafkaOffset: -1,
 		Committed: -1, LogStart: -1, LogEnd: -1, Lag: -1, zkVersion: -1}
 	r.parts[k] = x
 	return x
@@ -114,37 +127,63 @@ func checkGroupName(group string) error {
 	return nil
 }
 
-// read does Read's work; logs says whether to ask for log offsets.
-func read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, logs bool) (*Status, error) {
-	if conn == nil {
+// read does Read's work; full says whether to ask Kafka's coordinator
+// for the group and for log offsets, and to accept a group that has no
+// /consumers/<group> (MigrateOffsets passes false).
+func read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, full bool) (*Status, error) {
+	if conn == nil && (!full || client == nil) {
 		return nil, errors.New("no zookeeper connection")
 	}
-	if err := checkGroupName(group); err != nil {
-		return nil, err
-	}
-	base := groupPath(group)
-	ok, _, err := conn.Exists(ctx, base)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: %s does not exist", ErrNoGroup, base)
+	if group == "" {
+		return nil, errors.New("empty group name")
 	}
 	r := &reader{conn: conn, client: client, group: group, parts: map[tp]*Partition{},
 		st: &Status{Group: group, Members: []Member{}, Partitions: []Partition{}}}
+	if conn != nil {
+		if err := checkGroupName(group); err != nil && (!full || client == nil) {
+			return nil, err
+		} else if err == nil {
+			ok, _, err := conn.Exists(ctx, groupPath(group))
+			if err != nil {
+				return nil, err
+			}
+			r.inZK = ok
+		}
+	}
+	if !r.inZK && (!full || client == nil) {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNoGroup, groupPath(group))
+	}
 
 	topics := map[string]bool{} // every topic the group is concerned with
-	if err := r.readMembers(ctx, topics); err != nil {
-		return nil, err
-	}
 	ownerLayouts := map[Layout]bool{}
-	if err := r.readOwners(ctx, topics, ownerLayouts); err != nil {
-		return nil, err
+	if r.inZK {
+		if err := r.readMembers(ctx, topics); err != nil {
+			return nil, err
+		}
+		if err := r.readOwners(ctx, topics, ownerLayouts); err != nil {
+			return nil, err
+		}
+		if err := r.readZooKeeperOffsets(ctx, topics); err != nil {
+			return nil, err
+		}
 	}
-	if err := r.readZooKeeperOffsets(ctx, topics); err != nil {
-		return nil, err
+	if client != nil && full {
+		kg, err := DescribeKafkaGroup(ctx, client, group)
+		switch {
+		case err == nil:
+			r.st.Kafka = kg
+			if kg.Error != "" {
+				r.warn("kafka's coordinator: group %s: %s", group, kg.Error)
+			}
+			r.addKafkaMembers(topics)
+		case ctx.Err() != nil || !r.inZK:
+			return nil, err
+		default:
+			r.warn("kafka's group coordinator not consulted: %v", err)
+		}
 	}
 	var discovered map[string]map[int32]int64
+	var err error
 	if client != nil {
 		if client.Config().Version.IsAtLeast(sarama.V0_10_2_0) {
 			discovered, err = discoverKafkaOffsets(ctx, client, group)
@@ -163,10 +202,33 @@ func read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group s
 	} else {
 		r.warn("kafka not consulted: kafka_offset, log_start, log_end and lag are -1 (unknown)")
 	}
+	if !r.inZK && !r.st.Kafka.exists() && len(discovered) == 0 {
+		if r.st.Kafka != nil && r.st.Kafka.Error != "" {
+			return nil, fmt.Errorf("%w: %s does not exist and kafka's coordinator answers: %s", ErrNoGroup, groupPath(group), r.st.Kafka.Error)
+		}
+		where := groupPath(group) + " does not exist and kafka's coordinator does not know the group"
+		if conn == nil {
+			where = "kafka's coordinator does not know the group (no zookeeper given)"
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNoGroup, where)
+	}
 	// Every partition of every topic concerned.
 	for _, t := range slices.Sorted(maps.Keys(topics)) {
 		for p := range discovered[t] {
 			r.part(t, p)
+		}
+		if conn == nil {
+			ids, err := kafkacoord.Call(ctx, func() ([]int32, error) { return client.Partitions(t) })
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			if err != nil {
+				r.warn("topic %s: kafka metadata: %v", t, err)
+			}
+			for _, p := range ids {
+				r.part(t, p)
+			}
+			continue
 		}
 		reg, err := conn.ReadTopic(ctx, t)
 		switch {
@@ -198,13 +260,30 @@ func read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group s
 		}
 	}
 	var logErrs map[tp]error
-	if client != nil && logs {
+	if client != nil && full {
 		if logErrs, err = r.readLogOffsets(ctx, all); err != nil {
 			return nil, err
 		}
 	}
 	r.finish(all, logErrs, ownerLayouts)
 	return r.st, nil
+}
+
+// addKafkaMembers adds the Kafka members' subscribed and assigned topics
+// and their assigned partitions' KafkaOwners.
+func (r *reader) addKafkaMembers(topics map[string]bool) {
+	for _, m := range r.st.Kafka.Members {
+		for _, t := range m.Topics {
+			topics[t] = true
+		}
+		for _, t := range slices.Sorted(maps.Keys(m.Assignment)) {
+			topics[t] = true
+			for _, p := range m.Assignment[t] {
+				x := r.part(t, p)
+				x.KafkaOwners = append(x.KafkaOwners, KafkaOwner{Member: m.ID, ClientID: m.ClientID, Host: m.Host})
+			}
+		}
+	}
 }
 
 // readMembers reads /consumers/<g>/ids and adds the subscribed topics.
@@ -428,12 +507,16 @@ func (r *reader) finish(all []tp, logErrs map[tp]error, ownerLayouts map[Layout]
 		}
 		x.Error = strings.Join(errs, "; ")
 		slices.SortFunc(x.Owners, func(a, b Owner) int { return strings.Compare(a.Znode, b.Znode) })
+		slices.SortFunc(x.KafkaOwners, func(a, b KafkaOwner) int { return strings.Compare(a.Member, b.Member) })
 		st.Partitions = append(st.Partitions, *x)
 
 		t := &st.Totals
 		t.Partitions++
 		if len(x.Owners) > 0 {
 			t.Owned++
+		}
+		if len(x.KafkaOwners) > 0 {
+			t.KafkaOwned++
 		}
 		if x.Committed >= 0 {
 			t.Committed++
@@ -449,6 +532,26 @@ func (r *reader) finish(all []tp, logErrs map[tp]error, ownerLayouts map[Layout]
 		}
 	}
 	st.Totals.Members = len(st.Members)
+	st.InZooKeeper = r.inZK
+	zkLive, kafkaLive := len(st.Members) > 0, st.Kafka != nil && len(st.Kafka.Members) > 0
+	switch {
+	case zkLive && kafkaLive:
+		st.Coordination = CoordinationBoth
+	case zkLive:
+		st.Coordination = CoordinationZooKeeper
+	case kafkaLive:
+		st.Coordination = CoordinationKafka
+	default:
+		st.Coordination = CoordinationNone
+	}
+	if st.Kafka != nil {
+		st.Totals.KafkaMembers = len(st.Kafka.Members)
+		for _, m := range st.Kafka.Members {
+			if m.Error != "" {
+				st.Totals.Errors++
+			}
+		}
+	}
 	memberLayouts := map[Layout]bool{}
 	for _, m := range st.Members {
 		if m.Error != "" {
@@ -459,6 +562,8 @@ func (r *reader) finish(all []tp, logErrs map[tp]error, ownerLayouts map[Layout]
 		}
 	}
 	switch {
+	case !r.inZK:
+		st.Layout = LayoutNone
 	case len(memberLayouts) > 1:
 		st.Layout = LayoutMixed
 	case len(memberLayouts) == 1:

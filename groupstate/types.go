@@ -7,7 +7,8 @@ import (
 
 // Sentinel errors, wrapped with context by the functions that return them.
 var (
-	// ErrNoGroup: /consumers/<group> does not exist.
+	// ErrNoGroup: /consumers/<group> does not exist (Read: and Kafka's
+	// group coordinator knows no such group either).
 	ErrNoGroup = errors.New("groupstate: no such group")
 	// ErrLiveMembers: MigrateOffsets was asked to migrate a group that has
 	// registered members (children of /consumers/<group>/ids) without force.
@@ -37,6 +38,28 @@ const (
 	// LayoutUnknown: a registration that could not be parsed, or a group with
 	// no member and no owner or offset znode to tell.
 	LayoutUnknown Layout = "unknown"
+	// LayoutNone (groups only): the group has no /consumers/<group> znode
+	// (or no ZooKeeper was given); only Kafka knows it.
+	LayoutNone Layout = "none"
+)
+
+// Coordination says who coordinates a group's live members.
+type Coordination string
+
+// Coordinations.
+const (
+	// CoordinationNone: no live member, neither registered in ZooKeeper nor
+	// joined at Kafka's group coordinator.
+	CoordinationNone Coordination = "none"
+	// CoordinationZooKeeper: members registered under /consumers/<g>/ids
+	// only (Scala high-level consumer, pykafka, zkbalance zookeeper mode).
+	CoordinationZooKeeper Coordination = "zookeeper"
+	// CoordinationKafka: members joined at Kafka's group coordinator only
+	// (KafkaConsumer, zkbalance kafka mode, sarama ConsumerGroup).
+	CoordinationKafka Coordination = "kafka"
+	// CoordinationBoth: members of both kinds, as during a migration from
+	// ZooKeeper to Kafka coordination.
+	CoordinationBoth Coordination = "both"
 )
 
 // Storage says where a group's committed offsets are.
@@ -72,8 +95,18 @@ type Status struct {
 	Layout Layout `json:"layout"`
 	// Storage is where the group's offsets are.
 	Storage Storage `json:"storage"`
+	// Coordination says whose members are live now: registered in
+	// ZooKeeper (Members), joined at Kafka's coordinator (Kafka.Members),
+	// both, or none.
+	Coordination Coordination `json:"coordination"`
+	// InZooKeeper is true when /consumers/<g> exists; false also when no
+	// ZooKeeper connection was given.
+	InZooKeeper bool `json:"in_zookeeper"`
 	// Members are the registrations under /consumers/<g>/ids, sorted by id.
 	Members []Member `json:"members"`
+	// Kafka is the group as Kafka's group coordinator describes it; nil when
+	// Kafka was not asked (no client).
+	Kafka *KafkaGroup `json:"kafka,omitempty"`
 	// Partitions are every partition of every topic the group subscribes to,
 	// has owner znodes for or has committed offsets for (in ZooKeeper or in
 	// Kafka), sorted by topic then partition.
@@ -133,6 +166,10 @@ type Partition struct {
 	// Owners are the owner znodes for the partition; more than one only in
 	// the pykafka layout after a leader change (or with a broken group).
 	Owners []Owner `json:"owners"`
+	// KafkaOwners are the members of the Kafka group whose assignment (from
+	// the coordinator) holds the partition; more than one only with a
+	// broken assignor. Empty when no Kafka member is assigned it.
+	KafkaOwners []KafkaOwner `json:"kafka_owners"`
 	// ZooKeeperOffset is /consumers/<g>/offsets/<t>/<p>, -1 when absent or
 	// malformed (then Error says so).
 	ZooKeeperOffset int64 `json:"zookeeper_offset"`
@@ -160,12 +197,62 @@ type Partition struct {
 	kafkaErr  error // Kafka answered with an error for this partition
 }
 
+// KafkaGroup is a consumer group as Kafka's group coordinator describes it
+// (DescribeGroups).
+type KafkaGroup struct {
+	// State is the coordinator's group state: "Stable",
+	// "PreparingRebalance", "CompletingRebalance", "Empty" (no member; a
+	// group that only has committed offsets) or "Dead" (unknown group).
+	State string `json:"state"`
+	// ProtocolType is "consumer" for consumer groups; "" for a group that
+	// never had a member (only committed offsets).
+	ProtocolType string `json:"protocol_type"`
+	// Protocol is the chosen assignor ("range", "roundrobin", "sticky",
+	// "cooperative-sticky", ...); "" without members.
+	Protocol string `json:"protocol"`
+	// Members are the group's members, sorted by id.
+	Members []KafkaMember `json:"members"`
+	// Error is the coordinator's error for the group (a group of the newer
+	// consumer protocol, say), "" for none.
+	Error string `json:"error,omitempty"`
+}
+
+// KafkaMember is one member of a Kafka-coordinated group.
+type KafkaMember struct {
+	// ID is the member id the coordinator gave.
+	ID string `json:"id"`
+	// InstanceID is the static membership id (group.instance.id), if any.
+	InstanceID string `json:"instance_id,omitempty"`
+	// ClientID and Host are the member's client.id and address.
+	ClientID string `json:"client_id"`
+	Host     string `json:"host"`
+	// Topics are the subscribed topics from the member's metadata (protocol
+	// type "consumer"), sorted.
+	Topics []string `json:"topics,omitempty"`
+	// Assignment is the member's current assignment, topic → partitions
+	// (sorted); empty while a rebalance is in progress.
+	Assignment map[string][]int32 `json:"assignment"`
+	// Error says why the metadata or the assignment could not be decoded.
+	Error string `json:"error,omitempty"`
+}
+
+// KafkaOwner is a Kafka member assigned a partition.
+type KafkaOwner struct {
+	Member   string `json:"member"`
+	ClientID string `json:"client_id"`
+	Host     string `json:"host"`
+}
+
 // Totals sum up a Status.
 type Totals struct {
 	Members    int `json:"members"`
 	Partitions int `json:"partitions"`
 	// Owned counts partitions with at least one owner znode.
 	Owned int `json:"owned"`
+	// KafkaMembers counts the members at Kafka's group coordinator.
+	KafkaMembers int `json:"kafka_members"`
+	// KafkaOwned counts partitions some Kafka member is assigned.
+	KafkaOwned int `json:"kafka_owned"`
 	// Committed counts partitions with an effective committed offset.
 	Committed int `json:"committed"`
 	// LogEnd and Lag sum the partitions where they are known.

@@ -25,20 +25,31 @@ import (
 var statusHelp = cli.Help{
 	Usage: `zkbalance status --group G [--json] [flags]
 zkbalance status --all [--json] [flags]`,
-	Description: `Shows a ZooKeeper-coordinated consumer group (Scala high-level consumer,
-pykafka BalancedConsumer, wvanbergen port or zkbalance): its members, and for
-every partition of every topic it subscribes to or has owners or offsets for,
-the owner, the committed offset (ZooKeeper, Kafka, and the effective one: the
-higher), the log-end offset and the lag. --all lists the groups under
-/consumers with their member count and layout. Nothing is written.
+	Description: `Shows a consumer group from both sides: as ZooKeeper holds it (Scala
+high-level consumer, pykafka BalancedConsumer, wvanbergen port or zkbalance
+in zookeeper mode: members under /consumers/G/ids, owner znodes, offsets) and
+as Kafka's group coordinator describes it (KafkaConsumer, zkbalance in kafka
+mode: state, assignor, members and their assignments). Which side has live
+members is the group's coordination: zookeeper, kafka, or both during a
+migration. For every partition of every topic the group subscribes to, is
+assigned, or has owners or offsets for, it shows the owner znode and the
+Kafka owner, the committed offset (ZooKeeper, Kafka, and the effective one:
+the higher), the log-end offset and the lag. --all lists the groups under
+/consumers and the consumer groups Kafka knows. Nothing is written.
+
+Without ZooKeeper (Kafka 4: pass --brokers and no --zookeeper) only Kafka's
+side is shown.
 
 --json prints one JSON object. Field names are stable; offsets are -1 when
 absent or unknown.
 
   --group G:
     group              group name
-    layout             "scala", "pykafka", "mixed" or "unknown"
+    layout             ZooKeeper layout: "scala", "pykafka", "mixed", "unknown",
+                       or "none" (no /consumers/G)
     storage            where offsets are: "zookeeper", "kafka", "dual" or "none"
+    coordination       whose members are live: "zookeeper", "kafka", "both" or "none"
+    in_zookeeper       whether /consumers/G exists
     members[]          one per /consumers/G/ids child, sorted by id:
       id               member id
       layout           "scala", "pykafka" or "unknown" (unparsable registration)
@@ -48,10 +59,19 @@ absent or unknown.
       timestamp        the registration's timestamp (RFC 3339), if any
       created          when the ids znode was created (RFC 3339)
       raw, error       the value and the parse error of an unparsable registration
+    kafka              the group at Kafka's coordinator (omitted when Kafka was not asked):
+      state            "Stable", "PreparingRebalance", "CompletingRebalance",
+                       "Empty" (no member) or "Dead" (unknown to Kafka)
+      protocol_type    "consumer", or "" for a group with only committed offsets
+      protocol         the assignor ("range", "roundrobin", "cooperative-sticky", ...)
+      members[]        sorted by id: {id, instance_id, client_id, host, topics[],
+                       assignment: topic -> [partitions], error}
+      error            the coordinator's error for the group (omitted when none)
     partitions[]       sorted by topic, then partition:
       topic, partition
       owners[]         owner znodes: {znode, value, member} (member "" when the
                        value matches no registered member)
+      kafka_owners[]   Kafka members assigned the partition: {member, client_id, host}
       zookeeper_offset /consumers/G/offsets/<topic>/<partition>
       kafka_offset     Kafka's committed offset for group G
       committed        the effective committed offset (the higher of the two)
@@ -60,21 +80,26 @@ absent or unknown.
       log_end          next offset to be written
       lag              log_end - committed, or log_end - log_start without a commit
       error            what went wrong for this partition (omitted when nothing)
-    totals             {members, partitions, owned, committed, log_end, lag, errors}
+    totals             {members, partitions, owned, kafka_members, kafka_owned,
+                       committed, log_end, lag, errors}
     warnings[]         problems not tied to one member or partition (omitted when none)
 
   --all:
-    groups[]           {group, members, layout}, sorted by group
+    groups[]           sorted by group: {group, members (in ZooKeeper), layout,
+                       in_zookeeper, coordination, kafka_state ("" when Kafka
+                       was not asked), kafka_members}
+    warnings[]         e.g. Kafka could not be asked (omitted when none)
 
 ` + cli.ConnectionHelp,
 	Examples: `zkbalance status --group billing --zookeeper zk1:2181/kafka
 zkbalance status --group billing --json | jq .totals.lag
+zkbalance status --group billing --brokers kafka1:9092      # no ZooKeeper (Kafka 4)
 zkbalance status --all`,
 }
 
 func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	group := fs.String("group", "", "the consumer group to show")
-	all := fs.Bool("all", false, "list every group under /consumers with its member count and layout")
+	all := fs.Bool("all", false, "list every group under /consumers and every consumer group Kafka knows")
 	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of tables")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
 	cf := cli.AddClusterFlags(fs)
@@ -89,14 +114,21 @@ func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	conn, brokers, log, err := dialGroupTools(ctx, cf)
+	zkConnect, brokers, err := cf.ResolveOptionalZooKeeper()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	log := cli.NewLogger(false, slog.LevelWarn)
+	var conn *zkwatch.Conn
+	if zkConnect != "" {
+		if conn, err = zkwatch.Dial(ctx, zkwatch.Config{Servers: zkConnect, Logger: log}); err != nil {
+			return err
+		}
+		defer conn.Close()
+	}
 
 	if *all {
-		return statusAll(ctx, conn, stdout, *asJSON)
+		return statusAll(ctx, conn, brokers, log, stdout, *asJSON)
 	}
 	client, err := groupToolsKafka(ctx, conn, brokers, log)
 	if err != nil {
@@ -115,43 +147,110 @@ func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 
 // groupListEntry is one line of 'status --all'.
 type groupListEntry struct {
-	Group   string            `json:"group"`
-	Members int               `json:"members"`
-	Layout  groupstate.Layout `json:"layout"`
+	Group        string                  `json:"group"`
+	Members      int                     `json:"members"`
+	Layout       groupstate.Layout       `json:"layout"`
+	InZooKeeper  bool                    `json:"in_zookeeper"`
+	Coordination groupstate.Coordination `json:"coordination"`
+	KafkaState   string                  `json:"kafka_state"`
+	KafkaMembers int                     `json:"kafka_members"`
 }
 
-// statusAll lists the groups; it needs ZooKeeper only.
-func statusAll(ctx context.Context, conn *zkwatch.Conn, w io.Writer, asJSON bool) error {
-	names, err := groupstate.Groups(ctx, conn)
-	if err != nil {
-		return err
-	}
-	list := []groupListEntry{}
-	for _, g := range names {
-		st, err := groupstate.Read(ctx, conn, nil, g)
-		if errors.Is(err, groupstate.ErrNoGroup) {
-			continue // deleted since the listing
-		}
+// statusAll lists the groups of ZooKeeper (when conn is not nil) and of
+// Kafka. With ZooKeeper, Kafka not answering is a warning.
+func statusAll(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *slog.Logger, w io.Writer, asJSON bool) error {
+	var warnings []string
+	entries := map[string]*groupListEntry{}
+	if conn != nil {
+		names, err := groupstate.Groups(ctx, conn)
 		if err != nil {
 			return err
 		}
-		list = append(list, groupListEntry{Group: g, Members: len(st.Members), Layout: st.Layout})
+		for _, g := range names {
+			st, err := groupstate.Read(ctx, conn, nil, g)
+			if errors.Is(err, groupstate.ErrNoGroup) {
+				continue // deleted since the listing
+			}
+			if err != nil {
+				return err
+			}
+			entries[g] = &groupListEntry{Group: g, Members: len(st.Members), Layout: st.Layout, InZooKeeper: true}
+		}
+	}
+	client, err := groupToolsKafka(ctx, conn, brokers, log)
+	if err == nil {
+		defer client.Close()
+		err = addKafkaGroups(ctx, client, entries)
+	}
+	if err != nil {
+		if conn == nil || ctx.Err() != nil {
+			return err
+		}
+		warnings = append(warnings, fmt.Sprintf("kafka not consulted, only the groups under /consumers are listed: %v", err))
+	}
+	list := []groupListEntry{}
+	for _, g := range slices.Sorted(maps.Keys(entries)) {
+		e := entries[g]
+		switch {
+		case e.Members > 0 && e.KafkaMembers > 0:
+			e.Coordination = groupstate.CoordinationBoth
+		case e.Members > 0:
+			e.Coordination = groupstate.CoordinationZooKeeper
+		case e.KafkaMembers > 0:
+			e.Coordination = groupstate.CoordinationKafka
+		default:
+			e.Coordination = groupstate.CoordinationNone
+		}
+		list = append(list, *e)
 	}
 	if asJSON {
 		return writeJSON(w, struct {
-			Groups []groupListEntry `json:"groups"`
-		}{list})
+			Groups   []groupListEntry `json:"groups"`
+			Warnings []string         `json:"warnings,omitempty"`
+		}{list, warnings})
 	}
 	if len(list) == 0 {
-		_, err := fmt.Fprintln(w, "no consumer groups under /consumers")
+		fmt.Fprintln(w, "no consumer groups")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GROUP\tMEMBERS\tLAYOUT\tCOORDINATION\tKAFKA-STATE\tKAFKA-MEMBERS")
+		for _, e := range list {
+			state := e.KafkaState
+			if state == "" {
+				state = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", e.Group, e.Members, e.Layout, e.Coordination, state, e.KafkaMembers)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	for _, s := range warnings {
+		fmt.Fprintln(w, "warning: "+s)
+	}
+	return nil
+}
+
+// addKafkaGroups describes every group of entries and every consumer
+// group Kafka lists at its coordinator, adding the Kafka-only groups.
+func addKafkaGroups(ctx context.Context, client sarama.Client, entries map[string]*groupListEntry) error {
+	names, err := groupstate.KafkaGroups(ctx, client)
+	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tMEMBERS\tLAYOUT")
-	for _, e := range list {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Group, e.Members, e.Layout)
+	for _, g := range names {
+		if entries[g] == nil {
+			entries[g] = &groupListEntry{Group: g, Layout: groupstate.LayoutNone}
+		}
 	}
-	return tw.Flush()
+	for _, g := range slices.Sorted(maps.Keys(entries)) {
+		kg, err := groupstate.DescribeKafkaGroup(ctx, client, g)
+		if err != nil {
+			return err
+		}
+		entries[g].KafkaState, entries[g].KafkaMembers = kg.State, len(kg.Members)
+	}
+	return nil
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -166,45 +265,81 @@ func printGroupStatus(w io.Writer, st *groupstate.Status) error {
 	if st.Storage == groupstate.StorageNone {
 		where = "no committed offsets"
 	}
-	fmt.Fprintf(w, "group %s: layout %s, %s, %d member(s)\n\n", st.Group, st.Layout, where, len(st.Members))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tLAYOUT\tSUBSCRIPTION\tREGISTERED")
-	if len(st.Members) == 0 {
-		fmt.Fprintln(tw, "(none)\t\t\t")
-	}
-	for _, m := range st.Members {
-		when := "-"
-		switch {
-		case !m.Timestamp.IsZero():
-			when = m.Timestamp.UTC().Format(time.RFC3339)
-		case !m.Created.IsZero():
-			when = m.Created.UTC().Format(time.RFC3339)
+	fmt.Fprintf(w, "group %s: layout %s, %s, %d member(s), coordination %s\n\n", st.Group, st.Layout, where, len(st.Members), st.Coordination)
+	if st.InZooKeeper {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MEMBER\tLAYOUT\tSUBSCRIPTION\tREGISTERED")
+		if len(st.Members) == 0 {
+			fmt.Fprintln(tw, "(none)\t\t\t")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, m.Layout, subscriptionText(m), when)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+		for _, m := range st.Members {
+			when := "-"
+			switch {
+			case !m.Timestamp.IsZero():
+				when = m.Timestamp.UTC().Format(time.RFC3339)
+			case !m.Created.IsZero():
+				when = m.Created.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, m.Layout, subscriptionText(m), when)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(w, "not in zookeeper (no /consumers/"+st.Group+")")
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tOWNER\tCOMMITTED(SOURCE)\tLOG-END\tLAG")
+	if k := st.Kafka; k != nil {
+		proto := k.ProtocolType
+		if k.Protocol != "" {
+			proto += "/" + k.Protocol
+		}
+		if proto == "" {
+			proto = "-"
+		}
+		fmt.Fprintf(w, "kafka coordinator: state %s, protocol %s, %d member(s)\n", k.State, proto, len(k.Members))
+		if len(k.Members) > 0 {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KAFKA-MEMBER\tCLIENT-ID\tHOST\tTOPICS\tASSIGNMENT")
+			for _, m := range k.Members {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, m.ClientID, m.Host, strings.Join(m.Topics, ","), assignmentText(m.Assignment))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tOWNER\tKAFKA-OWNER\tCOMMITTED(SOURCE)\tLOG-END\tLAG")
 	for _, p := range st.Partitions {
 		committed := "-"
 		if p.Committed >= 0 {
 			committed = fmt.Sprintf("%d (%s)", p.Committed, p.Source)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", p.Topic, p.Partition, ownersText(p.Owners), committed,
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Topic, p.Partition, ownersText(p.Owners), kafkaOwnersText(p.KafkaOwners), committed,
 			offsetText(p.LogEnd), offsetText(p.Lag))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	t := st.Totals
-	fmt.Fprintf(w, "\nTOTAL: %d partition(s), %d owned, %d committed, log end %d, lag %d\n", t.Partitions, t.Owned, t.Committed, t.LogEnd, t.Lag)
+	fmt.Fprintf(w, "\nTOTAL: %d partition(s), %d owned, %d committed, log end %d, lag %d", t.Partitions, t.Owned, t.Committed, t.LogEnd, t.Lag)
+	if st.Kafka != nil {
+		fmt.Fprintf(w, "; %d assigned at kafka", t.KafkaOwned)
+	}
+	fmt.Fprintln(w)
 	var notes []string
 	for _, m := range st.Members {
 		if m.Error != "" {
 			notes = append(notes, fmt.Sprintf("member %s: %s", m.ID, m.Error))
+		}
+	}
+	if st.Kafka != nil {
+		for _, m := range st.Kafka.Members {
+			if m.Error != "" {
+				notes = append(notes, fmt.Sprintf("kafka member %s: %s", m.ID, m.Error))
+			}
 		}
 	}
 	for _, p := range st.Partitions {
@@ -222,6 +357,34 @@ func printGroupStatus(w io.Writer, st *groupstate.Status) error {
 		}
 	}
 	return nil
+}
+
+// assignmentText is "t:0,1 u:2", "-" when empty.
+func assignmentText(a map[string][]int32) string {
+	if len(a) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, t := range slices.Sorted(maps.Keys(a)) {
+		ps := make([]string, len(a[t]))
+		for i, p := range a[t] {
+			ps[i] = fmt.Sprint(p)
+		}
+		parts = append(parts, t+":"+strings.Join(ps, ","))
+	}
+	return strings.Join(parts, " ")
+}
+
+// kafkaOwnersText is the client id and member id of the Kafka owners.
+func kafkaOwnersText(owners []groupstate.KafkaOwner) string {
+	if len(owners) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, o := range owners {
+		parts = append(parts, o.Member)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // subscriptionText is "a×2, b" for a static subscription, "white_list
@@ -292,6 +455,9 @@ func dialGroupTools(ctx context.Context, cf *cli.ClusterFlags) (*zkwatch.Conn, [
 // registered in /brokers/ids.
 func groupToolsKafka(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *slog.Logger) (sarama.Client, error) {
 	if len(brokers) == 0 {
+		if conn == nil {
+			return nil, errors.New("kafka client: no broker address and no zookeeper to find them in")
+		}
 		var err error
 		if brokers, err = cli.BrokersFromZooKeeper(ctx, conn, log); err != nil {
 			return nil, err

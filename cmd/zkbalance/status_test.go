@@ -341,7 +341,7 @@ func TestStatus(t *testing.T) {
 		t.Errorf("status --all --json lacks %s: %s", group, r.stdout)
 	}
 	r = runBin(t, 2*time.Minute, append([]string{"status", "--all"}, clusterArgs(t)...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, "GROUP") || !containsFields(r.stdout, group, "1", "scala") {
+	if r.code != 0 || !strings.Contains(r.stdout, "GROUP") || !containsFields(r.stdout, group, "1", "scala", "zookeeper", "Empty", "0") {
 		t.Errorf("status --all: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

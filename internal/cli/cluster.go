@@ -54,6 +54,29 @@ func (cf *ClusterFlags) Resolve() (zookeeper string, brokers []string, err error
 	return resolveAddrs(*cf.zookeeper, *cf.brokers, os.Getenv, readEnv, *cf.envFile)
 }
 
+// ResolveOptionalZooKeeper is Resolve for commands that can work with
+// Kafka alone (a cluster without ZooKeeper, Kafka 4): no ZooKeeper address
+// is not an error when broker addresses are given; zookeeper is then "".
+func (cf *ClusterFlags) ResolveOptionalZooKeeper() (zookeeper string, brokers []string, err error) {
+	zookeeper, brokers, err = cf.Resolve()
+	if err == nil || !errors.Is(err, ErrUsage) || *cf.zookeeper != "" {
+		return zookeeper, brokers, err
+	}
+	bs := *cf.brokers
+	if bs == "" {
+		bs = os.Getenv(EnvBrokers)
+	}
+	if bs == "" && *cf.envFile != "" {
+		if env, eerr := ReadEnvFile(*cf.envFile); eerr == nil && env["KAFKA_ZOOKEEPER_CONNECT"] == "" {
+			bs = env["BROKERS"]
+		}
+	}
+	if len(SplitList(bs)) == 0 {
+		return "", nil, Usagef("no ZooKeeper and no broker address: pass --zookeeper or --brokers (or set $%s or $%s)", EnvZooKeeper, EnvBrokers)
+	}
+	return "", SplitList(bs), nil
+}
+
 // resolveAddrs is Resolve's logic: flags, then getenv, then (if readEnv is
 // not nil and something is missing) the env file. The env file's BROKERS
 // only count when its KAFKA_ZOOKEEPER_CONNECT is the ZooKeeper used, so
