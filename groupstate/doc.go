@@ -4,6 +4,11 @@
 // subscriptions from /consumers/<g>/ids, owners from /consumers/<g>/owners,
 // committed offsets from /consumers/<g>/offsets and from Kafka (OffsetFetch to
 // the group coordinator), and log-end offsets and lag from the brokers.
+// It also reads Kafka-coordinated groups (KafkaConsumer, zkbalance's kafka
+// mode) from their group coordinator: state, assignor, members and their
+// assignments (DescribeKafkaGroup, KafkaGroups); Read merges both sides, so
+// a group migrating from ZooKeeper to Kafka coordination shows its members
+// of both, and works without ZooKeeper (Kafka 4) with Kafka's side only.
 //
 // It is an operator's tool: it only reads, except for MigrateOffsets, and it
 // reports malformed data (a registration that is neither Scala JSON nor a

@@ -70,3 +70,54 @@ func ExampleMigrateOffsets() {
 		log.Fatal(err)
 	}
 }
+
+// Describe a Kafka-coordinated group at its coordinator (no ZooKeeper
+// needed) and print each member's assignment. It needs a running cluster,
+// so it has no checked output.
+func ExampleDescribeKafkaGroup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	client, err := sarama.NewClient([]string{"kafka1:9092"}, sc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	g, err := groupstate.DescribeKafkaGroup(ctx, client, "billing")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s, assignor %q, %d members\n", g.State, g.Protocol, len(g.Members))
+	for _, m := range g.Members {
+		fmt.Printf("%s (%s at %s): %v\n", m.ID, m.ClientID, m.Host, m.Assignment)
+	}
+}
+
+// List the consumer groups Kafka knows; Read shows each with nil for the
+// ZooKeeper connection on a cluster without ZooKeeper. It needs a running
+// cluster, so it has no checked output.
+func ExampleKafkaGroups() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	client, err := sarama.NewClient([]string{"kafka1:9092"}, sc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	names, err := groupstate.KafkaGroups(ctx, client)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, g := range names {
+		st, err := groupstate.Read(ctx, nil, client, g)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s: coordination %s, %d kafka members, lag %d\n", g, st.Coordination, st.Totals.KafkaMembers, st.Totals.Lag)
+	}
+}

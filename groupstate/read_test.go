@@ -35,7 +35,7 @@ func part(topic string, p int32, zkOff, kafkaOff, committed int64, src groupstat
 	if owners == nil {
 		owners = []groupstate.Owner{}
 	}
-	return groupstate.Partition{Topic: topic, Partition: p, Owners: owners, ZooKeeperOffset: zkOff,
+	return groupstate.Partition{Topic: topic, Partition: p, Owners: owners, KafkaOwners: []groupstate.KafkaOwner{}, ZooKeeperOffset: zkOff,
 		KafkaOffset: kafkaOff, Committed: committed, Source: src, LogStart: 0, LogEnd: logEnd, Lag: lag}
 }
 
@@ -87,6 +87,9 @@ func TestReadScalaGroup(t *testing.T) {
 	z := groupstate.SourceZooKeeper
 	want := &groupstate.Status{
 		Group: group, Layout: groupstate.LayoutScala, Storage: groupstate.StorageZooKeeper,
+		Coordination: groupstate.CoordinationZooKeeper, InZooKeeper: true,
+		// Never known to Kafka: no member joined there, no offset committed.
+		Kafka: &groupstate.KafkaGroup{State: "Dead", Members: []groupstate.KafkaMember{}},
 		Members: []groupstate.Member{
 			{ID: m1, Layout: groupstate.LayoutScala, Subscription: map[string]int{a: 2}, Pattern: "static",
 				Topics: []string{a}, Timestamp: time.UnixMilli(1700000000000)},
@@ -169,6 +172,9 @@ func TestReadPykafkaGroup(t *testing.T) {
 	k := groupstate.SourceKafka
 	want := &groupstate.Status{
 		Group: group, Layout: groupstate.LayoutPykafka, Storage: groupstate.StorageKafka,
+		Coordination: groupstate.CoordinationZooKeeper, InZooKeeper: true,
+		// Known to Kafka through its committed offsets only.
+		Kafka: &groupstate.KafkaGroup{State: "Empty", Members: []groupstate.KafkaMember{}},
 		Members: []groupstate.Member{
 			{ID: ma, Layout: groupstate.LayoutPykafka, Subscription: map[string]int{topic: 1}, Topics: []string{topic}},
 			{ID: mb, Layout: groupstate.LayoutPykafka, Subscription: map[string]int{topic: 1}, Topics: []string{topic}},
