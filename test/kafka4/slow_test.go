@@ -92,12 +92,18 @@ func TestKafka4SlowHandler(t *testing.T) {
 	}
 
 	// C joins: every partition is revoked (eager) and some move.
-	genA, memberA, ok := kafkaGeneration(a.c)
-	if !ok {
-		t.Fatal("A has no generation")
+	type genOf struct {
+		id     int32
+		member string
 	}
+	gens := map[string]genOf{} // each member's generation before the move
 	before := map[int32]string{}
 	for _, m := range []*member{a, b} {
+		id, mid, ok := kafkaGeneration(m.c)
+		if !ok {
+			t.Fatalf("%s has no generation", m.name)
+		}
+		gens[m.name] = genOf{id, mid}
 		for _, tp := range m.c.Owned() {
 			before[tp.Partition] = m.name
 		}
@@ -112,7 +118,7 @@ func TestKafka4SlowHandler(t *testing.T) {
 			after[tp.Partition] = m.name
 		}
 	}
-	var movedFromA []int32
+	moved := map[int32]string{} // partition -> its owner before the move
 	for p := range int32(parts) {
 		old, now := before[p], after[p]
 		tp := balanced.TopicPartition{Topic: topic, Partition: p}
@@ -129,9 +135,7 @@ func TestKafka4SlowHandler(t *testing.T) {
 		if old == now {
 			continue
 		}
-		if old == "A" {
-			movedFromA = append(movedFromA, p)
-		}
+		moved[p] = old
 		for _, r := range log.Records() {
 			if r.TP == tp && r.Member == now && r.Start.Before(revokedAt) && r.Start.After(joined) {
 				t.Errorf("partition %d: %s started offset %d at %s, before %s's handler stopped at %s",
@@ -141,10 +145,12 @@ func TestKafka4SlowHandler(t *testing.T) {
 		t.Logf("partition %d moved %s -> %s; %s's handler stopped (ErrRevoked) %s after C joined",
 			p, old, now, old, revokedAt.Sub(joined).Round(time.Millisecond))
 	}
-	if len(movedFromA) == 0 {
-		t.Fatalf("no partition moved away from A: before %v, after %v", before, after)
+	if len(moved) == 0 {
+		t.Fatalf("no partition moved: before %v, after %v", before, after)
 	}
-	staleCommitRefused(ctx, t, cl, group, topic, movedFromA[0], genA, memberA)
+	for p, old := range moved {
+		staleCommitRefused(ctx, t, cl, group, topic, p, old, gens[old].id, gens[old].member)
+	}
 
 	time.Sleep(time.Second)
 	a.stop(t)
@@ -171,10 +177,10 @@ func TestKafka4SlowHandler(t *testing.T) {
 	}
 }
 
-// staleCommitRefused commits offset 99999 for partition p as member of
-// generation gen (before the move) and checks that the broker refuses it
+// staleCommitRefused commits offset 99999 for partition p as its old owner
+// name (member id member) in generation gen (before the move) and checks that the broker refuses it
 // and writes nothing.
-func staleCommitRefused(ctx context.Context, t *testing.T, cl *cluster.Cluster, group, topic string, p, gen int32, member string) {
+func staleCommitRefused(ctx context.Context, t *testing.T, cl *cluster.Cluster, group, topic string, p int32, name string, gen int32, member string) {
 	t.Helper()
 	const bogus = 99999
 	sc := sarama.NewConfig()
@@ -197,7 +203,7 @@ func staleCommitRefused(ctx context.Context, t *testing.T, cl *cluster.Cluster, 
 	}
 	kerr := resp.Errors[topic][p]
 	if kerr != sarama.ErrIllegalGeneration && kerr != sarama.ErrUnknownMemberId {
-		t.Errorf("commit by %s in generation %d after the move: %v, want ILLEGAL_GENERATION", member, gen, kerr)
+		t.Errorf("commit by %s (%s) in generation %d after the move: %v, want ILLEGAL_GENERATION", name, member, gen, kerr)
 	}
 	got, err := cl.CommittedOffsets(ctx, group, topic, p+1)
 	if err != nil {
@@ -206,5 +212,5 @@ func staleCommitRefused(ctx context.Context, t *testing.T, cl *cluster.Cluster, 
 	if got[p] == bogus {
 		t.Errorf("the stale commit landed: partition %d committed %d", p, got[p])
 	}
-	t.Logf("commit of partition %d by A in generation %d after the move: refused (%v); committed stays %d", p, gen, kerr, got[p])
+	t.Logf("commit of partition %d by its old owner %s in generation %d after the move: refused (%v); committed %d", p, name, gen, kerr, got[p])
 }
