@@ -70,10 +70,24 @@ type Config struct {
 	// never match. Topics that appear later are picked up without restart.
 	TopicPattern string
 	// ZooKeeper is the connect string, "host:port[,host:port][/chroot]",
-	// of the ZooKeeper the brokers register in. Required.
+	// of the ZooKeeper the brokers register in. Required, except with
+	// CoordinationKafka and Brokers set: then an empty ZooKeeper means no
+	// ZooKeeper at all (for Kafka 4 in KRaft mode, which has none): no
+	// owner znodes are claimed, nothing is written under /consumers, and
+	// the invariant that a partition is processed only by the holder of
+	// its owner znode does not apply; only the Kafka group generation
+	// fences the member (a handler is stopped when its partition is
+	// revoked, and a commit of a generation that is over is refused).
+	// That is for groups without ZooKeeper members left: zookeeper-mode
+	// members and legacy Scala or pykafka consumers cannot see such a
+	// member. SessionTimeout, LostAfterDisconnect, ZooKeeperDialer,
+	// ZooKeeperAuth and ACL need ZooKeeper, and the Sarama Version must be
+	// at least V2_1_0_0 (the oldest request versions Kafka 4 still
+	// accepts).
 	ZooKeeper string
-	// Brokers are bootstrap addresses for fetching. Default: the
-	// endpoints registered in /brokers/ids (listener Listener).
+	// Brokers are bootstrap addresses for fetching (and, in kafka mode,
+	// for the group coordinator). Default: the endpoints registered in
+	// /brokers/ids (listener Listener). Required without ZooKeeper.
 	Brokers []string
 	// Listener names the broker listener to use from /brokers/ids when
 	// Brokers is empty. Default: the first endpoint whose security protocol
@@ -205,7 +219,9 @@ type Config struct {
 	// (Offsets must be OffsetsKafka or empty) and commits are fenced by the
 	// generation; it does not register under /consumers/<group>/ids, so
 	// zookeeper-mode members of the same group do not see it: all zkbalance
-	// members of a group must use the same mode. See coord_kafka.go.
+	// members of a group must use the same mode. With an empty ZooKeeper
+	// (and Brokers set) it uses no ZooKeeper at all and claims no owner
+	// znodes: see ZooKeeper. See coord_kafka.go.
 	Coordination Coordination
 	// KafkaStrategy is the assignor (Kafka's partition.assignment.strategy
 	// name) a kafka-mode member offers and, when it is the group leader,
@@ -262,9 +278,10 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if c.ZooKeeper == "" {
-		return bad("ZooKeeper", "required")
-	}
-	if _, _, err := zkwatch.ParseServers(c.ZooKeeper); err != nil {
+		if field, err := c.checkNoZooKeeper(); err != nil {
+			return bad(field, "%v", err)
+		}
+	} else if _, _, err := zkwatch.ParseServers(c.ZooKeeper); err != nil {
 		return bad("ZooKeeper", "%v", err)
 	}
 	switch c.Layout {
@@ -379,6 +396,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Coordination == CoordinationKafka && !sc.Version.IsAtLeast(sarama.V0_10_1_0) {
 		return bad("Sarama", "CoordinationKafka needs Version 0.10.1 or later (JoinGroup v1), got %s", sc.Version)
+	}
+	if c.ZooKeeper == "" && !sc.Version.IsAtLeast(minVersionWithoutZooKeeper) {
+		return bad("Sarama", "without ZooKeeper (Kafka 4 brokers) Version must be %s or later: Kafka 4 refuses the older request versions; got %s", minVersionWithoutZooKeeper, sc.Version)
 	}
 	c.Sarama = sc
 	return c, nil

@@ -2,6 +2,7 @@ package balanced
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,16 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"CommitInterval", func(c *Config) { c.CommitInterval = time.Nanosecond }},
 		{"LostAfterDisconnect", func(c *Config) { c.LostAfterDisconnect = -1 }},
 		{"MemberID", func(c *Config) { c.MemberID = "a/b" }},
+		// Without ZooKeeper: only kafka mode with Brokers, no ZooKeeper
+		// settings, a Sarama Version Kafka 4 accepts.
+		{"ZooKeeper", func(c *Config) { c.ZooKeeper = ""; c.Brokers = []string{"k:9092"} }},
+		{"Brokers", func(c *Config) { c.ZooKeeper = ""; c.Coordination = CoordinationKafka }},
+		{"SessionTimeout", noZK(func(c *Config) { c.SessionTimeout = 10 * time.Second })},
+		{"LostAfterDisconnect", noZK(func(c *Config) { c.LostAfterDisconnect = time.Second })},
+		{"ZooKeeperAuth", noZK(func(c *Config) { c.ZooKeeperAuth = []ZooKeeperAuth{DigestAuth("u", "p")} })},
+		{"ACL", noZK(func(c *Config) { c.ACL = DigestACL("u", "p") })},
+		{"ZooKeeperDialer", noZK(func(c *Config) { c.ZooKeeperDialer = net.DialTimeout })},
+		{"Sarama", noZK(func(c *Config) { c.Sarama = sarama.NewConfig(); c.Sarama.Version = sarama.V0_10_2_0 })},
 	} {
 		c := ok
 		c.Topics = append([]string(nil), ok.Topics...)
@@ -130,4 +141,33 @@ func FuzzConfig(f *testing.F) {
 			t.Fatalf("accepted config without defaults: %+v", got)
 		}
 	})
+}
+
+// noZK makes a mod that first turns the config into kafka mode without
+// ZooKeeper, then applies mod.
+func noZK(mod func(*Config)) func(*Config) {
+	return func(c *Config) {
+		c.ZooKeeper, c.Brokers, c.Coordination = "", []string{"k:9092"}, CoordinationKafka
+		mod(c)
+	}
+}
+
+// Kafka mode runs without ZooKeeper when Brokers are set; the default
+// Sarama Version is one Kafka 4 accepts.
+func TestConfigWithoutZooKeeper(t *testing.T) {
+	in := Config{Group: "g", Topics: []string{"t"}, Brokers: []string{"k:9092"}, Coordination: CoordinationKafka}
+	c, err := in.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ZooKeeper != "" || c.Offsets != OffsetsKafka || !c.Sarama.Version.IsAtLeast(minVersionWithoutZooKeeper) {
+		t.Fatalf("ZooKeeper %q, Offsets %s, Version %s", c.ZooKeeper, c.Offsets, c.Sarama.Version)
+	}
+	for _, v := range []sarama.KafkaVersion{sarama.V2_1_0_0, sarama.V3_0_0_0, sarama.V4_0_0_0} {
+		in.Sarama = sarama.NewConfig()
+		in.Sarama.Version = v
+		if _, err := in.withDefaults(); err != nil {
+			t.Errorf("Version %s: %v", v, err)
+		}
+	}
 }

@@ -30,9 +30,9 @@ import (
 //     ZooKeeper (the same layout code and ClaimBackoff as zookeeper mode;
 //     a claim waits while another member still holds it), then start the
 //     worker, which reads the committed offset from Kafka only now, then
-//     fetches and calls the Handler. The claim is a step that can be
-//     absent (no ZooKeeper session: the workers start at once), for a
-//     later mode without ZooKeeper.
+//     fetches and calls the Handler. Without ZooKeeper (Config.ZooKeeper
+//     empty: Kafka 4 in KRaft mode) the claim step is absent and the
+//     workers start at once.
 //  4. The generation ends when a heartbeat answers REBALANCE_IN_PROGRESS
 //     (eager revoke: every handler's context is cancelled with
 //     ErrRevoked, waited for at most RevokeTimeout, the marks committed
@@ -55,6 +55,15 @@ import (
 // the member holding its owner znode; the znode is created before the
 // worker starts and deleted after the handler returned (or RevokeTimeout
 // passed) and the final commit was made.
+//
+// Without ZooKeeper that invariant does not apply: what keeps two members
+// apart is the eager protocol alone (every member stops its handlers before
+// it rejoins, and the coordinator completes the rebalance only when all
+// have rejoined or been dropped) and the generation fence on commits. A
+// handler that outlives RevokeTimeout, or a member dropped after
+// KafkaSessionTimeout without noticing, can still process a message the
+// new owner processes too, as with the Java client; its commits are
+// refused. Meant for groups with no ZooKeeper members left (Kafka 4).
 
 // genEnd is why a generation ended for this member.
 type genEnd int
@@ -82,16 +91,27 @@ func (e genEnd) String() string {
 
 // runKafka is Run in kafka mode.
 func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
-	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-	sess, err := c.dial(dctx)
-	dcancel()
-	if err != nil {
-		return fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
+	// sess stays nil without ZooKeeper (Config.ZooKeeper empty): no claims,
+	// and no session to lose.
+	var sess *zkwatch.Conn
+	if c.cfg.ZooKeeper != "" {
+		dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+		var err error
+		sess, err = c.dial(dctx)
+		dcancel()
+		if err != nil {
+			return fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
+		}
+		c.sess.Store(sess)
+		defer func() { c.sess.Store(nil) }()
 	}
-	c.sess.Store(sess)
-	defer func() { c.sess.Store(nil) }()
+	closeSess := func() {
+		if sess != nil {
+			sess.Close()
+		}
+	}
 	if err := c.setupKafka(ctx, sess); err != nil {
-		sess.Close()
+		closeSess()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -100,13 +120,13 @@ func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
 	defer c.closeKafka()
 	strategy, err := kafkaStrategy(c.cfg.KafkaStrategy)
 	if err != nil {
-		sess.Close()
+		closeSess()
 		return fmt.Errorf("%w: KafkaStrategy: %w", ErrInvalidConfig, err)
 	}
 	mc := membershipConfig(c.cfg.Sarama, c.cfg.RebalanceTimeout)
 	client, err := c.newKafkaClientWith(ctx, c.addrs, mc)
 	if err != nil {
-		sess.Close()
+		closeSess()
 		if ctx.Err() != nil {
 			return nil
 		}

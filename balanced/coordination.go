@@ -102,3 +102,37 @@ func (c *Config) coordinationDefaults() (string, error) {
 	}
 	return "", nil
 }
+
+// minVersionWithoutZooKeeper is the oldest sarama Config.Version allowed
+// without ZooKeeper: Kafka 4 removed the request versions of clients older
+// than Kafka 2.1 (e.g. Fetch below v4, JoinGroup below v2, OffsetCommit
+// below v2), and a member without ZooKeeper is meant for Kafka 4 brokers.
+var minVersionWithoutZooKeeper = sarama.V2_1_0_0
+
+// checkNoZooKeeper validates a Config whose ZooKeeper is empty: only kafka
+// mode with Brokers can run without ZooKeeper, and the ZooKeeper settings
+// must be unset. It returns the field at fault.
+func (c *Config) checkNoZooKeeper() (string, error) {
+	if c.Coordination != CoordinationKafka {
+		return "ZooKeeper", errors.New("required (only CoordinationKafka with Brokers runs without ZooKeeper)")
+	}
+	if len(c.Brokers) == 0 {
+		return "Brokers", errors.New("required without ZooKeeper")
+	}
+	zkOnly := []struct {
+		name string
+		set  bool
+	}{
+		{"SessionTimeout", c.SessionTimeout != 0},
+		{"LostAfterDisconnect", c.LostAfterDisconnect != 0},
+		{"ZooKeeperDialer", c.ZooKeeperDialer != nil},
+		{"ZooKeeperAuth", len(c.ZooKeeperAuth) > 0},
+		{"ACL", len(c.ACL) > 0},
+	}
+	for _, f := range zkOnly {
+		if f.set {
+			return f.name, errors.New("set without ZooKeeper (it configures the ZooKeeper session)")
+		}
+	}
+	return "", nil
+}

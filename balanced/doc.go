@@ -32,7 +32,9 @@
 // shared with Java KafkaConsumers of the group); the member still claims
 // each partition's owner znode before it starts it and releases it after
 // the final commit, keeps offsets in Kafka, and its commits are fenced by
-// the generation.
+// the generation. With Config.ZooKeeper left empty (and Config.Brokers set)
+// it uses no ZooKeeper at all, for Kafka 4 in KRaft mode: no owner znodes,
+// the generation alone fences it (see Config.ZooKeeper).
 //
 // Config.Offsets chooses where offsets are kept (ZooKeeper, Kafka or both),
 // Config.Hooks tells the application about assignment changes and about the

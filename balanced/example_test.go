@@ -169,3 +169,27 @@ func ExampleCoordination() {
 	// ok
 	// true
 }
+
+// A kafka-mode member for Kafka 4 (KRaft), which has no ZooKeeper: leave
+// ZooKeeper empty and list the brokers. Only kafka mode runs without
+// ZooKeeper, and it needs a sarama Version Kafka 4 accepts (2.1 or later,
+// the default).
+func ExampleCoordination_withoutZooKeeper() {
+	cfg := balanced.Config{
+		Group:        "billing",
+		Topics:       []string{"orders"},
+		Brokers:      []string{"kafka1:9092", "kafka2:9092"},
+		Coordination: balanced.CoordinationKafka,
+	}
+	if _, err := balanced.New(cfg); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("ok")
+	cfg.Coordination = balanced.CoordinationZooKeeper
+	_, err := balanced.New(cfg)
+	fmt.Println(err)
+	// Output:
+	// ok
+	// balanced: invalid config: ZooKeeper: required (only CoordinationKafka with Brokers runs without ZooKeeper)
+}

@@ -43,13 +43,7 @@ func NewDualOffsets(zkStore, kafkaStore OffsetStore) OffsetStore {
 
 // KafkaGeneration is c's current Kafka group generation and member id in
 // kafka mode; ok false between generations (tests).
-func KafkaGeneration(c *Consumer) (id int32, member string, ok bool) {
-	g := c.kgen.Load()
-	if g == nil {
-		return 0, "", false
-	}
-	return g.id, g.memberID, true
-}
+func KafkaGeneration(c *Consumer) (id int32, member string, ok bool) { return c.kafkaGeneration() }
 
 // CommitAsGeneration commits offset for tp through the kafka-mode store as
 // member of generation (no owner znode in the fence): the generation fence

@@ -107,6 +107,18 @@ func newClaim(tp TopicPartition, initialOffset int64, marked *atomic.Int64, src 
 func init() {
 	balancedhook.NewClaim = newClaim
 	balancedhook.Fetching = (*Consumer).fetching
+	balancedhook.KafkaGeneration = (*Consumer).kafkaGeneration
+}
+
+// kafkaGeneration is the current Kafka group generation and member id in
+// kafka mode; ok false between generations (for tests, through
+// internal/balancedhook).
+func (c *Consumer) kafkaGeneration() (id int32, member string, ok bool) {
+	g := c.kgen.Load()
+	if g == nil {
+		return 0, "", false
+	}
+	return g.id, g.memberID, true
 }
 
 // TopicPartition is the claimed partition.

@@ -15,9 +15,12 @@ type Health struct {
 	// Connected is true while Run holds a ZooKeeper session and is
 	// connected to it: false before Run has connected, while the
 	// connection is down (handlers are stopped then, see
-	// Config.LostAfterDisconnect) and after Run returned.
+	// Config.LostAfterDisconnect) and after Run returned. Without
+	// ZooKeeper (kafka mode, Config.ZooKeeper empty) it is true while the
+	// member is in a Kafka group generation.
 	Connected bool
-	// SessionID is the ZooKeeper session Run holds, 0 when none.
+	// SessionID is the ZooKeeper session Run holds, 0 when none (always
+	// without ZooKeeper).
 	SessionID int64
 	// Owned is how many partitions have their handlers running
 	// (len(Owned())).
@@ -39,6 +42,8 @@ func (c *Consumer) Health() Health {
 	if sess := c.sess.Load(); sess != nil {
 		h.SessionID = sess.SessionID()
 		h.Connected = sess.State() == zkwatch.StateHasSession
+	} else if c.cfg.ZooKeeper == "" {
+		h.Connected = c.kgen.Load() != nil
 	}
 	h.Owned = len(c.Owned())
 	c.healthMu.Lock()

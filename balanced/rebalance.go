@@ -231,8 +231,8 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 // claimAll claims the partitions in parallel and starts a worker for each as
 // soon as it is claimed. It returns what was claimed, sorted. kgen is the
 // Kafka generation the partitions were assigned in (kafka mode), else nil.
-// Without a session (sess nil: kafka mode without ZooKeeper, a later
-// option) the claim step is absent and the workers start at once.
+// Without a session (sess nil: kafka mode without ZooKeeper) the claim
+// step is absent and the workers start at once.
 func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, h Handler, kgen *kafkaGeneration) []TopicPartition {
 	if len(tps) == 0 {
 		return nil

@@ -1,7 +1,8 @@
 // Package balancedhook lets the module's own packages reach parts of
 // package balanced that are not its API, without exporting them from
-// balanced: balancedtest builds a *balanced.Claim over a fake partition, and
-// test/bench asks which partitions a member has started fetching.
+// balanced: balancedtest builds a *balanced.Claim over a fake partition,
+// test/bench asks which partitions a member has started fetching, and
+// test/kafka4 which Kafka group generation a member is in.
 //
 // Package balanced sets the variables in its init (importing balanced is
 // what makes them non-nil); a user asserts the function type documented on
@@ -29,3 +30,11 @@ var NewClaim any
 //
 // listing the partitions c owns whose fetching has started, sorted.
 var Fetching any
+
+// KafkaGeneration is, once package balanced is initialised,
+//
+//	func(c *balanced.Consumer) (id int32, member string, ok bool)
+//
+// giving the Kafka group generation and member id c is in (kafka mode); ok
+// is false between generations and in zookeeper mode.
+var KafkaGeneration any
