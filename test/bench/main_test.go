@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // Flags. Zero values take the smoke size, or the size with
 // -bench.full.
 var (
-	flagFull            = flag.Bool("bench.full", false, "the issue's sizes (make bench): 1M messages x 9 rounds (pykafka 3), 20 joins at 4,16,32 x 256, writes at 16 x 256, RSS at 1000 partitions")
+	flagFull            = flag.Bool("bench.full", false, "the issue's sizes (make bench): 1M messages x 9 rounds (pykafka 3), 20 joins at 4,16,32 x 256, writes at 16 x 256, RSS at 1000 partitions, migration at 16 x 256")
 	flagMessages        = flag.Int("bench.messages", 0, "throughput: 1 KiB messages over 8 partitions (smoke 10000, full 1000000)")
 	flagRounds          = flag.Int("bench.rounds", 0, "throughput: rounds, the contenders interleaved; the median is reported (smoke 1, full 9)")
 	flagPyRounds        = flag.Int("bench.pykafka-rounds", 0, "throughput: pykafka takes part in the first this many rounds only (about 90 s a round at 1M; smoke 1, full 3)")
@@ -42,11 +42,14 @@ var (
 	flagRSSPartitions   = flag.Int("bench.rss-partitions", 0, "rss: partitions the member owns (smoke 50, full 1000)")
 	flagRSSBurst        = flag.Int("bench.rss-burst", 0, "rss: 1 KiB messages per partition consumed before the second reading (smoke 10, full 100)")
 	flagRSSIdle         = flag.Duration("bench.rss-idle", 0, "rss: idle time after owning every partition (smoke 1s, full 10s)")
+	flagMigMembers      = flag.Int("bench.migration-members", 0, "migration: members of the group switched to Kafka coordination (smoke 4, full 16)")
+	flagMigPartitions   = flag.Int("bench.migration-partitions", 0, "migration: partitions of its topic (smoke 32, full 256)")
+	flagMigInterval     = flag.Duration("bench.migration-interval", 100*time.Millisecond, "migration: the stream sends one message to every partition this often")
 	flagPykafka         = flag.Bool("bench.pykafka", true, "include the pykafka contender")
 	flagSaramaGroup     = flag.Bool("bench.sarama-group", true, "include the sarama ConsumerGroup contender")
 	flagOut             = flag.String("bench.out", "", "write the report (Markdown) to this file (default: the test's temporary directory)")
 	flagJoinTimeout     = flag.Duration("bench.join-timeout", 2*time.Minute, "latency: bound of each join, and of the settling after the leave")
-	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss (default all)")
+	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss,migration (default all)")
 	flagLatencyAssignor = flag.String("bench.latency-assignors", "scala-range,sticky", "latency: zkbalance assignors (the first is the one the targets judge)")
 	flagWritesAssignor  = flag.String("bench.writes-assignors", "", "writes: zkbalance assignors (smoke "+strings.Join(smokeWritesAssignors, ",")+"; full all: "+strings.Join(partition.Names(), ",")+")")
 )
@@ -60,6 +63,8 @@ type sizes struct {
 	members                                                      []int
 	rssPartitions, rssBurst                                      int
 	rssIdle                                                      time.Duration
+	migrationMembers, migrationPartitions                        int
+	migrationInterval                                            time.Duration
 	latencyAssignors, writesAssignors                            []string
 	only                                                         map[string]bool
 }
@@ -84,6 +89,13 @@ func resolve(t *testing.T) sizes {
 		rssPartitions: pick(*flagRSSPartitions, 50, 1000),
 		rssBurst:      pick(*flagRSSBurst, 10, 100),
 		rssIdle:       *flagRSSIdle,
+
+		migrationMembers:    pick(*flagMigMembers, 4, 16),
+		migrationPartitions: pick(*flagMigPartitions, 32, 256),
+		migrationInterval:   *flagMigInterval,
+	}
+	if s.migrationInterval <= 0 {
+		t.Fatalf("-bench.migration-interval: must be positive, got %s", s.migrationInterval)
 	}
 	if s.rssIdle <= 0 {
 		s.rssIdle = time.Second
@@ -128,9 +140,9 @@ func resolve(t *testing.T) sizes {
 		}
 	}
 	s.only = map[string]bool{}
-	for _, p := range list(*flagOnly, []string{"throughput", "latency", "writes", "rss"}) {
+	for _, p := range list(*flagOnly, []string{"throughput", "latency", "writes", "rss", "migration"}) {
 		switch p {
-		case "throughput", "latency", "writes", "rss":
+		case "throughput", "latency", "writes", "rss", "migration":
 			s.only[p] = true
 		default:
 			t.Fatalf("-bench.only: unknown part %q", p)

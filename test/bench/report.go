@@ -45,8 +45,11 @@ type Report struct {
 	Writes []Writes
 	// RSS has one entry per measured member kind.
 	RSS []RSS
+	// Migration has one entry per switch method (ZooKeeper → Kafka
+	// coordination of a running group).
+	Migration []Migration
 	// Method are per-section notes (keys: "throughput", "latency", "writes",
-	// "rss"), written under each section's table.
+	// "rss", "migration"), written under each section's table.
 	Method map[string][]string
 }
 
@@ -281,6 +284,17 @@ func (r *Report) Missing() []string {
 			out = append(out, fmt.Sprintf("rss %s: %s", x.Contender, x.Err))
 		}
 	}
+	for _, m := range r.Migration {
+		name := fmt.Sprintf("migration %s at %d x %d", shortMethod(m.Method), m.Members, m.Partitions)
+		switch {
+		case m.Err != "":
+			out = append(out, name+": "+m.Err)
+		case len(m.Gaps) != m.Partitions:
+			out = append(out, fmt.Sprintf("%s: a gap for %d of %d partitions", name, len(m.Gaps), m.Partitions))
+		case m.Lost > 0:
+			out = append(out, fmt.Sprintf("%s: %d messages lost", name, m.Lost))
+		}
+	}
 	return out
 }
 
@@ -419,6 +433,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		row(append(append([]string{fmt.Sprintf("RSS per member owning %d partitions, after a burst", parts)},
 			colCells(cells, true)...), target, met)...)
 	}
+	r.migrationSummary(row)
 	p("\n– : not part of the comparison.\n")
 
 	skipped := func() { p("Not measured in this run.\n") }
@@ -457,6 +472,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	} else {
 		r.rssTable(&b)
 		r.method(&b, "rss")
+	}
+
+	// Migration.
+	p("\n## Processing gap during a switch to Kafka coordination\n\n")
+	if len(r.Migration) == 0 {
+		skipped()
+	} else {
+		r.migrationTable(&b)
+		r.method(&b, "migration")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

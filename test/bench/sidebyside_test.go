@@ -86,7 +86,7 @@ func TestSideBySide(t *testing.T) {
 	for _, part := range []struct {
 		name string
 		fn   func(*testing.T)
-	}{{"throughput", r.runThroughput}, {"latency", r.runLatencyAll}, {"writes", r.runWrites}, {"rss", r.runRSS}} {
+	}{{"throughput", r.runThroughput}, {"latency", r.runLatencyAll}, {"writes", r.runWrites}, {"rss", r.runRSS}, {"migration", r.runMigration}} {
 		if s.only[part.name] {
 			t0 := time.Now()
 			part.fn(t)
@@ -214,6 +214,7 @@ func (r *run) method() {
 	if !slices.Contains(r.columns(), bench.Pykafka) {
 		m["rss"] = m["rss"][:1]
 	}
+	m["migration"] = r.migrationMethod()
 	for k, v := range m {
 		for i := range v {
 			v[i] = strings.TrimSpace(v[i])
