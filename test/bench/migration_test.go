@@ -88,6 +88,29 @@ func switchOldWay(ctx context.Context, g *gapGroup) error {
 	return nil
 }
 
+// warmCoordinator looks up group's coordinator (FindCoordinator, retried
+// by sarama), so that Kafka has created its offsets topic before anything
+// is measured: on a fresh cluster the first lookup creates it, which a
+// group in production never waits for.
+func warmCoordinator(ctx context.Context, cl *cluster.Cluster, group string) error {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	sc.Metadata.Retry.Max = 20
+	client, err := sarama.NewClient(cl.BrokerAddrs(), sc)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer client.Close()
+	for {
+		if _, err = client.Coordinator(group); err == nil {
+			return nil
+		}
+		if serr := sleepCtx(ctx, 200*time.Millisecond); serr != nil {
+			return fmt.Errorf("coordinator of %s: %w (%w)", group, err, serr)
+		}
+	}
+}
+
 // recorder is every message the handlers processed, per partition.
 type recorder struct {
 	parts []recPart
@@ -264,6 +287,9 @@ func (r *run) measureMigration(t *testing.T, m migrationMethod) (x bench.Migrati
 		return fail("create topic: %v", err)
 	}
 	g := &gapGroup{cl: r.cl, obs: r.obs, topic: topic, group: uniq("g-gap"), rec: newRecorder(x.Partitions)}
+	if err := warmCoordinator(ctx, r.cl, g.group); err != nil {
+		return fail("%v", err)
+	}
 	defer func() {
 		if err := stopZK(stopCtx(ctx), g.members); err != nil {
 			t.Logf("migration: stopping the members: %v", err)
@@ -385,7 +411,8 @@ func (r *run) migrationMethod() []string {
 			"%d zkbalance members in the test process (each its own ZooKeeper session and Kafka clients) start in the method's before configuration; "+
 			"every handler (EachMessage, every message marked) records the partition, the offset and the time it saw the message, in memory.",
 			s.migrationPartitions, s.migrationInterval, float64(s.migrationPartitions)/s.migrationInterval.Seconds(), s.migrationPartitions, s.migrationInterval, s.migrationMembers),
-		"Once every partition was processed, and a second later, the floor: the gap (below) of a switch that does nothing, taken on the same group — " +
+		"Before the members start, the group's coordinator is looked up once, so that Kafka's offsets topic exists (a fresh cluster creates it on first use). " +
+			"Once every partition was processed, and a second later, the floor: the gap (below) of a switch that does nothing, taken on the same group — " +
 			"the stream's own spacing and the fetch wait, under which no switch can go.",
 		"Then the switch function runs (begin: its call; end: its return) and the test waits until every partition has a message processed after the end. " +
 			"A partition's gap is the longest time between two consecutive processed messages of the partition (in processing order) from the last one processed " +
