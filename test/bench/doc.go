@@ -13,7 +13,9 @@
 //
 // -bench.full selects the sizes of the issue (1 M messages, 20 joins at 4,
 // 16 and 32 members x 256 partitions, writes at 16 x 256, RSS at 1000
-// partitions); every size can also be set on its own (see the flags in
+// partitions, the processing gap of a switch to Kafka coordination at 16 x
+// 256); -bench.only picks parts (throughput, latency, writes, rss,
+// migration); every size can also be set on its own (see the flags in
 // main_test.go). Without -bench.out the table goes to the test's temporary
 // directory and the log.
 package bench
