@@ -421,7 +421,8 @@ func (r *run) migrationMethod() []string {
 		"Old way: stop every member (Run's context cancelled; each stops its handlers, commits its marks to ZooKeeper, deletes its owner and ids znodes, closes its session; all " +
 			"concurrently), then groupstate.MigrateOffsets ZooKeeper → Kafka (what `zkbalance migrate-offsets` runs; a new sarama client; it refuses while ids are registered), " +
 			"then start as many members with Coordination kafka in the same group (the switch returns when they are started; their joins, syncs, owner claims and offset " +
-			"reads are in the gap). \"start → every partition processed\" is from their start to the last partition's first processed message.",
+			"reads are in the gap). \"start → every partition processed\" is from their start to the last partition's first processed message. " +
+			"The steps run back to back in the test; done by hand, the operator's time between them adds to every gap.",
 		"Then the producer stops; the test waits until every partition's last produced offset (the log end) was processed. lost = offsets below the log end that no " +
 			"handler processed; duplicates = messages processed at or after the switch began whose offset had been processed before (a stop that commits its marks " +
 			"and a faithful copy of the offsets give 0).",
