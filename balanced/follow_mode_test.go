@@ -1,0 +1,211 @@
+package balanced_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/javapeer"
+	"github.com/zkbalance/zkbalance/internal/zkformat"
+	"github.com/zkbalance/zkbalance/scenario"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// followConfig is a follow-mode member's config.
+func followConfig(group, topic string) balanced.Config {
+	return balanced.Config{Group: group, Topics: []string{topic}, Coordination: balanced.CoordinationFollow,
+		CommitInterval: 200 * time.Millisecond}
+}
+
+// setMode writes the group's mode znode, as 'zkbalance coordination
+// --apply' does.
+func setMode(t testing.TB, group, mode string) {
+	t.Helper()
+	ctx := testCtx(t, 20*time.Second)
+	conn := zkConn(t)
+	p, data := zkformat.CoordinationPath(group), zkformat.EncodeMode(mode)
+	if _, err := conn.Create(ctx, p, data, 0, nil); errors.Is(err, zkwatch.ErrNodeExists) {
+		_, err = conn.Set(ctx, p, data, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// followersIn is "" when every member's follower znode names mode and
+// its /ids registration matches it (present in zookeeper mode only).
+func followersIn(t testing.TB, group, mode string, members ...*member) string {
+	ctx := testCtx(t, 20*time.Second)
+	conn := zkConn(t)
+	for _, m := range members {
+		data, _, err := conn.Get(ctx, zkformat.FollowerPath(group, m.c.MemberID()))
+		if err != nil {
+			return fmt.Sprintf("%s: follower znode: %v", m.name, err)
+		}
+		if got, err := zkformat.ParseMode(data); err != nil || got != mode {
+			return fmt.Sprintf("%s: follower znode %s", m.name, data)
+		}
+		ok, _, err := conn.Exists(ctx, "/consumers/"+group+"/ids/"+m.c.MemberID())
+		if err != nil {
+			return err.Error()
+		}
+		if ok != (mode == zkformat.ModeZooKeeper) {
+			return fmt.Sprintf("%s: registered %v in %s mode", m.name, ok, mode)
+		}
+	}
+	return ""
+}
+
+// waitSwitched waits until every member is in mode and the partitions are
+// split among them (each processed by the holder of its owner znode).
+func waitSwitched(t testing.TB, d time.Duration, group, topic, mode string, parts int32, java func() []javapeer.TopicPartition, members ...*member) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	deadline := t0.Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		if last = followersIn(t, group, mode, members...); last == "" {
+			if last = kafkaSplit(t, group, topic, parts, java, members...); last == "" {
+				return time.Since(t0)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("not switched to %s within %s: %s", mode, d, last)
+	return 0
+}
+
+// zkCommitted fails unless the ZooKeeper-stored offsets equal produced.
+func checkZKCommitted(t testing.TB, group string, produced map[balanced.TopicPartition]int64) {
+	t.Helper()
+	ctx := testCtx(t, 20*time.Second)
+	conn := zkConn(t)
+	for tp, n := range produced {
+		data, _, err := conn.Get(ctx, offsetPath(group, tp.Topic, tp.Partition))
+		if err != nil || string(data) != fmt.Sprint(n) {
+			t.Errorf("%s: zookeeper offset %q (%v), log end %d", tp, data, err, n)
+		}
+	}
+}
+
+// Three follow-mode members in zookeeper mode are switched to Kafka's
+// group coordinator and back while messages flow: every message is
+// processed, no partition by two members at overlapping times, and both
+// offset stores end at the log end.
+func TestFollowSwitchToKafkaAndBack(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 5*time.Minute)
+	topic, group := uniq(t, "fw"), uniq(t, "g-fw")
+	const parts = 6
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log plog
+	cfg := followConfig(group, topic)
+	a := startMember(t, "A", cfg, recorder(&log, "A", time.Millisecond))
+	b := startMember(t, "B", cfg, recorder(&log, "B", time.Millisecond))
+	c := startMember(t, "C", cfg, recorder(&log, "C", time.Millisecond))
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b, c)
+	stopStream := stream(t, topic, parts, 30)
+	time.Sleep(2 * time.Second)
+
+	setMode(t, group, zkformat.ModeKafka)
+	d := waitSwitched(t, 90*time.Second, group, topic, zkformat.ModeKafka, parts, nil, a, b, c)
+	t.Logf("switched to kafka in %s: A %v, B %v, C %v", d.Round(time.Millisecond), a.c.Owned(), b.c.Owned(), c.c.Owned())
+	time.Sleep(2 * time.Second)
+
+	setMode(t, group, zkformat.ModeZooKeeper)
+	d = waitSwitched(t, 90*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b, c)
+	t.Logf("switched back to zookeeper in %s: A %v, B %v, C %v", d.Round(time.Millisecond), a.c.Owned(), b.c.Owned(), c.c.Owned())
+	time.Sleep(2 * time.Second)
+
+	produced := stopStream()
+	waitProcessed(t, &log, total(produced), 2*time.Minute)
+	a.Stop(t)
+	b.Stop(t)
+	c.Stop(t)
+	an := log.Analyze(produced)
+	t.Logf("produced %d across two switches: %s", total(produced), an)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("%s (%s)", an, an.FirstOverlap)
+	}
+	checkCommitted(t, group, topic, parts, produced)
+	checkZKCommitted(t, group, produced)
+	if o := ownership(t, group, topic); len(o) != 0 {
+		t.Errorf("owner znodes left after every member left: %v", o)
+	}
+}
+
+// After a switch to kafka, a Java KafkaConsumer (range) joins the group and
+// shares the partitions with the follow-mode members, then leaves: nothing
+// is lost and no partition is processed by two members at overlapping
+// times.
+func TestFollowKafkaJavaPeer(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 5*time.Minute)
+	topic, group := uniq(t, "fj"), uniq(t, "g-fj")
+	const parts = 6
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log plog
+	cfg := followConfig(group, topic)
+	a := startMember(t, "A", cfg, recorder(&log, "A", time.Millisecond))
+	b := startMember(t, "B", cfg, recorder(&log, "B", time.Millisecond))
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b)
+	stopStream := stream(t, topic, parts, 30)
+	time.Sleep(time.Second)
+	setMode(t, group, zkformat.ModeKafka)
+	waitSwitched(t, 90*time.Second, group, topic, zkformat.ModeKafka, parts, nil, a, b)
+	time.Sleep(time.Second)
+
+	j, err := javapeer.Start(ctx, javapeer.Args{Bootstrap: cl.BrokerAddrs(), Group: group, Topics: []string{topic},
+		Strategy: javapeer.Range, Delay: time.Millisecond, ID: "java-follow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Kill() })
+	t0 := time.Now()
+	waitKafkaSplit(t, 60*time.Second, group, topic, parts, j.Owned, a, b)
+	t.Logf("java joined: split in %s: A %v, B %v, java %v", time.Since(t0).Round(time.Millisecond), a.c.Owned(), b.c.Owned(), j.Owned())
+	time.Sleep(2 * time.Second)
+	if err := j.Stop(); err != nil {
+		t.Fatalf("java member: %v\n%s", err, j.Stderr(40))
+	}
+	waitKafkaSplit(t, 30*time.Second, group, topic, parts, nil, a, b)
+	produced := stopStream()
+	var both plog
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		both = plog{}
+		for _, r := range log.Records() {
+			both.Add(r)
+		}
+		for _, e := range j.Messages() {
+			both.Add(scenario.Record{Member: "java", TP: balanced.TopicPartition{Topic: e.Topic, Partition: e.Partition},
+				Offset: e.Offset, Start: e.Start, End: e.End})
+		}
+		if both.Processed() >= total(produced) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.Stop(t)
+	b.Stop(t)
+	an := both.Analyze(produced)
+	t.Logf("produced %d; follow members processed %d, java %d; %s", total(produced), len(log.Records()), len(j.Messages()), an)
+	if len(j.Messages()) == 0 {
+		t.Error("the java member processed nothing")
+	}
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("%s (%s)", an, an.FirstOverlap)
+	}
+	if errs := j.Errors(); len(errs) > 0 {
+		t.Errorf("java member errors: %v", errs)
+	}
+	checkCommitted(t, group, topic, parts, produced)
+}
