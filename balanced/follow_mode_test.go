@@ -1,8 +1,10 @@
 package balanced_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,4 +210,64 @@ func TestFollowKafkaJavaPeer(t *testing.T) {
 		t.Errorf("java member errors: %v", errs)
 	}
 	checkCommitted(t, group, topic, parts, produced)
+}
+
+// A member whose handler finishes its in-flight message for 600ms after
+// its context is cancelled (a slow revoke) is switched with two others,
+// to kafka and back, while messages flow: the others see the toggle at
+// once, and their claims of its partitions wait until it has released
+// them. No partition is processed by two members at overlapping times,
+// nothing is lost.
+func TestFollowSwitchWithSlowRevoke(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 5*time.Minute)
+	topic, group := uniq(t, "fs"), uniq(t, "g-fs")
+	const parts = 6
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log plog
+	var late atomic.Int64 // A's messages finished after their context was cancelled
+	slow := balanced.EachMessage(func(ctx context.Context, m *balanced.Message) error {
+		start := time.Now()
+		select {
+		case <-ctx.Done():
+			time.Sleep(600 * time.Millisecond) // finishes the message anyway
+			late.Add(1)
+		case <-time.After(30 * time.Millisecond): // slower than the stream: always busy
+		}
+		log.Add(scenario.Record{Member: "A", TP: balanced.TopicPartition{Topic: m.Topic, Partition: m.Partition},
+			Offset: m.Offset, Start: start, End: time.Now()})
+		return nil
+	})
+	cfg := followConfig(group, topic)
+	a := startMember(t, "A", cfg, slow)
+	b := startMember(t, "B", cfg, recorder(&log, "B", time.Millisecond))
+	c := startMember(t, "C", cfg, recorder(&log, "C", time.Millisecond))
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b, c)
+	stopStream := stream(t, topic, parts, 30)
+	time.Sleep(2 * time.Second)
+	for _, mode := range []string{zkformat.ModeKafka, zkformat.ModeZooKeeper} {
+		before := late.Load()
+		setMode(t, group, mode)
+		d := waitSwitched(t, 90*time.Second, group, topic, mode, parts, nil, a, b, c)
+		t.Logf("switched to %s in %s (A finished %d message(s) after its revoke): A %v, B %v, C %v",
+			mode, d.Round(time.Millisecond), late.Load()-before, a.c.Owned(), b.c.Owned(), c.c.Owned())
+		time.Sleep(2 * time.Second)
+	}
+	produced := stopStream()
+	waitProcessed(t, &log, total(produced), 2*time.Minute)
+	a.Stop(t)
+	b.Stop(t)
+	c.Stop(t)
+	an := log.Analyze(produced)
+	t.Logf("produced %d across two switches, A's revokes slow (%d late message(s)): %s", total(produced), late.Load(), an)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("%s (%s)", an, an.FirstOverlap)
+	}
+	if late.Load() == 0 {
+		t.Error("A was never revoked inside a message: the slow revoke was not exercised")
+	}
+	checkCommitted(t, group, topic, parts, produced)
+	checkZKCommitted(t, group, produced)
 }
