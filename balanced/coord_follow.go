@@ -34,7 +34,10 @@ import (
 // Visibility: each follow member keeps an ephemeral
 // /consumers/<group>/followers/<member-id> holding {"version":1,"mode":...}
 // with the mode it is in, written before it enters that mode (in
-// zookeeper mode before its /ids znode). A registered /ids member without
+// zookeeper mode before its /ids znode), and in kafka mode, once joined,
+// also "kafka_member_id": the id the group coordinator gave it, so that a
+// member of the Kafka group without a follower znode naming its id (a
+// Java KafkaConsumer) is known not to follow a switch back. A registered /ids member without
 // one cannot follow (a Scala or pykafka consumer, a zkbalance member not
 // in follow mode): `zkbalance coordination` names it and refuses to
 // toggle. Legacy members never read /followers or /coordination.
@@ -119,7 +122,7 @@ func (c *Consumer) followSession(ctx context.Context, sess *zkwatch.Conn, h Hand
 		mode, _ = c.modeFrom(ctx, snap, mode)
 	}
 	for {
-		if err := c.announce(ctx, sess, mode); err != nil {
+		if err := c.announce(ctx, sess, mode, ""); err != nil {
 			if ctx.Err() != nil || errors.Is(err, zkwatch.ErrSessionExpired) || errors.Is(err, zkwatch.ErrClosed) {
 				return nil
 			}
@@ -150,7 +153,19 @@ func (c *Consumer) followSession(ctx context.Context, sess *zkwatch.Conn, h Hand
 		var err error
 		switch mode {
 		case CoordinationKafka:
-			err = c.kafkaMode(mctx, sess, h, func(*zkwatch.Conn) *zkwatch.Conn { return nil })
+			announced := ""
+			joined := func(sess *zkwatch.Conn, id string) {
+				if id == announced {
+					return
+				}
+				if err := c.announce(mctx, sess, mode, id); err != nil {
+					c.log.Warn("follow: cannot write our kafka member id to the follower znode", "err", err)
+					c.reportError(mctx, err)
+					return
+				}
+				announced = id
+			}
+			err = c.kafkaMode(mctx, sess, h, joined, func(*zkwatch.Conn) *zkwatch.Conn { return nil })
 		default:
 			err = c.followZooKeeper(mctx, sess, h)
 		}
@@ -218,8 +233,10 @@ func modeOf(exists bool, data []byte) (Coordination, error) {
 }
 
 // announce writes our follower znode, /consumers/<g>/followers/<id>
-// (ephemeral), with the mode we are entering.
-func (c *Consumer) announce(ctx context.Context, sess *zkwatch.Conn, mode Coordination) error {
+// (ephemeral), with the mode we are entering and, in kafka mode once
+// joined, the member id the group coordinator gave us (so that tools can
+// tell followers from other members of the Kafka group).
+func (c *Consumer) announce(ctx context.Context, sess *zkwatch.Conn, mode Coordination, kafkaMemberID string) error {
 	if err := sess.EnsurePath(ctx, "/consumers", nil); err != nil {
 		return fmt.Errorf("balanced: announce follower: %w", err)
 	}
@@ -227,7 +244,7 @@ func (c *Consumer) announce(ctx context.Context, sess *zkwatch.Conn, mode Coordi
 		return fmt.Errorf("balanced: announce follower: %w", err)
 	}
 	p := zkformat.FollowerPath(c.cfg.Group, c.memberID)
-	data := zkformat.EncodeMode(string(mode))
+	data := zkformat.EncodeFollower(string(mode), kafkaMemberID)
 	_, err := sess.Create(ctx, p, data, zkwatch.FlagEphemeral, c.cfg.ACL)
 	if errors.Is(err, zkwatch.ErrNodeExists) {
 		_, st, gerr := sess.Get(ctx, p)

@@ -105,7 +105,7 @@ func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
 			cur.Close()
 		}
 	}()
-	err = c.kafkaMode(ctx, sess, h, func(old *zkwatch.Conn) *zkwatch.Conn {
+	err = c.kafkaMode(ctx, sess, h, nil, func(old *zkwatch.Conn) *zkwatch.Conn {
 		old.Close()
 		cur = nil
 		c.metrics.sessionsLost.Inc()
@@ -134,8 +134,9 @@ var errSessionLost = errors.New("balanced: zookeeper session lost")
 // does not close sess. When the ZooKeeper session is lost it stops the
 // handlers (ErrSessionExpired) and asks newSession (given the lost one) for
 // the next; a nil answer makes it leave the Kafka group and return
-// errSessionLost. Other errors are fatal.
-func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler, newSession func(old *zkwatch.Conn) *zkwatch.Conn) error {
+// errSessionLost. Other errors are fatal. joined, if not nil, is called
+// with the member id after every join, before the generation starts.
+func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler, joined func(sess *zkwatch.Conn, memberID string), newSession func(old *zkwatch.Conn) *zkwatch.Conn) error {
 	strategy, err := kafkaStrategy(c.cfg.KafkaStrategy)
 	if err != nil {
 		return fmt.Errorf("%w: KafkaStrategy: %w", ErrInvalidConfig, err)
@@ -161,6 +162,9 @@ func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler,
 				return nil
 			}
 			return err
+		}
+		if joined != nil {
+			joined(sess, g.memberID)
 		}
 		end, stopHB := c.runGeneration(ctx, sess, m, g, h)
 		c.log.Info("kafka generation ended", "generation", g.id, "why", end)

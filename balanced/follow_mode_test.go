@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/groupstate"
 	"github.com/zkbalance/zkbalance/internal/javapeer"
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/scenario"
@@ -81,7 +85,20 @@ func waitSwitched(t testing.TB, d time.Duration, group, topic, mode string, part
 	return 0
 }
 
-// zkCommitted fails unless the ZooKeeper-stored offsets equal produced.
+// groupClient is a Kafka client for groupstate.
+func groupClient(t testing.TB) sarama.Client {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	client, err := sarama.NewClient(shared.Get(t).BrokerAddrs(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+// checkZKCommitted fails unless the ZooKeeper-stored offsets equal produced.
 func checkZKCommitted(t testing.TB, group string, produced map[balanced.TopicPartition]int64) {
 	t.Helper()
 	ctx := testCtx(t, 20*time.Second)
@@ -143,9 +160,10 @@ func TestFollowSwitchToKafkaAndBack(t *testing.T) {
 }
 
 // After a switch to kafka, a Java KafkaConsumer (range) joins the group and
-// shares the partitions with the follow-mode members, then leaves: nothing
-// is lost and no partition is processed by two members at overlapping
-// times.
+// shares the partitions with the follow-mode members; the switch back to
+// zookeeper is refused while it is in the group (it cannot follow), and
+// done once it left: nothing is lost and no partition is processed by two
+// members at overlapping times.
 func TestFollowKafkaJavaPeer(t *testing.T) {
 	cl := shared.Get(t)
 	ctx := testCtx(t, 5*time.Minute)
@@ -174,11 +192,25 @@ func TestFollowKafkaJavaPeer(t *testing.T) {
 	t0 := time.Now()
 	waitKafkaSplit(t, 60*time.Second, group, topic, parts, j.Owned, a, b)
 	t.Logf("java joined: split in %s: A %v, B %v, java %v", time.Since(t0).Round(time.Millisecond), a.c.Owned(), b.c.Owned(), j.Owned())
+
+	// The way back to zookeeper is refused while the Java member, which
+	// cannot follow, is in the Kafka group; the followers are told apart
+	// by the Kafka member ids in their follower znodes.
+	kc := groupClient(t)
+	_, err = groupstate.SetCoordination(ctx, zkConn(t), kc, group, groupstate.ModeZooKeeper, false, nil)
+	if !errors.Is(err, groupstate.ErrCannotFollow) || !strings.Contains(err.Error(), `client id "java-follow"`) {
+		t.Fatalf("switch back with the java member in the group: %v", err)
+	}
+	t.Logf("refused: %v", err)
 	time.Sleep(2 * time.Second)
 	if err := j.Stop(); err != nil {
 		t.Fatalf("java member: %v\n%s", err, j.Stderr(40))
 	}
 	waitKafkaSplit(t, 30*time.Second, group, topic, parts, nil, a, b)
+	if _, err := groupstate.SetCoordination(ctx, zkConn(t), kc, group, groupstate.ModeZooKeeper, false, nil); err != nil {
+		t.Fatalf("switch back after the java member left: %v", err)
+	}
+	waitSwitched(t, 90*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b)
 	produced := stopStream()
 	var both plog
 	deadline := time.Now().Add(2 * time.Minute)

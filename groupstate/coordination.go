@@ -6,6 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+
+	"github.com/IBM/sarama"
+
+	"github.com/zkbalance/zkbalance/internal/kafkacoord"
 
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -34,9 +39,14 @@ type Coordination struct {
 	ModeSet bool `json:"mode_set"`
 	// ModeError says why the mode znode could not be parsed.
 	ModeError string `json:"mode_error,omitempty"`
-	// Members are the registered members (/ids) and the follow-mode
-	// members (/followers), sorted by id.
+	// Members are the registered members (/ids), the follow-mode members
+	// (/followers) and the members of the Kafka group of the same name
+	// that are not followers (by their Kafka member id), sorted by id.
 	Members []CoordinationMember `json:"members"`
+	// KafkaChecked: the Kafka group's members were read (a client was
+	// given and the coordinator answered); KafkaError says why not.
+	KafkaChecked bool   `json:"kafka_checked"`
+	KafkaError   string `json:"kafka_error,omitempty"`
 }
 
 // CoordinationMember is one member as the switch sees it.
@@ -51,6 +61,15 @@ type CoordinationMember struct {
 	Follower bool `json:"follower"`
 	// Mode is the mode a follower is in ("" for others).
 	Mode string `json:"mode,omitempty"`
+	// InKafkaGroup: it is a member of the Kafka group (a follower in
+	// kafka mode, or a consumer of the Kafka group that is no follower).
+	InKafkaGroup bool `json:"in_kafka_group"`
+	// KafkaMemberID is its member id in the Kafka group; ClientID and
+	// Host are what the coordinator reports for a Kafka member that is no
+	// follower (its ID is then its Kafka member id).
+	KafkaMemberID string `json:"kafka_member_id,omitempty"`
+	ClientID      string `json:"client_id,omitempty"`
+	Host          string `json:"host,omitempty"`
 	// CanFollow: it switches when the mode znode changes.
 	CanFollow bool `json:"can_follow"`
 	// Reason says why it cannot follow.
@@ -67,12 +86,12 @@ func classifyMember(id string, registered bool, layout Layout, follower []byte) 
 	}
 	if follower != nil {
 		m.Follower = true
-		mode, err := zkformat.ParseMode(follower)
+		mode, kid, err := zkformat.ParseFollower(follower)
 		if err != nil {
 			m.Reason = "its follower znode is malformed: " + err.Error()
 			return m
 		}
-		m.Mode, m.CanFollow = mode, true
+		m.Mode, m.KafkaMemberID, m.CanFollow = mode, kid, true
 		return m
 	}
 	switch layout {
@@ -84,6 +103,34 @@ func classifyMember(id string, registered bool, layout Layout, follower []byte) 
 		m.Reason = "unparsable registration: cannot tell what it is"
 	}
 	return m
+}
+
+// KafkaGroupMember is one member of a Kafka group as DescribeGroups
+// reports it.
+type KafkaGroupMember struct {
+	MemberID, ClientID, Host string
+}
+
+// mergeKafkaMembers marks the followers the Kafka group's members are and
+// adds the others, which cannot follow (pure). The result is sorted by id.
+func mergeKafkaMembers(ms []CoordinationMember, kafka []KafkaGroupMember) []CoordinationMember {
+	byKafkaID := map[string]int{}
+	for i, m := range ms {
+		if m.Follower && m.KafkaMemberID != "" {
+			byKafkaID[m.KafkaMemberID] = i
+		}
+	}
+	for _, k := range kafka {
+		if i, ok := byKafkaID[k.MemberID]; ok {
+			ms[i].InKafkaGroup = true
+			continue
+		}
+		ms = append(ms, CoordinationMember{ID: k.MemberID, InKafkaGroup: true, KafkaMemberID: k.MemberID,
+			ClientID: k.ClientID, Host: k.Host,
+			Reason: fmt.Sprintf("in the Kafka group without a follower znode, client id %q, host %s: a Java KafkaConsumer, zkbalance in kafka mode, or a follower that only just joined; it stays in the Kafka group", k.ClientID, k.Host)})
+	}
+	slices.SortFunc(ms, func(a, b CoordinationMember) int { return strings.Compare(a.ID, b.ID) })
+	return ms
 }
 
 // SwitchPlan is what switching a group to a mode would do.
@@ -101,20 +148,28 @@ type SwitchPlan struct {
 
 // Plan says what switching to mode would do (pure). Switching to kafka is
 // blocked by every registered member that cannot follow (it would stay in
-// zookeeper mode, outside the Kafka group); switching to zookeeper is
-// blocked by nothing ZooKeeper can show (kafka-mode members that are not
-// followers are not visible in ZooKeeper).
+// zookeeper mode, outside the Kafka group, taking partitions by ZooKeeper's
+// assignment); switching to zookeeper by every member of the Kafka group
+// that cannot follow (it would go on consuming what Kafka assigns it, with
+// no owner znode), and, when the Kafka group could not be read
+// (KafkaChecked false), by that.
 func (c *Coordination) Plan(mode string) (SwitchPlan, error) {
 	if mode != ModeZooKeeper && mode != ModeKafka {
 		return SwitchPlan{}, fmt.Errorf("groupstate: unknown coordination mode %q (zookeeper or kafka)", mode)
 	}
 	p := SwitchPlan{From: c.Mode, To: mode, NoOp: c.Mode == mode && c.ModeSet}
-	if mode == ModeKafka {
-		for _, m := range c.Members {
-			if !m.CanFollow {
-				p.Blockers = append(p.Blockers, m)
-			}
+	for _, m := range c.Members {
+		if !m.CanFollow && (mode == ModeKafka && m.Registered || mode == ModeZooKeeper && m.InKafkaGroup) {
+			p.Blockers = append(p.Blockers, m)
 		}
+	}
+	if mode == ModeZooKeeper && !c.KafkaChecked {
+		why := c.KafkaError
+		if why == "" {
+			why = "no Kafka client"
+		}
+		p.Blockers = append(p.Blockers, CoordinationMember{ID: "(kafka group " + c.Group + ")",
+			Reason: "its members could not be read (" + why + "): a Java KafkaConsumer in it would not follow"})
 	}
 	if p.NoOp {
 		p.Steps = append(p.Steps, fmt.Sprintf("the mode znode names %s already: nothing to write", mode))
@@ -139,9 +194,12 @@ func (c *Coordination) Plan(mode string) (SwitchPlan, error) {
 	return p, nil
 }
 
-// ReadCoordination reads a group's mode znode, its /ids registrations and
-// its /followers znodes. A group without any of them is ErrNoGroup.
-func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, group string) (*Coordination, error) {
+// ReadCoordination reads a group's mode znode, its /ids registrations, its
+// /followers znodes and, when client is not nil, the members of the Kafka
+// group of the same name (DescribeGroups; an error there is reported in
+// KafkaError, not returned). A group without a /consumers/<group> znode is
+// ErrNoGroup.
+func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string) (*Coordination, error) {
 	if err := checkGroupName(group); err != nil {
 		return nil, err
 	}
@@ -216,15 +274,57 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, group string) (*C
 		l, reg := layouts[id]
 		c.Members = append(c.Members, classifyMember(id, reg, l, followers[id]))
 	}
+	if client == nil {
+		return c, nil
+	}
+	kms, err := describeKafkaGroup(ctx, client, group)
+	if err != nil {
+		c.KafkaError = err.Error()
+		return c, nil
+	}
+	c.KafkaChecked = true
+	c.Members = mergeKafkaMembers(c.Members, kms)
 	return c, nil
 }
 
+// describeKafkaGroup lists the members of the Kafka group (none when it
+// does not exist or is empty).
+func describeKafkaGroup(ctx context.Context, client sarama.Client, group string) ([]KafkaGroupMember, error) {
+	var out []KafkaGroupMember
+	err := kafkacoord.Do(ctx, client, group, nil, func(b *sarama.Broker) error {
+		out = nil
+		resp, err := kafkacoord.Call(ctx, func() (*sarama.DescribeGroupsResponse, error) {
+			return b.DescribeGroups(&sarama.DescribeGroupsRequest{Groups: []string{group}})
+		})
+		if err != nil {
+			return err
+		}
+		for _, g := range resp.Groups {
+			if g.GroupId != group {
+				continue
+			}
+			if g.Err != sarama.ErrNoError {
+				return g.Err
+			}
+			for id, m := range g.Members {
+				out = append(out, KafkaGroupMember{MemberID: id, ClientID: m.ClientId, Host: m.ClientHost})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("groupstate: describe kafka group %s: %w", group, err)
+	}
+	return out, nil
+}
+
 // SetCoordination writes the group's mode znode (creating it, persistent,
-// with acl) after checking Plan: it refuses with ErrCannotFollow, naming
-// the members, while a member cannot follow, unless force. It returns the
-// plan it followed.
-func SetCoordination(ctx context.Context, conn *zkwatch.Conn, group, mode string, force bool, acl []zkwatch.ACL) (SwitchPlan, error) {
-	c, err := ReadCoordination(ctx, conn, group)
+// with acl) after checking Plan (client, for the Kafka group's members, may
+// be nil only with force when switching to zookeeper): it refuses with
+// ErrCannotFollow, naming the members, while a member cannot follow,
+// unless force. It returns the plan it followed.
+func SetCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group, mode string, force bool, acl []zkwatch.ACL) (SwitchPlan, error) {
+	c, err := ReadCoordination(ctx, conn, client, group)
 	if err != nil {
 		return SwitchPlan{}, err
 	}

@@ -45,10 +45,25 @@ func TestPlan(t *testing.T) {
 		!strings.Contains(strings.Join(p.Steps, "\n"), "member a revokes its partitions") {
 		t.Errorf("steps: %q", p.Steps)
 	}
-	// Back to zookeeper: a legacy member is in zookeeper mode anyway.
+	// Back to zookeeper: a legacy member is in zookeeper mode anyway, but
+	// the Kafka group must have been read.
 	c.Mode, c.ModeSet = ModeKafka, true
+	if p, _ := c.Plan(ModeZooKeeper); len(p.Blockers) != 1 || !strings.Contains(p.Blockers[0].Reason, "could not be read") {
+		t.Errorf("plan to zookeeper without the kafka group: %+v", p)
+	}
+	c.KafkaChecked = true
 	if p, _ := c.Plan(ModeZooKeeper); len(p.Blockers) != 0 || p.NoOp {
 		t.Errorf("plan to zookeeper: %+v", p)
+	}
+	// A Java consumer in the Kafka group blocks the way back.
+	c.Members[0] = classifyMember("a", false, "", []byte(`{"version":1,"mode":"kafka","kafka_member_id":"k-a"}`))
+	c.Members = mergeKafkaMembers(c.Members, []KafkaGroupMember{{MemberID: "k-a"}, {MemberID: "consumer-java-1", ClientID: "java", Host: "/10.0.0.1"}})
+	if len(c.Members) != 3 || c.Members[0].ID != "a" || !c.Members[0].InKafkaGroup || c.Members[1].ID != "consumer-java-1" {
+		t.Fatalf("merged: %+v", c.Members)
+	}
+	p, _ = c.Plan(ModeZooKeeper)
+	if len(p.Blockers) != 1 || p.Blockers[0].ID != "consumer-java-1" || !strings.Contains(p.Blockers[0].Reason, `client id "java"`) {
+		t.Errorf("plan to zookeeper with a java member: %+v", p.Blockers)
 	}
 	if p, _ := c.Plan(ModeKafka); !p.NoOp {
 		t.Errorf("plan to the current mode: %+v", p)

@@ -7,6 +7,8 @@ import (
 	"log"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/zkbalance/zkbalance/groupstate"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
@@ -38,7 +40,14 @@ func ExampleSetCoordination() {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-	plan, err := groupstate.SetCoordination(ctx, conn, "billing", groupstate.ModeKafka, false, nil)
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	client, err := sarama.NewClient([]string{"kafka1:9092"}, sc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	plan, err := groupstate.SetCoordination(ctx, conn, client, "billing", groupstate.ModeKafka, false, nil)
 	if errors.Is(err, groupstate.ErrCannotFollow) {
 		log.Fatalf("not switched: %v", err)
 	}

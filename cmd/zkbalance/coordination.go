@@ -32,12 +32,21 @@ holder released its owner znode, so no partition is ever processed by two
 members at once, and offsets carry over. Follow-mode members keep an
 ephemeral /consumers/G/followers/<member-id> with the mode they are in.
 
-Without --to it shows the mode and every member: registered in /ids or
-following, its mode, and whether it can follow a switch (a Scala or pykafka
-consumer, or a zkbalance member not in follow mode, cannot). --to MODE is a
-dry run: it prints what would happen. --apply writes the mode znode; it
-refuses, naming them, while a registered member cannot follow a switch to
-kafka (it would stay in zookeeper mode), unless --force.
+Without --to it shows the mode and every member: registered in /ids, in
+the Kafka group G (DescribeGroups), following (with the mode it is in; a
+follower in kafka mode names its Kafka member id), and whether it can follow
+a switch (a Scala or pykafka consumer, a Java KafkaConsumer, or a zkbalance
+member not in follow mode cannot). --to MODE is a dry run: it prints what
+would happen. --apply writes the mode znode. It refuses, naming them, while
+a member cannot follow, unless --force: to kafka, a registered member that
+is no follower (it would stay in zookeeper mode); to zookeeper, a member of
+the Kafka group that is no follower (it would go on consuming what Kafka
+assigns it, without owner znodes), or a Kafka group that cannot be read.
+
+--json prints the state (group, mode, mode_set, mode_error, kafka_checked,
+kafka_error, members[]: id, registered, layout, in_kafka_group, follower,
+mode, kafka_member_id, client_id, host, can_follow, reason) or, with --to,
+the plan (from, to, noop, blockers[] as members[], steps[]).
 
 ` + cli.ConnectionHelp,
 	Examples: `zkbalance coordination --group billing
@@ -76,12 +85,17 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	conn, _, _, err := dialGroupTools(ctx, cf)
+	conn, brokers, log, err := dialGroupTools(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	st, err := groupstate.ReadCoordination(ctx, conn, *group)
+	client, err := groupToolsKafka(ctx, conn, brokers, log)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	st, err := groupstate.ReadCoordination(ctx, conn, client, *group)
 	if err != nil {
 		return err
 	}
@@ -101,7 +115,7 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 		}
 		return printPlan(stdout, plan, false, *force)
 	}
-	plan, err := groupstate.SetCoordination(ctx, conn, *group, mode, *force, nil)
+	plan, err := groupstate.SetCoordination(ctx, conn, client, *group, mode, *force, nil)
 	if errors.Is(err, groupstate.ErrCannotFollow) {
 		return fmt.Errorf("refusing to switch group %s to %s: %s; pass --force to switch anyway", *group, mode, groupstate.BlockersText(plan.Blockers))
 	}
@@ -126,9 +140,9 @@ func printCoordination(w io.Writer, st *groupstate.Coordination) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tIN /ids\tFOLLOWS\tMODE\tCAN FOLLOW")
+	fmt.Fprintln(tw, "MEMBER\tIN /ids\tIN KAFKA GROUP\tFOLLOWS\tMODE\tCAN FOLLOW")
 	if len(st.Members) == 0 {
-		fmt.Fprintln(tw, "(none)\t\t\t\t")
+		fmt.Fprintln(tw, "(none)\t\t\t\t\t")
 	}
 	for _, m := range st.Members {
 		mode := m.Mode
@@ -139,9 +153,15 @@ func printCoordination(w io.Writer, st *groupstate.Coordination) error {
 		if !m.CanFollow {
 			can = "no: " + m.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, yesNo(m.Registered), yesNo(m.Follower), mode, can)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, yesNo(m.Registered), yesNo(m.InKafkaGroup), yesNo(m.Follower), mode, can)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if st.KafkaError != "" {
+		fmt.Fprintf(w, "warning: the Kafka group's members could not be read: %s\n", st.KafkaError)
+	}
+	return nil
 }
 
 // printPlan prints what a switch did or would do.

@@ -84,13 +84,31 @@ func TestCoordinationRefusesLegacyMember(t *testing.T) {
 	for {
 		v, _ := stGet(t, ctx, conn, zkformat.FollowerPath(group, "f1"))
 		_, registered := stGet(t, ctx, conn, "/consumers/"+group+"/ids/f1")
-		if v == `{"version":1,"mode":"kafka"}` && !registered {
-			break
+		if mode, kid, err := zkformat.ParseFollower([]byte(v)); err == nil && mode == "kafka" && kid != "" && !registered {
+			break // switched, and joined the Kafka group
 		}
 		if time.Now().After(deadline.Add(60*time.Second)) || follower.exited() {
 			t.Fatalf("follow member did not switch to kafka (follower znode %q, registered %v)\nstderr:\n%s", v, registered, follower.stderr)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	after := runBin(t, time.Minute, cmdArgs(t, "coordination", "--group", group, "--json")...)
+	var st2 struct {
+		Mode    string `json:"mode"`
+		Members []struct {
+			ID            string `json:"id"`
+			InKafkaGroup  bool   `json:"in_kafka_group"`
+			Mode          string `json:"mode"`
+			KafkaMemberID string `json:"kafka_member_id"`
+		} `json:"members"`
+		KafkaChecked bool `json:"kafka_checked"`
+	}
+	if err := json.Unmarshal([]byte(after.stdout), &st2); err != nil {
+		t.Fatalf("show --json after the switch: %v\n%s%s", err, after.stdout, after.stderr)
+	}
+	if st2.Mode != "kafka" || !st2.KafkaChecked || len(st2.Members) != 2 || st2.Members[0].ID != "f1" ||
+		st2.Members[0].Mode != "kafka" || !st2.Members[0].InKafkaGroup || st2.Members[0].KafkaMemberID == "" {
+		t.Errorf("after the switch: %+v", st2)
 	}
 	follower.cancel()
 	follower.wait(t)

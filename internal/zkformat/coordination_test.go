@@ -29,4 +29,14 @@ func TestParseMode(t *testing.T) {
 	if got := string(EncodeMode(ModeKafka)); got != `{"version":1,"mode":"kafka"}` {
 		t.Errorf("EncodeMode = %s", got)
 	}
+	data := EncodeFollower(ModeKafka, "consumer-1-abc")
+	if string(data) != `{"version":1,"mode":"kafka","kafka_member_id":"consumer-1-abc"}` {
+		t.Errorf("EncodeFollower = %s", data)
+	}
+	if m, id, err := ParseFollower(data); m != ModeKafka || id != "consumer-1-abc" || err != nil {
+		t.Errorf("ParseFollower = %q %q %v", m, id, err)
+	}
+	if _, _, err := ParseFollower([]byte(`{"version":1,"mode":"x","kafka_member_id":"a"}`)); err == nil {
+		t.Error("ParseFollower accepted an unknown mode")
+	}
 }
