@@ -13,6 +13,7 @@ import (
 
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/groupstate"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/internal/javapeer"
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/scenario"
@@ -299,6 +300,104 @@ func TestFollowSwitchWithSlowRevoke(t *testing.T) {
 	}
 	if late.Load() == 0 {
 		t.Error("A was never revoked inside a message: the slow revoke was not exercised")
+	}
+	checkCommitted(t, group, topic, parts, produced)
+	checkZKCommitted(t, group, produced)
+}
+
+// A mode znode that cannot be parsed is reported through Hooks.OnError and
+// ignored: the member stays in its mode, and switches once the znode is
+// valid.
+func TestFollowMalformedModeZnode(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 3*time.Minute)
+	topic, group := uniq(t, "fm"), uniq(t, "g-fm")
+	const parts = 2
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log plog
+	reported := make(chan error, 16)
+	cfg := followConfig(group, topic)
+	cfg.Hooks.OnError = func(_ context.Context, err error) {
+		select {
+		case reported <- err:
+		default:
+		}
+	}
+	a := startMember(t, "A", cfg, recorder(&log, "A", time.Millisecond))
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a)
+	conn := zkConn(t)
+	if _, err := conn.Create(ctx, zkformat.CoordinationPath(group), []byte("kafka"), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-reported:
+		if !strings.Contains(err.Error(), zkformat.CoordinationPath(group)) {
+			t.Errorf("reported %v, want the mode znode named", err)
+		}
+		t.Logf("reported: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("a malformed mode znode was not reported")
+	}
+	time.Sleep(time.Second)
+	if s := followersIn(t, group, zkformat.ModeZooKeeper, a); s != "" {
+		t.Fatalf("left zookeeper mode on a malformed mode znode: %s", s)
+	}
+	setMode(t, group, zkformat.ModeKafka)
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeKafka, parts, nil, a)
+}
+
+// A follow member's ZooKeeper session expires right after the toggle to
+// kafka (while the members switch): it stops its handlers (nothing
+// committed for them), opens a new session, reads the mode again and joins
+// the Kafka group; after the switch back nothing is lost and no partition
+// was processed by two members at overlapping times.
+func TestFollowSessionExpiresDuringSwitch(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 5*time.Minute)
+	topic, group := uniq(t, "fe"), uniq(t, "g-fe")
+	const parts = 6
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log plog
+	var capture cluster.SessionCapture
+	cfg := followConfig(group, topic)
+	acfg := cfg
+	acfg.ZooKeeperDialer = capture.Dialer
+	a := startMember(t, "A", acfg, recorder(&log, "A", 5*time.Millisecond))
+	b := startMember(t, "B", cfg, recorder(&log, "B", 5*time.Millisecond))
+	c := startMember(t, "C", cfg, recorder(&log, "C", 5*time.Millisecond))
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b, c)
+	stopStream := stream(t, topic, parts, 30)
+	time.Sleep(2 * time.Second)
+
+	id, pw := capture.Credentials()
+	setMode(t, group, zkformat.ModeKafka)
+	time.Sleep(100 * time.Millisecond)
+	if err := cl.ExpireSession(ctx, id, pw); err != nil {
+		t.Fatal(err)
+	}
+	d := waitSwitched(t, 90*time.Second, group, topic, zkformat.ModeKafka, parts, nil, a, b, c)
+	if nid, _ := capture.Credentials(); nid == id {
+		t.Fatal("A still has the session that was expired")
+	}
+	t.Logf("switched to kafka with A's session expired in %s: A %v, B %v, C %v", d.Round(time.Millisecond), a.c.Owned(), b.c.Owned(), c.c.Owned())
+	time.Sleep(2 * time.Second)
+	setMode(t, group, zkformat.ModeZooKeeper)
+	waitSwitched(t, 90*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b, c)
+	time.Sleep(time.Second)
+
+	produced := stopStream()
+	waitProcessed(t, &log, total(produced), 2*time.Minute)
+	a.Stop(t)
+	b.Stop(t)
+	c.Stop(t)
+	an := log.Analyze(produced)
+	t.Logf("produced %d across the switches and the expiry: %s", total(produced), an)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("%s (%s)", an, an.FirstOverlap)
 	}
 	checkCommitted(t, group, topic, parts, produced)
 	checkZKCommitted(t, group, produced)
