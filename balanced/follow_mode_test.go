@@ -402,3 +402,55 @@ func TestFollowSessionExpiresDuringSwitch(t *testing.T) {
 	checkCommitted(t, group, topic, parts, produced)
 	checkZKCommitted(t, group, produced)
 }
+
+// The upgrade story of a group with offsets in ZooKeeper: a zookeeper-mode
+// member (ZooKeeper offsets only) and a follow member share the group; the
+// switch is refused while the first is registered; it is replaced by a
+// second follow member (a rolling restart), and the group is switched to
+// kafka: the ZooKeeper offsets carry over, nothing is lost, no partition
+// is processed twice at once, and Kafka's committed offsets end at the log
+// end.
+func TestFollowUpgradeFromZooKeeperOffsets(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 5*time.Minute)
+	topic, group := uniq(t, "fu"), uniq(t, "g-fu")
+	const parts = 6
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log plog
+	legacy := balanced.Config{Group: group, Topics: []string{topic}, Offsets: balanced.OffsetsZooKeeper, CommitInterval: 200 * time.Millisecond}
+	l := startMember(t, "L", legacy, recorder(&log, "L", time.Millisecond))
+	f1 := startMember(t, "F1", followConfig(group, topic), recorder(&log, "F1", time.Millisecond))
+	waitKafkaSplit(t, 60*time.Second, group, topic, parts, nil, l, f1)
+	stopStream := stream(t, topic, parts, 30)
+	time.Sleep(2 * time.Second)
+
+	kc := groupClient(t)
+	_, err := groupstate.SetCoordination(ctx, zkConn(t), kc, group, groupstate.ModeKafka, false, nil)
+	if !errors.Is(err, groupstate.ErrCannotFollow) || !strings.Contains(err.Error(), l.c.MemberID()) {
+		t.Fatalf("switch with a zookeeper-mode member registered: %v", err)
+	}
+	l.Stop(t)
+	f2 := startMember(t, "F2", followConfig(group, topic), recorder(&log, "F2", time.Millisecond))
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, f1, f2)
+	time.Sleep(time.Second)
+	if _, err := groupstate.SetCoordination(ctx, zkConn(t), kc, group, groupstate.ModeKafka, false, nil); err != nil {
+		t.Fatalf("switch after the rolling restart: %v", err)
+	}
+	d := waitSwitched(t, 90*time.Second, group, topic, zkformat.ModeKafka, parts, nil, f1, f2)
+	t.Logf("switched to kafka in %s: F1 %v, F2 %v", d.Round(time.Millisecond), f1.c.Owned(), f2.c.Owned())
+	time.Sleep(2 * time.Second)
+
+	produced := stopStream()
+	waitProcessed(t, &log, total(produced), 2*time.Minute)
+	f1.Stop(t)
+	f2.Stop(t)
+	an := log.Analyze(produced)
+	t.Logf("produced %d across the rolling restart and the switch: %s", total(produced), an)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("%s (%s)", an, an.FirstOverlap)
+	}
+	checkCommitted(t, group, topic, parts, produced)
+	checkZKCommitted(t, group, produced)
+}
