@@ -222,6 +222,10 @@ type Config struct {
 	// members of a group must use the same mode. With an empty ZooKeeper
 	// (and Brokers set) it uses no ZooKeeper at all and claims no owner
 	// znodes: see ZooKeeper. See coord_kafka.go.
+	// CoordinationFollow: the group's mode znode decides between the two,
+	// and the member switches live when it changes (see coord_follow.go);
+	// offsets are then kept in both stores (Offsets must be OffsetsDual or
+	// empty) and the Kafka settings below apply in kafka mode.
 	Coordination Coordination
 	// KafkaStrategy is the assignor (Kafka's partition.assignment.strategy
 	// name) a kafka-mode member offers and, when it is the group leader,
@@ -316,6 +320,9 @@ func (c Config) withDefaults() (Config, error) {
 		if c.Layout == LayoutPykafka || c.Coordination == CoordinationKafka {
 			c.Offsets = OffsetsKafka
 		}
+		if c.Coordination == CoordinationFollow {
+			c.Offsets = OffsetsDual
+		}
 	case OffsetsZooKeeper, OffsetsKafka, OffsetsDual:
 	default:
 		return bad("Offsets", "unknown storage %q (zookeeper, kafka or dual)", c.Offsets)
@@ -394,8 +401,8 @@ func (c Config) withDefaults() (Config, error) {
 	if err := sc.Validate(); err != nil {
 		return bad("Sarama", "%v", err)
 	}
-	if c.Coordination == CoordinationKafka && !sc.Version.IsAtLeast(sarama.V0_10_1_0) {
-		return bad("Sarama", "CoordinationKafka needs Version 0.10.1 or later (JoinGroup v1), got %s", sc.Version)
+	if c.Coordination != CoordinationZooKeeper && !sc.Version.IsAtLeast(sarama.V0_10_1_0) {
+		return bad("Sarama", "Coordination %s needs Version 0.10.1 or later (JoinGroup v1), got %s", c.Coordination, sc.Version)
 	}
 	if c.ZooKeeper == "" && !sc.Version.IsAtLeast(minVersionWithoutZooKeeper) {
 		return bad("Sarama", "without ZooKeeper (Kafka 4 brokers) Version must be %s or later: Kafka 4 refuses the older request versions; got %s", minVersionWithoutZooKeeper, sc.Version)

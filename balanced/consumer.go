@@ -166,8 +166,11 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		}
 	}()
 
-	if c.cfg.Coordination == CoordinationKafka {
+	switch c.cfg.Coordination {
+	case CoordinationKafka:
 		return c.runKafka(ctx, h)
+	case CoordinationFollow:
+		return c.runFollow(ctx, h)
 	}
 	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 	sess, err := c.dial(dctx)
@@ -271,6 +274,8 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 	}
 	c.client, c.fetch, c.addrs = client, newFetchPool(addrs, c.cfg.Sarama, c.log), addrs
 	switch {
+	case c.cfg.Coordination == CoordinationFollow:
+		c.store = newFollowOffsets(newZooKeeperOffsets(c.cfg.Group, c.cfg.ACL), client, c.cfg.Group, c.log)
 	case c.cfg.Coordination == CoordinationKafka:
 		c.store = newKafkaGroupOffsets(client, c.cfg.Group)
 	case c.cfg.Offsets == OffsetsKafka:

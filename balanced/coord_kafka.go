@@ -2,6 +2,7 @@ package balanced
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -118,15 +119,51 @@ func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
 		return err
 	}
 	defer c.closeKafka()
+	cur := sess
+	defer func() {
+		if cur != nil {
+			cur.Close()
+		}
+	}()
+	err := c.kafkaMode(ctx, sess, h, nil, func(old *zkwatch.Conn) *zkwatch.Conn {
+		old.Close()
+		cur = nil
+		c.metrics.sessionsLost.Inc()
+		c.log.Warn("zookeeper session lost or unreachable; opening a new one")
+		c.sess.Store(nil)
+		next, err := c.redial(ctx)
+		if err != nil {
+			return nil // ctx is done
+		}
+		c.sess.Store(next)
+		cur = next
+		return next
+	})
+	if errors.Is(err, errSessionLost) {
+		return nil // ctx ended while reconnecting
+	}
+	return err
+}
+
+// errSessionLost: kafkaMode had no ZooKeeper session to go on with.
+var errSessionLost = errors.New("balanced: zookeeper session lost")
+
+// kafkaMode runs kafka mode with sess (and the Kafka client setupKafka
+// made) until ctx is done: then it leaves cleanly (handlers stopped,
+// offsets committed, owner znodes released, LeaveGroup) and returns nil. It
+// does not close sess. When the ZooKeeper session is lost it stops the
+// handlers (ErrSessionExpired) and asks newSession (given the lost one) for
+// the next; a nil answer makes it leave the Kafka group and return
+// errSessionLost. Other errors are fatal. joined, if not nil, is called
+// with the member id after every join, before the generation starts.
+func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler, joined func(sess *zkwatch.Conn, memberID string), newSession func(old *zkwatch.Conn) *zkwatch.Conn) error {
 	strategy, err := kafkaStrategy(c.cfg.KafkaStrategy)
 	if err != nil {
-		closeSess()
 		return fmt.Errorf("%w: KafkaStrategy: %w", ErrInvalidConfig, err)
 	}
 	mc := membershipConfig(c.cfg.Sarama, c.cfg.RebalanceTimeout)
 	client, err := c.newKafkaClientWith(ctx, c.addrs, mc)
 	if err != nil {
-		closeSess()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -140,17 +177,20 @@ func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
 	for {
 		g, err := m.join(ctx, func(err error) { c.reportError(ctx, err) })
 		if err != nil {
-			c.shutdownKafka(m, sess, func() {})
+			c.shutdownKafka(ctx, m, func() {})
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
+		if joined != nil {
+			joined(sess, g.memberID)
+		}
 		end, stopHB := c.runGeneration(ctx, sess, m, g, h)
 		c.log.Info("kafka generation ended", "generation", g.id, "why", end)
 		switch end {
 		case endClosed:
-			c.shutdownKafka(m, sess, stopHB)
+			c.shutdownKafka(ctx, m, stopHB)
 			return nil
 		case endRebalance:
 			c.revokeEverything(ctx, ErrRevoked)
@@ -159,16 +199,11 @@ func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
 			m.forgetHeld()
 		case endSessionLost:
 			c.loseEverything(ctx, ErrSessionExpired, false)
-			sess.Close()
-			c.metrics.sessionsLost.Inc()
-			c.log.Warn("zookeeper session lost or unreachable; opening a new one")
-			c.sess.Store(nil)
-			if sess, err = c.redial(ctx); err != nil {
+			if sess = newSession(sess); sess == nil {
 				stopHB()
-				c.shutdownKafka(m, nil, func() {})
-				return nil
+				c.shutdownKafka(ctx, m, func() {})
+				return errSessionLost
 			}
-			c.sess.Store(sess)
 		}
 		stopHB()
 	}
@@ -386,19 +421,19 @@ func (c *Consumer) loseEverything(ctx context.Context, cause error, release bool
 	}
 }
 
-// shutdownKafka leaves cleanly: handlers stopped, offsets committed, owner
-// znodes released, heartbeats stopped, LeaveGroup sent, session closed.
-func (c *Consumer) shutdownKafka(m *kafkaMember, sess *zkwatch.Conn, stopHB func()) {
+// shutdownKafka leaves cleanly: handlers stopped (ErrClosed, or ErrRevoked
+// on a switch of follow mode: see leaveCause), offsets committed, owner
+// znodes released, heartbeats stopped, LeaveGroup sent. ctx is Run's (or
+// the mode's), done or not.
+func (c *Consumer) shutdownKafka(ctx context.Context, m *kafkaMember, stopHB func()) {
+	cause := leaveCause(ctx)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RevokeTimeout+30*time.Second)
 	defer cancel()
-	c.revokeEverything(ctx, ErrClosed)
+	c.revokeEverything(ctx, cause)
 	stopHB()
 	if err := m.leave(ctx); err != nil {
 		c.log.Warn("leaving the kafka group failed; the coordinator drops us after the session timeout", "err", err)
 		c.reportError(ctx, fmt.Errorf("balanced: leave kafka group %s: %w", c.cfg.Group, err))
 	}
-	if sess != nil {
-		sess.Close()
-	}
-	c.log.Info("left the group")
+	c.log.Info("left the kafka group")
 }

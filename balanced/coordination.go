@@ -22,6 +22,13 @@ const (
 	// KafkaConsumers can share the group. Owner znodes are still claimed
 	// in ZooKeeper, and offsets are kept in Kafka.
 	CoordinationKafka Coordination = "kafka"
+	// CoordinationFollow: the group's mode znode
+	// (/consumers/<group>/coordination, absent: zookeeper) decides between
+	// zookeeper and kafka mode, and the member switches when it changes,
+	// so that a running group can move to Kafka's group coordinator and
+	// back (zkbalance coordination). Offsets are kept in both stores. See
+	// coord_follow.go.
+	CoordinationFollow Coordination = "follow"
 )
 
 // Kafka assignors (Config.KafkaStrategy): the names the Java client's eager
@@ -53,20 +60,27 @@ func (c *Config) coordinationDefaults() (string, error) {
 	switch c.Coordination {
 	case "":
 		c.Coordination = CoordinationZooKeeper
-	case CoordinationZooKeeper, CoordinationKafka:
+	case CoordinationZooKeeper, CoordinationKafka, CoordinationFollow:
 	default:
-		return "Coordination", fmt.Errorf("unknown mode %q (zookeeper or kafka)", c.Coordination)
+		return "Coordination", fmt.Errorf("unknown mode %q (zookeeper, kafka or follow)", c.Coordination)
 	}
-	if c.Coordination != CoordinationKafka {
+	if c.Coordination == CoordinationZooKeeper {
 		if c.KafkaStrategy != "" || c.KafkaSessionTimeout != 0 || c.HeartbeatInterval != 0 || c.RebalanceTimeout != 0 {
 			return "Coordination", errors.New("KafkaStrategy, KafkaSessionTimeout, HeartbeatInterval and RebalanceTimeout need CoordinationKafka")
 		}
 		return "", nil
 	}
 	if c.TopicPattern != "" {
-		return "TopicPattern", errors.New("not supported with CoordinationKafka yet: list the Topics")
+		return "TopicPattern", fmt.Errorf("not supported with Coordination %s yet: list the Topics", c.Coordination)
 	}
-	if c.Offsets != OffsetsKafka {
+	if c.Coordination == CoordinationFollow {
+		if c.Layout != LayoutScala {
+			return "Layout", errors.New("CoordinationFollow needs the Scala layout")
+		}
+		if c.Offsets != OffsetsDual {
+			return "Offsets", fmt.Errorf("CoordinationFollow keeps offsets in both stores (got %q)", c.Offsets)
+		}
+	} else if c.Offsets != OffsetsKafka {
 		return "Offsets", fmt.Errorf("CoordinationKafka keeps offsets in Kafka (got %q)", c.Offsets)
 	}
 	if c.KafkaStrategy == "" {

@@ -36,6 +36,14 @@
 // it uses no ZooKeeper at all, for Kafka 4 in KRaft mode: no owner znodes,
 // the generation alone fences it (see Config.ZooKeeper).
 //
+// With CoordinationFollow the group's mode znode
+// (/consumers/<group>/coordination, written by `zkbalance coordination
+// --apply`) chooses between the two, and the member switches live when it
+// changes: it revokes everything (ErrRevoked), leaves the old mode and
+// enters the new one, claiming each partition only once its old holder
+// released it; offsets are kept in both stores, so nothing is lost or
+// replayed across a switch.
+//
 // Config.Offsets chooses where offsets are kept (ZooKeeper, Kafka or both),
 // Config.Hooks tells the application about assignment changes and about the
 // failures the consumer handles by itself (Hooks.OnError), and

@@ -193,3 +193,27 @@ func ExampleCoordination_withoutZooKeeper() {
 	// ok
 	// balanced: invalid config: ZooKeeper: required (only CoordinationKafka with Brokers runs without ZooKeeper)
 }
+
+// A member that follows the group's mode znode: it runs in zookeeper mode
+// until `zkbalance coordination --group billing --to kafka --apply` writes
+// the znode, then switches to Kafka's group coordinator (and back). Offsets
+// are kept in both ZooKeeper and Kafka.
+func ExampleCoordination_follow() {
+	cfg := balanced.Config{
+		Group:        "billing",
+		Topics:       []string{"orders"},
+		ZooKeeper:    "zk1:2181/kafka",
+		Coordination: balanced.CoordinationFollow,
+	}
+	if _, err := balanced.New(cfg); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("ok")
+	cfg.Offsets = balanced.OffsetsKafka
+	_, err := balanced.New(cfg)
+	fmt.Println(errors.Is(err, balanced.ErrInvalidConfig))
+	// Output:
+	// ok
+	// true
+}

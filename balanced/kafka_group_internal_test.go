@@ -166,11 +166,20 @@ func TestCoordinationConfig(t *testing.T) {
 		c.HeartbeatInterval != 3*time.Second || c.RebalanceTimeout != c.RevokeTimeout+20*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c, err := (Config{Group: "g", Topics: []string{"t"}, ZooKeeper: "127.0.0.1:2181", Coordination: CoordinationFollow}).withDefaults(); err != nil ||
+		c.Offsets != OffsetsDual || c.KafkaStrategy != KafkaRange || c.RebalanceTimeout != c.RevokeTimeout+20*time.Second {
+		t.Errorf("follow defaults: %+v, %v", c, err)
+	}
+	if _, err := (Config{Group: "g", Topics: []string{"t"}, ZooKeeper: "127.0.0.1:2181", Coordination: CoordinationFollow, Layout: LayoutPykafka}).withDefaults(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("follow with the pykafka layout: %v", err)
+	}
 	if c, _ := (Config{Group: "g", Topics: []string{"t"}, ZooKeeper: "127.0.0.1:2181"}).withDefaults(); c.Coordination != CoordinationZooKeeper {
 		t.Errorf("default coordination %q", c.Coordination)
 	}
 	bad := []func(*Config){
-		func(c *Config) { c.Coordination = "follow" },
+		func(c *Config) { c.Coordination = "leader" },
+		func(c *Config) { c.Coordination = CoordinationFollow; c.Offsets = OffsetsKafka },
+		func(c *Config) { c.Coordination = CoordinationFollow; c.Offsets = OffsetsZooKeeper },
 		func(c *Config) { c.Offsets = OffsetsZooKeeper },
 		func(c *Config) { c.KafkaStrategy = "cooperative-sticky" },
 		func(c *Config) { c.HeartbeatInterval = 20 * time.Second },

@@ -401,6 +401,18 @@ func (c *Consumer) loseAll(ctx context.Context, cause error, keepClaims bool) {
 // shutdown leaves the group cleanly: handlers stopped, offsets committed,
 // owner znodes and our registration deleted, session closed.
 func (c *Consumer) shutdown(sess *zkwatch.Conn) {
+	c.leaveZooKeeperMode(context.Background(), sess)
+	sess.Close()
+	c.log.Info("left the group")
+}
+
+// leaveZooKeeperMode stops every handler (ErrClosed, or ErrRevoked on a
+// switch of follow mode: see leaveCause), commits, releases the owner
+// znodes and deletes our /ids znode, so that the zookeeper-mode members
+// rebalance without us. It does not close sess. ctx is Run's (or the
+// mode's), done or not.
+func (c *Consumer) leaveZooKeeperMode(ctx context.Context, sess *zkwatch.Conn) {
+	cause := leaveCause(ctx)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RevokeTimeout+30*time.Second)
 	defer cancel()
 	c.dropDead(ctx)
@@ -409,7 +421,7 @@ func (c *Consumer) shutdown(sess *zkwatch.Conn) {
 		ws = append(ws, w)
 	}
 	if len(ws) > 0 {
-		tps := c.revokeAll(ctx, ws, ErrClosed, true)
+		tps := c.revokeAll(ctx, ws, cause, true)
 		if hook := c.cfg.Hooks.OnRevoked; hook != nil {
 			c.hook(func() { hook(ctx, tps) })
 		}
@@ -421,6 +433,4 @@ func (c *Consumer) shutdown(sess *zkwatch.Conn) {
 			c.reportError(ctx, fmt.Errorf("balanced: deregister %s: %w", p, err))
 		}
 	}
-	sess.Close()
-	c.log.Info("left the group")
 }

@@ -75,7 +75,7 @@ func TestReadKafkaGroup(t *testing.T) {
 		t.Errorf("kafka member %+v; want client java-a subscribed to and assigned all 4 partitions of %s", km, topic)
 	}
 
-	check := func(name string, st *groupstate.Status, inZK bool, coord groupstate.Coordination, zkMembers int) {
+	check := func(name string, st *groupstate.Status, inZK bool, coord groupstate.LiveCoordination, zkMembers int) {
 		t.Helper()
 		t.Logf("%s: %+v", name, st)
 		wantLayout := groupstate.LayoutNone

@@ -43,23 +43,24 @@ const (
 	LayoutNone Layout = "none"
 )
 
-// Coordination says who coordinates a group's live members.
-type Coordination string
+// LiveCoordination says who coordinates a group's live members (Status;
+// Coordination is the mode a group is switched to).
+type LiveCoordination string
 
 // Coordinations.
 const (
 	// CoordinationNone: no live member, neither registered in ZooKeeper nor
 	// joined at Kafka's group coordinator.
-	CoordinationNone Coordination = "none"
+	CoordinationNone LiveCoordination = "none"
 	// CoordinationZooKeeper: members registered under /consumers/<g>/ids
 	// only (Scala high-level consumer, pykafka, zkbalance zookeeper mode).
-	CoordinationZooKeeper Coordination = "zookeeper"
+	CoordinationZooKeeper LiveCoordination = "zookeeper"
 	// CoordinationKafka: members joined at Kafka's group coordinator only
 	// (KafkaConsumer, zkbalance kafka mode, sarama ConsumerGroup).
-	CoordinationKafka Coordination = "kafka"
+	CoordinationKafka LiveCoordination = "kafka"
 	// CoordinationBoth: members of both kinds, as during a migration from
 	// ZooKeeper to Kafka coordination.
-	CoordinationBoth Coordination = "both"
+	CoordinationBoth LiveCoordination = "both"
 )
 
 // Storage says where a group's committed offsets are.
@@ -98,7 +99,7 @@ type Status struct {
 	// Coordination says whose members are live now: registered in
 	// ZooKeeper (Members), joined at Kafka's coordinator (Kafka.Members),
 	// both, or none.
-	Coordination Coordination `json:"coordination"`
+	Coordination LiveCoordination `json:"coordination"`
 	// InZooKeeper is true when /consumers/<g> exists; false also when no
 	// ZooKeeper connection was given.
 	InZooKeeper bool `json:"in_zookeeper"`

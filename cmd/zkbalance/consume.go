@@ -31,6 +31,12 @@ registers, takes its share of the partitions, consumes them and commits the
 offsets of processed messages (every second, on revoke and on leave) until
 Ctrl-C, SIGTERM or --for, then leaves the group cleanly.
 
+--coordination kafka joins through Kafka's group coordinator instead (Java
+KafkaConsumers with the same assignor can share the group; owner znodes are
+still claimed). --coordination follow lets the group's mode znode decide
+and switches live when 'zkbalance coordination --apply' changes it (offsets
+are then kept in both ZooKeeper and Kafka).
+
 Without --print, processing a message is just --delay, and stdout gets the
 member's assignments ("<time> assigned|revoked|lost t/p,...") and a
 throughput line every second.
@@ -52,6 +58,7 @@ is added: end it with \n):
 zkbalance consume --group billing --topics orders --print >> processed.txt
 zkbalance consume --group billing --pattern '^orders-.*' --format '%t/%p@%o %k=%s\n'
 zkbalance consume --group billing --topics orders --layout pykafka   # share the group with pykafka members
+zkbalance consume --group billing --topics orders --coordination follow   # switchable: see 'zkbalance coordination'
 zkbalance consume --group billing --topics orders --delay 10ms --for 1m --metrics-addr 127.0.0.1:9100`,
 }
 
@@ -63,6 +70,7 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 	topics := fs.String("topics", "", "topics to consume, comma-separated (this or --pattern)")
 	pattern := fs.String("pattern", "", "regular expression of the topics to consume (this or --topics)")
 	assignor := fs.String("assignor", "", "partition assignor: scala-range, scala-roundrobin, pykafka-range, pykafka-roundrobin, sticky (default: scala-range, pykafka-range for --layout pykafka)")
+	coordination := fs.String("coordination", "zookeeper", "who assigns the partitions: zookeeper (the registrations), kafka (Kafka's group coordinator, so Java KafkaConsumers can join) or follow (the group's mode znode decides; see 'zkbalance coordination')")
 	offsets := fs.String("offsets", "", "where offsets are kept: zookeeper, kafka or dual (default: zookeeper, kafka for --layout pykafka)")
 	initial := fs.String("initial", "oldest", "where a partition without a stored offset starts: oldest or newest")
 	layout := fs.String("layout", "scala", "ZooKeeper layout of the group: scala or pykafka")
@@ -130,6 +138,7 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 		MemberID:      *memberID,
 		Assignor:      *assignor,
 		Offsets:       balanced.OffsetStorage(*offsets),
+		Coordination:  balanced.Coordination(*coordination),
 		InitialOffset: initialOffset,
 		Logger:        log,
 		Hooks: balanced.Hooks{

@@ -15,6 +15,8 @@
 //	                 (--json); --all lists the groups
 //	migrate-offsets  copy a group's offsets ZooKeeper → Kafka or back (dry run
 //	                 unless --apply)
+//	coordination     show or switch who coordinates a group (ZooKeeper or
+//	                 Kafka's group coordinator; dry run unless --apply)
 //	version          print the build's version
 //
 // Every command has --help with its flags and examples. The cluster is
@@ -46,6 +48,7 @@ var app = cli.App{
 		{Name: "produce", Summary: "write N sequence-numbered test messages to a topic", Help: produceHelp, Run: runProduce},
 		{Name: "status", Summary: "show a consumer group (members, owners, offsets, lag) or list groups (--all)", Help: statusHelp, Run: runStatus},
 		{Name: "migrate-offsets", Summary: "copy a group's offsets between ZooKeeper and Kafka (dry run unless --apply)", Help: migrateHelp, Run: runMigrateOffsets},
+		{Name: "coordination", Summary: "show or switch a group's coordination, zookeeper or kafka (dry run unless --apply)", Help: coordinationHelp, Run: runCoordination},
 		{Name: "version", Summary: "print the build's version", Help: versionHelp, Run: runVersion},
 	},
 	Footer: "Connection: --zookeeper and --brokers, else $" + cli.EnvZooKeeper + " and $" + cli.EnvBrokers + ",\n" +

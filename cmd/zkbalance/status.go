@@ -151,7 +151,7 @@ type groupListEntry struct {
 	Members      int                     `json:"members"`
 	Layout       groupstate.Layout       `json:"layout"`
 	InZooKeeper  bool                    `json:"in_zookeeper"`
-	Coordination groupstate.Coordination `json:"coordination"`
+	Coordination groupstate.LiveCoordination `json:"coordination"`
 	KafkaState   string                  `json:"kafka_state"`
 	KafkaMembers int                     `json:"kafka_members"`
 }

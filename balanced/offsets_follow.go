@@ -1,0 +1,132 @@
+package balanced
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/IBM/sarama"
+
+	"github.com/zkbalance/zkbalance/partition"
+)
+
+// newFollowOffsets returns the offsetStore of follow mode
+// (CoordinationFollow): both stores, as the Scala consumer's dual.commit,
+// in either coordination mode, so that a switch of mode in either
+// direction neither loses nor replays.
+//
+// Why it is safe: both stores are only ever advanced by the holder of the
+// partition's owner znode (zkStore's write is atomic with the owner check;
+// the Kafka write follows a check of it), so neither ever holds an offset
+// beyond what the group really processed, and the higher of the two is the
+// group's committed offset.
+//
+//   - Fetch (called only once the owner znode is held) returns the higher
+//     of the two. It then carries that offset over to the store that lags
+//     (fenced like a commit; a failure is only logged): so a peer that reads
+//     one store only (a Java KafkaConsumer reads Kafka, a Scala consumer
+//     ZooKeeper) starts where this member would, even if this member
+//     commits nothing more.
+//   - Commit writes zkStore first (fenced by the owner znode, atomically),
+//     then Kafka: in kafka mode (the fence has a generation) as a group
+//     member with the generation, whose refusal is ErrNotOwner and ends the
+//     generation; in zookeeper mode with generation -1, which the
+//     coordinator refuses while the Kafka group has members (during a
+//     switch): that failure is only logged, since ZooKeeper has the offset
+//     already and the next Fetch carries it over.
+func newFollowOffsets(zkStore offsetStore, client sarama.Client, group string, log *slog.Logger) offsetStore {
+	return &followOffsetStore{zk: zkStore, plain: newKafkaOffsets(client, group), member: newKafkaGroupOffsets(client, group), log: log}
+}
+
+type followOffsetStore struct {
+	zk, plain, member offsetStore
+	log               *slog.Logger
+}
+
+// kafka is the Kafka store a commit under f goes to.
+func (s *followOffsetStore) kafka(f fence) offsetStore {
+	if f.Gen != nil {
+		return s.member
+	}
+	return s.plain
+}
+
+// Fetch implements offsetStore.
+func (s *followOffsetStore) Fetch(ctx context.Context, f fence, tp partition.TopicPartition) (int64, bool, error) {
+	z, zok, err := s.zk.Fetch(ctx, f, tp)
+	if err != nil {
+		return 0, false, fmt.Errorf("balanced: follow offsets: %w", err)
+	}
+	k, kok, err := s.plain.Fetch(ctx, f, tp)
+	if err != nil {
+		return 0, false, fmt.Errorf("balanced: follow offsets: %w", err)
+	}
+	off, lagging, ok := higherOffset(z, zok, k, kok)
+	if !ok {
+		return 0, false, nil
+	}
+	var to offsetStore
+	switch lagging {
+	case lagZooKeeper:
+		to = s.zk
+	case lagKafka:
+		to = s.kafka(f)
+	}
+	if to != nil {
+		if err := to.Commit(ctx, f, tp, off); err != nil {
+			s.log.Warn("carrying the offset over to the lagging store failed", "topic", tp.Topic, "partition", tp.Partition, "offset", off, "err", err)
+		}
+	}
+	return off, true, nil
+}
+
+// lagging names the store that holds less than the other.
+type lagging int
+
+const (
+	lagNone lagging = iota
+	lagZooKeeper
+	lagKafka
+)
+
+// higherOffset picks the committed offset from the two stores' answers
+// and names the store that lags behind it (pure).
+func higherOffset(z int64, zok bool, k int64, kok bool) (int64, lagging, bool) {
+	switch {
+	case zok && kok && z > k:
+		return z, lagKafka, true
+	case zok && kok && k > z:
+		return k, lagZooKeeper, true
+	case zok && kok:
+		return z, lagNone, true
+	case zok:
+		return z, lagKafka, true
+	case kok:
+		return k, lagZooKeeper, true
+	}
+	return 0, lagNone, false
+}
+
+// Commit implements offsetStore.
+func (s *followOffsetStore) Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error {
+	if err := s.zk.Commit(ctx, f, tp, offset); err != nil {
+		return fmt.Errorf("balanced: follow offsets: %w", err)
+	}
+	err := s.kafka(f).Commit(ctx, f, tp, offset)
+	switch {
+	case err == nil:
+	case f.Gen == nil && ctx.Err() == nil:
+		// ZooKeeper holds it, and readers take the higher: not a failure.
+		s.log.Warn("zookeeper-mode commit to kafka failed (during a switch the Kafka group still has members and refuses it); zookeeper holds the offset",
+			"topic", tp.Topic, "partition", tp.Partition, "offset", offset, "err", err)
+	default:
+		return fmt.Errorf("balanced: follow offsets: zookeeper committed %d, kafka failed: %w", offset, err)
+	}
+	return nil
+}
+
+// Close implements offsetStore.
+func (s *followOffsetStore) Close() error {
+	return errors.Join(s.zk.Close(), s.plain.Close(), s.member.Close())
+}
