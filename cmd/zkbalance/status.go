@@ -147,13 +147,13 @@ func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 
 // groupListEntry is one line of 'status --all'.
 type groupListEntry struct {
-	Group        string                  `json:"group"`
-	Members      int                     `json:"members"`
-	Layout       groupstate.Layout       `json:"layout"`
-	InZooKeeper  bool                    `json:"in_zookeeper"`
+	Group        string                      `json:"group"`
+	Members      int                         `json:"members"`
+	Layout       groupstate.Layout           `json:"layout"`
+	InZooKeeper  bool                        `json:"in_zookeeper"`
 	Coordination groupstate.LiveCoordination `json:"coordination"`
-	KafkaState   string                  `json:"kafka_state"`
-	KafkaMembers int                     `json:"kafka_members"`
+	KafkaState   string                      `json:"kafka_state"`
+	KafkaMembers int                         `json:"kafka_members"`
 }
 
 // statusAll lists the groups of ZooKeeper (when conn is not nil) and of
