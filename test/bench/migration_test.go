@@ -13,6 +13,7 @@ import (
 
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/groupstate"
+	"github.com/zkbalance/zkbalance/internal/balancedhook"
 	"github.com/zkbalance/zkbalance/internal/cluster"
 	"github.com/zkbalance/zkbalance/test/bench"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -35,17 +36,59 @@ type migrationMethod struct {
 	switch_ switcher
 }
 
-// migrationMethods are the measured rows, in the table's order. The
-// toggle row (bench.MethodToggle: members of Coordination follow, the
-// switch writes the group's mode znode) is added here when balanced has
-// it.
+// migrationMethods are the measured rows, in the table's order.
 var migrationMethods = []migrationMethod{{
 	name: bench.MethodOldWay,
 	setup: "before: Coordination zookeeper, LayoutScala, scala-range, Offsets zookeeper; after: Coordination kafka, KafkaStrategy range, " +
 		"Offsets kafka (defaults: HeartbeatInterval 3 s, KafkaSessionTimeout 10 s); CommitInterval 1 s both",
 	before:  func(*balanced.Config) {},
 	switch_: switchOldWay,
+}, {
+	name: bench.MethodToggle,
+	setup: "Coordination follow (LayoutScala; scala-range in zookeeper mode, KafkaStrategy range in kafka mode; " +
+		"offsets in both stores); the switch writes the group's mode znode (groupstate.SetCoordination, as `zkbalance coordination --to kafka --apply`)",
+	before:  func(c *balanced.Config) { c.Coordination = balanced.CoordinationFollow },
+	switch_: switchToggle,
 }}
+
+// kafkaGenerationOf is balanced's test hook for a member's current Kafka
+// group generation.
+var kafkaGenerationOf = balancedhook.KafkaGeneration.(func(*balanced.Consumer) (int32, string, bool))
+
+// switchToggle writes the group's mode znode (kafka) while the follow-mode
+// members run, and returns once every member is in one Kafka generation:
+// they switch live, the same processes, without a restart.
+func switchToggle(ctx context.Context, g *gapGroup) error {
+	t0 := time.Now()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	client, err := sarama.NewClient(g.cl.BrokerAddrs(), sc)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer client.Close()
+	if _, err := groupstate.SetCoordination(ctx, g.obs, client, g.group, groupstate.ModeKafka, false, nil); err != nil {
+		return fmt.Errorf("toggle: %w", err)
+	}
+	g.step("write the mode znode", time.Since(t0))
+	for {
+		gens := map[int32]int{}
+		for _, m := range g.members {
+			if id, _, ok := kafkaGenerationOf(m.c); ok {
+				gens[id]++
+			}
+		}
+		for _, n := range gens {
+			if n == len(g.members) {
+				g.step("every member in one kafka generation", time.Since(t0))
+				return nil
+			}
+		}
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return fmt.Errorf("members in kafka generations %v of %d: %w", gens, len(g.members), err)
+		}
+	}
+}
 
 // switchOldWay: stop every member (Run's context cancelled: handlers
 // stopped, marks committed to ZooKeeper, owner and ids znodes deleted),
@@ -423,6 +466,11 @@ func (r *run) migrationMethod() []string {
 			"then start as many members with Coordination kafka in the same group (the switch returns when they are started; their joins, syncs, owner claims and offset " +
 			"reads are in the gap). \"start → every partition processed\" is from their start to the last partition's first processed message. " +
 			"The steps run back to back in the test; done by hand, the operator's time between them adds to every gap.",
+		"Toggle: the same members, started with Coordination follow, keep running; the switch writes the group's mode znode to kafka " +
+			"(groupstate.SetCoordination, what `zkbalance coordination --to kafka --apply` runs; it checks that every registered member can follow) " +
+			"and returns when every member is in one Kafka group generation. Each member, on seeing the znode, revokes its partitions " +
+			"(handlers stopped, marks committed, owner znodes released), deregisters, joins the Kafka group, claims the owner znodes of what Kafka assigned it " +
+			"and reads each start offset (the higher of the ZooKeeper and Kafka stores) only then; all of that is in the gap.",
 		"Then the producer stops; the test waits until every partition's last produced offset (the log end) was processed. lost = offsets below the log end that no " +
 			"handler processed; duplicates = messages processed at or after the switch began whose offset had been processed before (a stop that commits its marks " +
 			"and a faithful copy of the offsets give 0).",
