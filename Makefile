@@ -28,7 +28,8 @@ demo: build
 	echo; echo '$$ demo scenario blocked-consume --legacy-lock'; \
 	./bin/demo scenario blocked-consume --legacy-lock --group demo-blocked; \
 	echo; echo '$$ zkbalance status --group demo-blocked'; env -u ZKBALANCE_ZOOKEEPER -u ZKBALANCE_BROKERS ./bin/zkbalance status --group demo-blocked; \
-	echo; echo '$$ demo scenario slow-handler'; ./bin/demo scenario slow-handler --messages 100 --delay 250ms
+	echo; echo '$$ demo scenario slow-handler'; ./bin/demo scenario slow-handler --messages 100 --delay 250ms; \
+	echo; echo '$$ demo scenario migrate'; ./bin/demo scenario migrate
 
 ## test: format check, vet, and every test with the race detector, including
 ## the integration tests against the real ZooKeeper and Kafka.

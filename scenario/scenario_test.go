@@ -67,3 +67,31 @@ func TestSlowHandler(t *testing.T) {
 		t.Fatalf("FAIL: %s", res.Reason)
 	}
 }
+
+// TestMigrate runs the migration story: follow-mode members switch live
+// zookeeper -> kafka -> zookeeper while messages flow; lost 0, overlap 0.
+func TestMigrate(t *testing.T) {
+	shared.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := scenario.Migrate(ctx, env(t, &out), scenario.MigrateOptions{Dwell: 2 * time.Second})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pass {
+		t.Fatalf("FAIL: %s", res.Reason)
+	}
+	if len(res.Switches) != 2 || res.Switches[0].To != "kafka" || res.Switches[1].To != "zookeeper" {
+		t.Fatalf("switches %+v", res.Switches)
+	}
+	for _, s := range res.Switches {
+		if s.GapMax <= 0 || s.GapP50 > s.GapMax {
+			t.Errorf("switch to %s: gap p50 %s max %s", s.To, s.GapP50, s.GapMax)
+		}
+	}
+	if res.Produced == 0 || !bytes.Contains(out.Bytes(), []byte("PASS migrate")) {
+		t.Fatalf("produced %d; no PASS line", res.Produced)
+	}
+}

@@ -19,7 +19,7 @@ var errScenarioFailed = errors.New("scenario failed")
 
 // scenarioHelp is the --help of 'demo scenario'.
 var scenarioHelp = cli.Help{
-	Usage: "demo scenario <blocked-consume|slow-handler> [flags]",
+	Usage: "demo scenario <blocked-consume|slow-handler|migrate> [flags]",
 	Description: `Runs a seed scenario (docs/SCENARIOS.md) in-process against the cluster of 'demo up' (or
 --zookeeper/--brokers); each prints a timeline and ends with a PASS or FAIL
 line (exit status 0 or 1):
@@ -30,11 +30,15 @@ line (exit status 0 or 1):
                    --peer pykafka real pykafka ` + scenario.PykafkaVersion + ` members)
   slow-handler     S2, seed 002: slow handlers, a join and a leave: no
                    overlap, offsets advance, nobody expelled
+  migrate          follow-mode members switch live zookeeper -> kafka ->
+                   zookeeper while messages flow: lost 0, overlap 0, and
+                   the pause in processing around each switch
 
 Run 'demo scenario <name> --help' for its flags.`,
 	Examples: `demo scenario blocked-consume --legacy-lock
 demo scenario blocked-consume --peer pykafka
-demo scenario slow-handler --messages 100 --delay 250ms`,
+demo scenario slow-handler --messages 100 --delay 250ms
+demo scenario migrate`,
 }
 
 var blockedHelp = cli.Help{
@@ -66,9 +70,27 @@ once, committed offsets advance, and no member is expelled.
 demo scenario slow-handler --messages 100 --delay 250ms --metrics-addr 127.0.0.1:9100`,
 }
 
+var migrateHelp = cli.Help{
+	Usage: "demo scenario migrate [--partitions N] [--members N] [--dwell D] [flags]",
+	Description: `The migration story, live: a stream of one message per partition every
+--interval to a topic of --partitions partitions, --members zkbalance
+members in follow mode (Coordination follow) consuming it in zookeeper
+mode; the group's mode znode is toggled to kafka (what 'zkbalance
+coordination --to kafka --apply' does) and, after --dwell, back to
+zookeeper: the same members switch live. The timeline shows the toggle
+written and each member in the new mode and owning again; the verdict:
+lost 0, overlap 0 (no partition processed by two members at overlapping
+times) and, per switch, the longest pause in processing per partition
+(p50 and max over the partitions).
+
+` + cli.ConnectionHelp,
+	Examples: `demo scenario migrate
+demo scenario migrate --partitions 16 --members 4 --dwell 10s`,
+}
+
 func runScenario(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return cli.Usagef("name a scenario: blocked-consume or slow-handler (see --help)")
+		return cli.Usagef("name a scenario: blocked-consume, slow-handler or migrate (see --help)")
 	}
 	if strings.HasPrefix(args[0], "-") {
 		if err := cli.Parse(fs, args); err != nil {
@@ -121,8 +143,27 @@ func runScenario(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 			res, err := scenario.SlowHandler(ctx, env, o)
 			return res.Pass, err
 		}
+	case "migrate":
+		fs = cli.NewFlagSet("demo scenario "+name, migrateHelp)
+		var o scenario.MigrateOptions
+		p := fs.Int("partitions", 8, "partitions of the topic")
+		fs.IntVar(&o.Members, "members", 3, "follow-mode members")
+		fs.DurationVar(&o.Interval, "interval", 50*time.Millisecond, "one message per partition every interval")
+		fs.DurationVar(&o.Dwell, "dwell", 4*time.Second, "time in each mode between the switches")
+		fs.DurationVar(&o.Delay, "delay", 2*time.Millisecond, "handler time per message")
+		check = func() error {
+			if *p < 1 || o.Members < 1 || o.Interval <= 0 || o.Dwell <= 0 || o.Delay < 0 {
+				return cli.Usagef("--partitions and --members must be at least 1, --interval and --dwell positive, --delay not negative")
+			}
+			return nil
+		}
+		run = func(ctx context.Context, env scenario.Env) (bool, error) {
+			o.Partitions = int32(*p)
+			res, err := scenario.Migrate(ctx, env, o)
+			return res.Pass, err
+		}
 	default:
-		return cli.Usagef("unknown scenario %q (blocked-consume, slow-handler)", name)
+		return cli.Usagef("unknown scenario %q (blocked-consume, slow-handler, migrate)", name)
 	}
 	cf := cli.AddClusterFlags(fs)
 	metricsAddr := fs.String("metrics-addr", "", "serve the members' Prometheus metrics at http://ADDR/metrics while it runs")

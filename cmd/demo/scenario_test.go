@@ -40,3 +40,23 @@ func TestScenarioCommands(t *testing.T) {
 		t.Errorf("unknown scenario: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestScenarioMigrate runs 'demo scenario migrate': the follow-mode members
+// switch live to kafka and back, the timeline shows it, exit 0 with PASS.
+func TestScenarioMigrate(t *testing.T) {
+	shared.Get(t)
+	args := append(append([]string{"scenario", "migrate"}, clusterArgs(t)...), "--dwell", "2s")
+	r := runDemo(t, 3*time.Minute, args...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, w := range []string{"toggle written: the mode znode says kafka", "A in kafka mode", "switch to zookeeper done",
+		"PASS migrate", "lost 0, duplicates 0, overlap 0", "gap to kafka p50"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("output lacks %q:\n%s", w, r.stdout)
+		}
+	}
+	if r := runDemo(t, time.Minute, append(append([]string{"scenario", "migrate"}, clusterArgs(t)...), "--members", "0")...); r.code != 2 {
+		t.Errorf("--members 0: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
