@@ -78,7 +78,7 @@ func resolveJars(ctx context.Context, cacheDir string, pom []byte, prefix string
 				"dependency:copy-dependencies", "-DincludeScope=runtime", "-DoutputDirectory="+tmp)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
-				return fmt.Errorf("cluster: %s: %w\n%s", cmd.String(), err, tail(out, 40))
+				return fmt.Errorf("cluster: %s: %w\n%s", cmd.String(), err, Tail(out, 40))
 			}
 			if err := os.Remove(pomPath); err != nil {
 				return fmt.Errorf("cluster: %w", err)

@@ -1,7 +1,6 @@
 package javapeer
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/zkbalance/zkbalance/internal/cachedir"
@@ -134,7 +132,7 @@ func compile(ctx context.Context, javac string, p Program, dir string) error {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("javapeer: compiling the Java member: %s: %w\n%s", cmd.String(), err, tail(out, 40))
+		return fmt.Errorf("javapeer: compiling the Java member: %s: %w\n%s", cmd.String(), err, cluster.Tail(out, 40))
 	}
 	return nil
 }
@@ -146,12 +144,4 @@ func javacPath() (string, error) {
 		return "", fmt.Errorf("javapeer: the Java compiler javac (a JDK, 17 or later) is needed to compile the Java member; install one or set JAVA_HOME: %w", err)
 	}
 	return p, nil
-}
-
-func tail(b []byte, n int) string {
-	lines := strings.Split(string(bytes.TrimRight(b, "\n")), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

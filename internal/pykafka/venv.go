@@ -147,7 +147,7 @@ func create(ctx context.Context, base, dir, version string, reqs []string) error
 		err := cmd.Run()
 		_ = os.WriteFile(filepath.Join(dir, "install.log"), log.Bytes(), 0o644)
 		if err != nil {
-			return fmt.Errorf("pykafka: creating the pykafka %s venv: %s: %w\n%s", version, cmd.String(), err, tail(log.Bytes(), 40))
+			return fmt.Errorf("pykafka: creating the pykafka %s venv: %s: %w\n%s", version, cmd.String(), err, cluster.Tail(log.Bytes(), 40))
 		}
 		return nil
 	}
@@ -204,16 +204,7 @@ func output(ctx context.Context, name string, args ...string) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w\n%s", cmd.String(), err, tail(stderr.Bytes(), 20))
+		return "", fmt.Errorf("%s: %w\n%s", cmd.String(), err, cluster.Tail(stderr.Bytes(), 20))
 	}
 	return string(out), nil
-}
-
-func tail(b []byte, n int) string {
-	b = bytes.TrimRight(b, "\n")
-	lines := bytes.Split(b, []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }
