@@ -264,45 +264,33 @@ func (m *kafkaMember) leave(ctx context.Context) error {
 }
 
 // Request versions by the client's Config.Version, as sarama's own
-// consumer group picks them.
+// consumer group picks them: the version of the first step v is at least,
+// else 0.
 func syncGroupVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_5_0_0):
-		return 5
-	case v.IsAtLeast(sarama.V2_4_0_0):
-		return 4
-	case v.IsAtLeast(sarama.V2_3_0_0):
-		return 3
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 2
-	case v.IsAtLeast(sarama.V0_11_0_0):
-		return 1
-	}
-	return 0
+	return requestVersion(v, []versionStep{{sarama.V2_5_0_0, 5}, {sarama.V2_4_0_0, 4}, {sarama.V2_3_0_0, 3}, {sarama.V2_0_0_0, 2}, {sarama.V0_11_0_0, 1}})
 }
 
 func heartbeatVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_4_0_0):
-		return 4
-	case v.IsAtLeast(sarama.V2_3_0_0):
-		return 3
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 2
-	case v.IsAtLeast(sarama.V0_11_0_0):
-		return 1
-	}
-	return 0
+	return requestVersion(v, []versionStep{{sarama.V2_4_0_0, 4}, {sarama.V2_3_0_0, 3}, {sarama.V2_0_0_0, 2}, {sarama.V0_11_0_0, 1}})
 }
 
 func leaveGroupVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_4_0_0):
-		return 4
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 2
-	case v.IsAtLeast(sarama.V0_11_0_0):
-		return 1
+	return requestVersion(v, []versionStep{{sarama.V2_4_0_0, 4}, {sarama.V2_0_0_0, 2}, {sarama.V0_11_0_0, 1}})
+}
+
+// versionStep: from Kafka version since on, a request has version version.
+type versionStep struct {
+	since   sarama.KafkaVersion
+	version int16
+}
+
+// requestVersion returns the version of the first step (newest first) that
+// v is at least, else 0.
+func requestVersion(v sarama.KafkaVersion, steps []versionStep) int16 {
+	for _, s := range steps {
+		if v.IsAtLeast(s.since) {
+			return s.version
+		}
 	}
 	return 0
 }

@@ -101,29 +101,38 @@ func (s *kafkaOffsetStore) Commit(ctx context.Context, f fence, tp partition.Top
 		return fmt.Errorf("%w: refusing to commit the negative offset %d for group %s %s/%d to kafka", ErrBadOffset, offset, s.group, tp.Topic, tp.Partition)
 	}
 	err := kafkacoord.Do(ctx, s.client, s.group, f.Check, func(b *sarama.Broker) error {
-		req := &sarama.OffsetCommitRequest{
-			Version:                 kafkaOffsetCommitVersion,
-			ConsumerGroup:           s.group,
-			ConsumerGroupGeneration: sarama.GroupGenerationUndefined,
-			ConsumerID:              "",
-			RetentionTime:           -1,
-		}
-		req.AddBlock(tp.Topic, tp.Partition, offset, 0, "")
-		resp, err := kafkacoord.Call(ctx, func() (*sarama.OffsetCommitResponse, error) { return b.CommitOffset(req) })
-		if err != nil {
-			return err
-		}
-		kerr, ok := resp.Errors[tp.Topic][tp.Partition]
-		if !ok {
-			return sarama.ErrIncompleteResponse
-		}
-		if kerr != sarama.ErrNoError {
-			return kerr
-		}
-		return nil
+		return commitOffset(ctx, b, s.group, sarama.GroupGenerationUndefined, "", tp, offset)
 	})
 	if err != nil {
 		return fmt.Errorf("balanced: commit offset %d of group %s %s/%d to kafka: %w", offset, s.group, tp.Topic, tp.Partition, err)
+	}
+	return nil
+}
+
+// commitOffset sends b one OffsetCommit (kafkaOffsetCommitVersion,
+// retention -1, empty metadata) of offset for tp in group, as generation gen
+// and member memberID (GroupGenerationUndefined and "" outside a Kafka-run
+// group), and returns the partition's error from the response
+// (ErrIncompleteResponse when it is missing).
+func commitOffset(ctx context.Context, b *sarama.Broker, group string, gen int32, memberID string, tp partition.TopicPartition, offset int64) error {
+	req := &sarama.OffsetCommitRequest{
+		Version:                 kafkaOffsetCommitVersion,
+		ConsumerGroup:           group,
+		ConsumerGroupGeneration: gen,
+		ConsumerID:              memberID,
+		RetentionTime:           -1,
+	}
+	req.AddBlock(tp.Topic, tp.Partition, offset, 0, "")
+	resp, err := kafkacoord.Call(ctx, func() (*sarama.OffsetCommitResponse, error) { return b.CommitOffset(req) })
+	if err != nil {
+		return err
+	}
+	kerr, ok := resp.Errors[tp.Topic][tp.Partition]
+	if !ok {
+		return sarama.ErrIncompleteResponse
+	}
+	if kerr != sarama.ErrNoError {
+		return kerr
 	}
 	return nil
 }

@@ -47,26 +47,7 @@ func (s *kafkaGroupOffsetStore) Commit(ctx context.Context, f fence, tp partitio
 		before = f.Check
 	}
 	err := kafkacoord.Do(ctx, s.client, s.group, before, func(b *sarama.Broker) error {
-		req := &sarama.OffsetCommitRequest{
-			Version:                 kafkaOffsetCommitVersion,
-			ConsumerGroup:           s.group,
-			ConsumerGroupGeneration: f.Gen.id,
-			ConsumerID:              f.Gen.memberID,
-			RetentionTime:           -1,
-		}
-		req.AddBlock(tp.Topic, tp.Partition, offset, 0, "")
-		resp, err := kafkacoord.Call(ctx, func() (*sarama.OffsetCommitResponse, error) { return b.CommitOffset(req) })
-		if err != nil {
-			return err
-		}
-		kerr, ok := resp.Errors[tp.Topic][tp.Partition]
-		if !ok {
-			return sarama.ErrIncompleteResponse
-		}
-		if kerr != sarama.ErrNoError {
-			return kerr
-		}
-		return nil
+		return commitOffset(ctx, b, s.group, f.Gen.id, f.Gen.memberID, tp, offset)
 	})
 	if fencedByGeneration(err) {
 		return fmt.Errorf("balanced: commit offset %d of group %s %s/%d (generation %d): %w: %w", offset, s.group, tp.Topic, tp.Partition, f.Gen.id, ErrNotOwner, err)

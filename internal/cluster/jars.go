@@ -9,7 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
+
+	"github.com/zkbalance/zkbalance/internal/cachedir"
 )
 
 // CacheEnv names the environment variable that overrides the jar cache
@@ -55,74 +56,58 @@ func KRaftJars(ctx context.Context, cacheDir string) (string, error) {
 }
 
 // resolveJars copies the runtime dependencies of pom into
-// cacheDir/<prefix><hash of pom> once and returns that directory.
+// cacheDir/<prefix><hash of pom> once and returns that directory. Both poms
+// share the lock file cacheDir/.lock.
 func resolveJars(ctx context.Context, cacheDir string, pom []byte, prefix string) (string, error) {
 	sum := sha256.Sum256(pom)
 	key := hex.EncodeToString(sum[:6])
 	libs := filepath.Join(cacheDir, prefix+key)
-	done := filepath.Join(libs, ".complete")
-	if _, err := os.Stat(done); err == nil {
-		return libs, nil
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("cluster: jar cache: %w", err)
-	}
-	lock, err := os.OpenFile(filepath.Join(cacheDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	err := cachedir.Ensure(ctx, cachedir.Spec{
+		Dir:  libs,
+		Lock: filepath.Join(cacheDir, ".lock"),
+		Fill: func(ctx context.Context, tmp string) error {
+			pomPath := filepath.Join(tmp, "pom.xml")
+			if err := os.WriteFile(pomPath, pom, 0o644); err != nil {
+				return fmt.Errorf("cluster: write pom: %w", err)
+			}
+			mvn, err := exec.LookPath("mvn")
+			if err != nil {
+				return fmt.Errorf("cluster: Maven (mvn) is needed once to fetch the Kafka (and ZooKeeper) jars: %w", err)
+			}
+			cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-f", pomPath,
+				"dependency:copy-dependencies", "-DincludeScope=runtime", "-DoutputDirectory="+tmp)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("cluster: %s: %w\n%s", cmd.String(), err, Tail(out, 40))
+			}
+			if err := os.Remove(pomPath); err != nil {
+				return fmt.Errorf("cluster: %w", err)
+			}
+			return nil
+		},
+	})
 	if err != nil {
-		return "", fmt.Errorf("cluster: jar cache lock: %w", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("cluster: jar cache lock: %w", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
-	if _, err := os.Stat(done); err == nil {
-		return libs, nil // another process finished while we waited
-	}
-	tmp := libs + ".tmp"
-	_ = os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return "", fmt.Errorf("cluster: jar cache: %w", err)
-	}
-	pomPath := filepath.Join(tmp, "pom.xml")
-	if err := os.WriteFile(pomPath, pom, 0o644); err != nil {
-		return "", fmt.Errorf("cluster: write pom: %w", err)
-	}
-	mvn, err := exec.LookPath("mvn")
-	if err != nil {
-		return "", fmt.Errorf("cluster: Maven (mvn) is needed once to fetch the Kafka (and ZooKeeper) jars: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-f", pomPath,
-		"dependency:copy-dependencies", "-DincludeScope=runtime", "-DoutputDirectory="+tmp)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("cluster: %s: %w\n%s", cmd.String(), err, tail(out, 40))
-	}
-	if err := os.Remove(pomPath); err != nil {
-		return "", fmt.Errorf("cluster: %w", err)
-	}
-	if err := os.RemoveAll(libs); err != nil {
-		return "", fmt.Errorf("cluster: %w", err)
-	}
-	if err := os.Rename(tmp, libs); err != nil {
-		return "", fmt.Errorf("cluster: %w", err)
-	}
-	if err := os.WriteFile(done, nil, 0o644); err != nil {
-		return "", fmt.Errorf("cluster: %w", err)
+		return "", err
 	}
 	return libs, nil
+}
+
+// JavaTool returns the JDK tool name (java, javac): $JAVA_HOME/bin/<name>
+// when that exists, else name on PATH (exec.LookPath's error when neither).
+func JavaTool(name string) (string, error) {
+	if h := os.Getenv("JAVA_HOME"); h != "" {
+		p := filepath.Join(h, "bin", name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return exec.LookPath(name)
 }
 
 // JavaPath returns the java executable: $JAVA_HOME/bin/java when set, else java
 // on PATH.
 func JavaPath() (string, error) {
-	if h := os.Getenv("JAVA_HOME"); h != "" {
-		p := filepath.Join(h, "bin", "java")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("java")
+	p, err := JavaTool("java")
 	if err != nil {
 		return "", fmt.Errorf("cluster: a Java runtime (java) is needed to run ZooKeeper and Kafka: %w", err)
 	}

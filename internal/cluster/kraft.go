@@ -103,7 +103,7 @@ func (c *Cluster) formatStorage(ctx context.Context, b *broker) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("cluster: format the storage of KRaft node %d (kafka.tools.StorageTool): %w\n%s", b.id, err, tail(out, 20))
+		return fmt.Errorf("cluster: format the storage of KRaft node %d (kafka.tools.StorageTool): %w\n%s", b.id, err, Tail(out, 20))
 	}
 	return nil
 }

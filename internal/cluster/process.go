@@ -109,10 +109,12 @@ func (p *process) logTail(n int) string {
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
 	}
-	return tail(b, n)
+	return Tail(b, n)
 }
 
-func tail(b []byte, n int) string {
+// Tail returns the last n lines of a command's output b (trailing newlines
+// dropped), for error messages.
+func Tail(b []byte, n int) string {
 	b = bytes.TrimRight(b, "\n")
 	lines := bytes.Split(b, []byte("\n"))
 	if len(lines) > n {

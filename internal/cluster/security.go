@@ -246,7 +246,7 @@ func (c *Cluster) createScramUsers(ctx context.Context) error {
 				err = errors.New("no confirmation in its output")
 			}
 			if err != nil {
-				errs <- fmt.Errorf("cluster: create SCRAM credentials of %q (kafka.admin.ConfigCommand): %w\n%s", user, err, tail(out, 20))
+				errs <- fmt.Errorf("cluster: create SCRAM credentials of %q (kafka.admin.ConfigCommand): %w\n%s", user, err, Tail(out, 20))
 			}
 		}()
 	}

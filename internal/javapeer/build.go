@@ -1,7 +1,6 @@
 package javapeer
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -10,9 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
+
+	"github.com/zkbalance/zkbalance/internal/cachedir"
 
 	"github.com/zkbalance/zkbalance/internal/cluster"
 )
@@ -100,57 +99,25 @@ func Build(ctx context.Context) (Program, error) {
 	h.Write(log4jProps)
 	name := "javapeer-" + hex.EncodeToString(h.Sum(nil)[:6])
 	p := Program{Java: java, Classes: filepath.Join(cacheDir, name), Libs: libs, ClientsJar: jars[0]}
-	if err := compileOnce(ctx, javac, p, name); err != nil {
+	if err := compileOnce(ctx, javac, p); err != nil {
 		return Program{}, err
 	}
 	built = &p
 	return p, nil
 }
 
-// compileOnce compiles into p.Classes unless a finished compile is there.
-func compileOnce(ctx context.Context, javac string, p Program, name string) error {
-	done := filepath.Join(p.Classes, ".complete")
-	if _, err := os.Stat(done); err == nil {
-		return nil
-	}
-	cacheDir := filepath.Dir(p.Classes)
-	lock, err := os.OpenFile(filepath.Join(cacheDir, "."+name+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return fmt.Errorf("javapeer: compile lock: %w", err)
-	}
-	defer lock.Close()
-	if err := flock(ctx, lock); err != nil {
-		return fmt.Errorf("javapeer: compile lock: %w", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
-	if _, err := os.Stat(done); err == nil {
-		return nil // another process finished while we waited
-	}
-	tmp := p.Classes + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("javapeer: %w", err)
-	}
-	if err := compile(ctx, javac, p, tmp); err != nil {
-		_ = os.RemoveAll(tmp)
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), []byte(p.ClientsJar+"\n"), 0o644); err != nil {
-		return fmt.Errorf("javapeer: %w", err)
-	}
-	if err := os.RemoveAll(p.Classes); err != nil { // a leftover without .complete
-		return fmt.Errorf("javapeer: %w", err)
-	}
-	if err := os.Rename(tmp, p.Classes); err != nil {
-		return fmt.Errorf("javapeer: %w", err)
-	}
-	return nil
+// compileOnce compiles into p.Classes unless a finished compile is there
+// (cachedir.Ensure: under the lock .<name>.lock, via <name>.tmp).
+func compileOnce(ctx context.Context, javac string, p Program) error {
+	return cachedir.Ensure(ctx, cachedir.Spec{
+		Dir:   p.Classes,
+		Stamp: []byte(p.ClientsJar + "\n"),
+		Fill:  func(ctx context.Context, tmp string) error { return compile(ctx, javac, p, tmp) },
+	})
 }
 
 // compile writes the sources to dir and compiles them there.
 func compile(ctx context.Context, javac string, p Program, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("javapeer: %w", err)
-	}
 	src := filepath.Join(dir, "Member.java")
 	if err := os.WriteFile(src, memberJava, 0o644); err != nil {
 		return fmt.Errorf("javapeer: %w", err)
@@ -165,48 +132,16 @@ func compile(ctx context.Context, javac string, p Program, dir string) error {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("javapeer: compiling the Java member: %s: %w\n%s", cmd.String(), err, tail(out, 40))
+		return fmt.Errorf("javapeer: compiling the Java member: %s: %w\n%s", cmd.String(), err, cluster.Tail(out, 40))
 	}
 	return nil
 }
 
 // javacPath is $JAVA_HOME/bin/javac when that exists, else javac on PATH.
 func javacPath() (string, error) {
-	if h := os.Getenv("JAVA_HOME"); h != "" {
-		p := filepath.Join(h, "bin", "javac")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("javac")
+	p, err := cluster.JavaTool("javac")
 	if err != nil {
 		return "", fmt.Errorf("javapeer: the Java compiler javac (a JDK, 17 or later) is needed to compile the Java member; install one or set JAVA_HOME: %w", err)
 	}
 	return p, nil
-}
-
-// flock takes an exclusive lock on f, giving up when ctx is done.
-func flock(ctx context.Context, f *os.File) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if err != syscall.EWOULDBLOCK {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func tail(b []byte, n int) string {
-	lines := strings.Split(string(bytes.TrimRight(b, "\n")), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

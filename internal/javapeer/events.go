@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zkbalance/zkbalance/internal/peerproc"
 )
 
 // Kind is the first word of a line the Java member prints.
@@ -179,11 +181,5 @@ func compareTP(a, b TopicPartition) int {
 }
 
 func filter(evs []Event, k Kind) []Event {
-	var out []Event
-	for _, e := range evs {
-		if e.Kind == k {
-			out = append(out, e)
-		}
-	}
-	return out
+	return peerproc.Filter(evs, func(e Event) bool { return e.Kind == k })
 }

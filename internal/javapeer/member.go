@@ -1,19 +1,17 @@
 package javapeer
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/zkbalance/zkbalance/internal/peerproc"
 )
 
 // Assignment strategies (Args.Strategy): the consumer's
@@ -99,19 +97,16 @@ func (a Args) argv() ([]string, error) {
 		strconv.FormatInt(a.Delay.Milliseconds(), 10), id}, nil
 }
 
-// Member is one running Java KafkaConsumer process.
+// Member is one running Java KafkaConsumer process. Its process methods
+// (Pid, Events, Wait, Done, Exited, ExitErr, Terminate) are peerproc.Proc's;
+// Wait's error wraps ErrExited when the member exits first.
 type Member struct {
+	*proc
 	args Args
 	id   string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and its output is read
-
-	mu      sync.Mutex
-	events  []Event
-	changed chan struct{} // closed and replaced on every new event
-	stderr  []string
-	exitErr error
 }
+
+type proc = peerproc.Proc[Event]
 
 // Start compiles the member if needed (Build), starts its JVM and waits
 // until it printed its started event (its KafkaConsumer exists; joining the
@@ -131,65 +126,17 @@ func Start(ctx context.Context, args Args) (*Member, error) {
 	jvm := []string{"-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-cp", prog.Classpath(), "Member"}
 	cmd := exec.Command(prog.Java, append(jvm, argv...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
+	p, err := peerproc.Start(cmd, peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited})
 	if err != nil {
-		return nil, fmt.Errorf("javapeer: %w", err)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, fmt.Errorf("javapeer: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("javapeer: start %s: %w", prog.Java, err)
 	}
-	m := &Member{args: args, id: argv[5], cmd: cmd, done: make(chan struct{}), changed: make(chan struct{})}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); m.readStdout(stdout) }()
-	go func() { defer wg.Done(); m.readStderr(stderr) }()
-	go func() { // owned by the process: ends when it has exited
-		wg.Wait()
-		err := cmd.Wait()
-		m.mu.Lock()
-		m.exitErr = err
-		m.mu.Unlock()
-		close(m.done)
-	}()
+	m := &Member{proc: p, args: args, id: argv[5]}
 	err = m.Wait(ctx, func(evs []Event) bool { return len(filter(evs, KindStarted)) > 0 })
 	if err != nil {
 		_ = m.Kill()
 		return nil, fmt.Errorf("javapeer: %s did not start: %w%s\n%s", m, err, m.errorLines(), m.Stderr(40))
 	}
 	return m, nil
-}
-
-func (m *Member) readStdout(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		ev := parseLine(sc.Text(), time.Now())
-		m.mu.Lock()
-		m.events = append(m.events, ev)
-		close(m.changed)
-		m.changed = make(chan struct{})
-		m.mu.Unlock()
-	}
-	_, _ = io.Copy(io.Discard, r)
-}
-
-func (m *Member) readStderr(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		m.mu.Lock()
-		m.stderr = append(m.stderr, sc.Text())
-		if len(m.stderr) > 2*maxStderr {
-			m.stderr = slices.Clone(m.stderr[len(m.stderr)-maxStderr:])
-		}
-		m.mu.Unlock()
-	}
-	_, _ = io.Copy(io.Discard, r)
 }
 
 // String names the member for messages.
@@ -200,16 +147,6 @@ func (m *Member) ID() string { return m.id }
 
 // Args returns the arguments the member was started with.
 func (m *Member) Args() Args { return m.args }
-
-// Pid is the process id (also its process group id).
-func (m *Member) Pid() int { return m.cmd.Process.Pid }
-
-// Events returns a copy of every event so far, in order.
-func (m *Member) Events() []Event {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.events)
-}
 
 // Messages returns the processed records so far (KindMsg events), in order.
 func (m *Member) Messages() []Event { return filter(m.Events(), KindMsg) }
@@ -243,31 +180,6 @@ func (m *Member) errorLines() string {
 	return b.String()
 }
 
-// Wait returns nil once cond holds for the events so far (checked after
-// each new event), ErrExited when the member exits first (cond is checked on
-// the final events before), or the cause when ctx is done. cond must not
-// keep or change the slice.
-func (m *Member) Wait(ctx context.Context, cond func(events []Event) bool) error {
-	for {
-		m.mu.Lock()
-		evs, changed := m.events, m.changed
-		m.mu.Unlock()
-		if cond(evs[:len(evs):len(evs)]) {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-m.done:
-			if cond(m.Events()) {
-				return nil
-			}
-			return fmt.Errorf("%w (%v)", ErrExited, m.ExitErr())
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-}
-
 // WaitAssigned waits for the member's first assigned event: it has joined
 // the group and completed a rebalance (its assignment may be empty).
 func (m *Member) WaitAssigned(ctx context.Context) error {
@@ -284,41 +196,14 @@ func (m *Member) WaitMessages(ctx context.Context, n int) error {
 	return m.Wait(ctx, func(evs []Event) bool { return len(filter(evs, KindMsg)) >= n })
 }
 
-// Done is closed when the process has exited.
-func (m *Member) Done() <-chan struct{} { return m.done }
-
-// Exited reports whether the process has exited.
-func (m *Member) Exited() bool {
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// ExitErr is the process's exit status (nil for status 0) once it exited.
-func (m *Member) ExitErr() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.exitErr
-}
-
 // Stop sends SIGTERM: the member commits what it processed, closes its
 // consumer (which leaves the group, so the others rebalance at once), prints
 // closed and exits 0. Stop waits for the exit, at most StopGrace, then sends
 // SIGKILL and reports that. It returns nil when the member exited with
 // status 0 after its closed event, also when that was before the call.
 func (m *Member) Stop() error {
-	if !m.Exited() {
-		_ = syscall.Kill(-m.Pid(), syscall.SIGTERM)
-		select {
-		case <-m.done:
-		case <-time.After(StopGrace):
-			_ = syscall.Kill(-m.Pid(), syscall.SIGKILL)
-			<-m.done
-			return fmt.Errorf("javapeer: %s did not stop within %s after SIGTERM; killed%s\n%s", m, StopGrace, m.errorLines(), m.Stderr(40))
-		}
+	if m.Terminate(StopGrace) {
+		return fmt.Errorf("javapeer: %s did not stop within %s after SIGTERM; killed%s\n%s", m, StopGrace, m.errorLines(), m.Stderr(40))
 	}
 	if err := m.ExitErr(); err != nil {
 		return fmt.Errorf("javapeer: %s: %w%s\n%s", m, err, m.errorLines(), m.Stderr(40))
@@ -332,22 +217,8 @@ func (m *Member) Stop() error {
 // Kill sends SIGKILL to the member's process group and waits for the exit.
 // Its group membership stays until the group coordinator's session timeout
 // (session.timeout.ms, 45 s by default) ends it.
-func (m *Member) Kill() error {
-	if !m.Exited() {
-		_ = syscall.Kill(-m.Pid(), syscall.SIGKILL)
-	}
-	<-m.done
-	return nil
-}
+func (m *Member) Kill() error { return m.proc.Kill() }
 
 // Stderr returns the last n lines the member wrote to stderr (the Kafka
 // client's log: warnings and the coordinator's join and assignment lines).
-func (m *Member) Stderr(n int) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	lines := m.stderr
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (m *Member) Stderr(n int) string { return m.proc.Stderr(n) }

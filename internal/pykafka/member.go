@@ -1,14 +1,12 @@
 package pykafka
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/zkbalance/zkbalance/internal/peerproc"
 )
 
 //go:embed member.py
@@ -294,18 +293,15 @@ func parseLine(line string, at time.Time) Event {
 	return ev
 }
 
-// Member is one running pykafka BalancedConsumer process.
+// Member is one running pykafka BalancedConsumer process. Its process
+// methods (Pid, Events, Wait, Done, Exited, ExitErr, Terminate) are
+// peerproc.Proc's; Wait's error wraps ErrExited when the member exits first.
 type Member struct {
+	*proc
 	args MemberArgs
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and its output is read
-
-	mu      sync.Mutex
-	events  []Event
-	changed chan struct{} // closed and replaced on every event
-	stderr  []string      // the last maxStderr lines
-	exitErr error
 }
+
+type proc = peerproc.Proc[Event]
 
 const maxStderr = 2000
 
@@ -365,31 +361,11 @@ func Start(ctx context.Context, python string, args MemberArgs) (*Member, error)
 	}
 	cmd := exec.Command(python, append([]string{"-u", path}, args.argv()...)...)
 	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
+	p, err := peerproc.Start(cmd, peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited})
 	if err != nil {
-		return nil, fmt.Errorf("pykafka: %w", err)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, fmt.Errorf("pykafka: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("pykafka: start %s: %w", python, err)
 	}
-	m := &Member{args: args, cmd: cmd, done: make(chan struct{}), changed: make(chan struct{})}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); m.readStdout(stdout) }()
-	go func() { defer wg.Done(); m.readStderr(stderr) }()
-	go func() { // owned by the process: ends when it has exited
-		wg.Wait()
-		err := cmd.Wait()
-		m.mu.Lock()
-		m.exitErr = err
-		m.mu.Unlock()
-		close(m.done)
-	}()
+	m := &Member{proc: p, args: args}
 	err = m.Wait(ctx, func(evs []Event) bool {
 		return slices.ContainsFunc(evs, func(e Event) bool { return e.Kind == EventPaths })
 	})
@@ -398,34 +374,6 @@ func Start(ctx context.Context, python string, args MemberArgs) (*Member, error)
 		return nil, fmt.Errorf("pykafka: member %s did not start: %w\n%s", m.name(), err, m.Stderr(40))
 	}
 	return m, nil
-}
-
-func (m *Member) readStdout(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		ev := parseLine(sc.Text(), time.Now())
-		m.mu.Lock()
-		m.events = append(m.events, ev)
-		close(m.changed)
-		m.changed = make(chan struct{})
-		m.mu.Unlock()
-	}
-	_, _ = io.Copy(io.Discard, r)
-}
-
-func (m *Member) readStderr(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		m.mu.Lock()
-		m.stderr = append(m.stderr, sc.Text())
-		if len(m.stderr) > 2*maxStderr {
-			m.stderr = append([]string(nil), m.stderr[len(m.stderr)-maxStderr:]...)
-		}
-		m.mu.Unlock()
-	}
-	_, _ = io.Copy(io.Discard, r)
 }
 
 func (m *Member) name() string {
@@ -470,24 +418,8 @@ func (m *Member) Version() string {
 	return ""
 }
 
-// Pid is the process id (also its process group id).
-func (m *Member) Pid() int { return m.cmd.Process.Pid }
-
-// Events returns a copy of every event so far, in order.
-func (m *Member) Events() []Event {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.events)
-}
-
 func filter(evs []Event, k EventKind) []Event {
-	var out []Event
-	for _, e := range evs {
-		if e.Kind == k {
-			out = append(out, e)
-		}
-	}
-	return out
+	return peerproc.Filter(evs, func(e Event) bool { return e.Kind == k })
 }
 
 // Messages returns the processed messages so far, in order.
@@ -505,30 +437,6 @@ func (m *Member) Owned() (parts []int32, ok bool) {
 	return slices.Clone(evs[len(evs)-1].Partitions), true
 }
 
-// Wait returns nil once cond holds for the events so far (called after each
-// new event), ErrExited when the member exits first (cond is checked on the
-// final events before), or the cause when ctx is done.
-func (m *Member) Wait(ctx context.Context, cond func(events []Event) bool) error {
-	for {
-		m.mu.Lock()
-		evs, changed := m.events, m.changed
-		m.mu.Unlock()
-		if cond(evs[:len(evs):len(evs)]) {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-m.done:
-			if cond(m.Events()) {
-				return nil
-			}
-			return fmt.Errorf("%w (%v)", ErrExited, m.ExitErr())
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-}
-
 // WaitMessages waits until the member has processed at least n messages.
 func (m *Member) WaitMessages(ctx context.Context, n int) error {
 	return m.Wait(ctx, func(evs []Event) bool { return len(filter(evs, EventMsg)) >= n })
@@ -542,40 +450,13 @@ func (m *Member) WaitOwned(ctx context.Context, ok func(parts []int32) bool) err
 	})
 }
 
-// Done is closed when the process has exited.
-func (m *Member) Done() <-chan struct{} { return m.done }
-
-// Exited reports whether the process has exited.
-func (m *Member) Exited() bool {
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// ExitErr is the process's exit status (nil for status 0) once it exited.
-func (m *Member) ExitErr() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.exitErr
-}
-
 // Stop sends SIGTERM (the member stops its consumer, which closes its
 // ZooKeeper session and so removes its znodes, and exits) and waits for the
 // exit; after StopGrace it sends SIGKILL and reports that. It returns nil
 // when the member exited with status 0, also when it had exited before.
 func (m *Member) Stop() error {
-	if !m.Exited() {
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-m.done:
-		case <-time.After(StopGrace):
-			_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-			<-m.done
-			return fmt.Errorf("pykafka: %s did not stop within %s after SIGTERM; killed\n%s", m, StopGrace, m.Stderr(40))
-		}
+	if m.Terminate(StopGrace) {
+		return fmt.Errorf("pykafka: %s did not stop within %s after SIGTERM; killed\n%s", m, StopGrace, m.Stderr(40))
 	}
 	if err := m.ExitErr(); err != nil {
 		return fmt.Errorf("pykafka: %s: %w\n%s", m, err, m.Stderr(40))
@@ -585,22 +466,8 @@ func (m *Member) Stop() error {
 
 // Kill sends SIGKILL to the member's process group and waits for the exit.
 // Its ZooKeeper session (and so its znodes) stays until the session timeout.
-func (m *Member) Kill() error {
-	if !m.Exited() {
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-	}
-	<-m.done
-	return nil
-}
+func (m *Member) Kill() error { return m.proc.Kill() }
 
 // Stderr returns the last n lines the member wrote to stderr (pykafka's log
 // and tracebacks).
-func (m *Member) Stderr(n int) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	lines := m.stderr
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (m *Member) Stderr(n int) string { return m.proc.Stderr(n) }

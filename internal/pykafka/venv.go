@@ -12,7 +12,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
+
+	"github.com/zkbalance/zkbalance/internal/cachedir"
 
 	"github.com/zkbalance/zkbalance/internal/cluster"
 )
@@ -101,47 +102,17 @@ func Venv(ctx context.Context, version string) (python string, err error) {
 	name := "venv-pykafka-" + version + "-" + key
 	dir := filepath.Join(cacheDir, name)
 	python = filepath.Join(dir, "bin", "python")
-	done := filepath.Join(dir, ".complete")
-	if _, err := os.Stat(done); err == nil {
-		return python, nil
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("pykafka: venv cache: %w", err)
-	}
-	lock, err := os.OpenFile(filepath.Join(cacheDir, "."+name+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	err = cachedir.Ensure(ctx, cachedir.Spec{
+		Dir:   dir,
+		Stamp: []byte(pyver + "\n" + strings.Join(reqs, "\n") + "\n"),
+		Fill:  func(ctx context.Context, tmp string) error { return create(ctx, base, tmp, version, reqs) },
+		// A venv's interpreter finds its site-packages from bin/../pyvenv.cfg,
+		// so the renamed venv works (pip's console scripts keep the old path
+		// in their #! line, which is why everything here runs `python -m
+		// pip`). Check it.
+		Check: func(ctx context.Context, _ string) error { return verify(ctx, python, version) },
+	})
 	if err != nil {
-		return "", fmt.Errorf("pykafka: venv lock: %w", err)
-	}
-	defer lock.Close()
-	if err := flock(ctx, lock); err != nil {
-		return "", fmt.Errorf("pykafka: venv lock: %w", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
-	if _, err := os.Stat(done); err == nil {
-		return python, nil // another process finished while we waited
-	}
-	tmp := dir + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return "", fmt.Errorf("pykafka: %w", err)
-	}
-	if err := create(ctx, base, tmp, version, reqs); err != nil {
-		_ = os.RemoveAll(tmp)
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), []byte(pyver+"\n"+strings.Join(reqs, "\n")+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("pykafka: %w", err)
-	}
-	if err := os.RemoveAll(dir); err != nil { // a leftover without .complete
-		return "", fmt.Errorf("pykafka: %w", err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", fmt.Errorf("pykafka: %w", err)
-	}
-	// A venv's interpreter finds its site-packages from bin/../pyvenv.cfg, so
-	// the renamed venv works (pip's console scripts keep the old path in their
-	// #! line, which is why everything here runs `python -m pip`). Check it.
-	if err := verify(ctx, python, version); err != nil {
-		_ = os.RemoveAll(dir)
 		return "", err
 	}
 	return python, nil
@@ -162,9 +133,6 @@ func basePython() (string, error) {
 // create makes the venv in dir and installs the pins; its output goes to
 // dir/install.log, whose tail is in the error.
 func create(ctx context.Context, base, dir, version string, reqs []string) error {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("pykafka: %w", err)
-	}
 	var log bytes.Buffer
 	run := func(env []string, name string, args ...string) error {
 		cmd := exec.CommandContext(ctx, name, args...)
@@ -179,7 +147,7 @@ func create(ctx context.Context, base, dir, version string, reqs []string) error
 		err := cmd.Run()
 		_ = os.WriteFile(filepath.Join(dir, "install.log"), log.Bytes(), 0o644)
 		if err != nil {
-			return fmt.Errorf("pykafka: creating the pykafka %s venv: %s: %w\n%s", version, cmd.String(), err, tail(log.Bytes(), 40))
+			return fmt.Errorf("pykafka: creating the pykafka %s venv: %s: %w\n%s", version, cmd.String(), err, cluster.Tail(log.Bytes(), 40))
 		}
 		return nil
 	}
@@ -236,34 +204,7 @@ func output(ctx context.Context, name string, args ...string) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w\n%s", cmd.String(), err, tail(stderr.Bytes(), 20))
+		return "", fmt.Errorf("%s: %w\n%s", cmd.String(), err, cluster.Tail(stderr.Bytes(), 20))
 	}
 	return string(out), nil
-}
-
-// flock takes an exclusive lock on f, giving up when ctx is done.
-func flock(ctx context.Context, f *os.File) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if err != syscall.EWOULDBLOCK {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func tail(b []byte, n int) string {
-	b = bytes.TrimRight(b, "\n")
-	lines := bytes.Split(b, []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }
