@@ -172,21 +172,11 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	case CoordinationFollow:
 		return c.runFollow(ctx, h)
 	}
-	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-	sess, err := c.dial(dctx)
-	dcancel()
-	if err != nil {
-		return fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
-	}
-	c.sess.Store(sess)
-	defer c.sess.Store(nil)
-	if err := c.setupKafka(ctx, sess); err != nil {
-		sess.Close()
-		if ctx.Err() != nil {
-			return nil // stopped while connecting: nothing is held
-		}
+	sess, ok, err := c.connect(ctx)
+	if !ok {
 		return err
 	}
+	defer c.sess.Store(nil)
 	defer c.closeKafka()
 
 	for {
@@ -199,14 +189,53 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		if err != nil {
 			return err
 		}
-		c.metrics.sessionsLost.Inc()
-		c.log.Warn("zookeeper session lost; opening a new one")
-		c.sess.Store(nil)
-		if sess, err = c.redial(ctx); err != nil {
+		if sess = c.renewSession(ctx); sess == nil {
 			return nil // ctx done while reconnecting: nothing is held
+		}
+	}
+}
+
+// connect opens the member's first ZooKeeper session (none when
+// Config.ZooKeeper is empty: kafka mode without ZooKeeper) and its Kafka
+// clients, each within ConnectTimeout. With ok the caller owns sess and
+// the clients (closeKafka, and c.sess.Store(nil) when it returns); without
+// it nothing is held, and err is nil when ctx ended while connecting.
+func (c *Consumer) connect(ctx context.Context) (sess *zkwatch.Conn, ok bool, err error) {
+	if c.cfg.ZooKeeper != "" {
+		dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+		sess, err = c.dial(dctx)
+		dcancel()
+		if err != nil {
+			return nil, false, fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
 		}
 		c.sess.Store(sess)
 	}
+	if err := c.setupKafka(ctx, sess); err != nil {
+		if sess != nil {
+			sess.Close()
+		}
+		c.sess.Store(nil)
+		if ctx.Err() != nil {
+			return nil, false, nil // stopped while connecting
+		}
+		return nil, false, err
+	}
+	return sess, true, nil
+}
+
+// renewSession counts a lost ZooKeeper session and opens the next one,
+// retrying with backoff (redial); c.sess follows. It returns nil when ctx
+// ended first.
+func (c *Consumer) renewSession(ctx context.Context) *zkwatch.Conn {
+	c.metrics.sessionsLost.Inc()
+	c.log.Warn("zookeeper session lost; opening a new one")
+	c.sess.Store(nil)
+	next, err := c.redial(ctx)
+	if err != nil {
+		return nil
+	}
+	c.sess.Store(next)
+	return next
 }
 
 // Close stops Run (as if its context was cancelled) and waits for it to

@@ -67,21 +67,11 @@ func leaveCause(ctx context.Context) error {
 
 // runFollow is Run in follow mode.
 func (c *Consumer) runFollow(ctx context.Context, h Handler) error {
-	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-	sess, err := c.dial(dctx)
-	dcancel()
-	if err != nil {
-		return fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
-	}
-	c.sess.Store(sess)
-	defer func() { c.sess.Store(nil) }()
-	if err := c.setupKafka(ctx, sess); err != nil {
-		sess.Close()
-		if ctx.Err() != nil {
-			return nil
-		}
+	sess, ok, err := c.connect(ctx)
+	if !ok {
 		return err
 	}
+	defer c.sess.Store(nil)
 	defer c.closeKafka()
 	for {
 		err := c.followSession(ctx, sess, h)
@@ -93,13 +83,9 @@ func (c *Consumer) runFollow(ctx context.Context, h Handler) error {
 		if err != nil {
 			return err
 		}
-		c.metrics.sessionsLost.Inc()
-		c.log.Warn("zookeeper session lost; opening a new one")
-		c.sess.Store(nil)
-		if sess, err = c.redial(ctx); err != nil {
+		if sess = c.renewSession(ctx); sess == nil {
 			return nil // ctx done while reconnecting: nothing is held
 		}
-		c.sess.Store(sess)
 	}
 }
 

@@ -92,32 +92,13 @@ func (e genEnd) String() string {
 
 // runKafka is Run in kafka mode.
 func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
-	// sess stays nil without ZooKeeper (Config.ZooKeeper empty): no claims,
+	// sess is nil without ZooKeeper (Config.ZooKeeper empty): no claims,
 	// and no session to lose.
-	var sess *zkwatch.Conn
-	if c.cfg.ZooKeeper != "" {
-		dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-		var err error
-		sess, err = c.dial(dctx)
-		dcancel()
-		if err != nil {
-			return fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
-		}
-		c.sess.Store(sess)
-		defer func() { c.sess.Store(nil) }()
-	}
-	closeSess := func() {
-		if sess != nil {
-			sess.Close()
-		}
-	}
-	if err := c.setupKafka(ctx, sess); err != nil {
-		closeSess()
-		if ctx.Err() != nil {
-			return nil
-		}
+	sess, ok, err := c.connect(ctx)
+	if !ok {
 		return err
 	}
+	defer c.sess.Store(nil)
 	defer c.closeKafka()
 	cur := sess
 	defer func() {
@@ -125,19 +106,10 @@ func (c *Consumer) runKafka(ctx context.Context, h Handler) error {
 			cur.Close()
 		}
 	}()
-	err := c.kafkaMode(ctx, sess, h, nil, func(old *zkwatch.Conn) *zkwatch.Conn {
+	err = c.kafkaMode(ctx, sess, h, nil, func(old *zkwatch.Conn) *zkwatch.Conn {
 		old.Close()
-		cur = nil
-		c.metrics.sessionsLost.Inc()
-		c.log.Warn("zookeeper session lost or unreachable; opening a new one")
-		c.sess.Store(nil)
-		next, err := c.redial(ctx)
-		if err != nil {
-			return nil // ctx is done
-		}
-		c.sess.Store(next)
-		cur = next
-		return next
+		cur = c.renewSession(ctx) // nil: ctx is done
+		return cur
 	})
 	if errors.Is(err, errSessionLost) {
 		return nil // ctx ended while reconnecting
