@@ -144,17 +144,7 @@ func TestFollowSwitchToKafkaAndBack(t *testing.T) {
 	time.Sleep(2 * time.Second)
 
 	produced := stopStream()
-	waitProcessed(t, &log, total(produced), 2*time.Minute)
-	a.Stop(t)
-	b.Stop(t)
-	c.Stop(t)
-	an := log.Analyze(produced)
-	t.Logf("produced %d across two switches: %s", total(produced), an)
-	if an.Lost != 0 || an.Overlaps != 0 {
-		t.Fatalf("%s (%s)", an, an.FirstOverlap)
-	}
-	checkCommitted(t, group, topic, parts, produced)
-	checkZKCommitted(t, group, produced)
+	finishFollow(t, &log, produced, group, topic, parts, "across two switches", a, b, c)
 	if o := ownership(t, group, topic); len(o) != 0 {
 		t.Errorf("owner znodes left after every member left: %v", o)
 	}
@@ -213,36 +203,33 @@ func TestFollowKafkaJavaPeer(t *testing.T) {
 	}
 	waitSwitched(t, 90*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b)
 	produced := stopStream()
-	var both plog
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		both = plog{}
-		for _, r := range log.Records() {
-			both.Add(r)
-		}
-		for _, e := range j.Messages() {
-			both.Add(scenario.Record{Member: "java", TP: balanced.TopicPartition{Topic: e.Topic, Partition: e.Partition},
-				Offset: e.Offset, Start: e.Start, End: e.End})
-		}
-		if both.Processed() >= total(produced) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitWithJava(&log, j, total(produced), 2*time.Minute)
 	a.Stop(t)
 	b.Stop(t)
-	an := both.Analyze(produced)
+	an := withJava(&log, j).Analyze(produced)
 	t.Logf("produced %d; follow members processed %d, java %d; %s", total(produced), len(log.Records()), len(j.Messages()), an)
-	if len(j.Messages()) == 0 {
-		t.Error("the java member processed nothing")
+	javaVerdict(t, an, j)
+	checkCommitted(t, group, topic, parts, produced)
+}
+
+// finishFollow waits (at most 2 minutes) until every produced message was
+// processed, stops the members, and fails t unless nothing was lost, no
+// partition was processed by two members at overlapping times, and both
+// offset stores (Kafka and ZooKeeper) hold the log end. what names the
+// run in the log.
+func finishFollow(t *testing.T, log *plog, produced map[balanced.TopicPartition]int64, group, topic string, parts int32, what string, members ...*member) {
+	t.Helper()
+	waitProcessed(t, log, total(produced), 2*time.Minute)
+	for _, m := range members {
+		m.Stop(t)
 	}
+	an := log.Analyze(produced)
+	t.Logf("produced %d %s: %s", total(produced), what, an)
 	if an.Lost != 0 || an.Overlaps != 0 {
 		t.Fatalf("%s (%s)", an, an.FirstOverlap)
 	}
-	if errs := j.Errors(); len(errs) > 0 {
-		t.Errorf("java member errors: %v", errs)
-	}
 	checkCommitted(t, group, topic, parts, produced)
+	checkZKCommitted(t, group, produced)
 }
 
 // A member whose handler finishes its in-flight message for 600ms after
@@ -289,20 +276,10 @@ func TestFollowSwitchWithSlowRevoke(t *testing.T) {
 		time.Sleep(2 * time.Second)
 	}
 	produced := stopStream()
-	waitProcessed(t, &log, total(produced), 2*time.Minute)
-	a.Stop(t)
-	b.Stop(t)
-	c.Stop(t)
-	an := log.Analyze(produced)
-	t.Logf("produced %d across two switches, A's revokes slow (%d late message(s)): %s", total(produced), late.Load(), an)
-	if an.Lost != 0 || an.Overlaps != 0 {
-		t.Fatalf("%s (%s)", an, an.FirstOverlap)
-	}
+	finishFollow(t, &log, produced, group, topic, parts, fmt.Sprintf("across two switches, A's revokes slow (%d late message(s))", late.Load()), a, b, c)
 	if late.Load() == 0 {
 		t.Error("A was never revoked inside a message: the slow revoke was not exercised")
 	}
-	checkCommitted(t, group, topic, parts, produced)
-	checkZKCommitted(t, group, produced)
 }
 
 // A mode znode that cannot be parsed is reported through Hooks.OnError and
@@ -390,17 +367,7 @@ func TestFollowSessionExpiresDuringSwitch(t *testing.T) {
 	time.Sleep(time.Second)
 
 	produced := stopStream()
-	waitProcessed(t, &log, total(produced), 2*time.Minute)
-	a.Stop(t)
-	b.Stop(t)
-	c.Stop(t)
-	an := log.Analyze(produced)
-	t.Logf("produced %d across the switches and the expiry: %s", total(produced), an)
-	if an.Lost != 0 || an.Overlaps != 0 {
-		t.Fatalf("%s (%s)", an, an.FirstOverlap)
-	}
-	checkCommitted(t, group, topic, parts, produced)
-	checkZKCommitted(t, group, produced)
+	finishFollow(t, &log, produced, group, topic, parts, "across the switches and the expiry", a, b, c)
 }
 
 // The upgrade story of a group with offsets in ZooKeeper: a zookeeper-mode
@@ -443,14 +410,5 @@ func TestFollowUpgradeFromZooKeeperOffsets(t *testing.T) {
 	time.Sleep(2 * time.Second)
 
 	produced := stopStream()
-	waitProcessed(t, &log, total(produced), 2*time.Minute)
-	f1.Stop(t)
-	f2.Stop(t)
-	an := log.Analyze(produced)
-	t.Logf("produced %d across the rolling restart and the switch: %s", total(produced), an)
-	if an.Lost != 0 || an.Overlaps != 0 {
-		t.Fatalf("%s (%s)", an, an.FirstOverlap)
-	}
-	checkCommitted(t, group, topic, parts, produced)
-	checkZKCommitted(t, group, produced)
+	finishFollow(t, &log, produced, group, topic, parts, "across the rolling restart and the switch", f1, f2)
 }

@@ -197,53 +197,53 @@ func TestKafkaModeJavaPeer(t *testing.T) {
 			}
 			waitKafkaSplit(t, 30*time.Second, group, topic, parts, nil, z)
 			produced := stopStream()
-			all := func() int {
-				seen := map[balanced.TopicPartition]map[int64]bool{}
-				add := func(tp balanced.TopicPartition, o int64) {
-					if seen[tp] == nil {
-						seen[tp] = map[int64]bool{}
-					}
-					seen[tp][o] = true
-				}
-				for _, r := range log.Records() {
-					add(r.TP, r.Offset)
-				}
-				for _, e := range j.Messages() {
-					add(balanced.TopicPartition{Topic: e.Topic, Partition: e.Partition}, e.Offset)
-				}
-				n := 0
-				for _, s := range seen {
-					n += len(s)
-				}
-				return n
-			}
-			deadline := time.Now().Add(2 * time.Minute)
-			for all() < total(produced) && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
+			waitWithJava(&log, j, total(produced), 2*time.Minute)
 			z.Stop(t)
-			var both plog
-			for _, r := range log.Records() {
-				both.Add(r)
-			}
-			javaMsgs := j.Messages()
-			for _, e := range javaMsgs {
-				both.Add(scenario.Record{Member: "java", TP: balanced.TopicPartition{Topic: e.Topic, Partition: e.Partition},
-					Offset: e.Offset, Start: e.Start, End: e.End})
-			}
+			both := withJava(&log, j)
 			an := both.Analyze(produced)
-			t.Logf("%s: produced %d; zkbalance processed %d, java %d; %s", strategy, total(produced), len(log.Records()), len(javaMsgs), an)
-			if len(javaMsgs) == 0 {
-				t.Error("the java member processed nothing")
-			}
-			if an.Lost != 0 || an.Overlaps != 0 {
-				t.Fatalf("%s (%s)", an, an.FirstOverlap)
-			}
-			if errs := j.Errors(); len(errs) > 0 {
-				t.Errorf("java member errors: %v", errs)
-			}
+			t.Logf("%s: produced %d; zkbalance processed %d, java %d; %s", strategy, total(produced), len(log.Records()), len(j.Messages()), an)
+			javaVerdict(t, an, j)
 			checkCommitted(t, group, topic, parts, produced)
 		})
+	}
+}
+
+// withJava is one processing log of log's records and the messages the
+// Java member processed (as member "java").
+func withJava(log *plog, j *javapeer.Member) *plog {
+	var both plog
+	for _, r := range log.Records() {
+		both.Add(r)
+	}
+	for _, e := range j.Messages() {
+		both.Add(scenario.Record{Member: "java", TP: balanced.TopicPartition{Topic: e.Topic, Partition: e.Partition},
+			Offset: e.Offset, Start: e.Start, End: e.End})
+	}
+	return &both
+}
+
+// waitWithJava waits (at most d) until log and the Java member together
+// processed n distinct messages.
+func waitWithJava(log *plog, j *javapeer.Member, n int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for withJava(log, j).Processed() < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// javaVerdict fails t unless the Java member processed something and
+// reported no error, and the combined log an judged lost nothing and has
+// no overlap.
+func javaVerdict(t *testing.T, an scenario.Analysis, j *javapeer.Member) {
+	t.Helper()
+	if len(j.Messages()) == 0 {
+		t.Error("the java member processed nothing")
+	}
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("%s (%s)", an, an.FirstOverlap)
+	}
+	if errs := j.Errors(); len(errs) > 0 {
+		t.Errorf("java member errors: %v", errs)
 	}
 }
 
