@@ -533,17 +533,7 @@ func (r *reader) finish(all []tp, logErrs map[tp]error, ownerLayouts map[Layout]
 	}
 	st.Totals.Members = len(st.Members)
 	st.InZooKeeper = r.inZK
-	zkLive, kafkaLive := len(st.Members) > 0, st.Kafka != nil && len(st.Kafka.Members) > 0
-	switch {
-	case zkLive && kafkaLive:
-		st.Coordination = CoordinationBoth
-	case zkLive:
-		st.Coordination = CoordinationZooKeeper
-	case kafkaLive:
-		st.Coordination = CoordinationKafka
-	default:
-		st.Coordination = CoordinationNone
-	}
+	st.Coordination = LiveCoordinationOf(len(st.Members) > 0, st.Kafka != nil && len(st.Kafka.Members) > 0)
 	if st.Kafka != nil {
 		st.Totals.KafkaMembers = len(st.Kafka.Members)
 		for _, m := range st.Kafka.Members {

@@ -63,6 +63,21 @@ const (
 	CoordinationBoth LiveCoordination = "both"
 )
 
+// LiveCoordinationOf is the LiveCoordination of a group that has live
+// members registered in ZooKeeper (zk) and joined at Kafka's group
+// coordinator (kafka).
+func LiveCoordinationOf(zk, kafka bool) LiveCoordination {
+	switch {
+	case zk && kafka:
+		return CoordinationBoth
+	case zk:
+		return CoordinationZooKeeper
+	case kafka:
+		return CoordinationKafka
+	}
+	return CoordinationNone
+}
+
 // Storage says where a group's committed offsets are.
 type Storage string
 

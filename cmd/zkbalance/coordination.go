@@ -85,15 +85,11 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	conn, brokers, log, err := dialGroupTools(ctx, cf)
+	conn, client, err := openGroupTools(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	client, err := groupToolsKafka(ctx, conn, brokers, log)
-	if err != nil {
-		return err
-	}
 	defer client.Close()
 	st, err := groupstate.ReadCoordination(ctx, conn, client, *group)
 	if err != nil {

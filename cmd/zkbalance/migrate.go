@@ -67,15 +67,11 @@ func runMigrateOffsets(ctx context.Context, fs *flag.FlagSet, args []string, std
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	conn, brokers, log, err := dialGroupTools(ctx, cf)
+	conn, client, err := openGroupTools(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	client, err := groupToolsKafka(ctx, conn, brokers, log)
-	if err != nil {
-		return err
-	}
 	defer client.Close()
 
 	changes, err := groupstate.MigrateOffsets(ctx, conn, client, *group, dir, !*apply, *force)

@@ -191,16 +191,7 @@ func statusAll(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *s
 	list := []groupListEntry{}
 	for _, g := range slices.Sorted(maps.Keys(entries)) {
 		e := entries[g]
-		switch {
-		case e.Members > 0 && e.KafkaMembers > 0:
-			e.Coordination = groupstate.CoordinationBoth
-		case e.Members > 0:
-			e.Coordination = groupstate.CoordinationZooKeeper
-		case e.KafkaMembers > 0:
-			e.Coordination = groupstate.CoordinationKafka
-		default:
-			e.Coordination = groupstate.CoordinationNone
-		}
+		e.Coordination = groupstate.LiveCoordinationOf(e.Members > 0, e.KafkaMembers > 0)
 		list = append(list, *e)
 	}
 	if asJSON {
@@ -436,7 +427,8 @@ func offsetText(n int64) string {
 }
 
 // dialGroupTools resolves the cluster flags and connects to ZooKeeper for
-// the group tools (status, migrate-offsets); they log warnings only.
+// the group tools (status, migrate-offsets, coordination); they log
+// warnings only.
 func dialGroupTools(ctx context.Context, cf *cli.ClusterFlags) (*zkwatch.Conn, []string, *slog.Logger, error) {
 	zkConnect, brokers, err := cf.Resolve()
 	if err != nil {
@@ -450,8 +442,22 @@ func dialGroupTools(ctx context.Context, cf *cli.ClusterFlags) (*zkwatch.Conn, [
 	return conn, brokers, log, nil
 }
 
-// groupToolsKafka opens a Kafka client for the status and migrate-offsets
-// commands: to brokers, or when none are given to the PLAINTEXT endpoints
+// openGroupTools is dialGroupTools and groupToolsKafka, for the commands
+// that need both (migrate-offsets, coordination); the caller closes both.
+func openGroupTools(ctx context.Context, cf *cli.ClusterFlags) (*zkwatch.Conn, sarama.Client, error) {
+	conn, brokers, log, err := dialGroupTools(ctx, cf)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := groupToolsKafka(ctx, conn, brokers, log)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, client, nil
+}
+
+// groupToolsKafka opens a Kafka client for the group tools: to brokers, or when none are given to the PLAINTEXT endpoints
 // registered in /brokers/ids.
 func groupToolsKafka(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *slog.Logger) (sarama.Client, error) {
 	if len(brokers) == 0 {
