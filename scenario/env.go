@@ -186,8 +186,6 @@ type timeline struct {
 
 func newTimeline(out io.Writer) *timeline { return &timeline{out: out, start: time.Now()} }
 
-func (t *timeline) since() time.Duration { return time.Since(t.start) }
-
 func (t *timeline) printf(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -93,16 +93,6 @@ func (p *process) signal(sig syscall.Signal, wait time.Duration) error {
 	return nil
 }
 
-// pid returns the process id, or 0 when not running.
-func (p *process) pid() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
-}
-
 // logTail returns the last n lines of the process log.
 func (p *process) logTail(n int) string {
 	b, err := os.ReadFile(p.logPath)
