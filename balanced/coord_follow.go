@@ -50,6 +50,9 @@ import (
 //
 // A mode znode that cannot be parsed is reported (Hooks.OnError) and
 // ignored: the member stays in the mode it is in (zookeeper at start).
+//
+// {"version":1,"mode":"kafka","zookeeper":"detached"} makes the member
+// drop ZooKeeper altogether (coord_detach.go).
 
 // errModeSwitch is the cause a mode's context is cancelled with when the
 // mode znode names another mode.

@@ -124,9 +124,10 @@ func zkLeftovers(t testing.TB, group, topic string) string {
 // Three follow members under a continuous stream are switched to Kafka's
 // group coordinator, then detached from ZooKeeper: each keeps its
 // partitions and its Kafka membership (no revoke, no loss), releases its
-// owner znodes, deletes its follower znode and closes its session. Then
-// ZooKeeper is stopped: they go on consuming, and a Java KafkaConsumer
-// joins and shares the partitions with them. Over the whole run nothing
+// owner znodes, deletes its follower znode and closes its session. A
+// fourth follow member started then runs detached at once and shares.
+// Then ZooKeeper is stopped: they go on consuming, and a Java
+// KafkaConsumer joins and shares the partitions with them. Over the whole run nothing
 // is lost and no partition is processed by two members at overlapping
 // times; the Kafka offsets end at the log end.
 func TestFollowDetachZooKeeper(t *testing.T) {
@@ -138,7 +139,7 @@ func TestFollowDetachZooKeeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log plog
-	var ws [3]detachWatch
+	var ws [4]detachWatch
 	var ms []*member
 	for i, name := range []string{"A", "B", "C"} {
 		cfg := followConfig(group, topic)
@@ -175,7 +176,7 @@ func TestFollowDetachZooKeeper(t *testing.T) {
 	t0 := time.Now()
 	var before [3]int64
 	owned := map[string][]balanced.TopicPartition{}
-	for i, m := range ms {
+	for i, m := range ms[:3] {
 		before[i] = ws[i].revokes.Load() + ws[i].losses.Load()
 		owned[m.name] = m.c.Owned()
 	}
@@ -227,6 +228,27 @@ func TestFollowDetachZooKeeper(t *testing.T) {
 		!strings.Contains(err.Error(), "no longer watch ZooKeeper") {
 		t.Fatalf("switch back after detach: %v", err)
 	}
+
+	// A follow member started now runs detached at once: it joins the
+	// Kafka group and shares, and leaves nothing in ZooKeeper.
+	cfg := followConfig(group, topic)
+	cfg.Hooks = ws[3].hooks()
+	ms = append(ms, startMember(t, "D", cfg, recorder(&log, "D", time.Millisecond)))
+	td := time.Now()
+	for last = "x"; time.Since(td) < 60*time.Second; time.Sleep(50 * time.Millisecond) {
+		if h := ms[3].c.Health(); !h.ZooKeeperDetached || h.SessionID != 0 {
+			last = fmt.Sprintf("D: %+v", h)
+		} else if last = detachedSplit(parts, nil, ms...); last == "" {
+			last = zkLeftovers(t, group, topic)
+		}
+		if last == "" {
+			break
+		}
+	}
+	if last != "" {
+		t.Fatalf("D did not join detached within 60s: %s", last)
+	}
+	t.Logf("D started detached and shares in %s: %v", time.Since(td).Round(time.Millisecond), ms[3].c.Owned())
 	time.Sleep(time.Second)
 
 	if err := cl.StopZooKeeper(); err != nil {
@@ -259,8 +281,8 @@ func TestFollowDetachZooKeeper(t *testing.T) {
 	if last != "" {
 		t.Fatalf("partitions not split with the java member within 60s: %s", last)
 	}
-	t.Logf("java joined with zookeeper stopped: split in %s: A %v, B %v, C %v, java %v", time.Since(tj).Round(time.Millisecond),
-		ms[0].c.Owned(), ms[1].c.Owned(), ms[2].c.Owned(), j.Owned())
+	t.Logf("java joined with zookeeper stopped: split in %s: A %v, B %v, C %v, D %v, java %v", time.Since(tj).Round(time.Millisecond),
+		ms[0].c.Owned(), ms[1].c.Owned(), ms[2].c.Owned(), ms[3].c.Owned(), j.Owned())
 	time.Sleep(3 * time.Second)
 
 	produced := stopStream()
