@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zkbalance/zkbalance/internal/zkformat"
@@ -19,9 +20,9 @@ import (
 // group (dropZooKeeper, called by runGeneration once the generation's
 // claims are done, so that no partition is left unclaimed):
 //
-//  1. the offset store commits to Kafka only from now on, fenced by the
-//     generation alone (followOffsetStore.detached); commits already under
-//     way finish first (each worker's commit lock is taken once);
+//  1. the offset store reads and commits Kafka only from now on, fenced by
+//     the generation alone (followOffsetStore.detach); reads and commits
+//     already under way finish first;
 //  2. each worker's mark is committed (to Kafka), so that Kafka holds at
 //     least what ZooKeeper held;
 //  3. the owner znodes the workers hold are released, the follower znode
@@ -43,10 +44,12 @@ import (
 // for kafka mode without ZooKeeper. A member that took partitions by
 // ZooKeeper's assignment would not be bound by either.
 
-// zkDetach is the request to detach, made by the mode znode's watch.
+// zkDetach is the request to detach, made by the mode znode's watch, and
+// whether the member has.
 type zkDetach struct {
-	mu  sync.Mutex
-	req chan struct{} // closed once requested; made on first use
+	mu   sync.Mutex
+	req  chan struct{} // closed once requested; made on first use
+	done atomic.Bool   // ZooKeeper dropped (read by Health from any goroutine)
 }
 
 // requested is closed once the mode znode said detached.
@@ -87,16 +90,15 @@ func detachedIn(snap zkwatch.Snapshot) bool {
 }
 
 // zkDetached reports whether the member has dropped ZooKeeper.
-func (c *Consumer) zkDetached() bool {
-	s, ok := c.store.(*followOffsetStore)
-	return ok && s.detached.Load()
-}
+func (c *Consumer) zkDetached() bool { return c.detach.done.Load() }
 
-// markDetached switches the offset store to Kafka only (follow mode).
+// markDetached switches the offset store to Kafka only (follow mode),
+// once the offset reads and commits under way are done.
 func (c *Consumer) markDetached() {
 	if s, ok := c.store.(*followOffsetStore); ok {
-		s.detached.Store(true)
+		s.detach()
 	}
+	c.detach.done.Store(true)
 }
 
 // dropZooKeeper detaches a member in kafka mode from ZooKeeper while its
@@ -105,10 +107,6 @@ func (c *Consumer) dropZooKeeper(ctx context.Context, sess *zkwatch.Conn) {
 	start := time.Now()
 	c.markDetached()
 	ws := c.workersSnapshot()
-	for _, w := range ws { // commits that began before the switch are done
-		w.commitMu.Lock()
-		w.commitMu.Unlock() //nolint:staticcheck // a barrier, not a critical section
-	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	var claims []partition.Claim

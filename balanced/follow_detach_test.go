@@ -217,8 +217,8 @@ func TestFollowDetachZooKeeper(t *testing.T) {
 	}
 	t.Logf("every member detached in %s (owner, follower and /ids znodes gone, sessions closed), partitions kept: %v", took.Round(time.Millisecond), owned)
 	time.Sleep(2 * time.Second)
-	floor, gap := maxGap(log.Records(), t0.Add(-4*time.Second), t0), maxGap(log.Records(), t0, t0.Add(2*time.Second))
-	t.Logf("longest processing gap of a partition: %s in the 2s after the detach was written, %s in the 4s before", gap.Round(time.Millisecond), floor.Round(time.Millisecond))
+	gap := maxGap(log.Records(), t0, t0.Add(2*time.Second))
+	t.Logf("longest processing gap of a partition in the 2s after the detach was written: %s (the stream writes every 100ms)", gap.Round(time.Millisecond))
 	if gap > time.Second {
 		t.Errorf("a partition paused %s while detaching", gap)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/IBM/sarama"
@@ -45,7 +46,18 @@ type followOffsetStore struct {
 	log               *slog.Logger
 	// detached: the member dropped ZooKeeper (coord_detach.go): Fetch
 	// reads Kafka and Commit writes Kafka only, fenced by the generation.
+	// Fetch and Commit hold detachMu (read) across their ZooKeeper calls,
+	// so that detach waits for those under way.
 	detached atomic.Bool
+	detachMu sync.RWMutex
+}
+
+// detach switches the store to Kafka only once the calls under way are
+// done.
+func (s *followOffsetStore) detach() {
+	s.detachMu.Lock()
+	defer s.detachMu.Unlock()
+	s.detached.Store(true)
 }
 
 // kafka is the Kafka store a commit under f goes to.
@@ -58,6 +70,8 @@ func (s *followOffsetStore) kafka(f fence) offsetStore {
 
 // Fetch implements offsetStore.
 func (s *followOffsetStore) Fetch(ctx context.Context, f fence, tp partition.TopicPartition) (int64, bool, error) {
+	s.detachMu.RLock()
+	defer s.detachMu.RUnlock()
 	if s.detached.Load() {
 		return s.plain.Fetch(ctx, fence{Gen: f.Gen}, tp)
 	}
@@ -117,6 +131,8 @@ func higherOffset(z int64, zok bool, k int64, kok bool) (int64, lagging, bool) {
 
 // Commit implements offsetStore.
 func (s *followOffsetStore) Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error {
+	s.detachMu.RLock()
+	defer s.detachMu.RUnlock()
 	if s.detached.Load() {
 		return s.member.Commit(ctx, fence{Gen: f.Gen}, tp, offset)
 	}
