@@ -308,3 +308,52 @@ func TestFollowDetachZooKeeper(t *testing.T) {
 		t.Logf("%s: %d revoke(s), %d loss(es), errors %q", m.name, ws[i].revokes.Load(), ws[i].losses.Load(), ws[i].errors())
 	}
 }
+
+// A forced detach of a group still in zookeeper mode: the follow member
+// leaves zookeeper mode (revoke, release, deregister), joins the Kafka
+// group, claims, and then drops ZooKeeper. Nothing is lost on the way and
+// the Kafka offsets end at the log end.
+func TestFollowForcedDetachFromZooKeeperMode(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 3*time.Minute)
+	topic, group := uniq(t, "fz"), uniq(t, "g-fz")
+	const parts = 4
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log plog
+	a := startMember(t, "A", followConfig(group, topic), recorder(&log, "A", time.Millisecond))
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a)
+	stopStream := stream(t, topic, parts, 20)
+	time.Sleep(time.Second)
+	plan, err := groupstate.SetDetach(ctx, zkConn(t), groupClient(t), group, true, nil)
+	if err != nil || len(plan.Blockers) == 0 {
+		t.Fatalf("forced detach: %+v %v", plan, err)
+	}
+	t0 := time.Now()
+	var last string
+	for last = "x"; time.Since(t0) < 60*time.Second; time.Sleep(50 * time.Millisecond) {
+		if h := a.c.Health(); !h.ZooKeeperDetached || h.SessionID != 0 {
+			last = fmt.Sprintf("A: %+v", h)
+		} else if last = detachedSplit(parts, nil, a); last == "" {
+			last = zkLeftovers(t, group, topic)
+		}
+		if last == "" {
+			break
+		}
+	}
+	if last != "" {
+		t.Fatalf("not detached within 60s: %s", last)
+	}
+	t.Logf("detached from zookeeper mode (forced) in %s", time.Since(t0).Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	produced := stopStream()
+	waitProcessed(t, &log, total(produced), 2*time.Minute)
+	a.Stop(t)
+	an := log.Analyze(produced)
+	t.Logf("produced %d: %s", total(produced), an)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("%s (%s)", an, an.FirstOverlap)
+	}
+	checkCommitted(t, group, topic, parts, produced)
+}

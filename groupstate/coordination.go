@@ -293,6 +293,7 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 	}
 	c.KafkaChecked = true
 	c.Members = mergeKafkaMembers(c.Members, kms)
+	c.noteDetached()
 	return c, nil
 }
 

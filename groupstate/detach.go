@@ -138,3 +138,17 @@ func DetachBlockersText(ms []CoordinationMember) string {
 	}
 	return s
 }
+
+// noteDetached says, in a detached group, why the Kafka group's members
+// that have no follower znode cannot follow (pure): detached follow
+// members have none.
+func (c *Coordination) noteDetached() {
+	if !c.Detached {
+		return
+	}
+	for i, m := range c.Members {
+		if m.InKafkaGroup && !m.Follower {
+			c.Members[i].Reason = fmt.Sprintf("in the Kafka group, client id %q, host %s: a follow member detached from ZooKeeper (it no longer watches the mode znode), a Java KafkaConsumer or zkbalance in kafka mode; it stays in the Kafka group", m.ClientID, m.Host)
+		}
+	}
+}

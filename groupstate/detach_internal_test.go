@@ -88,8 +88,15 @@ func TestPlanAfterDetach(t *testing.T) {
 		!strings.Contains(strings.Join(p.Steps, "\n"), `= {"version":1,"mode":"kafka"} (re-attach`) {
 		t.Fatalf("plan to kafka after detach: %+v %v", p, err)
 	}
+	// The Kafka group's members without a follower znode are said to be
+	// detached members (among others).
+	c.Members = mergeKafkaMembers(nil, []KafkaGroupMember{{MemberID: "zkbalance-1", ClientID: "zkbalance", Host: "/10.0.0.2"}})
+	c.noteDetached()
+	if r := c.Members[0].Reason; !strings.Contains(r, "a follow member detached from ZooKeeper") || !strings.Contains(r, `client id "zkbalance"`) {
+		t.Errorf("reason of a detached member: %q", r)
+	}
 	// Not detached: to zookeeper is not blocked by it.
-	c.Detached = false
+	c.Detached, c.Members = false, nil
 	if p, _ := c.Plan(ModeZooKeeper); len(p.Blockers) != 0 {
 		t.Errorf("plan to zookeeper, attached: %+v", p.Blockers)
 	}
