@@ -56,6 +56,9 @@ type Consumer struct {
 	// restarts the rebalance if the owners it read have changed since.
 	claimWaits chan struct{}
 
+	// detach is follow mode's request to drop ZooKeeper (coord_detach.go).
+	detach zkDetach
+
 	// hookMu serializes the calls of Config.Hooks (see hook).
 	hookMu sync.Mutex
 

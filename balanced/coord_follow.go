@@ -50,6 +50,9 @@ import (
 //
 // A mode znode that cannot be parsed is reported (Hooks.OnError) and
 // ignored: the member stays in the mode it is in (zookeeper at start).
+//
+// {"version":1,"mode":"kafka","zookeeper":"detached"} makes the member
+// drop ZooKeeper altogether (coord_detach.go).
 
 // errModeSwitch is the cause a mode's context is cancelled with when the
 // mode znode names another mode.
@@ -80,6 +83,9 @@ func (c *Consumer) runFollow(ctx context.Context, h Handler) error {
 			c.log.Info("left the group")
 			return nil
 		}
+		if errors.Is(err, errDetached) {
+			return c.runDetached(ctx, h)
+		}
 		if err != nil {
 			return err
 		}
@@ -106,6 +112,9 @@ func (c *Consumer) followSession(ctx context.Context, sess *zkwatch.Conn, h Hand
 			return nil // session gone (or ctx done)
 		}
 		mode, _ = c.modeFrom(ctx, snap, mode)
+		if detachedIn(snap) {
+			return errDetached
+		}
 	}
 	for {
 		if err := c.announce(ctx, sess, mode, ""); err != nil {
@@ -128,6 +137,9 @@ func (c *Consumer) followSession(ctx context.Context, sess *zkwatch.Conn, h Hand
 					if !ok {
 						return // the session is gone: the mode sees it too
 					}
+					if detachedIn(snap) {
+						c.detach.request() // kafka mode drops ZooKeeper
+					}
 					if m, changed := c.modeFrom(mctx, snap, mode); changed {
 						next = m
 						mcancel(errModeSwitch)
@@ -141,7 +153,7 @@ func (c *Consumer) followSession(ctx context.Context, sess *zkwatch.Conn, h Hand
 		case CoordinationKafka:
 			announced := ""
 			joined := func(sess *zkwatch.Conn, id string) {
-				if id == announced {
+				if id == announced || c.zkDetached() {
 					return
 				}
 				if err := c.announce(mctx, sess, mode, id); err != nil {
@@ -211,11 +223,11 @@ func modeOf(exists bool, data []byte) (Coordination, error) {
 	if !exists {
 		return CoordinationZooKeeper, nil
 	}
-	m, err := zkformat.ParseMode(data)
+	s, err := zkformat.ParseCoordination(data)
 	if err != nil {
 		return "", err
 	}
-	return Coordination(m), nil
+	return Coordination(s.Mode), nil
 }
 
 // announce writes our follower znode, /consumers/<g>/followers/<id>

@@ -147,6 +147,9 @@ func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		log: c.log, heldGen: -1}
 
 	for {
+		if c.zkDetached() {
+			sess = nil // dropped (coord_detach.go): claim nothing from now on
+		}
 		g, err := m.join(ctx, func(err error) { c.reportError(ctx, err) })
 		if err != nil {
 			c.shutdownKafka(ctx, m, func() {})
@@ -216,10 +219,11 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 		claimed <- c.claimAll(gctx, sess, g.assigned, c.leadersOf(g.assigned), h, g)
 	}()
 	var events <-chan zkwatch.SessionEvent
-	var sessDone <-chan struct{}
+	var sessDone, detach <-chan struct{}
 	if sess != nil {
-		events, sessDone = sess.Subscribe(gctx), sess.Done()
+		events, sessDone, detach = sess.Subscribe(gctx), sess.Done(), c.detach.requested()
 	}
+	wantDetach, claimsDone := false, false
 	var grace *time.Timer
 	var graceC <-chan time.Time
 	defer func() {
@@ -228,9 +232,21 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 		}
 	}()
 	for {
+		if wantDetach && claimsDone {
+			// Follow mode: drop ZooKeeper, keep the generation (coord_detach.go).
+			wantDetach = false
+			events, sessDone = nil, nil
+			if grace != nil {
+				grace.Stop()
+				grace, graceC = nil, nil
+			}
+			c.dropZooKeeper(ctx, sess)
+		}
 		select {
 		case <-ctx.Done():
 			return endClosed, stopHB
+		case <-detach:
+			detach, wantDetach = nil, true
 		case <-sessDone:
 			return endSessionLost, stopHB
 		case v := <-verdicts:
@@ -241,6 +257,7 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 		case <-fenced:
 			return endLost, stopHB
 		case tps := <-claimed:
+			claimsDone = true
 			drain(c.claimWaits) // zookeeper mode's signal; unused here
 			if hook := c.cfg.Hooks.OnAssigned; hook != nil && len(tps) > 0 {
 				c.hook(func() { hook(gctx, tps) })
@@ -379,7 +396,7 @@ func (c *Consumer) loseEverything(ctx context.Context, cause error, release bool
 	defer cancel()
 	bySession := map[*zkwatch.Conn][]partition.Claim{}
 	for _, w := range ws {
-		if w.fence.Conn != nil {
+		if w.fence.Conn != nil && !c.zkDetached() {
 			bySession[w.fence.Conn] = append(bySession[w.fence.Conn], w.claim)
 		}
 	}

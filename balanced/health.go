@@ -20,8 +20,12 @@ type Health struct {
 	// member is in a Kafka group generation.
 	Connected bool
 	// SessionID is the ZooKeeper session Run holds, 0 when none (always
-	// without ZooKeeper).
+	// without ZooKeeper, and once detached).
 	SessionID int64
+	// ZooKeeperDetached: a follow-mode member that dropped ZooKeeper
+	// because the group's mode znode said so (`zkbalance coordination
+	// --detach-zookeeper`); Connected is then as without ZooKeeper.
+	ZooKeeperDetached bool
 	// Owned is how many partitions have their handlers running
 	// (len(Owned())).
 	Owned int
@@ -42,9 +46,10 @@ func (c *Consumer) Health() Health {
 	if sess := c.sess.Load(); sess != nil {
 		h.SessionID = sess.SessionID()
 		h.Connected = sess.State() == zkwatch.StateHasSession
-	} else if c.cfg.ZooKeeper == "" {
+	} else if c.cfg.ZooKeeper == "" || c.zkDetached() {
 		h.Connected = c.kgen.Load() != nil
 	}
+	h.ZooKeeperDetached = c.zkDetached()
 	h.Owned = len(c.Owned())
 	c.healthMu.Lock()
 	h.LastRebalance, h.RebalanceErr = c.lastRebalance, c.rebalanceErr

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	"github.com/IBM/sarama"
 
@@ -42,6 +44,20 @@ func newFollowOffsets(zkStore offsetStore, client sarama.Client, group string, l
 type followOffsetStore struct {
 	zk, plain, member offsetStore
 	log               *slog.Logger
+	// detached: the member dropped ZooKeeper (coord_detach.go): Fetch
+	// reads Kafka and Commit writes Kafka only, fenced by the generation.
+	// Fetch and Commit hold detachMu (read) across their ZooKeeper calls,
+	// so that detach waits for those under way.
+	detached atomic.Bool
+	detachMu sync.RWMutex
+}
+
+// detach switches the store to Kafka only once the calls under way are
+// done.
+func (s *followOffsetStore) detach() {
+	s.detachMu.Lock()
+	defer s.detachMu.Unlock()
+	s.detached.Store(true)
 }
 
 // kafka is the Kafka store a commit under f goes to.
@@ -54,6 +70,11 @@ func (s *followOffsetStore) kafka(f fence) offsetStore {
 
 // Fetch implements offsetStore.
 func (s *followOffsetStore) Fetch(ctx context.Context, f fence, tp partition.TopicPartition) (int64, bool, error) {
+	s.detachMu.RLock()
+	defer s.detachMu.RUnlock()
+	if s.detached.Load() {
+		return s.plain.Fetch(ctx, fence{Gen: f.Gen}, tp)
+	}
 	z, zok, err := s.zk.Fetch(ctx, f, tp)
 	if err != nil {
 		return 0, false, fmt.Errorf("balanced: follow offsets: %w", err)
@@ -110,6 +131,11 @@ func higherOffset(z int64, zok bool, k int64, kok bool) (int64, lagging, bool) {
 
 // Commit implements offsetStore.
 func (s *followOffsetStore) Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error {
+	s.detachMu.RLock()
+	defer s.detachMu.RUnlock()
+	if s.detached.Load() {
+		return s.member.Commit(ctx, fence{Gen: f.Gen}, tp, offset)
+	}
 	if err := s.zk.Commit(ctx, f, tp, offset); err != nil {
 		return fmt.Errorf("balanced: follow offsets: %w", err)
 	}

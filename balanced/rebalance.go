@@ -204,8 +204,8 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		bySession[w.fence.Conn] = append(bySession[w.fence.Conn], w)
 	}
 	for conn, group := range bySession {
-		if conn == nil {
-			continue // no owner znodes (kafka mode without ZooKeeper)
+		if conn == nil || c.zkDetached() {
+			continue // no owner znodes (kafka mode without ZooKeeper, or released when detaching)
 		}
 		claims := make([]partition.Claim, len(group))
 		for i, w := range group {

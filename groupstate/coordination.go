@@ -39,6 +39,9 @@ type Coordination struct {
 	ModeSet bool `json:"mode_set"`
 	// ModeError says why the mode znode could not be parsed.
 	ModeError string `json:"mode_error,omitempty"`
+	// Detached (mode kafka): the mode znode tells the members to stop
+	// using ZooKeeper (see PlanDetach).
+	Detached bool `json:"zookeeper_detached"`
 	// Members are the registered members (/ids), the follow-mode members
 	// (/followers) and the members of the Kafka group of the same name
 	// that are not followers (by their Kafka member id), sorted by id.
@@ -137,8 +140,11 @@ func mergeKafkaMembers(ms []CoordinationMember, kafka []KafkaGroupMember) []Coor
 type SwitchPlan struct {
 	From string `json:"from"`
 	To   string `json:"to"`
-	// NoOp: the mode znode names To already.
+	// NoOp: the mode znode names To already (and, for PlanDetach, the
+	// members are detached already).
 	NoOp bool `json:"noop"`
+	// DetachZooKeeper: the plan is PlanDetach's (To is kafka).
+	DetachZooKeeper bool `json:"detach_zookeeper,omitempty"`
 	// Blockers are the members that cannot follow the switch: they would
 	// stay in their mode. SetCoordination refuses unless forced.
 	Blockers []CoordinationMember `json:"blockers,omitempty"`
@@ -157,7 +163,8 @@ func (c *Coordination) Plan(mode string) (SwitchPlan, error) {
 	if mode != ModeZooKeeper && mode != ModeKafka {
 		return SwitchPlan{}, fmt.Errorf("groupstate: unknown coordination mode %q (zookeeper or kafka)", mode)
 	}
-	p := SwitchPlan{From: c.Mode, To: mode, NoOp: c.Mode == mode && c.ModeSet}
+	p := SwitchPlan{From: c.Mode, To: mode, NoOp: c.Mode == mode && c.ModeSet && !c.Detached}
+	p.Blockers = c.detachedBlockers(mode)
 	for _, m := range c.Members {
 		if !m.CanFollow && (mode == ModeKafka && m.Registered || mode == ModeZooKeeper && m.InKafkaGroup) {
 			p.Blockers = append(p.Blockers, m)
@@ -173,6 +180,8 @@ func (c *Coordination) Plan(mode string) (SwitchPlan, error) {
 	}
 	if p.NoOp {
 		p.Steps = append(p.Steps, fmt.Sprintf("the mode znode names %s already: nothing to write", mode))
+	} else if c.Detached {
+		p.Steps = append(p.Steps, c.reattachSteps(mode)...)
 	} else {
 		p.Steps = append(p.Steps, fmt.Sprintf("write %s = %s", zkformat.CoordinationPath(c.Group), zkformat.EncodeMode(mode)))
 	}
@@ -221,10 +230,10 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 		return nil, fmt.Errorf("groupstate: read coordination of %s: %w", group, err)
 	default:
 		c.ModeSet = true
-		if m, perr := zkformat.ParseMode(data); perr != nil {
+		if s, perr := zkformat.ParseCoordination(data); perr != nil {
 			c.ModeError = perr.Error()
 		} else {
-			c.Mode = m
+			c.Mode, c.Detached = s.Mode, s.Detached
 		}
 	}
 	layouts := map[string]Layout{}
@@ -284,6 +293,7 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 	}
 	c.KafkaChecked = true
 	c.Members = mergeKafkaMembers(c.Members, kms)
+	c.noteDetached()
 	return c, nil
 }
 
@@ -338,17 +348,20 @@ func SetCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Clie
 	if p.NoOp {
 		return p, nil
 	}
+	return p, writeModeZnode(ctx, conn, group, zkformat.EncodeMode(mode), acl)
+}
+
+// writeModeZnode creates or overwrites the group's mode znode.
+func writeModeZnode(ctx context.Context, conn *zkwatch.Conn, group string, data []byte, acl []zkwatch.ACL) error {
 	path := zkformat.CoordinationPath(group)
-	data := zkformat.EncodeMode(mode)
-	if _, err := conn.Create(ctx, path, data, 0, acl); errors.Is(err, zkwatch.ErrNodeExists) {
+	_, err := conn.Create(ctx, path, data, 0, acl)
+	if errors.Is(err, zkwatch.ErrNodeExists) {
 		_, err = conn.Set(ctx, path, data, -1)
-		if err != nil {
-			return p, fmt.Errorf("groupstate: write %s: %w", path, err)
-		}
-	} else if err != nil {
-		return p, fmt.Errorf("groupstate: write %s: %w", path, err)
 	}
-	return p, nil
+	if err != nil {
+		return fmt.Errorf("groupstate: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // BlockersText names the blocking members and why each cannot follow.

@@ -157,6 +157,9 @@ func read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group s
 	topics := map[string]bool{} // every topic the group is concerned with
 	ownerLayouts := map[Layout]bool{}
 	if r.inZK {
+		if err := r.readMode(ctx); err != nil {
+			return nil, err
+		}
 		if err := r.readMembers(ctx, topics); err != nil {
 			return nil, err
 		}

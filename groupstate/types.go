@@ -115,6 +115,12 @@ type Status struct {
 	// ZooKeeper (Members), joined at Kafka's coordinator (Kafka.Members),
 	// both, or none.
 	Coordination LiveCoordination `json:"coordination"`
+	// CoordinationMode is what the group's mode znode names, "zookeeper"
+	// or "kafka" ("" when it is absent or malformed: a warning says so);
+	// ZooKeeperDetached, that it tells the members to stop using ZooKeeper
+	// (see Coordination.PlanDetach).
+	CoordinationMode  string `json:"coordination_mode,omitempty"`
+	ZooKeeperDetached bool   `json:"zookeeper_detached,omitempty"`
 	// InZooKeeper is true when /consumers/<g> exists; false also when no
 	// ZooKeeper connection was given.
 	InZooKeeper bool `json:"in_zookeeper"`

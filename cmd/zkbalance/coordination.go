@@ -12,11 +12,13 @@ import (
 
 	"github.com/zkbalance/zkbalance/groupstate"
 	"github.com/zkbalance/zkbalance/internal/cli"
+	"github.com/zkbalance/zkbalance/internal/zkformat"
 )
 
 // coordinationHelp is the --help of 'zkbalance coordination'.
 var coordinationHelp = cli.Help{
-	Usage: "zkbalance coordination --group G [--to kafka|zookeeper [--apply [--force]]] [--json] [flags]",
+	Usage: `zkbalance coordination --group G [--to kafka|zookeeper [--apply [--force]]] [--json] [flags]
+zkbalance coordination --group G --detach-zookeeper [--apply [--force]] [--json] [flags]`,
 	Description: `Shows or switches who coordinates consumer group G: ZooKeeper (the members'
 registrations, as the Scala consumer and pykafka do) or Kafka's group
 coordinator (so that Java KafkaConsumers can share the group). The group's
@@ -43,15 +45,36 @@ is no follower (it would stay in zookeeper mode); to zookeeper, a member of
 the Kafka group that is no follower (it would go on consuming what Kafka
 assigns it, without owner znodes), or a Kafka group that cannot be read.
 
---json prints the state (group, mode, mode_set, mode_error, kafka_checked,
-kafka_error, members[]: id, registered, layout, in_kafka_group, follower,
-mode, kafka_member_id, client_id, host, can_follow, reason) or, with --to,
-the plan (from, to, noop, blockers[] as members[], steps[]).
+--detach-zookeeper, once the group is in kafka mode, tells its members to
+stop using ZooKeeper, so that ZooKeeper can be decommissioned (and the
+brokers moved to Kafka 4): the mode znode becomes
+{"version":1,"mode":"kafka","zookeeper":"detached"}. Each follow member
+keeps its Kafka membership and its partitions (no rebalance, no pause),
+releases its owner znodes, commits offsets to Kafka only from then on,
+deletes its follower znode and closes its ZooKeeper session; a follow member
+started later runs detached at once. From then on Kafka's group coordinator
+alone keeps the members apart. It is a dry run without --apply, and refuses,
+naming them, unless the mode znode names kafka, no member is registered in
+/consumers/G/ids and every follower is in kafka mode with its Kafka member
+id (--force detaches anyway). A follow member of an older zkbalance reads
+the value as plain kafka mode and goes on using ZooKeeper: 'coordination'
+still lists it. Once detached, --to zookeeper is refused (the members no
+longer watch ZooKeeper): --to kafka --apply re-attaches the mode znode,
+members restarted in follow mode then use ZooKeeper again, and only then
+can the group go back to zookeeper.
+
+--json prints the state (group, mode, mode_set, mode_error,
+zookeeper_detached, kafka_checked, kafka_error, members[]: id, registered,
+layout, in_kafka_group, follower, mode, kafka_member_id, client_id, host,
+can_follow, reason) or, with --to or --detach-zookeeper, the plan (from, to,
+noop, detach_zookeeper, blockers[] as members[], steps[]).
 
 ` + cli.ConnectionHelp,
 	Examples: `zkbalance coordination --group billing
 zkbalance coordination --group billing --to kafka            # dry run
 zkbalance coordination --group billing --to kafka --apply
+zkbalance coordination --group billing --detach-zookeeper           # dry run
+zkbalance coordination --group billing --detach-zookeeper --apply
 zkbalance coordination --group billing --to zookeeper --apply`,
 }
 
@@ -59,7 +82,8 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	group := fs.String("group", "", "the consumer group (required)")
 	to := fs.String("to", "", `the mode to switch to: "kafka" or "zookeeper" (dry run unless --apply)`)
 	apply := fs.Bool("apply", false, "write the mode znode (default: dry run)")
-	force := fs.Bool("force", false, "switch even though a member cannot follow")
+	force := fs.Bool("force", false, "switch (or detach) even though a member cannot follow")
+	detach := fs.Bool("detach-zookeeper", false, "tell the members of a group in kafka mode to stop using ZooKeeper (dry run unless --apply)")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
 	cf := cli.AddClusterFlags(fs)
@@ -77,8 +101,11 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	default:
 		return cli.Usagef("--to must be kafka or zookeeper (got %q)", *to)
 	}
-	if mode == "" && (*apply || *force) {
-		return cli.Usagef("--apply and --force need --to")
+	if mode != "" && *detach {
+		return cli.Usagef("--to and --detach-zookeeper exclude each other")
+	}
+	if mode == "" && !*detach && (*apply || *force) {
+		return cli.Usagef("--apply and --force need --to or --detach-zookeeper")
 	}
 	if *timeout <= 0 {
 		return cli.Usagef("--timeout must be positive")
@@ -94,6 +121,9 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	st, err := groupstate.ReadCoordination(ctx, conn, client, *group)
 	if err != nil {
 		return err
+	}
+	if *detach {
+		return runDetach(ctx, conn, client, st, *apply, *force, *asJSON, stdout)
 	}
 	if mode == "" {
 		if *asJSON {
@@ -130,7 +160,8 @@ func printCoordination(w io.Writer, st *groupstate.Coordination) error {
 	if st.ModeSet {
 		src = "from /consumers/" + st.Group + "/coordination"
 	}
-	fmt.Fprintf(w, "group %s: coordination %s (%s)\n", st.Group, st.Mode, src)
+	fmt.Fprintf(w, "group %s: coordination %s (%s)\n", st.Group, zkformat.CoordinationState{Mode: st.Mode, Detached: st.Detached}, src)
+	printDetached(w, st)
 	if st.ModeError != "" {
 		fmt.Fprintf(w, "warning: the mode znode is malformed (members stay in their mode): %s\n", st.ModeError)
 	}
@@ -168,6 +199,9 @@ func printPlan(w io.Writer, p groupstate.SwitchPlan, applied, force bool) error 
 	}
 	if p.NoOp {
 		verb = "already in"
+	}
+	if p.DetachZooKeeper {
+		return printDetachPlan(w, p, applied, force)
 	}
 	fmt.Fprintf(w, "%s %s → %s\n", verb, p.From, p.To)
 	for _, s := range p.Steps {

@@ -31,7 +31,9 @@ in zookeeper mode: members under /consumers/G/ids, owner znodes, offsets) and
 as Kafka's group coordinator describes it (KafkaConsumer, zkbalance in kafka
 mode: state, assignor, members and their assignments). Which side has live
 members is the group's coordination: zookeeper, kafka, or both during a
-migration. For every partition of every topic the group subscribes to, is
+migration; the mode znode that 'zkbalance coordination' writes is shown
+beside it ("mode znode: kafka (zookeeper detached)" once the members were
+told to stop using ZooKeeper). For every partition of every topic the group subscribes to, is
 assigned, or has owners or offsets for, it shows the owner znode and the
 Kafka owner, the committed offset (ZooKeeper, Kafka, and the effective one:
 the higher), the log-end offset and the lag. --all lists the groups under
@@ -49,6 +51,11 @@ absent or unknown.
                        or "none" (no /consumers/G)
     storage            where offsets are: "zookeeper", "kafka", "dual" or "none"
     coordination       whose members are live: "zookeeper", "kafka", "both" or "none"
+    coordination_mode  what the mode znode /consumers/G/coordination names, "zookeeper"
+                       or "kafka" (omitted when absent or malformed; see 'zkbalance
+                       coordination')
+    zookeeper_detached the mode znode tells the members to stop using ZooKeeper
+                       (omitted when not)
     in_zookeeper       whether /consumers/G exists
     members[]          one per /consumers/G/ids child, sorted by id:
       id               member id
@@ -256,7 +263,11 @@ func printGroupStatus(w io.Writer, st *groupstate.Status) error {
 	if st.Storage == groupstate.StorageNone {
 		where = "no committed offsets"
 	}
-	fmt.Fprintf(w, "group %s: layout %s, %s, %d member(s), coordination %s\n\n", st.Group, st.Layout, where, len(st.Members), st.Coordination)
+	mode := ""
+	if m := st.ModeText(); m != "" {
+		mode = " (mode znode: " + m + ")"
+	}
+	fmt.Fprintf(w, "group %s: layout %s, %s, %d member(s), coordination %s%s\n\n", st.Group, st.Layout, where, len(st.Members), st.Coordination, mode)
 	if st.InZooKeeper {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER\tLAYOUT\tSUBSCRIPTION\tREGISTERED")

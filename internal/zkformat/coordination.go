@@ -12,8 +12,9 @@ const (
 )
 
 // CoordinationPath is a group's mode znode: persistent, holding
-// {"version":1,"mode":"zookeeper"|"kafka"}. Absent means zookeeper.
-// Members in follow mode watch it and switch when it changes.
+// {"version":1,"mode":"zookeeper"|"kafka"}, in kafka mode optionally with
+// "zookeeper":"detached" (see ZooKeeperDetached). Absent means
+// zookeeper. Members in follow mode watch it and switch when it changes.
 func CoordinationPath(group string) string { return "/consumers/" + group + "/coordination" }
 
 // FollowersPath is the directory of the follow-mode members' ephemeral
