@@ -2,6 +2,7 @@ package scalapeer_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -249,6 +250,7 @@ func TestRangeGroup(t *testing.T) {
 	if err := a.WaitMessages(ctx, 50); err != nil {
 		t.Fatal(err)
 	}
+	checkRegistration(t, conn, group, a, tn, 2)
 	args.Streams, args.ID = 1, "b"
 	begin := time.Now()
 	b := start(t, args)
@@ -288,6 +290,50 @@ func TestRangeGroup(t *testing.T) {
 		t.Errorf("registrations after both stopped: %v (%v)", ids, err)
 	}
 	t.Logf("dropped after rebalances: A %d, B %d", len(a.Dropped()), len(b.Dropped()))
+}
+
+// checkRegistration checks the real consumer's znodes as zkbalance reads
+// them: its registration (Scala JSON: version 1, the topic with its stream
+// count, pattern static, timestamp a string of milliseconds), the value of
+// an owner znode (its thread id) and of an offset znode (decimal text).
+func checkRegistration(t *testing.T, conn *zk.Conn, group string, m *scalapeer.Member, topic string, streams int) {
+	t.Helper()
+	data, _, err := conn.Get("/consumers/" + group + "/ids/" + m.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatalf("registration %s: %v", data, err)
+	}
+	reg, err := zkformat.ParseRegistration(data)
+	if err != nil || reg.Pykafka || reg.Pattern != zkformat.PatternStatic || !maps.Equal(reg.Subscription, map[string]int{topic: streams}) {
+		t.Fatalf("registration %s: %+v, %v", data, reg, err)
+	}
+	ts, err := zkformat.ParseTimestamp(reg.Timestamp)
+	if _, isString := raw["timestamp"].(string); err != nil || !isString || time.Since(ts) > time.Minute || time.Since(ts) < 0 {
+		t.Errorf("registration timestamp %s: %v, %v", reg.Timestamp, ts, err)
+	}
+	if len(raw) != 4 || raw["version"] != 1.0 {
+		t.Errorf("registration %s: want exactly version 1, subscription, pattern, timestamp", data)
+	}
+	own := m.Owned()[0]
+	holder, _, err := conn.Get(fmt.Sprintf("/consumers/%s/owners/%s/%d", group, own.Topic, own.Partition))
+	if id, n, ok := partition.SplitThreadID(string(holder)); err != nil || !ok || id != m.ID() || n < 0 || n >= streams {
+		t.Errorf("owner znode of %s: %q (%v), want %s-<0..%d>", own, holder, err, m.ID(), streams-1)
+	}
+	committed := m.Committed()
+	var off []byte
+	for tp := range committed {
+		if off, _, err = conn.Get(fmt.Sprintf("/consumers/%s/offsets/%s/%d", group, tp.Topic, tp.Partition)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := zkformat.ParseOffset("offset", off); err != nil {
+			t.Errorf("offset znode of %s: %q: %v", tp, off, err)
+		}
+		break
+	}
+	t.Logf("the real consumer's registration %s, owner znode %s = %s, an offset znode %q", data, own, holder, off)
 }
 
 // TestRoundRobinGroup: two real Scala consumers with the round-robin
