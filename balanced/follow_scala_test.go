@@ -201,8 +201,9 @@ func TestFollowMigrateFromRealScala(t *testing.T) {
 		t.Fatalf("java member: %v\n%s", err, j.Stderr(40))
 	}
 	an := withPeers(&log, all, j).Analyze(produced)
-	t.Logf("produced %d; Scala processed %d+%d, follow members %d, java %d; %s",
-		total(produced), len(s1.Messages()), len(s2.Messages()), len(log.Records()), len(j.Messages()), an)
+	t.Logf("produced %d; Scala processed %d+%d (failed rebalance attempts %d+%d, dropped %d+%d), follow members %d, java %d; %s",
+		total(produced), len(s1.Messages()), len(s2.Messages()), s1.FailedRebalances(), s2.FailedRebalances(),
+		len(s1.Dropped()), len(s2.Dropped()), len(log.Records()), len(j.Messages()), an)
 	javaVerdict(t, an, j)
 	checkCommitted(t, group, topic, parts, produced)
 }

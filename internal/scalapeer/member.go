@@ -217,6 +217,16 @@ func (m *Member) Stop() error {
 	return nil
 }
 
+// FailedRebalances counts the rebalance attempts the consumer logged as
+// failed ("Rebalancing attempt failed", at INFO: an owner znode it wanted
+// was still held, or ZooKeeper changed under it) in the stderr lines kept
+// (the last maxStderr at least); each is retried after
+// rebalance.backoff.ms (2 s), at most rebalance.max.retries (4) times in
+// one rebalance.
+func (m *Member) FailedRebalances() int {
+	return strings.Count(m.Stderr(maxStderr), "Rebalancing attempt failed")
+}
+
 // Kill sends SIGKILL to the member's process group and waits for the exit.
 // Its registration and owner znodes stay until its ZooKeeper session
 // (zookeeper.session.timeout.ms 6 s) expires.

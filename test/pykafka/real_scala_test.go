@@ -309,17 +309,18 @@ func TestMixedGroupRealScala(t *testing.T) {
 		}
 		return nil
 	})
-	var scalaMsgs, dropped int
+	var scalaMsgs, dropped, failed int
 	for _, m := range all {
 		scalaMsgs += len(m.Messages())
 		dropped += len(m.Dropped())
+		failed += m.FailedRebalances()
 	}
 	total := 0
 	for _, e := range end {
 		total += int(e)
 	}
-	result(t, "S9 real Scala consumers (Kafka %s ZookeeperConsumerConnector, 2 streams and 1) + zkbalance (scala-range, ZooKeeper offsets), %d partitions, %d messages under a continuous stream (%d by Scala, %d dropped from stale chunks): %d joins/leaves, each settled to scala-range's answer in all members: %s; %s; %d/%d handed-over partitions resumed at the Scala member's committed offset; ZooKeeper offsets = log end",
-		scalapeer.KafkaVersion, parts, total, scalaMsgs, dropped, len(steps), strings.Join(steps, ", "), an, exact, moved)
+	result(t, "S9 real Scala consumers (Kafka %s ZookeeperConsumerConnector, 2 streams and 1) + zkbalance (scala-range, ZooKeeper offsets), %d partitions, %d messages under a continuous stream (%d by Scala, %d dropped from stale chunks): %d joins/leaves, %d failed Scala rebalance attempts, each settled to scala-range's answer in all members: %s; %s; %d/%d handed-over partitions resumed at the Scala member's committed offset; ZooKeeper offsets = log end",
+		scalapeer.KafkaVersion, parts, total, scalaMsgs, dropped, len(steps), failed, strings.Join(steps, ", "), an, exact, moved)
 }
 
 // lastCommits are the offsets m committed, after its last owned event, of
