@@ -174,7 +174,7 @@ func TestMixedGroupRealScala(t *testing.T) {
 	}
 	const parts = 8
 	const delay = 2 * time.Millisecond
-	topic, group := "s9-real-scala", "g-s9-real-scala"
+	topic, group := "s8-real-scala", "g-s8-real-scala"
 	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestMixedGroupRealScala(t *testing.T) {
 	for _, e := range end {
 		total += int(e)
 	}
-	result(t, "S9 real Scala consumers (Kafka %s ZookeeperConsumerConnector, 2 streams and 1) + zkbalance (scala-range, ZooKeeper offsets), %d partitions, %d messages under a continuous stream (%d by Scala, %d dropped from stale chunks): %d joins/leaves, %d failed Scala rebalance attempts, each settled to scala-range's answer in all members: %s; %s; %d/%d handed-over partitions resumed at the Scala member's committed offset; ZooKeeper offsets = log end",
+	result(t, "S8 real Scala consumers (Kafka %s ZookeeperConsumerConnector, 2 streams and 1) + zkbalance (scala-range, ZooKeeper offsets), %d partitions, %d messages under a continuous stream (%d by Scala, %d dropped from stale chunks): %d joins/leaves, %d failed Scala rebalance attempts, each settled to scala-range's answer in all members: %s; %s; %d/%d handed-over partitions resumed at the Scala member's committed offset; ZooKeeper offsets = log end",
 		scalapeer.KafkaVersion, parts, total, scalaMsgs, dropped, len(steps), failed, strings.Join(steps, ", "), an, exact, moved)
 }
 
