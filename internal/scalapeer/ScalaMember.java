@@ -154,9 +154,13 @@ public final class ScalaMember {
             String tp = m.topic() + ":" + m.partition();
             lock.readLock().lock();
             try {
-                if (stopping || !owned.contains(tp)) {
-                    // Handed out from a chunk fetched before the rebalance
-                    // that took the partition away: not processed, not committed.
+                if (stopping) {
+                    continue; // the stop began: not processed, not committed
+                }
+                if (!owned.contains(tp)) {
+                    // Handed out after a rebalance released the partition
+                    // (from the chunk the iterator was reading when the
+                    // rebalance cleared them): not processed, not committed.
                     out("dropped " + m.topic() + " " + m.partition() + " " + m.offset());
                     continue;
                 }

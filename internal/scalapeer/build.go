@@ -32,7 +32,7 @@ const KafkaVersion = "1.1.1"
 
 // recipe names how the classes are made; change it when that changes so
 // that classes made the old way are not used.
-const recipe = "javac --release 17 -d DIR -cp LIBS/* ScalaMember.java; log4j.properties in DIR; v1"
+const recipe = "javac --release 17 -d DIR -cp LIBS/* ScalaMember.java; log4j.properties in DIR; v2"
 
 // Program is the compiled Scala member and what it runs with.
 type Program struct {

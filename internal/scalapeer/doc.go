@@ -66,7 +66,7 @@
 //	msg <topic> <partition> <offset> <start ns> <end ns>
 //	                                               a message processed; wall clock in ns since
 //	                                               the Unix epoch, before it counts as processed
-//	dropped <topic> <partition> <offset>           handed out for a partition not owned any more
+//	dropped <topic> <partition> <offset>           handed out for a partition not owned (not at a stop)
 //	commit t:p=<next offset>,...                   commitOffsets returned
 //	error <class>: <message>[ <- <cause class>: <message>...]
 //	closed                                         connector shut down; the process exits next

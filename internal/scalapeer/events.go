@@ -37,9 +37,10 @@ const (
 	// as processed and so before its commit.
 	KindMsg Kind = "msg"
 	// KindDropped: "dropped <topic> <partition> <offset>", a message the
-	// consumer's iterator handed out for a partition the member no longer
-	// owns (left in a chunk fetched before a rebalance): not processed, not
-	// committed.
+	// consumer's iterator handed out, outside a stop, for a partition the
+	// member does not own (after a rebalance released it: left in the chunk
+	// the iterator was reading): not processed, not committed. Messages
+	// handed out once a stop began are skipped without a line.
 	KindDropped Kind = "dropped"
 	// KindCommit: "commit t:p=next,...", commitOffsets wrote these next
 	// offsets to ZooKeeper.

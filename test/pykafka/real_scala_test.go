@@ -174,7 +174,9 @@ func TestMixedGroupRealScala(t *testing.T) {
 	}
 	const parts = 8
 	const delay = 2 * time.Millisecond
-	topic, group := "s8-real-scala", "g-s8-real-scala"
+	// Unique names, so that -count=N runs on one cluster.
+	topic := fmt.Sprintf("s8-real-scala-%d", time.Now().UnixNano())
+	group := "g-" + topic
 	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
 		t.Fatal(err)
 	}
