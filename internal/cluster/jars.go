@@ -55,8 +55,17 @@ func KRaftJars(ctx context.Context, cacheDir string) (string, error) {
 	return resolveJars(ctx, cacheDir, pomKafka4, "libs-kafka4-")
 }
 
+// PomJars resolves the runtime dependencies of another embedded pom (a
+// peer's own client jars, such as internal/scalapeer's Kafka 1.1.1) the way
+// Jars does: copied by Maven once per machine into cacheDir/<prefix><hash
+// of pom>, under the shared lock file cacheDir/.lock, and that directory
+// returned.
+func PomJars(ctx context.Context, cacheDir string, pom []byte, prefix string) (string, error) {
+	return resolveJars(ctx, cacheDir, pom, prefix)
+}
+
 // resolveJars copies the runtime dependencies of pom into
-// cacheDir/<prefix><hash of pom> once and returns that directory. Both poms
+// cacheDir/<prefix><hash of pom> once and returns that directory. All poms
 // share the lock file cacheDir/.lock.
 func resolveJars(ctx context.Context, cacheDir string, pom []byte, prefix string) (string, error) {
 	sum := sha256.Sum256(pom)
