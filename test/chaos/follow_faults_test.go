@@ -1,0 +1,499 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/groupstate"
+	"github.com/zkbalance/zkbalance/internal/zkformat"
+	"github.com/zkbalance/zkbalance/partition"
+	"github.com/zkbalance/zkbalance/scenario"
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// Faults in the middle of a coordination switch of a follow-mode group
+// (balanced.CoordinationFollow; the mode znode toggled with
+// groupstate.SetCoordination, as 'zkbalance coordination --apply' does).
+
+const (
+	// followKafkaSession is the members' Kafka group session timeout
+	// (the brokers' minimum): how long the coordinator keeps a killed
+	// member of the Kafka group.
+	followKafkaSession = 6 * time.Second
+	// followSettle bounds a switch with a fault in it: the ZooKeeper
+	// session (6 s) and the Kafka session (6 s) of a killed member expire
+	// one after the other at worst, then a rebalance.
+	followSettle = 45 * time.Second
+)
+
+// followMemberArgs are test/member's flags of a follow-mode member here:
+// commits every second, so that a member killed while processing has
+// processed messages it has not committed.
+var followMemberArgs = []string{"-coordination", string(balanced.CoordinationFollow), "-commit-interval", "1s",
+	"-kafka-session-timeout", followKafkaSession.String(), "-heartbeat-interval", "1s"}
+
+// kafkaClient is a Kafka client over PLAINTEXT for groupstate and the
+// offset reads (never faulted).
+func kafkaClient(t *testing.T) sarama.Client {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	sc.Metadata.Retry.Max = 10
+	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
+	client, err := sarama.NewClient(shared.Get(t).BrokerAddrs(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+// setCoordination toggles group's mode znode (refusing, as the tool does,
+// while a member that cannot follow is in the group) and returns when it
+// was written.
+func setCoordination(t *testing.T, ctx context.Context, obs *zkwatch.Conn, kc sarama.Client, group, mode string) time.Time {
+	t.Helper()
+	if _, err := groupstate.SetCoordination(ctx, obs, kc, group, mode, false, nil); err != nil {
+		t.Fatalf("switch to %s: %v", mode, err)
+	}
+	return time.Now()
+}
+
+// follower is what a follow member's follower znode says.
+type follower struct {
+	exists        bool
+	mode, kafkaID string
+}
+
+func readFollower(ctx context.Context, obs *zkwatch.Conn, group, id string) (follower, error) {
+	data, _, err := obs.Get(ctx, zkformat.FollowerPath(group, id))
+	if isNoNode(err) {
+		return follower{}, nil
+	}
+	if err != nil {
+		return follower{}, err
+	}
+	mode, kid, err := zkformat.ParseFollower(data)
+	if err != nil {
+		return follower{}, err
+	}
+	return follower{exists: true, mode: mode, kafkaID: kid}, nil
+}
+
+// waitFollower polls member id's follower znode (every 5 ms: the kill
+// points are moments of a switch) until ok says so, and returns it.
+func waitFollower(t *testing.T, ctx context.Context, obs *zkwatch.Conn, group, id string, d time.Duration, what string, ok func(follower) bool) follower {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		f, err := readFollower(ctx, obs, group, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(f) {
+			return f
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s (follower znode %+v)", what, d, f)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// followSettled is "" when the follow group is settled in mode with
+// exactly the members live (their ZooKeeper member ids): each one's
+// follower znode names mode (with a Kafka member id in kafka mode), and no
+// other follower znode is left; in zookeeper mode they are the registered
+// members and the Kafka group is empty; in kafka mode nobody is
+// registered and the Kafka group is stable with exactly them; every owner
+// znode of topic is held by one of them. Otherwise it says what is not.
+func followSettled(ctx context.Context, obs *zkwatch.Conn, kc sarama.Client, group, topic string, partitions int, mode string, live []string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	names, _, err := obs.Children(ctx, zkformat.FollowersPath(group))
+	if err != nil {
+		return err.Error()
+	}
+	if slices.Sort(names); !slices.Equal(names, slices.Sorted(slices.Values(live))) {
+		return fmt.Sprintf("%d follower znodes, %d live members", len(names), len(live))
+	}
+	kafkaIDs := map[string]bool{}
+	for _, id := range live {
+		f, err := readFollower(ctx, obs, group, id)
+		if err != nil {
+			return err.Error()
+		}
+		if f.mode != mode || (mode == zkformat.ModeKafka && f.kafkaID == "") {
+			return fmt.Sprintf("member %s: follower znode %+v", shortID(id), f)
+		}
+		kafkaIDs[f.kafkaID] = true
+	}
+	ids, _, err := obs.Children(ctx, "/consumers/"+group+"/ids")
+	if err != nil && !isNoNode(err) {
+		return err.Error()
+	}
+	want := live
+	if mode == zkformat.ModeKafka {
+		want = nil
+	}
+	if slices.Sort(ids); !slices.Equal(ids, slices.Sorted(slices.Values(want))) {
+		return fmt.Sprintf("%d registered members in %s mode, want %d", len(ids), mode, len(want))
+	}
+	kg, err := groupstate.DescribeKafkaGroup(ctx, kc, group)
+	if err != nil {
+		return err.Error()
+	}
+	if mode == zkformat.ModeKafka {
+		if kg.State != "Stable" || len(kg.Members) != len(live) {
+			return fmt.Sprintf("kafka group %s with %d members, want Stable with %d", kg.State, len(kg.Members), len(live))
+		}
+		for _, m := range kg.Members {
+			if !kafkaIDs[m.ID] {
+				return fmt.Sprintf("kafka group member %s is no live follower", m.ID)
+			}
+		}
+	} else if len(kg.Members) != 0 {
+		return fmt.Sprintf("kafka group %s with %d members in zookeeper mode", kg.State, len(kg.Members))
+	}
+	dir := "/consumers/" + group + "/owners/" + topic
+	owners, _, err := obs.Children(ctx, dir)
+	if err != nil && !isNoNode(err) {
+		return err.Error()
+	}
+	if len(owners) != partitions {
+		return fmt.Sprintf("%d of %d partitions owned", len(owners), partitions)
+	}
+	for _, n := range owners {
+		data, _, err := obs.Get(ctx, dir+"/"+n)
+		if err != nil {
+			return err.Error()
+		}
+		m, _, ok := partition.SplitThreadID(string(data))
+		if !ok || !slices.Contains(live, m) {
+			return fmt.Sprintf("partition %s owned by %q, no live member", n, data)
+		}
+	}
+	return ""
+}
+
+// waitFollowSettled waits (at most followSettle) until followSettled
+// holds and returns when it did.
+func waitFollowSettled(t *testing.T, ctx context.Context, obs *zkwatch.Conn, kc sarama.Client, group, topic string, partitions int, mode string, live []string) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(followSettle)
+	for {
+		last := followSettled(ctx, obs, kc, group, topic, partitions, mode, live)
+		if last == "" {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not settled in %s mode within %s: %s", mode, followSettle, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// committedOffsets reads group's committed offset of every partition of
+// topic in both stores and returns the higher (where a follow member
+// starts): what a member killed just before had committed.
+func committedOffsets(t *testing.T, ctx context.Context, obs *zkwatch.Conn, kc sarama.Client, group, topic string, partitions int) map[int32]int64 {
+	t.Helper()
+	out := map[int32]int64{}
+	for p := range int32(partitions) {
+		data, _, err := obs.Get(ctx, fmt.Sprintf("/consumers/%s/offsets/%s/%d", group, topic, p))
+		switch {
+		case isNoNode(err):
+		case err != nil:
+			t.Fatal(err)
+		default:
+			off, err := strconv.ParseInt(string(data), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[p] = off
+		}
+	}
+	for p, off := range kafkaCommitted(t, kc, group, topic, partitions) {
+		out[p] = max(out[p], off)
+	}
+	return out
+}
+
+// killedMember is a member killed in the middle of a switch: what it had
+// processed but not committed at its death (partition -> offsets), which
+// its successors process again.
+type killedMember struct {
+	name        string
+	at          time.Time
+	uncommitted map[int32][]int64
+}
+
+func (k killedMember) count() int {
+	n := 0
+	for _, offs := range k.uncommitted {
+		n += len(offs)
+	}
+	return n
+}
+
+// killDuringSwitch kills m with SIGKILL and returns what it had processed
+// and not committed, as the offsets committed in both stores 300 ms after
+// the kill say (a commit it had sent lands meanwhile; nobody else commits
+// its partitions before its sessions expire).
+func killDuringSwitch(t *testing.T, ctx context.Context, obs *zkwatch.Conn, kc sarama.Client, m *memberProc, group, topic string, partitions int) killedMember {
+	t.Helper()
+	m.kill()
+	k := killedMember{name: m.name, at: time.Now(), uncommitted: map[int32][]int64{}}
+	time.Sleep(300 * time.Millisecond)
+	committed := committedOffsets(t, ctx, obs, kc, group, topic, partitions)
+	log, err := readLogFile(m.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range log.Records() {
+		if r.Offset >= committed[r.TP.Partition] {
+			k.uncommitted[r.TP.Partition] = append(k.uncommitted[r.TP.Partition], r.Offset)
+		}
+	}
+	return k
+}
+
+// checkDuplicates fails unless every message processed more than once was
+// processed, uncommitted, by a killed member and then once by a successor
+// (or once more for each killed member that had it uncommitted), and each
+// such message was processed again; it returns the duplicates.
+func checkDuplicates(t *testing.T, log *scenario.Log, topic string, killed ...killedMember) int {
+	t.Helper()
+	count := map[int32]map[int64]int{}
+	for _, r := range log.Records() {
+		if count[r.TP.Partition] == nil {
+			count[r.TP.Partition] = map[int64]int{}
+		}
+		count[r.TP.Partition][r.Offset]++
+	}
+	want := map[int32]map[int64]int{}
+	for _, k := range killed {
+		for p, offs := range k.uncommitted {
+			if want[p] == nil {
+				want[p] = map[int64]int{}
+			}
+			for _, o := range offs {
+				want[p][o]++
+			}
+		}
+	}
+	dups, bad := 0, 0
+	for _, p := range slices.Sorted(maps.Keys(count)) {
+		for _, o := range slices.Sorted(maps.Keys(count[p])) {
+			extra := count[p][o] - 1
+			dups += extra
+			if extra != want[p][o] {
+				if bad++; bad <= 5 {
+					t.Errorf("%s/%d@%d processed %d times; killed members had it processed and uncommitted %d times", topic, p, o, count[p][o], want[p][o])
+				}
+			}
+		}
+	}
+	for p, offs := range want {
+		for o := range offs {
+			if count[p][o] == 0 {
+				t.Errorf("%s/%d@%d: in a killed member's uncommitted set but not in the log", topic, p, o)
+			}
+		}
+	}
+	if bad > 5 {
+		t.Errorf("... %d unexpected duplicate counts in all", bad)
+	}
+	return dups
+}
+
+// processedSince counts the records in m's processing log that started
+// after since.
+func processedSince(t *testing.T, m *memberProc, since time.Time) int {
+	t.Helper()
+	log, err := readLogFile(m.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range log.Records() {
+		if r.Start.After(since) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestFollowMemberKilledDuringSwitch: four follow-mode member processes
+// (test/member) consume a stream of one topic x 8 partitions (one message
+// per partition every 200 ms) while the group is switched to Kafka's
+// group coordinator and back, and one member is killed with SIGKILL in
+// the middle of each switch:
+//
+//   - to kafka: A, as soon as it has joined a generation of the Kafka group
+//     (its follower znode names its Kafka member id) and processed a
+//     message there, while the others are still leaving zookeeper mode or
+//     joining;
+//   - back to zookeeper: B, as soon as its follower znode names zookeeper:
+//     it has revoked, committed and left the Kafka group and is
+//     registering in zookeeper mode while the others switch too.
+//
+// The survivors take over the killed member's partitions once its
+// sessions expire (ZooKeeper's 6 s: its owner znodes; Kafka's 6 s: its
+// place in the group). Checked: each switch settles (every live member in
+// the new mode, nobody else registered or in the Kafka group, every
+// partition owned by a live member); nothing is lost; no partition is
+// processed by two members at overlapping times; every duplicate is a
+// message a killed member had processed and not committed (the offsets
+// committed in both stores just after its death), processed again once by
+// a successor, and every such message was; at the end both stores hold
+// the log end.
+func TestFollowMemberKilledDuringSwitch(t *testing.T) {
+	cl := shared.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin := buildMember(t, dir)
+	group := fmt.Sprintf("fkill-%d", time.Now().UnixNano()%1e6)
+	topic := group + "-t"
+	const partitions = 8
+	if err := cl.CreateTopic(ctx, topic, partitions, 3); err != nil {
+		t.Fatal(err)
+	}
+	obs := dialObserver(t, ctx)
+	kc := kafkaClient(t)
+	members := map[string]*memberProc{}
+	var live []string
+	for _, name := range []string{"A", "B", "C", "D"} {
+		m, err := startMember(ctx, bin, dir, name, cl.ZooKeeperAddr(), cl.BrokerAddrs(), group, []string{topic}, session, followMemberArgs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members[name] = m
+		live = append(live, m.id)
+		defer func() { _ = m.leave() }() // a no-op for a killed member
+	}
+	without := func(id string) { live = slices.DeleteFunc(live, func(x string) bool { return x == id }) }
+	waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, zkformat.ModeZooKeeper, live)
+	stream := startStream(ctx, t, topic, partitions)
+	defer stream.stop()
+	waitCaughtUpLogs(t, ctx, dir, topic, 30*time.Second, "before the switches")
+
+	// To kafka; A is killed once it joined a generation and processed.
+	a := members["A"]
+	toggled := setCoordination(t, ctx, obs, kc, group, zkformat.ModeKafka)
+	f := waitFollower(t, ctx, obs, group, a.id, 30*time.Second, "A joins the Kafka group", func(f follower) bool { return f.kafkaID != "" })
+	joined := time.Now()
+	for processedSince(t, a, joined) == 0 && time.Since(joined) < 5*time.Second {
+		time.Sleep(5 * time.Millisecond)
+	}
+	inKafka := processedSince(t, a, joined)
+	killA := killDuringSwitch(t, ctx, obs, kc, a, group, topic, partitions)
+	without(a.id)
+	settled := waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, zkformat.ModeKafka, live)
+	t.Logf("to kafka: A joined as %s %s after the toggle, processed %d message(s) there, killed %s after the toggle with %d processed and not committed; settled with B, C, D %s after the toggle",
+		f.kafkaID, joined.Sub(toggled).Round(time.Millisecond), inKafka, killA.at.Sub(toggled).Round(time.Millisecond),
+		killA.count(), settled.Sub(toggled).Round(time.Millisecond))
+	waitCaughtUpLogs(t, ctx, dir, topic, 30*time.Second, "after the switch to kafka")
+
+	// Back to zookeeper; B is killed once it has left the Kafka group.
+	b := members["B"]
+	toggled = setCoordination(t, ctx, obs, kc, group, zkformat.ModeZooKeeper)
+	waitFollower(t, ctx, obs, group, b.id, 30*time.Second, "B leaves kafka mode", func(f follower) bool { return f.mode == zkformat.ModeZooKeeper })
+	left := time.Now()
+	killB := killDuringSwitch(t, ctx, obs, kc, b, group, topic, partitions)
+	without(b.id)
+	settled = waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, zkformat.ModeZooKeeper, live)
+	t.Logf("to zookeeper: B left kafka mode %s after the toggle, killed %s after the toggle with %d processed and not committed; settled with C, D %s after the toggle",
+		left.Sub(toggled).Round(time.Millisecond), killB.at.Sub(toggled).Round(time.Millisecond), killB.count(),
+		settled.Sub(toggled).Round(time.Millisecond))
+
+	stream.stop()
+	waitCaughtUpLogs(t, ctx, dir, topic, 60*time.Second, "at the end")
+	checkCommittedAtEnd(t, ctx, obs, group, topic, partitions)
+	checkKafkaCommittedAtEnd(t, ctx, kc, group, topic, partitions)
+	for _, name := range []string{"C", "D"} {
+		if m := members[name]; !m.alive() {
+			t.Errorf("member %s exited: %s", name, m.stderr.String())
+		}
+	}
+	log, err := readLogs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	an := log.Analyze(logEnds(t, ctx, topic))
+	dups := checkDuplicates(t, log, topic, killA, killB)
+	t.Logf("RESULT %d messages, %d processing records: %s; duplicates: %d, all processed and not committed by a killed member (A %d, B %d)",
+		log.Processed(), len(log.Records()), an, dups, killA.count(), killB.count())
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Errorf("lost %d, overlap %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
+	}
+	for _, name := range []string{"C", "D"} {
+		if err := members[name].leave(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// checkKafkaCommittedAtEnd waits up to 30 s for the Kafka store's
+// committed offsets of the group to reach the log end.
+func checkKafkaCommittedAtEnd(t *testing.T, ctx context.Context, kc sarama.Client, group, topic string, partitions int) {
+	t.Helper()
+	ends := logEnds(t, ctx, topic)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var behind []string
+		for p, off := range kafkaCommitted(t, kc, group, topic, partitions) {
+			if end := ends[balanced.TopicPartition{Topic: topic, Partition: p}]; off != end {
+				behind = append(behind, fmt.Sprintf("%d: %d of %d", p, off, end))
+			}
+		}
+		if len(behind) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kafka committed offsets not at the log end within 30s: %s", strings.Join(behind, ", "))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// kafkaCommitted reads group's offsets of topic committed in Kafka (-1:
+// none).
+func kafkaCommitted(t *testing.T, kc sarama.Client, group, topic string, partitions int) map[int32]int64 {
+	t.Helper()
+	if err := kc.RefreshCoordinator(group); err != nil {
+		t.Fatal(err)
+	}
+	coord, err := kc.Coordinator(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &sarama.OffsetFetchRequest{Version: 5, ConsumerGroup: group}
+	for p := range int32(partitions) {
+		req.AddPartition(topic, p)
+	}
+	resp, err := coord.FetchOffset(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	for p := range int32(partitions) {
+		b := resp.GetBlock(topic, p)
+		if b == nil || !errors.Is(b.Err, sarama.ErrNoError) {
+			t.Fatalf("kafka offset of %s/%d: %+v", topic, p, b)
+		}
+		out[p] = b.Offset
+	}
+	return out
+}
