@@ -334,31 +334,65 @@ func processedSince(t *testing.T, m *memberProc, since time.Time) int {
 	return n
 }
 
+// killPoint is when, in a switch to mode, the victim is killed: as soon
+// as its follower znode names mode (it has revoked and left the old mode:
+// in zookeeper mode its owner znodes released and its /ids znode deleted,
+// in kafka mode its offsets committed and the Kafka group left) and, if
+// processing, once it processed a message in the new mode (in kafka mode,
+// once it also joined a generation), with marks not yet committed.
+type killPoint struct {
+	mode       string
+	processing bool
+}
+
+func (k killPoint) String() string {
+	if k.processing {
+		return "processing in " + k.mode + " mode"
+	}
+	return "entering " + k.mode + " mode"
+}
+
 // TestFollowMemberKilledDuringSwitch: four follow-mode member processes
 // (test/member) consume a stream of one topic x 8 partitions (one message
 // per partition every 200 ms) while the group is switched to Kafka's
 // group coordinator and back, and one member is killed with SIGKILL in
-// the middle of each switch:
+// the middle of each switch (A on the way to kafka, B on the way back), at
+// one of two points (killPoint):
 //
-//   - to kafka: A, as soon as it has joined a generation of the Kafka group
-//     (its follower znode names its Kafka member id) and processed a
-//     message there, while the others are still leaving zookeeper mode or
-//     joining;
-//   - back to zookeeper: B, as soon as its follower znode names zookeeper:
-//     it has revoked, committed and left the Kafka group and is
-//     registering in zookeeper mode while the others switch too.
+//   - entering: as soon as its follower znode names the new mode: it has
+//     revoked, committed and left the old mode and is joining the Kafka
+//     group or registering in ZooKeeper, while the others switch too;
+//   - processing: once it processed a message in the new mode (in kafka
+//     mode in a generation that the others may not have joined yet), its
+//     marks not committed yet (the members commit every second).
+//
+// Subtest processing-then-entering kills A processing and B entering,
+// entering-then-processing the other way round.
 //
 // The survivors take over the killed member's partitions once its
-// sessions expire (ZooKeeper's 6 s: its owner znodes; Kafka's 6 s: its
-// place in the group). Checked: each switch settles (every live member in
-// the new mode, nobody else registered or in the Kafka group, every
-// partition owned by a live member); nothing is lost; no partition is
-// processed by two members at overlapping times; every duplicate is a
-// message a killed member had processed and not committed (the offsets
-// committed in both stores just after its death), processed again once by
-// a successor, and every such message was; at the end both stores hold
-// the log end.
+// sessions expire (ZooKeeper's 6 s: its owner znodes and registration;
+// Kafka's 6 s: its place in the group). Checked: each switch settles
+// (every live member in the new mode, nobody else registered, followed or
+// in the Kafka group, every partition owned by a live member); nothing is
+// lost; no partition is processed by two members at overlapping times;
+// every duplicate is a message a killed member had processed and not
+// committed (the offsets committed in both stores just after its death
+// say which), processed again once by a successor, and every such message
+// was; at the end both stores hold the log end.
 func TestFollowMemberKilledDuringSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		toKafka     killPoint
+		toZooKeeper killPoint
+	}{
+		{"processing-then-entering", killPoint{zkformat.ModeKafka, true}, killPoint{zkformat.ModeZooKeeper, false}},
+		{"entering-then-processing", killPoint{zkformat.ModeKafka, false}, killPoint{zkformat.ModeZooKeeper, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { memberKilledDuringSwitch(t, tc.toKafka, tc.toZooKeeper) })
+	}
+}
+
+func memberKilledDuringSwitch(t *testing.T, toKafka, toZooKeeper killPoint) {
 	cl := shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -383,40 +417,47 @@ func TestFollowMemberKilledDuringSwitch(t *testing.T) {
 		live = append(live, m.id)
 		defer func() { _ = m.leave() }() // a no-op for a killed member
 	}
-	without := func(id string) { live = slices.DeleteFunc(live, func(x string) bool { return x == id }) }
 	waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, zkformat.ModeZooKeeper, live)
 	stream := startStream(ctx, t, topic, partitions)
 	defer stream.stop()
 	waitCaughtUpLogs(t, ctx, dir, topic, 30*time.Second, "before the switches")
 
-	// To kafka; A is killed once it joined a generation and processed.
-	a := members["A"]
-	toggled := setCoordination(t, ctx, obs, kc, group, zkformat.ModeKafka)
-	f := waitFollower(t, ctx, obs, group, a.id, 30*time.Second, "A joins the Kafka group", func(f follower) bool { return f.kafkaID != "" })
-	joined := time.Now()
-	for processedSince(t, a, joined) == 0 && time.Since(joined) < 5*time.Second {
-		time.Sleep(5 * time.Millisecond)
+	var killed []killedMember
+	for _, step := range []struct {
+		point  killPoint
+		victim *memberProc
+	}{{toKafka, members["A"]}, {toZooKeeper, members["B"]}} {
+		v, point := step.victim, step.point
+		toggled := setCoordination(t, ctx, obs, kc, group, point.mode)
+		f := waitFollower(t, ctx, obs, group, v.id, 30*time.Second, v.name+" enters "+point.mode+" mode", func(f follower) bool {
+			return f.mode == point.mode && (!point.processing || point.mode != zkformat.ModeKafka || f.kafkaID != "")
+		})
+		entered := time.Now()
+		inMode := 0
+		if point.processing {
+			for inMode == 0 && time.Since(entered) < 10*time.Second {
+				time.Sleep(5 * time.Millisecond)
+				inMode = processedSince(t, v, entered)
+			}
+			if inMode == 0 {
+				t.Fatalf("%s processed nothing within 10s of entering %s mode", v.name, point.mode)
+			}
+			time.Sleep(300 * time.Millisecond) // a few more, still within the commit interval
+			inMode = processedSince(t, v, entered)
+		}
+		k := killDuringSwitch(t, ctx, obs, kc, v, group, topic, partitions)
+		killed = append(killed, k)
+		live = slices.DeleteFunc(live, func(x string) bool { return x == v.id })
+		settled := waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, point.mode, live)
+		joined := ""
+		if f.kafkaID != "" {
+			joined = " (joined the Kafka group)"
+		}
+		t.Logf("to %s: %s killed %s, %s after the toggle: entered %s after it%s, processed %d message(s) in the mode, %d processed and not committed; settled with the other %d %s after the toggle",
+			point.mode, v.name, point, k.at.Sub(toggled).Round(time.Millisecond), entered.Sub(toggled).Round(time.Millisecond), joined,
+			inMode, k.count(), len(live), settled.Sub(toggled).Round(time.Millisecond))
+		waitCaughtUpLogs(t, ctx, dir, topic, 30*time.Second, "after the switch to "+point.mode)
 	}
-	inKafka := processedSince(t, a, joined)
-	killA := killDuringSwitch(t, ctx, obs, kc, a, group, topic, partitions)
-	without(a.id)
-	settled := waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, zkformat.ModeKafka, live)
-	t.Logf("to kafka: A joined as %s %s after the toggle, processed %d message(s) there, killed %s after the toggle with %d processed and not committed; settled with B, C, D %s after the toggle",
-		f.kafkaID, joined.Sub(toggled).Round(time.Millisecond), inKafka, killA.at.Sub(toggled).Round(time.Millisecond),
-		killA.count(), settled.Sub(toggled).Round(time.Millisecond))
-	waitCaughtUpLogs(t, ctx, dir, topic, 30*time.Second, "after the switch to kafka")
-
-	// Back to zookeeper; B is killed once it has left the Kafka group.
-	b := members["B"]
-	toggled = setCoordination(t, ctx, obs, kc, group, zkformat.ModeZooKeeper)
-	waitFollower(t, ctx, obs, group, b.id, 30*time.Second, "B leaves kafka mode", func(f follower) bool { return f.mode == zkformat.ModeZooKeeper })
-	left := time.Now()
-	killB := killDuringSwitch(t, ctx, obs, kc, b, group, topic, partitions)
-	without(b.id)
-	settled = waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, zkformat.ModeZooKeeper, live)
-	t.Logf("to zookeeper: B left kafka mode %s after the toggle, killed %s after the toggle with %d processed and not committed; settled with C, D %s after the toggle",
-		left.Sub(toggled).Round(time.Millisecond), killB.at.Sub(toggled).Round(time.Millisecond), killB.count(),
-		settled.Sub(toggled).Round(time.Millisecond))
 
 	stream.stop()
 	waitCaughtUpLogs(t, ctx, dir, topic, 60*time.Second, "at the end")
@@ -432,9 +473,9 @@ func TestFollowMemberKilledDuringSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	an := log.Analyze(logEnds(t, ctx, topic))
-	dups := checkDuplicates(t, log, topic, killA, killB)
-	t.Logf("RESULT %d messages, %d processing records: %s; duplicates: %d, all processed and not committed by a killed member (A %d, B %d)",
-		log.Processed(), len(log.Records()), an, dups, killA.count(), killB.count())
+	dups := checkDuplicates(t, log, topic, killed...)
+	t.Logf("RESULT %d messages, %d processing records: %s; all %d duplicates processed and not committed by a killed member (A %d, B %d)",
+		log.Processed(), len(log.Records()), an, dups, killed[0].count(), killed[1].count())
 	if an.Lost != 0 || an.Overlaps != 0 {
 		t.Errorf("lost %d, overlap %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
