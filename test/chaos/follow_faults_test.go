@@ -187,17 +187,29 @@ func followSettled(ctx context.Context, obs *zkwatch.Conn, kc sarama.Client, gro
 }
 
 // waitFollowSettled waits (at most followSettle) until followSettled
-// holds and returns when it did.
-func waitFollowSettled(t *testing.T, ctx context.Context, obs *zkwatch.Conn, kc sarama.Client, group, topic string, partitions int, mode string, live []string) time.Time {
+// holds and returns when it did, and what it waited for: each reason
+// followSettled gave, with when it first gave it (numbers replaced by N).
+func waitFollowSettled(t *testing.T, ctx context.Context, obs *zkwatch.Conn, kc sarama.Client, group, topic string, partitions int, mode string, live []string) (time.Time, string) {
 	t.Helper()
-	deadline := time.Now().Add(followSettle)
+	start := time.Now()
+	deadline := start.Add(followSettle)
+	var trace []string
+	prev := ""
 	for {
+		t0 := time.Now()
 		last := followSettled(ctx, obs, kc, group, topic, partitions, mode, live)
+		if took := time.Since(t0); took > time.Second {
+			trace = append(trace, fmt.Sprintf("+%s a check took %s", t0.Sub(start).Round(10*time.Millisecond), took.Round(10*time.Millisecond)))
+		}
 		if last == "" {
-			return time.Now()
+			return time.Now(), strings.Join(trace, "; ")
+		}
+		if r := digits.ReplaceAllString(last, "N"); r != prev {
+			trace = append(trace, fmt.Sprintf("+%s %s", time.Since(start).Round(10*time.Millisecond), r))
+			prev = r
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not settled in %s mode within %s: %s", mode, followSettle, last)
+			t.Fatalf("not settled in %s mode within %s: %s (waited for: %s)", mode, followSettle, last, strings.Join(trace, "; "))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -417,7 +429,7 @@ func memberKilledDuringSwitch(t *testing.T, toKafka, toZooKeeper killPoint) {
 		live = append(live, m.id)
 		defer func() { _ = m.leave() }() // a no-op for a killed member
 	}
-	waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, zkformat.ModeZooKeeper, live)
+	_, _ = waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, zkformat.ModeZooKeeper, live)
 	stream := startStream(ctx, t, topic, partitions)
 	defer stream.stop()
 	waitCaughtUpLogs(t, ctx, dir, topic, 30*time.Second, "before the switches")
@@ -448,14 +460,14 @@ func memberKilledDuringSwitch(t *testing.T, toKafka, toZooKeeper killPoint) {
 		k := killDuringSwitch(t, ctx, obs, kc, v, group, topic, partitions)
 		killed = append(killed, k)
 		live = slices.DeleteFunc(live, func(x string) bool { return x == v.id })
-		settled := waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, point.mode, live)
+		settled, waited := waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, point.mode, live)
 		joined := ""
 		if f.kafkaID != "" {
 			joined = " (joined the Kafka group)"
 		}
-		t.Logf("to %s: %s killed %s, %s after the toggle: entered %s after it%s, processed %d message(s) in the mode, %d processed and not committed; settled with the other %d %s after the toggle",
+		t.Logf("to %s: %s killed %s, %s after the toggle: entered %s after it%s, processed %d message(s) in the mode, %d processed and not committed; settled with the other %d %s after the toggle (waited for: %s)",
 			point.mode, v.name, point, k.at.Sub(toggled).Round(time.Millisecond), entered.Sub(toggled).Round(time.Millisecond), joined,
-			inMode, k.count(), len(live), settled.Sub(toggled).Round(time.Millisecond))
+			inMode, k.count(), len(live), settled.Sub(toggled).Round(time.Millisecond), waited)
 		waitCaughtUpLogs(t, ctx, dir, topic, 30*time.Second, "after the switch to "+point.mode)
 	}
 
@@ -537,4 +549,128 @@ func kafkaCommitted(t *testing.T, kc sarama.Client, group, topic string, partiti
 		out[p] = b.Offset
 	}
 	return out
+}
+
+// coordinatorOf is the broker that is group's Kafka group coordinator (a
+// FindCoordinator request).
+func coordinatorOf(t *testing.T, kc sarama.Client, group string) int32 {
+	t.Helper()
+	if err := kc.RefreshCoordinator(group); err != nil {
+		t.Fatal(err)
+	}
+	b, err := kc.Coordinator(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.ID()
+}
+
+// TestFollowCoordinatorRestartDuringSwitch: three follow-mode members (in
+// this process, under the race detector) consume a stream of one topic x
+// 8 partitions (replication factor 3, like __consumer_offsets here) while
+// the group is switched to Kafka's group coordinator and back; right after
+// each toggle is written, the broker that is the group's coordinator (a
+// FindCoordinator request just before) goes down, and is started again 3 s
+// after it has left /brokers/ids:
+//
+//   - kill: SIGKILL; the group coordinator and the partitions it leads
+//     are unreachable until its ZooKeeper registration expires (10 s) and
+//     other brokers take them over;
+//   - stop: SIGTERM, a controlled shutdown that moves its leaderships
+//     (and so the group coordinator) to the others first.
+//
+// On the way to kafka the members find no coordinator, or one that is
+// loading the group, for a while and must keep trying to join; on the way
+// back their last Kafka commits and LeaveGroup meet the outage, and in
+// zookeeper mode their Kafka commits (offsets are kept in both stores)
+// fail until it is over. Checked: each switch settles (every member in the
+// new mode, the Kafka group stable with exactly them, or empty, every
+// partition owned by a member), no member's Run returns, nothing is lost,
+// no partition is processed by two members at overlapping times, and at
+// the end both offset stores hold the log end. Duplicates are counted and
+// logged (a member that stops its handlers as lost commits nothing).
+func TestFollowCoordinatorRestartDuringSwitch(t *testing.T) {
+	for _, fault := range []string{"kill", "stop"} {
+		t.Run(fault, func(t *testing.T) { coordinatorRestartDuringSwitch(t, fault) })
+	}
+}
+
+func coordinatorRestartDuringSwitch(t *testing.T, fault string) {
+	cl := shared.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	group := fmt.Sprintf("fcoord-%s-%d", fault, time.Now().UnixNano()%1e6)
+	topic := group + "-t"
+	const partitions = 8
+	if err := cl.CreateTopic(ctx, topic, partitions, 3); err != nil {
+		t.Fatal(err)
+	}
+	obs := dialObserver(t, ctx)
+	kc := kafkaClient(t)
+	var plog scenario.Log
+	logs := &logRecorder{}
+	var members []*inprocMember
+	var live []string
+	for _, name := range []string{"A", "B", "C"} {
+		m := startInproc(t, name, balanced.Config{
+			Group: group, Topics: []string{topic}, ZooKeeper: cl.ZooKeeperAddr(), Brokers: cl.BrokerAddrs(),
+			SessionTimeout: session, Coordination: balanced.CoordinationFollow, CommitInterval: 500 * time.Millisecond,
+			KafkaSessionTimeout: followKafkaSession, HeartbeatInterval: time.Second,
+		}, &plog, logs)
+		members = append(members, m)
+		live = append(live, m.c.MemberID())
+	}
+	_, _ = waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, zkformat.ModeZooKeeper, live)
+	stream := startTolerantStream(ctx, t, topic, partitions)
+	defer stream.stop()
+	waitCaughtUp(t, ctx, &plog, topic, 30*time.Second, "before the switches")
+
+	for _, mode := range []string{zkformat.ModeKafka, zkformat.ModeZooKeeper} {
+		coord := coordinatorOf(t, kc, group)
+		toggled := setCoordination(t, ctx, obs, kc, group, mode)
+		var err error
+		if fault == "kill" {
+			err = cl.KillBroker(ctx, coord)
+		} else {
+			err = cl.StopBroker(ctx, coord)
+		}
+		if err != nil {
+			t.Fatalf("%s broker %d: %v", fault, coord, err)
+		}
+		gone := time.Now()
+		time.Sleep(3 * time.Second)
+		if err := cl.StartBroker(ctx, coord); err != nil {
+			t.Fatalf("restart broker %d: %v", coord, err)
+		}
+		up := time.Now()
+		settled, waited := waitFollowSettled(t, ctx, obs, kc, group, topic, partitions, mode, live)
+		checkRunning(t, members)
+		caughtUp := waitCaughtUp(t, ctx, &plog, topic, 60*time.Second, "after the switch to "+mode)
+		t.Logf("to %s: coordinator broker %d (%s) deregistered %s after the toggle, back %s after it; settled %s after the toggle (%s after the restart), caught up %s after it; new coordinator %d; waited for: %s; members logged: %s",
+			mode, coord, fault, gone.Sub(toggled).Round(time.Millisecond), up.Sub(toggled).Round(time.Millisecond),
+			settled.Sub(toggled).Round(time.Millisecond), settled.Sub(up).Round(time.Millisecond),
+			caughtUp.Sub(toggled).Round(time.Millisecond), coordinatorOf(t, kc, group), waited, logs.summary(toggled, caughtUp))
+	}
+
+	stream.stop()
+	waitCaughtUp(t, ctx, &plog, topic, 60*time.Second, "at the end")
+	checkCommittedAtEnd(t, ctx, obs, group, topic, partitions)
+	checkKafkaCommittedAtEnd(t, ctx, kc, group, topic, partitions)
+	checkRunning(t, members)
+	var lost int
+	for _, m := range members {
+		_, _, l := m.hooks()
+		lost += len(l)
+	}
+	an := plog.Analyze(logEnds(t, ctx, topic))
+	t.Logf("RESULT %d messages, %d processing records: %s; %d produce batches failed during the outages; %d OnLost calls",
+		plog.Processed(), len(plog.Records()), an, stream.failures(), lost)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Errorf("lost %d, overlap %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
+	}
+	for _, m := range members {
+		if err := m.stop(); err != nil {
+			t.Errorf("member %s: %v", m.name, err)
+		}
+	}
 }
