@@ -639,6 +639,13 @@ func coordinatorRestartDuringSwitch(t *testing.T, fault string) {
 
 	for _, mode := range []string{zkformat.ModeKafka, zkformat.ModeZooKeeper} {
 		coord := coordinatorOf(t, kc, group)
+		t.Cleanup(func() { // the package's later tests need every broker
+			if !cl.BrokerRunning(coord) {
+				if err := cl.StartBroker(context.Background(), coord); err != nil {
+					t.Errorf("restart broker %d after a failure: %v", coord, err)
+				}
+			}
+		})
 		toggled := setCoordination(t, ctx, obs, kc, group, mode)
 		var err error
 		if fault == "kill" {
