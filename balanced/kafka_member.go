@@ -83,10 +83,14 @@ func (m *kafkaMember) join(ctx context.Context, report func(error)) (*kafkaGener
 		}
 		m.log.Warn("joining the kafka group failed; retrying", "err", err, "attempt", attempt+1)
 		report(fmt.Errorf("balanced: join kafka group %s: %w", m.group, err))
-		_, _ = kafkacoord.Call(ctx, func() (struct{}, error) { return struct{}{}, m.client.RefreshCoordinator(m.group) })
 		if !ctxsleep.Sleep(ctx, joinBackoff.Delay(attempt, 0.5)) {
 			return nil, context.Cause(ctx)
 		}
+		// Looked up after the backoff, not before it: a coordinator that
+		// died is replaced only once its broker's registration expires,
+		// and an answer cached before a 5 s wait would send the next
+		// attempt to the dead one again.
+		_, _ = kafkacoord.Call(ctx, func() (struct{}, error) { return struct{}{}, m.client.RefreshCoordinator(m.group) })
 		attempt++
 	}
 }

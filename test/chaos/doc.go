@@ -26,4 +26,12 @@
 // The S9 tests next to TestChaos (unreachable_test.go) make every broker, or
 // ZooKeeper, unreachable mid-run for all members at once and check what the
 // members do meanwhile and after.
+//
+// The follow-mode fault tests (follow_faults_test.go) switch a group of
+// Coordination follow members to Kafka's group coordinator and back and
+// inject one fault in the middle of each switch: a member killed with
+// SIGKILL (TestFollowMemberKilledDuringSwitch), or the group coordinator's
+// broker killed or stopped and restarted
+// (TestFollowCoordinatorKilledDuringSwitch,
+// TestFollowCoordinatorStoppedDuringSwitch).
 package chaos

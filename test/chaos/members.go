@@ -31,8 +31,9 @@ type memberProc struct {
 }
 
 // startMember runs bin as member name, its ZooKeeper through a new proxy to
-// zkAddr and bootstrapping at brokers, and waits for its member id.
-func startMember(ctx context.Context, bin, dir, name, zkAddr string, brokers []string, group string, topics []string, session time.Duration) (*memberProc, error) {
+// zkAddr and bootstrapping at brokers, with the extra flags (test/member's),
+// and waits for its member id.
+func startMember(ctx context.Context, bin, dir, name, zkAddr string, brokers []string, group string, topics []string, session time.Duration, extra ...string) (*memberProc, error) {
 	px, err := proxy.New(ctx, zkAddr)
 	if err != nil {
 		return nil, err
@@ -42,6 +43,7 @@ func startMember(ctx context.Context, bin, dir, name, zkAddr string, brokers []s
 	m.cmd = exec.Command(bin, "-name", name, "-zookeeper", px.Addr(), "-group", group,
 		"-topics", strings.Join(topics, ","), "-brokers", strings.Join(brokers, ","),
 		"-log", m.logPath, "-session-timeout", session.String())
+	m.cmd.Args = append(m.cmd.Args, extra...)
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	m.cmd.Stderr = m.stderr
 	stdout, err := m.cmd.StdoutPipe()
@@ -113,19 +115,35 @@ func readLogs(dir string) (*scenario.Log, error) {
 		return nil, err
 	}
 	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
+		if err := readLogInto(&l, f); err != nil {
 			return nil, err
 		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			if r, ok := scenario.ParseRecord(sc.Text()); ok { // a line cut by kill -9 is skipped
-				l.Add(r)
-			}
-		}
-		fh.Close()
 	}
 	return &l, nil
+}
+
+// readLogFile reads one member's processing log.
+func readLogFile(path string) (*scenario.Log, error) {
+	var l scenario.Log
+	if err := readLogInto(&l, path); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+func readLogInto(l *scenario.Log, path string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		if r, ok := scenario.ParseRecord(sc.Text()); ok { // a line cut by kill -9 is skipped
+			l.Add(r)
+		}
+	}
+	return sc.Err()
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -509,18 +509,31 @@ func checkCommittedAtEnd(t *testing.T, ctx context.Context, obs *zkwatch.Conn, g
 // msgStream produces one message to every partition of a topic every 200 ms
 // (over PLAINTEXT: the broker proxies do not affect it) until stopped.
 type msgStream struct {
-	cancel  context.CancelFunc
-	done    chan struct{}
-	mu      sync.Mutex
-	batches int
-	err     error
-	t       *testing.T
+	cancel   context.CancelFunc
+	done     chan struct{}
+	tolerant bool // count failed batches instead of failing the test
+	mu       sync.Mutex
+	batches  int
+	failed   int
+	err      error
+	t        *testing.T
 }
 
 func startStream(ctx context.Context, t *testing.T, topic string, partitions int32) *msgStream {
+	return newStream(ctx, t, topic, partitions, false)
+}
+
+// startTolerantStream is startStream for a run where brokers go down: a
+// failed batch (some of its messages may be written) is counted, not an
+// error; the checks cover every offset below the log end.
+func startTolerantStream(ctx context.Context, t *testing.T, topic string, partitions int32) *msgStream {
+	return newStream(ctx, t, topic, partitions, true)
+}
+
+func newStream(ctx context.Context, t *testing.T, topic string, partitions int32, tolerant bool) *msgStream {
 	cl := shared.Get(t)
 	ctx, cancel := context.WithCancel(ctx)
-	s := &msgStream{cancel: cancel, done: make(chan struct{}), t: t}
+	s := &msgStream{cancel: cancel, done: make(chan struct{}), t: t, tolerant: tolerant}
 	go func() { // owned by s: ends when stop cancels ctx
 		defer close(s.done)
 		tick := time.NewTicker(200 * time.Millisecond)
@@ -532,9 +545,13 @@ func startStream(ctx context.Context, t *testing.T, topic string, partitions int
 			}
 			_, err := cl.Produce(ctx, topic, msgs)
 			s.mu.Lock()
-			if err == nil {
+			switch {
+			case err == nil:
 				s.batches++
-			} else if ctx.Err() == nil && s.err == nil {
+			case ctx.Err() != nil:
+			case s.tolerant:
+				s.failed++
+			case s.err == nil:
 				s.err = err
 			}
 			s.mu.Unlock()
@@ -560,6 +577,13 @@ func (s *msgStream) stop() int {
 		s.err = nil
 	}
 	return s.batches
+}
+
+// failures is how many batches failed (a tolerant stream's).
+func (s *msgStream) failures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
 }
 
 // inprocMember is a balanced.Consumer run by the test, recording into a

@@ -33,6 +33,10 @@ func main() {
 		delay    = flag.Duration("delay", 0, "handler time per message")
 		session  = flag.Duration("session-timeout", 6*time.Second, "ZooKeeper session timeout")
 		assignor = flag.String("assignor", "", "assignor")
+		coord    = flag.String("coordination", "", "Config.Coordination: zookeeper (default), kafka or follow")
+		commit   = flag.Duration("commit-interval", 0, "Config.CommitInterval (default: the library's)")
+		ksession = flag.Duration("kafka-session-timeout", 0, "Config.KafkaSessionTimeout in kafka and follow mode (default: the library's)")
+		hbeat    = flag.Duration("heartbeat-interval", 0, "Config.HeartbeatInterval in kafka and follow mode (default: the library's)")
 		profile  = flag.String("profile", "", "on SIGUSR1 write <profile>.heap.pb.gz, <profile>.heap.txt (with MemStats) and <profile>.goroutine.txt, then print \"profiled\"")
 	)
 	flag.Parse()
@@ -60,6 +64,8 @@ func main() {
 	c, err := balanced.New(balanced.Config{
 		Group: *group, Topics: strings.Split(*topics, ","), ZooKeeper: *zk, Brokers: bootstrap,
 		SessionTimeout: *session, Assignor: *assignor, Logger: logger,
+		Coordination: balanced.Coordination(*coord), CommitInterval: *commit,
+		KafkaSessionTimeout: *ksession, HeartbeatInterval: *hbeat,
 		Hooks: balanced.Hooks{OnAssigned: func(_ context.Context, tps []balanced.TopicPartition) {
 			fmt.Fprintf(os.Stdout, "assigned %v\n", tps)
 		}},
