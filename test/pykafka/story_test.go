@@ -67,6 +67,8 @@ func TestWholeStoryPykafkaToJava(t *testing.T) {
 		t.Log(s)
 	}
 	stream := cl.StartStream(topic, parts, 12, 100*time.Millisecond) // 120 messages/s
+	// dwell is how long each stage runs under the stream before the next.
+	const dwell = 3 * time.Second
 	t.Cleanup(func() { _, _ = stream.Stop() })
 
 	// 1. The pykafka group.
@@ -88,7 +90,7 @@ func TestWholeStoryPykafkaToJava(t *testing.T) {
 		live = append(live, pyMember{m})
 	}
 	converged("3 pykafka members")
-	time.Sleep(2 * time.Second)
+	time.Sleep(dwell)
 
 	// 2. zkbalance follow members, pykafka layout.
 	cfg := balanced.Config{Group: group, Topics: []string{topic}, Layout: balanced.LayoutPykafka,
@@ -100,7 +102,7 @@ func TestWholeStoryPykafkaToJava(t *testing.T) {
 		live = append(live, m)
 	}
 	converged("2 zkbalance follow members joined")
-	time.Sleep(2 * time.Second)
+	time.Sleep(dwell)
 
 	// 3. The pykafka members leave; the switch is refused while one is registered.
 	refused := 0
@@ -117,7 +119,7 @@ func TestWholeStoryPykafkaToJava(t *testing.T) {
 		}
 		live = slices.DeleteFunc(live, func(m member) bool { return m.ID() == p.ID() })
 		converged(p.String() + " stopped")
-		time.Sleep(time.Second)
+		time.Sleep(dwell)
 	}
 	mark("switch to kafka refused %d times, each naming a registered pykafka member", refused)
 
@@ -133,7 +135,7 @@ func TestWholeStoryPykafkaToJava(t *testing.T) {
 	})
 	mark("toggled to kafka: both zkbalance members in the Kafka group, owning all %d partitions in the pykafka layout, in %s (%s)", parts, took.Round(time.Millisecond), ownedText(zbs, nil))
 	switchTook := time.Since(toggled)
-	time.Sleep(2 * time.Second)
+	time.Sleep(dwell)
 
 	// 5. A Java KafkaConsumer joins.
 	j, err := javapeer.Start(ctx, javapeer.Args{Bootstrap: cl.BrokerAddrs(), Group: group, Topics: []string{topic},
@@ -154,7 +156,7 @@ func TestWholeStoryPykafkaToJava(t *testing.T) {
 		return storySplit(ctx, conn, group, topic, parts, zbs, j, true)
 	})
 	mark("java member joined: split in %s (%s)", took.Round(time.Millisecond), ownedText(zbs, j))
-	time.Sleep(2 * time.Second)
+	time.Sleep(dwell)
 
 	// 6. The zkbalance members leave one by one.
 	for len(zbs) > 0 {
@@ -167,7 +169,7 @@ func TestWholeStoryPykafkaToJava(t *testing.T) {
 			return storySplit(ctx, conn, group, topic, parts, zbs, j, false)
 		})
 		mark("zkbalance %s left: split in %s (%s)", z.name, took.Round(time.Millisecond), ownedText(zbs, j))
-		time.Sleep(2 * time.Second)
+		time.Sleep(dwell)
 	}
 	if got := len(j.Owned()); got != parts {
 		t.Fatalf("the java member owns %d partitions, want %d", got, parts)
@@ -343,8 +345,8 @@ func storySplit(ctx context.Context, conn *zkwatch.Conn, group, topic string, n 
 			continue
 		}
 		name := fmt.Sprintf("%d-%d", leaders[p], p)
-		want := []ownerZnode{{Dir: topic, Name: name, Holder: owner[p]}, {Dir: "b'" + topic + "'", Name: name, Holder: owner[p]}}
-		sort.Slice(got, func(a, b int) bool { return got[a].Dir < got[b].Dir })
+		want := []ownerZnode{{Dir: "b'" + topic + "'", Name: name, Holder: owner[p]}, {Dir: topic, Name: name, Holder: owner[p]}}
+		sort.Slice(got, func(a, b int) bool { return got[a].Dir < got[b].Dir }) // "b'<t>'" sorts first
 		if !slices.Equal(got, want) {
 			return fmt.Errorf("partition %d: owner znodes %v, want %v", p, got, want)
 		}
