@@ -412,3 +412,54 @@ func TestFollowUpgradeFromZooKeeperOffsets(t *testing.T) {
 	produced := stopStream()
 	finishFollow(t, &log, produced, group, topic, parts, "across the rolling restart and the switch", f1, f2)
 }
+
+// Follow mode in the pykafka layout: three members are switched to
+// Kafka's group coordinator and back while messages flow. Offsets stay in
+// Kafka only (no /offsets znode is ever written); owner znodes are
+// pykafka's in both modes (kafkaSplit checks their values, the mirrors
+// under owners/b'<t>' and that each is held by the member processing the
+// partition); each switch waits at the border (into kafka mode once /ids
+// is empty, back once the Kafka group is empty), so no generation -1 commit
+// is refused. Nothing is lost, no partition is processed by two members at
+// overlapping times, and Kafka's offsets end at the log end.
+func TestFollowPykafkaLayoutSwitch(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 5*time.Minute)
+	topic, group := uniq(t, "fp"), uniq(t, "g-fp")
+	const parts = 6
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log plog
+	cfg := followConfig(group, topic)
+	cfg.Layout = balanced.LayoutPykafka
+	a := startMember(t, "A", cfg, recorder(&log, "A", time.Millisecond))
+	b := startMember(t, "B", cfg, recorder(&log, "B", time.Millisecond))
+	c := startMember(t, "C", cfg, recorder(&log, "C", time.Millisecond))
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b, c)
+	stopStream := stream(t, topic, parts, 30)
+	time.Sleep(2 * time.Second)
+	for _, mode := range []string{zkformat.ModeKafka, zkformat.ModeZooKeeper} {
+		setMode(t, group, mode)
+		d := waitSwitched(t, 90*time.Second, group, topic, mode, parts, nil, a, b, c)
+		t.Logf("switched to %s in %s: A %v, B %v, C %v", mode, d.Round(time.Millisecond), a.c.Owned(), b.c.Owned(), c.c.Owned())
+		time.Sleep(2 * time.Second)
+	}
+	produced := stopStream()
+	waitProcessed(t, &log, total(produced), 2*time.Minute)
+	for _, m := range []*member{a, b, c} {
+		m.Stop(t)
+	}
+	an := log.Analyze(produced)
+	t.Logf("produced %d across two switches, pykafka layout: %s", total(produced), an)
+	if an.Lost != 0 || an.Overlaps != 0 {
+		t.Fatalf("%s (%s)", an, an.FirstOverlap)
+	}
+	checkCommitted(t, group, topic, parts, produced)
+	if ok, _, err := zkConn(t).Exists(ctx, "/consumers/"+group+"/offsets"); err != nil || ok {
+		t.Errorf("/consumers/%s/offsets exists (%v): the pykafka layout keeps offsets in Kafka only", group, err)
+	}
+	if o := ownership(t, group, topic); len(o) != 0 {
+		t.Errorf("owner znodes left after every member left: %v", o)
+	}
+}

@@ -23,6 +23,7 @@ type plog = scenario.Log
 // member is one running balanced.Consumer.
 type member struct {
 	name     string
+	layout   balanced.Layout // cfg.Layout as given ("": Scala)
 	c        *balanced.Consumer
 	stop     context.CancelFunc
 	done     chan error
@@ -47,7 +48,7 @@ func startMember(t testing.TB, name string, cfg balanced.Config, h balanced.Hand
 		t.Fatalf("New(%s): %v", name, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &member{name: name, c: c, stop: cancel, done: make(chan error, 1)}
+	m := &member{name: name, layout: cfg.Layout, c: c, stop: cancel, done: make(chan error, 1)}
 	go func() { m.done <- c.Run(ctx, h) }()
 	t.Cleanup(func() { m.Stop(t) })
 	return m
