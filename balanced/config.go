@@ -124,7 +124,10 @@ type Config struct {
 	// group must use the same one.
 	Assignor string
 	// Offsets selects where offsets are kept. Default OffsetsZooKeeper for
-	// LayoutScala, OffsetsKafka for LayoutPykafka (which requires it).
+	// LayoutScala, OffsetsKafka for LayoutPykafka (which requires it);
+	// CoordinationKafka requires OffsetsKafka, CoordinationFollow
+	// OffsetsDual in the Scala layout and OffsetsKafka in the pykafka one
+	// (the defaults).
 	Offsets OffsetStorage
 	// InitialOffset is where a partition with no stored offset starts, and
 	// where an out-of-range offset is reset to: sarama.OffsetOldest
@@ -321,14 +324,14 @@ func (c Config) withDefaults() (Config, error) {
 			c.Offsets = OffsetsKafka
 		}
 		if c.Coordination == CoordinationFollow {
-			c.Offsets = OffsetsDual
+			c.Offsets = followOffsets(c.Layout)
 		}
 	case OffsetsZooKeeper, OffsetsKafka, OffsetsDual:
 	default:
 		return bad("Offsets", "unknown storage %q (zookeeper, kafka or dual)", c.Offsets)
 	}
 	if c.Layout == LayoutPykafka && c.Offsets != OffsetsKafka {
-		return bad("Offsets", "pykafka keeps offsets in Kafka only")
+		return bad("Offsets", "pykafka keeps offsets in Kafka only, in every coordination mode (got %q)", c.Offsets)
 	}
 	switch c.InitialOffset {
 	case 0:

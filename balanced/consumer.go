@@ -306,6 +306,8 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 	}
 	c.client, c.fetch, c.addrs = client, newFetchPool(addrs, c.cfg.Sarama, c.log), addrs
 	switch {
+	case c.cfg.Coordination == CoordinationFollow && c.cfg.Offsets == OffsetsKafka:
+		c.store = newFollowKafkaOffsets(client, c.cfg.Group)
 	case c.cfg.Coordination == CoordinationFollow:
 		c.store = newFollowOffsets(newZooKeeperOffsets(c.cfg.Group, c.cfg.ACL), client, c.cfg.Group, c.log)
 	case c.cfg.Coordination == CoordinationKafka:

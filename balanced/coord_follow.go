@@ -27,9 +27,12 @@ import (
 //
 // In the new mode a partition is claimed (its owner znode created) before
 // it starts, and a claim waits, with ClaimBackoff, while an old holder
-// still holds it. Both modes claim the same owner znodes (Scala layout), so
-// whatever order the members see the toggle in, a partition is processed
-// only by the member holding its owner znode: never by two at once.
+// still holds it. Both modes claim the same owner znodes through the same
+// layout-aware claim (claimOne: "<p>" in the Scala layout; in the pykafka
+// layout "<leader>-<p>" plus its owners/b'<t>' mirror, held while another
+// leader's name holds the partition), so whatever order the members see the
+// toggle in, a partition is processed only by the member holding its owner
+// znode: never by two at once.
 //
 // Visibility: each follow member keeps an ephemeral
 // /consumers/<group>/followers/<member-id> holding {"version":1,"mode":...}
@@ -42,11 +45,21 @@ import (
 // in follow mode): `zkbalance coordination` names it and refuses to
 // toggle. Legacy members never read /followers or /coordination.
 //
-// Offsets are kept in both stores in both modes (newFollowOffsets): the
-// start offset is the higher of the two, read after the owner znode is
-// held, and commits go to ZooKeeper (fenced by the owner znode) and to
-// Kafka (in kafka mode fenced by the generation too), so a switch in
-// either direction neither loses nor replays.
+// Offsets, Scala layout: kept in both stores in both modes
+// (newFollowOffsets): the start offset is the higher of the two, read after
+// the owner znode is held, and commits go to ZooKeeper (fenced by the owner
+// znode) and to Kafka (in kafka mode fenced by the generation too), so a
+// switch in either direction neither loses nor replays.
+//
+// Offsets, pykafka layout: in Kafka only, as pykafka keeps them
+// (newFollowKafkaOffsets): the start offset is read from Kafka after the
+// owner znode is held; zookeeper-mode commits carry generation -1 as
+// pykafka's do (fenced by a check of the owner znode), kafka-mode commits
+// the generation (and the same check). Because the coordinator refuses
+// generation -1 commits while its group has members, the switch waits at
+// the border between the modes (follow_wait.go): into kafka mode only once
+// no member is registered in /ids, into zookeeper mode only once the Kafka
+// group is empty.
 //
 // A mode znode that cannot be parsed is reported (Hooks.OnError) and
 // ignored: the member stays in the mode it is in (zookeeper at start).
@@ -163,9 +176,21 @@ func (c *Consumer) followSession(ctx context.Context, sess *zkwatch.Conn, h Hand
 				}
 				announced = id
 			}
-			err = c.kafkaMode(mctx, sess, h, joined, func(*zkwatch.Conn) *zkwatch.Conn { return nil })
+			proceed := true
+			if c.cfg.Offsets == OffsetsKafka { // pykafka layout: see follow_wait.go
+				proceed, err = atBorder(mctx, func() error { return c.waitNoRegistrations(mctx, sess) })
+			}
+			if proceed {
+				err = c.kafkaMode(mctx, sess, h, joined, func(*zkwatch.Conn) *zkwatch.Conn { return nil })
+			}
 		default:
-			err = c.followZooKeeper(mctx, sess, h)
+			proceed := true
+			if c.cfg.Offsets == OffsetsKafka {
+				proceed, err = atBorder(mctx, func() error { return c.waitKafkaGroupEmpty(mctx) })
+			}
+			if proceed {
+				err = c.followZooKeeper(mctx, sess, h)
+			}
 		}
 		switched := errors.Is(context.Cause(mctx), errModeSwitch)
 		mcancel(nil)

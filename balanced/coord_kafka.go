@@ -216,7 +216,7 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 	}()
 	go func() {
 		defer wg.Done()
-		claimed <- c.claimAll(gctx, sess, g.assigned, c.leadersOf(g.assigned), h, g)
+		claimed <- c.claimAll(gctx, sess, g.assigned, c.leadersOf(gctx, sess, g.assigned), h, g)
 	}()
 	var events <-chan zkwatch.SessionEvent
 	var sessDone, detach <-chan struct{}
@@ -288,18 +288,27 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 }
 
 // leadersOf maps the partitions to their leaders' broker ids (the pykafka
-// layout names owner znodes by them); -1 in the Scala layout or when
-// unknown.
-func (c *Consumer) leadersOf(tps []TopicPartition) partition.Topics {
+// layout names owner znodes by them: "<leader>-<p>", as in zookeeper mode):
+// from the Kafka client's metadata, or, when it does not know, from the
+// partition's state znode in ZooKeeper (sess, if not nil); -1 in the Scala
+// layout or when neither knows.
+func (c *Consumer) leadersOf(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition) partition.Topics {
 	out := partition.Topics{}
 	for _, tp := range tps {
 		if out[tp.Topic] == nil {
 			out[tp.Topic] = map[int32]int32{}
 		}
 		out[tp.Topic][tp.Partition] = -1
-		if c.cfg.Layout == LayoutPykafka {
-			if b, err := c.client.Leader(tp.Topic, tp.Partition); err == nil {
-				out[tp.Topic][tp.Partition] = b.ID()
+		if c.cfg.Layout != LayoutPykafka {
+			continue
+		}
+		if b, err := c.client.Leader(tp.Topic, tp.Partition); err == nil {
+			out[tp.Topic][tp.Partition] = b.ID()
+		} else if sess != nil {
+			if st, zerr := sess.ReadPartitionState(ctx, tp.Topic, tp.Partition); zerr == nil {
+				out[tp.Topic][tp.Partition] = st.Leader
+			} else {
+				c.log.Warn("leader unknown", "topic", tp.Topic, "partition", tp.Partition, "kafka", err, "zookeeper", zerr)
 			}
 		}
 	}

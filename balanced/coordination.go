@@ -26,8 +26,8 @@ const (
 	// (/consumers/<group>/coordination, absent: zookeeper) decides between
 	// zookeeper and kafka mode, and the member switches when it changes,
 	// so that a running group can move to Kafka's group coordinator and
-	// back (zkbalance coordination). Offsets are kept in both stores. See
-	// coord_follow.go.
+	// back (zkbalance coordination). Offsets are kept in both stores in
+	// the Scala layout, in Kafka in the pykafka layout. See coord_follow.go.
 	CoordinationFollow Coordination = "follow"
 )
 
@@ -74,11 +74,8 @@ func (c *Config) coordinationDefaults() (string, error) {
 		return "TopicPattern", fmt.Errorf("not supported with Coordination %s yet: list the Topics", c.Coordination)
 	}
 	if c.Coordination == CoordinationFollow {
-		if c.Layout != LayoutScala {
-			return "Layout", errors.New("CoordinationFollow needs the Scala layout")
-		}
-		if c.Offsets != OffsetsDual {
-			return "Offsets", fmt.Errorf("CoordinationFollow keeps offsets in both stores (got %q)", c.Offsets)
+		if want := followOffsets(c.Layout); c.Offsets != want {
+			return "Offsets", fmt.Errorf("CoordinationFollow with the %s layout keeps offsets in %s (got %q)", c.Layout, followOffsetsText(c.Layout), c.Offsets)
 		}
 	} else if c.Offsets != OffsetsKafka {
 		return "Offsets", fmt.Errorf("CoordinationKafka keeps offsets in Kafka (got %q)", c.Offsets)
@@ -115,6 +112,25 @@ func (c *Config) coordinationDefaults() (string, error) {
 		return "RebalanceTimeout", fmt.Errorf("%s is not above RevokeTimeout %s: a member would be dropped while its handlers stop", c.RebalanceTimeout, c.RevokeTimeout)
 	}
 	return "", nil
+}
+
+// followOffsets is the offset storage of follow mode in layout l: both
+// stores in the Scala layout (the Scala consumer reads ZooKeeper, a Java
+// KafkaConsumer Kafka), Kafka only in the pykafka layout, where pykafka
+// keeps them (OffsetCommit under the group's name).
+func followOffsets(l Layout) OffsetStorage {
+	if l == LayoutPykafka {
+		return OffsetsKafka
+	}
+	return OffsetsDual
+}
+
+// followOffsetsText names followOffsets(l) for error messages.
+func followOffsetsText(l Layout) string {
+	if l == LayoutPykafka {
+		return "Kafka only (OffsetsKafka), as pykafka does"
+	}
+	return "both stores (OffsetsDual)"
 }
 
 // minVersionWithoutZooKeeper is the oldest sarama Config.Version allowed

@@ -215,8 +215,9 @@ func TestFollowKafkaJavaPeer(t *testing.T) {
 // finishFollow waits (at most 2 minutes) until every produced message was
 // processed, stops the members, and fails t unless nothing was lost, no
 // partition was processed by two members at overlapping times, and both
-// offset stores (Kafka and ZooKeeper) hold the log end. what names the
-// run in the log.
+// offset stores (Kafka and ZooKeeper) hold the log end; in the pykafka
+// layout (of the first member), Kafka holds it, no offset znode exists and
+// nothing was processed twice. what names the run in the log.
 func finishFollow(t *testing.T, log *plog, produced map[balanced.TopicPartition]int64, group, topic string, parts int32, what string, members ...*member) {
 	t.Helper()
 	waitProcessed(t, log, total(produced), 2*time.Minute)
@@ -229,6 +230,17 @@ func finishFollow(t *testing.T, log *plog, produced map[balanced.TopicPartition]
 		t.Fatalf("%s (%s)", an, an.FirstOverlap)
 	}
 	checkCommitted(t, group, topic, parts, produced)
+	if len(members) > 0 && members[0].layout == balanced.LayoutPykafka {
+		// Offsets in Kafka only; and with the switches waiting at the
+		// border no commit is refused, so nothing is processed twice.
+		if ok, _, err := zkConn(t).Exists(testCtx(t, 20*time.Second), "/consumers/"+group+"/offsets"); err != nil || ok {
+			t.Errorf("/consumers/%s/offsets exists (%v): the pykafka layout keeps offsets in Kafka only", group, err)
+		}
+		if an.Duplicates != 0 {
+			t.Errorf("pykafka layout: %d duplicates (a final commit refused at a switch?)", an.Duplicates)
+		}
+		return
+	}
 	checkZKCommitted(t, group, produced)
 }
 
@@ -239,6 +251,12 @@ func finishFollow(t *testing.T, log *plog, produced map[balanced.TopicPartition]
 // them. No partition is processed by two members at overlapping times,
 // nothing is lost.
 func TestFollowSwitchWithSlowRevoke(t *testing.T) {
+	for _, layout := range []balanced.Layout{balanced.LayoutScala, balanced.LayoutPykafka} {
+		t.Run(string(layout), func(t *testing.T) { testFollowSwitchWithSlowRevoke(t, layout) })
+	}
+}
+
+func testFollowSwitchWithSlowRevoke(t *testing.T, layout balanced.Layout) {
 	cl := shared.Get(t)
 	ctx := testCtx(t, 5*time.Minute)
 	topic, group := uniq(t, "fs"), uniq(t, "g-fs")
@@ -261,6 +279,7 @@ func TestFollowSwitchWithSlowRevoke(t *testing.T) {
 		return nil
 	})
 	cfg := followConfig(group, topic)
+	cfg.Layout = layout
 	a := startMember(t, "A", cfg, slow)
 	b := startMember(t, "B", cfg, recorder(&log, "B", time.Millisecond))
 	c := startMember(t, "C", cfg, recorder(&log, "C", time.Millisecond))
@@ -411,4 +430,43 @@ func TestFollowUpgradeFromZooKeeperOffsets(t *testing.T) {
 
 	produced := stopStream()
 	finishFollow(t, &log, produced, group, topic, parts, "across the rolling restart and the switch", f1, f2)
+}
+
+// Follow mode in the pykafka layout: three members are switched to
+// Kafka's group coordinator and back while messages flow. Offsets stay in
+// Kafka only (no /offsets znode is ever written); owner znodes are
+// pykafka's in both modes (kafkaSplit checks their values, the mirrors
+// under owners/b'<t>' and that each is held by the member processing the
+// partition); each switch waits at the border (into kafka mode once /ids
+// is empty, back once the Kafka group is empty), so no generation -1 commit
+// is refused. Nothing is lost, no partition is processed by two members at
+// overlapping times, and Kafka's offsets end at the log end.
+func TestFollowPykafkaLayoutSwitch(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 5*time.Minute)
+	topic, group := uniq(t, "fp"), uniq(t, "g-fp")
+	const parts = 6
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log plog
+	cfg := followConfig(group, topic)
+	cfg.Layout = balanced.LayoutPykafka
+	a := startMember(t, "A", cfg, recorder(&log, "A", time.Millisecond))
+	b := startMember(t, "B", cfg, recorder(&log, "B", time.Millisecond))
+	c := startMember(t, "C", cfg, recorder(&log, "C", time.Millisecond))
+	waitSwitched(t, 60*time.Second, group, topic, zkformat.ModeZooKeeper, parts, nil, a, b, c)
+	stopStream := stream(t, topic, parts, 30)
+	time.Sleep(2 * time.Second)
+	for _, mode := range []string{zkformat.ModeKafka, zkformat.ModeZooKeeper} {
+		setMode(t, group, mode)
+		d := waitSwitched(t, 90*time.Second, group, topic, mode, parts, nil, a, b, c)
+		t.Logf("switched to %s in %s: A %v, B %v, C %v", mode, d.Round(time.Millisecond), a.c.Owned(), b.c.Owned(), c.c.Owned())
+		time.Sleep(2 * time.Second)
+	}
+	produced := stopStream()
+	finishFollow(t, &log, produced, group, topic, parts, "across two switches, pykafka layout", a, b, c)
+	if o := ownership(t, group, topic); len(o) != 0 {
+		t.Errorf("owner znodes left after every member left: %v", o)
+	}
 }

@@ -23,6 +23,7 @@ type plog = scenario.Log
 // member is one running balanced.Consumer.
 type member struct {
 	name     string
+	layout   balanced.Layout // cfg.Layout as given ("": Scala)
 	c        *balanced.Consumer
 	stop     context.CancelFunc
 	done     chan error
@@ -47,7 +48,7 @@ func startMember(t testing.TB, name string, cfg balanced.Config, h balanced.Hand
 		t.Fatalf("New(%s): %v", name, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &member{name: name, c: c, stop: cancel, done: make(chan error, 1)}
+	m := &member{name: name, layout: cfg.Layout, c: c, stop: cancel, done: make(chan error, 1)}
 	go func() { m.done <- c.Run(ctx, h) }()
 	t.Cleanup(func() { m.Stop(t) })
 	return m
@@ -322,39 +323,19 @@ func offsetPath(group, topic string, p int32) string {
 }
 
 // stream produces batch messages spread over the topic's partitions every
-// 100ms until the returned stop is called; stop returns what was produced.
+// 100ms (cluster.StartStream) until the returned stop is called; stop
+// returns what was produced.
 func stream(t testing.TB, topic string, partitions int32, batch int) (stop func() map[balanced.TopicPartition]int64) {
-	cl := shared.Get(t)
-	quit := make(chan struct{})
-	done := make(chan map[balanced.TopicPartition]int64)
-	go func() { // owned by stop
-		produced := map[balanced.TopicPartition]int64{}
-		defer func() { done <- produced }()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			msgs := make([]cluster.Message, batch)
-			for i := range msgs {
-				msgs[i] = cluster.Message{Partition: int32(i) % partitions, Value: []byte("s")}
-			}
-			offs, err := cl.Produce(context.Background(), topic, msgs)
-			if err != nil {
-				t.Errorf("stream to %s: %v", topic, err)
-				return
-			}
-			for i, m := range msgs {
-				tp := balanced.TopicPartition{Topic: topic, Partition: m.Partition}
-				produced[tp] = max(produced[tp], offs[i]+1)
-			}
-		}
-	}()
-	var once sync.Once
-	var out map[balanced.TopicPartition]int64
+	s := shared.Get(t).StartStream(topic, partitions, batch, 100*time.Millisecond)
 	stop = func() map[balanced.TopicPartition]int64 {
-		once.Do(func() { close(quit); out = <-done })
+		ends, err := s.Stop()
+		if err != nil {
+			t.Errorf("stream to %s: %v", topic, err)
+		}
+		out := map[balanced.TopicPartition]int64{}
+		for p, o := range ends {
+			out[balanced.TopicPartition{Topic: topic, Partition: p}] = o
+		}
 		return out
 	}
 	t.Cleanup(func() { stop() })

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,8 +171,31 @@ func TestCoordinationConfig(t *testing.T) {
 		c.Offsets != OffsetsDual || c.KafkaStrategy != KafkaRange || c.RebalanceTimeout != c.RevokeTimeout+20*time.Second {
 		t.Errorf("follow defaults: %+v, %v", c, err)
 	}
-	if _, err := (Config{Group: "g", Topics: []string{"t"}, ZooKeeper: "127.0.0.1:2181", Coordination: CoordinationFollow, Layout: LayoutPykafka}).withDefaults(); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("follow with the pykafka layout: %v", err)
+	// Follow mode's offset storage: both stores in the Scala layout, Kafka
+	// only in the pykafka layout; anything else is refused naming Offsets.
+	follow := []struct {
+		layout  Layout
+		offsets OffsetStorage
+		want    OffsetStorage // "" when refused
+	}{
+		{LayoutScala, "", OffsetsDual},
+		{LayoutScala, OffsetsDual, OffsetsDual},
+		{LayoutScala, OffsetsKafka, ""},
+		{LayoutScala, OffsetsZooKeeper, ""},
+		{LayoutPykafka, "", OffsetsKafka},
+		{LayoutPykafka, OffsetsKafka, OffsetsKafka},
+		{LayoutPykafka, OffsetsDual, ""},
+		{LayoutPykafka, OffsetsZooKeeper, ""},
+	}
+	for _, tc := range follow {
+		c, err := (Config{Group: "g", Topics: []string{"t"}, ZooKeeper: "127.0.0.1:2181", Coordination: CoordinationFollow,
+			Layout: tc.layout, Offsets: tc.offsets}).withDefaults()
+		switch {
+		case tc.want == "" && (!errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "Offsets")):
+			t.Errorf("follow, %s layout, offsets %q: err %v, want ErrInvalidConfig naming Offsets", tc.layout, tc.offsets, err)
+		case tc.want != "" && (err != nil || c.Offsets != tc.want):
+			t.Errorf("follow, %s layout, offsets %q: got %q, %v; want %q", tc.layout, tc.offsets, c.Offsets, err, tc.want)
+		}
 	}
 	if c, _ := (Config{Group: "g", Topics: []string{"t"}, ZooKeeper: "127.0.0.1:2181"}).withDefaults(); c.Coordination != CoordinationZooKeeper {
 		t.Errorf("default coordination %q", c.Coordination)

@@ -66,7 +66,11 @@ func kafkaSplit(t testing.TB, group, topic string, partitions int32, java func()
 				return fmt.Sprintf("%s owned by %s and %s", tp, o, m.name)
 			}
 			by[tp] = m.name
-			if want := partition.ThreadID(m.c.MemberID(), 0); owners[tp] != want {
+			want := partition.ThreadID(m.c.MemberID(), 0)
+			if m.layout == balanced.LayoutPykafka {
+				want = m.c.MemberID()
+			}
+			if owners[tp] != want {
 				return fmt.Sprintf("%s processed by %s but its owner znode holds %q", tp, m.name, owners[tp])
 			}
 		}

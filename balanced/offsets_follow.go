@@ -156,3 +156,44 @@ func (s *followOffsetStore) Commit(ctx context.Context, f fence, tp partition.To
 func (s *followOffsetStore) Close() error {
 	return errors.Join(s.zk.Close(), s.plain.Close(), s.member.Close())
 }
+
+// newFollowKafkaOffsets returns the offsetStore of follow mode in the
+// pykafka layout, where offsets live in Kafka only (pykafka commits them
+// there under the group's name): Fetch reads Kafka (called only once the
+// owner znode is held); Commit goes, in zookeeper mode (the fence has no
+// generation), as pykafka's own commits do — generation -1, after a check
+// of the owner znode — and in kafka mode as a member of the Kafka group,
+// with the generation (and after the same check).
+//
+// The coordinator refuses a generation -1 commit while the Kafka group has
+// members: that is why follow mode in the pykafka layout joins the Kafka
+// group only once no member is registered in ZooKeeper any more
+// (waitNoRegistrations), so that the members leaving zookeeper mode make
+// their final commits first. A refused commit is returned (the offset stays
+// marked and the next commit retries it); it costs redelivery, never a
+// skipped message.
+func newFollowKafkaOffsets(client sarama.Client, group string) offsetStore {
+	return &followKafkaOffsetStore{plain: newKafkaOffsets(client, group), member: newKafkaGroupOffsets(client, group)}
+}
+
+type followKafkaOffsetStore struct {
+	plain, member offsetStore
+}
+
+// Fetch implements offsetStore.
+func (s *followKafkaOffsetStore) Fetch(ctx context.Context, f fence, tp partition.TopicPartition) (int64, bool, error) {
+	return s.plain.Fetch(ctx, f, tp)
+}
+
+// Commit implements offsetStore.
+func (s *followKafkaOffsetStore) Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error {
+	if f.Gen != nil {
+		return s.member.Commit(ctx, f, tp, offset)
+	}
+	return s.plain.Commit(ctx, f, tp, offset)
+}
+
+// Close implements offsetStore.
+func (s *followKafkaOffsetStore) Close() error {
+	return errors.Join(s.plain.Close(), s.member.Close())
+}

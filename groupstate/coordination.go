@@ -185,6 +185,13 @@ func (c *Coordination) Plan(mode string) (SwitchPlan, error) {
 	} else {
 		p.Steps = append(p.Steps, fmt.Sprintf("write %s = %s", zkformat.CoordinationPath(c.Group), zkformat.EncodeMode(mode)))
 	}
+	stores, start := "ZooKeeper and Kafka", "the higher of the ZooKeeper and Kafka offsets"
+	switch planLayout(c.Members) {
+	case LayoutPykafka:
+		stores, start = "Kafka (pykafka layout)", "the offset committed in Kafka"
+	case LayoutUnknown:
+		stores, start = "ZooKeeper and Kafka, or Kafka only in the pykafka layout", "the committed offset (the higher of the two stores; Kafka's in the pykafka layout)"
+	}
 	for _, m := range c.Members {
 		switch {
 		case !m.CanFollow:
@@ -192,15 +199,36 @@ func (c *Coordination) Plan(mode string) (SwitchPlan, error) {
 		case m.Mode == mode:
 			p.Steps = append(p.Steps, fmt.Sprintf("member %s is in %s mode already", m.ID, mode))
 		case mode == ModeKafka:
-			p.Steps = append(p.Steps, fmt.Sprintf("member %s revokes its partitions (handlers stopped, offsets committed to ZooKeeper and Kafka, owner znodes released), deregisters from /ids and joins Kafka group %s", m.ID, c.Group))
+			p.Steps = append(p.Steps, fmt.Sprintf("member %s revokes its partitions (handlers stopped, offsets committed to %s, owner znodes released), deregisters from /ids and joins Kafka group %s", m.ID, stores, c.Group))
 		default:
-			p.Steps = append(p.Steps, fmt.Sprintf("member %s revokes its partitions (handlers stopped, offsets committed to ZooKeeper and Kafka, owner znodes released), leaves Kafka group %s and registers in /ids", m.ID, c.Group))
+			p.Steps = append(p.Steps, fmt.Sprintf("member %s revokes its partitions (handlers stopped, offsets committed to %s, owner znodes released), leaves Kafka group %s and registers in /ids", m.ID, stores, c.Group))
 		}
 	}
 	if !p.NoOp {
-		p.Steps = append(p.Steps, "members in the new mode claim each partition's owner znode once its old holder released it, and start from the higher of the ZooKeeper and Kafka offsets: nothing is lost or processed twice at once")
+		p.Steps = append(p.Steps, "members in the new mode claim each partition's owner znode once its old holder released it, and start from "+start+": nothing is lost or processed twice at once")
 	}
 	return p, nil
+}
+
+// planLayout is the layout of the group's registered members, for the
+// plan's wording (pure): LayoutScala or LayoutPykafka when every
+// registered member with a known layout has it, LayoutUnknown when none is
+// registered or they differ.
+func planLayout(ms []CoordinationMember) Layout {
+	var l Layout
+	for _, m := range ms {
+		if !m.Registered || (m.Layout != LayoutScala && m.Layout != LayoutPykafka) {
+			continue
+		}
+		if l != "" && l != m.Layout {
+			return LayoutUnknown
+		}
+		l = m.Layout
+	}
+	if l == "" {
+		return LayoutUnknown
+	}
+	return l
 }
 
 // ReadCoordination reads a group's mode znode, its /ids registrations, its

@@ -72,3 +72,44 @@ func TestPlan(t *testing.T) {
 		t.Error("plan to an unknown mode: no error")
 	}
 }
+
+// A pykafka-layout group: a follower (pykafka registration and follower
+// znode) can follow, a real pykafka member (no follower znode) blocks the
+// switch to kafka; the steps speak of Kafka-only offsets.
+func TestPlanPykafka(t *testing.T) {
+	c := &Coordination{Group: "g", Mode: ModeZooKeeper, Members: []CoordinationMember{
+		classifyMember("host:f1", true, LayoutPykafka, []byte(`{"version":1,"mode":"zookeeper"}`)),
+		classifyMember("host:py", true, LayoutPykafka, nil),
+	}}
+	if !c.Members[0].CanFollow || c.Members[1].CanFollow || !strings.Contains(c.Members[1].Reason, "pykafka member") {
+		t.Fatalf("members: %+v", c.Members)
+	}
+	p, err := c.Plan(ModeKafka)
+	if err != nil || len(p.Blockers) != 1 || p.Blockers[0].ID != "host:py" {
+		t.Fatalf("plan: %+v %v", p, err)
+	}
+	steps := strings.Join(p.Steps, "\n")
+	if !strings.Contains(steps, "member host:f1 revokes its partitions (handlers stopped, offsets committed to Kafka (pykafka layout)") ||
+		!strings.Contains(steps, "start from the offset committed in Kafka") || strings.Contains(steps, "ZooKeeper and Kafka") {
+		t.Errorf("steps: %s", steps)
+	}
+}
+
+func TestPlanLayout(t *testing.T) {
+	reg := func(l Layout) CoordinationMember { return CoordinationMember{Registered: true, Layout: l} }
+	for _, tc := range []struct {
+		name string
+		ms   []CoordinationMember
+		want Layout
+	}{
+		{"none registered", []CoordinationMember{{Follower: true}}, LayoutUnknown},
+		{"scala", []CoordinationMember{reg(LayoutScala), {Follower: true}}, LayoutScala},
+		{"pykafka", []CoordinationMember{reg(LayoutPykafka), reg(LayoutPykafka)}, LayoutPykafka},
+		{"mixed", []CoordinationMember{reg(LayoutPykafka), reg(LayoutScala)}, LayoutUnknown},
+		{"unparsable ignored", []CoordinationMember{reg(LayoutUnknown), reg(LayoutPykafka)}, LayoutPykafka},
+	} {
+		if got := planLayout(tc.ms); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

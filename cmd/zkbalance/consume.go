@@ -35,7 +35,8 @@ Ctrl-C, SIGTERM or --for, then leaves the group cleanly.
 KafkaConsumers with the same assignor can share the group; owner znodes are
 still claimed). --coordination follow lets the group's mode znode decide
 and switches live when 'zkbalance coordination --apply' changes it (offsets
-are then kept in both ZooKeeper and Kafka).
+are then kept in both ZooKeeper and Kafka; with --layout pykafka in Kafka
+only, as pykafka keeps them).
 
 Without --print, processing a message is just --delay, and stdout gets the
 member's assignments ("<time> assigned|revoked|lost t/p,...") and a
@@ -59,6 +60,7 @@ zkbalance consume --group billing --topics orders --print >> processed.txt
 zkbalance consume --group billing --pattern '^orders-.*' --format '%t/%p@%o %k=%s\n'
 zkbalance consume --group billing --topics orders --layout pykafka   # share the group with pykafka members
 zkbalance consume --group billing --topics orders --coordination follow   # switchable: see 'zkbalance coordination'
+zkbalance consume --group billing --topics orders --layout pykafka --coordination follow   # a pykafka group, switchable
 zkbalance consume --group billing --topics orders --delay 10ms --for 1m --metrics-addr 127.0.0.1:9100`,
 }
 

@@ -27,12 +27,16 @@ or {"version":1,"mode":"kafka"}; absent means zookeeper.
 
 zkbalance members run with 'consume --coordination follow' watch it and
 switch live: each one revokes its partitions (handlers stopped, offsets
-committed to both ZooKeeper and Kafka, owner znodes released), leaves its
-mode (deregisters from /consumers/G/ids, or leaves the Kafka group) and
-enters the other; a partition is claimed in the new mode only once its old
-holder released its owner znode, so no partition is ever processed by two
-members at once, and offsets carry over. Follow-mode members keep an
-ephemeral /consumers/G/followers/<member-id> with the mode they are in.
+committed to both ZooKeeper and Kafka, or to Kafka only in a pykafka-layout
+group, owner znodes released), leaves its mode (deregisters from
+/consumers/G/ids, or leaves the Kafka group) and enters the other; a
+partition is claimed in the new mode only once its old holder released its
+owner znode, so no partition is ever processed by two members at once, and
+offsets carry over. In a pykafka-layout group a member joins the Kafka group
+only once no member is registered in /ids, and registers only once the
+Kafka group is empty (Kafka refuses pykafka-style commits while its group
+has members). Follow-mode members of either layout keep an ephemeral
+/consumers/G/followers/<member-id> with the mode they are in.
 
 Without --to it shows the mode and every member: registered in /ids, in
 the Kafka group G (DescribeGroups), following (with the mode it is in; a

@@ -376,6 +376,9 @@ func Start(ctx context.Context, python string, args MemberArgs) (*Member, error)
 	return m, nil
 }
 
+// Name is the member's label, MemberArgs.Name ("pykafka" when unset).
+func (m *Member) Name() string { return m.name() }
+
 func (m *Member) name() string {
 	if m.args.Name != "" {
 		return m.args.Name

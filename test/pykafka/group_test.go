@@ -14,6 +14,7 @@ import (
 
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/javapeer"
 	"github.com/zkbalance/zkbalance/internal/pykafka"
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/scenario"
@@ -294,8 +295,13 @@ func poll(ctx context.Context, d time.Duration, check func() error) (time.Durati
 
 // analyze judges the processing of topic up to its current log end: the
 // zkbalance members' records in zlog plus every message the pykafka members
-// reported (with a zero-length window, when its line was read).
+// reported (see processingLog).
 func analyze(ctx context.Context, cl *cluster.Cluster, topic string, zlog *scenario.Log, pys ...*pykafka.Member) (scenario.Analysis, error) {
+	return analyzeAll(ctx, cl, topic, processingLog(zlog, pys))
+}
+
+// analyzeAll judges log against topic's current log end.
+func analyzeAll(ctx context.Context, cl *cluster.Cluster, topic string, log *scenario.Log) (scenario.Analysis, error) {
 	end, err := cl.LogEndOffsets(ctx, topic)
 	if err != nil {
 		return scenario.Analysis{}, err
@@ -304,6 +310,15 @@ func analyze(ctx context.Context, cl *cluster.Cluster, topic string, zlog *scena
 	for p, o := range end {
 		produced[balanced.TopicPartition{Topic: topic, Partition: p}] = o
 	}
+	return log.Analyze(produced), nil
+}
+
+// processingLog merges the processing of every kind of member into one
+// log: the zkbalance members' records in zlog (nil: none), every message
+// the pykafka members reported (with a zero-length window, when its line
+// was read) and every record of the Java members (with the window they
+// printed), under their member ids (the Java ones under "java:<client id>").
+func processingLog(zlog *scenario.Log, pys []*pykafka.Member, javas ...*javapeer.Member) *scenario.Log {
 	var all scenario.Log
 	if zlog != nil {
 		for _, r := range zlog.Records() {
@@ -316,7 +331,13 @@ func analyze(ctx context.Context, cl *cluster.Cluster, topic string, zlog *scena
 				Offset: e.Offset, Start: e.At, End: e.At})
 		}
 	}
-	return all.Analyze(produced), nil
+	for _, j := range javas {
+		for _, e := range j.Messages() {
+			all.Add(scenario.Record{Member: "java:" + j.ID(), TP: balanced.TopicPartition{Topic: e.Topic, Partition: e.Partition},
+				Offset: e.Offset, Start: e.Start, End: e.End})
+		}
+	}
+	return &all
 }
 
 // waitProcessed waits until every message of topic up to its log end was
