@@ -21,7 +21,7 @@ import (
 // claims are done, so that no partition is left unclaimed):
 //
 //  1. the offset store reads and commits Kafka only from now on, fenced by
-//     the generation alone (followOffsetStore.detach); reads and commits
+//     the generation alone (detachGate.detach); reads and commits
 //     already under way finish first;
 //  2. each worker's mark is committed (to Kafka), so that Kafka holds at
 //     least what ZooKeeper held;
@@ -95,7 +95,7 @@ func (c *Consumer) zkDetached() bool { return c.detach.done.Load() }
 // markDetached switches the offset store to Kafka only (follow mode),
 // once the offset reads and commits under way are done.
 func (c *Consumer) markDetached() {
-	if s, ok := c.store.(*followOffsetStore); ok {
+	if s, ok := c.store.(detacher); ok {
 		s.detach()
 	}
 	c.detach.done.Store(true)

@@ -44,21 +44,40 @@ func newFollowOffsets(zkStore offsetStore, client sarama.Client, group string, l
 type followOffsetStore struct {
 	zk, plain, member offsetStore
 	log               *slog.Logger
-	// detached: the member dropped ZooKeeper (coord_detach.go): Fetch
-	// reads Kafka and Commit writes Kafka only, fenced by the generation.
-	// Fetch and Commit hold detachMu (read) across their ZooKeeper calls,
-	// so that detach waits for those under way.
+	detachGate
+}
+
+// detachGate is what a follow offset store needs for the detach from
+// ZooKeeper (coord_detach.go): once detached, Fetch reads Kafka and
+// Commit writes Kafka only, fenced by the generation alone. Fetch and
+// Commit hold mu (read) across their calls (enter), so that detach waits
+// for those under way.
+type detachGate struct {
 	detached atomic.Bool
-	detachMu sync.RWMutex
+	mu       sync.RWMutex
 }
 
 // detach switches the store to Kafka only once the calls under way are
 // done.
-func (s *followOffsetStore) detach() {
-	s.detachMu.Lock()
-	defer s.detachMu.Unlock()
-	s.detached.Store(true)
+func (g *detachGate) detach() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.detached.Store(true)
 }
+
+// enter starts a Fetch or Commit: it returns the fence to use (without
+// the owner znode once detached), whether the store is detached, and the
+// function that ends the call.
+func (g *detachGate) enter(f fence) (fence, bool, func()) {
+	g.mu.RLock()
+	if g.detached.Load() {
+		return fence{Gen: f.Gen}, true, g.mu.RUnlock
+	}
+	return f, false, g.mu.RUnlock
+}
+
+// detacher is an offset store that can go Kafka only (follow mode's).
+type detacher interface{ detach() }
 
 // kafka is the Kafka store a commit under f goes to.
 func (s *followOffsetStore) kafka(f fence) offsetStore {
@@ -70,10 +89,10 @@ func (s *followOffsetStore) kafka(f fence) offsetStore {
 
 // Fetch implements offsetStore.
 func (s *followOffsetStore) Fetch(ctx context.Context, f fence, tp partition.TopicPartition) (int64, bool, error) {
-	s.detachMu.RLock()
-	defer s.detachMu.RUnlock()
-	if s.detached.Load() {
-		return s.plain.Fetch(ctx, fence{Gen: f.Gen}, tp)
+	f, detached, done := s.enter(f)
+	defer done()
+	if detached {
+		return s.plain.Fetch(ctx, f, tp)
 	}
 	z, zok, err := s.zk.Fetch(ctx, f, tp)
 	if err != nil {
@@ -131,10 +150,10 @@ func higherOffset(z int64, zok bool, k int64, kok bool) (int64, lagging, bool) {
 
 // Commit implements offsetStore.
 func (s *followOffsetStore) Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error {
-	s.detachMu.RLock()
-	defer s.detachMu.RUnlock()
-	if s.detached.Load() {
-		return s.member.Commit(ctx, fence{Gen: f.Gen}, tp, offset)
+	f, detached, done := s.enter(f)
+	defer done()
+	if detached {
+		return s.member.Commit(ctx, f, tp, offset)
 	}
 	if err := s.zk.Commit(ctx, f, tp, offset); err != nil {
 		return fmt.Errorf("balanced: follow offsets: %w", err)
@@ -178,15 +197,20 @@ func newFollowKafkaOffsets(client sarama.Client, group string) offsetStore {
 
 type followKafkaOffsetStore struct {
 	plain, member offsetStore
+	detachGate
 }
 
 // Fetch implements offsetStore.
 func (s *followKafkaOffsetStore) Fetch(ctx context.Context, f fence, tp partition.TopicPartition) (int64, bool, error) {
+	f, _, done := s.enter(f)
+	defer done()
 	return s.plain.Fetch(ctx, f, tp)
 }
 
 // Commit implements offsetStore.
 func (s *followKafkaOffsetStore) Commit(ctx context.Context, f fence, tp partition.TopicPartition, offset int64) error {
+	f, _, done := s.enter(f)
+	defer done()
 	if f.Gen != nil {
 		return s.member.Commit(ctx, f, tp, offset)
 	}
