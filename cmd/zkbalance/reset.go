@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -196,7 +197,8 @@ func runResetOffsets(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 
 // printReset prints a ResetResult as a table and a summary line.
 func printReset(w io.Writer, res *groupstate.ResetResult) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tOLD-OFFSET\tNEW-OFFSET\tLOG-START\tLOG-END\tNOTE")
 	written := 0
 	for _, o := range res.Offsets {
@@ -218,6 +220,15 @@ func printReset(w io.Writer, res *groupstate.ResetResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for line := range strings.Lines(buf.String()) {
+		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
+			return err
+		}
+	}
+	store := string(res.Store)
+	if res.Store == groupstate.StorageDual {
+		store = "zookeeper and kafka (dual)"
+	}
 	clamped := ""
 	if res.Clamped > 0 {
 		clamped = fmt.Sprintf(", %d clamped", res.Clamped)
@@ -225,10 +236,10 @@ func printReset(w io.Writer, res *groupstate.ResetResult) error {
 	var err error
 	if res.DryRun {
 		_, err = fmt.Fprintf(w, "dry run: %d offset(s) of group %s in %s would be reset (%s%s); pass --apply to write them\n",
-			len(res.Offsets), res.Group, res.Store, res.Spec, clamped)
+			len(res.Offsets), res.Group, store, res.Spec, clamped)
 	} else {
 		_, err = fmt.Fprintf(w, "reset %d of %d offset(s) of group %s in %s (%s%s)\n",
-			written, len(res.Offsets), res.Group, res.Store, res.Spec, clamped)
+			written, len(res.Offsets), res.Group, store, res.Spec, clamped)
 	}
 	return err
 }
