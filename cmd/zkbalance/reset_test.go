@@ -291,6 +291,14 @@ func TestResetOffsetsLiveMembers(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "dry run: 3 offset(s)") {
 		t.Fatalf("kafka member, --force dry run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// Kafka's coordinator refuses the admin commit (generation -1, no
+	// member id) while it has members: every partition is "not written".
+	r = runBin(t, time.Minute, cmdArgs(t, "reset-offsets", "--group", kgroup, "--topic", topic, "--to-earliest", "--store", "kafka", "--force", "--apply")...)
+	t.Logf("kafka member, --force --apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.code != 1 || !strings.Contains(r.stderr, "3 of 3 offset(s) not written") || strings.Count(r.stdout, "NOT WRITTEN") != 3 ||
+		!strings.Contains(r.stdout, "reset 0 of 3 offset(s)") {
+		t.Errorf("kafka member, --force --apply: want every partition refused by the coordinator")
+	}
 }
 
 // TestResetOffsetsBadInput: usage errors (exit 2, before connecting) and
@@ -325,6 +333,7 @@ func TestResetOffsetsBadInput(t *testing.T) {
 	} {
 		r := runBin(t, 2*time.Minute, cmdArgs(t, "reset-offsets", tc.args...)...)
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		t.Logf("%v: exit %d: %s", tc.args, r.code, strings.TrimSpace(r.stderr))
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) || len(lines) != 1 || strings.Contains(r.stderr, "panic") {
 			t.Errorf("reset-offsets %v: exit %d, stderr %q; want exit %d and one line with %q", tc.args, r.code, r.stderr, tc.code, tc.msg)
 		}
