@@ -198,6 +198,21 @@ func TestResetOffsetsKafka(t *testing.T) {
 	if _, ok := stGet(t, ctx, conn, "/consumers/"+group); ok {
 		t.Fatal("a kafka reset created /consumers/" + group)
 	}
+
+	// Without ZooKeeper (as for Kafka 4): the Kafka store only.
+	brokersOnly := []string{"reset-offsets", "--brokers", strings.Join(shared.Get(t).BrokerAddrs(), ","), "--env-file", "", "--group", group}
+	r = runBin(t, time.Minute, append(brokersOnly, "--topic", topic+":2", "--to-offset", "4", "--apply")...)
+	t.Logf("brokers only: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.code != 0 || !containsFields(r.stdout, topic, "2", "10", "4", "0", "10") {
+		t.Fatal("brokers only --to-offset 4")
+	}
+	if got := stKafkaCommitted(t, group, topic, 3); !maps.Equal(got, map[int32]int64{0: 7, 1: 7, 2: 4}) {
+		t.Fatalf("after the brokers-only reset kafka holds %v", got)
+	}
+	r = runBin(t, time.Minute, append(brokersOnly, "--topic", topic, "--to-latest", "--store", "zookeeper")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "without zookeeper only the kafka store can be reset") {
+		t.Errorf("brokers only, --store zookeeper: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestResetOffsetsDual: offsets in both stores; the default store is dual,
