@@ -10,7 +10,10 @@
 // a group migrating from ZooKeeper to Kafka coordination shows its members
 // of both, and works without ZooKeeper (Kafka 4) with Kafka's side only.
 //
-// It is an operator's tool: it only reads, except for MigrateOffsets, and it
+// It is an operator's tool: it only reads, except for MigrateOffsets,
+// ResetOffsets (kafka-consumer-groups' --reset-offsets for ZooKeeper, Kafka
+// and dual offsets; its planning is the pure PlanReset) and the coordination
+// switches, and it
 // reports malformed data (a registration that is neither Scala JSON nor a
 // topic name, an offset znode that is not a decimal number) per member or per
 // partition instead of failing.

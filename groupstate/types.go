@@ -11,7 +11,9 @@ var (
 	// group coordinator knows no such group either).
 	ErrNoGroup = errors.New("groupstate: no such group")
 	// ErrLiveMembers: MigrateOffsets was asked to migrate a group that has
-	// registered members (children of /consumers/<group>/ids) without force.
+	// registered members (children of /consumers/<group>/ids), or
+	// ResetOffsets to reset one that has those or members joined at Kafka's
+	// coordinator, without force.
 	ErrLiveMembers = errors.New("groupstate: group has live members")
 	// ErrBadOffset: an offset znode whose value is not a non-negative decimal
 	// number, or a negative offset other than -1 in Kafka.

@@ -15,6 +15,9 @@
 //	                 (--json); --all lists the groups
 //	migrate-offsets  copy a group's offsets ZooKeeper → Kafka or back (dry run
 //	                 unless --apply)
+//	reset-offsets    set a group's offsets to the earliest, latest, an offset, a
+//	                 time or shifted, in ZooKeeper, Kafka or both (dry run
+//	                 unless --apply)
 //	coordination     show or switch who coordinates a group (ZooKeeper or
 //	                 Kafka's group coordinator; dry run unless --apply)
 //	version          print the build's version
@@ -48,6 +51,7 @@ var app = cli.App{
 		{Name: "produce", Summary: "write N sequence-numbered test messages to a topic", Help: produceHelp, Run: runProduce},
 		{Name: "status", Summary: "show a consumer group (members, owners, offsets, lag) or list groups (--all)", Help: statusHelp, Run: runStatus},
 		{Name: "migrate-offsets", Summary: "copy a group's offsets between ZooKeeper and Kafka (dry run unless --apply)", Help: migrateHelp, Run: runMigrateOffsets},
+		{Name: "reset-offsets", Summary: "reset a group's offsets (earliest, latest, offset, datetime, shift; dry run unless --apply)", Help: resetHelp, Run: runResetOffsets},
 		{Name: "coordination", Summary: "show or switch a group's coordination, zookeeper or kafka (dry run unless --apply)", Help: coordinationHelp, Run: runCoordination},
 		{Name: "version", Summary: "print the build's version", Help: versionHelp, Run: runVersion},
 	},

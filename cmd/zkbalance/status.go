@@ -486,6 +486,8 @@ func groupToolsKafka(ctx context.Context, conn *zkwatch.Conn, brokers []string, 
 	sc.Net.DialTimeout = 10 * time.Second
 	sc.Metadata.Retry.Max = 5
 	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
+	// Looking at a topic must never create it (auto.create.topics.enable).
+	sc.Metadata.AllowAutoTopicCreation = false
 	type result struct {
 		c   sarama.Client
 		err error

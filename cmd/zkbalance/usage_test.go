@@ -17,7 +17,7 @@ func TestUsage(t *testing.T) {
 	if r = runBin(t, time.Minute); r.code != 2 || !strings.Contains(r.stderr, "usage: zkbalance <command>") {
 		t.Errorf("zkbalance without a command: exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
-	for _, cmd := range []string{"consume", "produce", "status", "migrate-offsets", "version"} {
+	for _, cmd := range []string{"consume", "produce", "status", "migrate-offsets", "reset-offsets", "coordination", "version"} {
 		for _, args := range [][]string{{cmd, "--help"}, {"help", cmd}} {
 			r := runBin(t, time.Minute, args...)
 			if r.code != 0 || !strings.HasPrefix(r.stdout, "usage: zkbalance "+cmd) || !strings.Contains(r.stdout, "\nexamples:\n  zkbalance "+cmd) {
