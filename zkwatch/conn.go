@@ -22,6 +22,10 @@ var (
 	// ErrSessionExpired is returned by calls on a OneSession Conn whose
 	// session has expired.
 	ErrSessionExpired = errors.New("zkwatch: session expired")
+	// ErrUnreachable is returned by Dial with Config.FailFast when every
+	// dial of every server failed for that long; the error wraps the last
+	// dial error too (e.g. "connect: connection refused").
+	ErrUnreachable = errors.New("zkwatch: no ZooKeeper server reachable")
 )
 
 // Config configures Dial. Zero fields take the documented defaults.
@@ -50,6 +54,15 @@ type Config struct {
 	// reconnect and with every new session. Default none: the connection
 	// acts as world:anyone only.
 	Auth []Auth
+	// FailFast, when positive, makes Dial give up once every dial of every
+	// server has failed (refused, unroutable, ...) for this long without a
+	// single TCP connection: Dial then returns ErrUnreachable wrapping the
+	// last dial error. For one-shot tools, where a wrong address should be
+	// said at once. A server that accepts connections but does not answer
+	// is still waited for until ctx is done. Default 0: wait for ZooKeeper
+	// to come up until ctx is done (Dial's error then still names the last
+	// dial error).
+	FailFast time.Duration
 }
 
 // Auth is one credential for ZooKeeper's addauth: a scheme and its
@@ -146,11 +159,23 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		done:    make(chan struct{}),
 		oneSess: cfg.OneSession,
 	}
+	dials := &dialLog{}
 	opts := sliceOf(zk.WithLogger(zkLogger{cfg.Logger}), zk.WithEventCallback(c.onEvent),
-		zk.WithDialer(BoundedDialer(cfg.Dialer, cfg.SessionTimeout)))
+		zk.WithDialer(dials.wrap(BoundedDialer(cfg.Dialer, cfg.SessionTimeout))))
 	conn, _, err := zk.Connect(servers, cfg.SessionTimeout, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("zkwatch: connect %s: %w", cfg.Servers, err)
+	}
+	if cfg.FailFast > 0 {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		t := time.AfterFunc(cfg.FailFast, func() {
+			if derr := dials.onlyFailures(); derr != nil {
+				cancel(&unreachableError{servers: cfg.Servers, after: cfg.FailFast, dial: derr})
+			}
+		})
+		defer t.Stop()
 	}
 	c.mu.Lock()
 	c.zk = conn
@@ -162,7 +187,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	c.mu.Unlock()
 	if err := c.WaitSession(ctx); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("zkwatch: connect %s: %w", cfg.Servers, err)
+		return nil, dialError(cfg.Servers, err, dials.onlyFailures())
 	}
 	for _, a := range cfg.Auth {
 		if err := c.addAuth(ctx, a); err != nil {

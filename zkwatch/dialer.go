@@ -1,7 +1,10 @@
 package zkwatch
 
 import (
+	"errors"
+	"fmt"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -54,3 +57,67 @@ func (c boundedConn) SetReadDeadline(t time.Time) error {
 func (c boundedConn) SetWriteDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(c.capped(t))
 }
+
+// dialLog records how the dials of one Dial went, so that its error can
+// name the cause (a refused or unresolvable server) instead of only the
+// context's deadline.
+type dialLog struct {
+	mu        sync.Mutex
+	succeeded bool
+	last      error
+}
+
+// wrap records every dial of dial.
+func (l *dialLog) wrap(dial Dialer) Dialer {
+	return func(network, address string, timeout time.Duration) (net.Conn, error) {
+		c, err := dial(network, address, timeout)
+		l.mu.Lock()
+		if err != nil {
+			l.last = err
+		} else {
+			l.succeeded = true
+		}
+		l.mu.Unlock()
+		return c, err
+	}
+}
+
+// onlyFailures is the last dial error when no dial has succeeded yet, else
+// nil.
+func (l *dialLog) onlyFailures() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.succeeded {
+		return nil
+	}
+	return l.last
+}
+
+// dialError is Dial's error when no session came: err (the context's cause,
+// or ErrUnreachable which already wraps the dial error) and, when every
+// dial failed, the last dial error, so that "connection refused" or "no
+// such host" is in the message and matchable with errors.Is/As.
+func dialError(servers string, err, lastDial error) error {
+	if ue := (*unreachableError)(nil); errors.As(err, &ue) {
+		return ue
+	}
+	if lastDial == nil {
+		return fmt.Errorf("zkwatch: connect %s: %w", servers, err)
+	}
+	return fmt.Errorf("zkwatch: connect %s: %w (last dial error: %w)", servers, err, lastDial)
+}
+
+// unreachableError is Dial's error with Config.FailFast: it is
+// ErrUnreachable and wraps the last dial error.
+type unreachableError struct {
+	servers string
+	after   time.Duration
+	dial    error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("zkwatch: connect %s: no server reachable within %s: %v", e.servers, e.after, e.dial)
+}
+
+func (e *unreachableError) Is(target error) bool { return target == ErrUnreachable }
+func (e *unreachableError) Unwrap() error        { return e.dial }
