@@ -167,7 +167,7 @@ func runResetOffsets(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	log := cli.NewLogger(false, slog.LevelWarn)
 	var conn *zkwatch.Conn
 	if zkConnect != "" {
-		if conn, err = zkwatch.Dial(ctx, zkwatch.Config{Servers: zkConnect, Logger: log}); err != nil {
+		if conn, err = cli.DialZooKeeper(ctx, zkConnect, log); err != nil {
 			return err
 		}
 		defer conn.Close()

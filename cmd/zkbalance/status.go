@@ -128,7 +128,7 @@ func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 	log := cli.NewLogger(false, slog.LevelWarn)
 	var conn *zkwatch.Conn
 	if zkConnect != "" {
-		if conn, err = zkwatch.Dial(ctx, zkwatch.Config{Servers: zkConnect, Logger: log}); err != nil {
+		if conn, err = cli.DialZooKeeper(ctx, zkConnect, log); err != nil {
 			return err
 		}
 		defer conn.Close()
@@ -446,7 +446,7 @@ func dialGroupTools(ctx context.Context, cf *cli.ClusterFlags) (*zkwatch.Conn, [
 		return nil, nil, nil, err
 	}
 	log := cli.NewLogger(false, slog.LevelWarn)
-	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: zkConnect, Logger: log})
+	conn, err := cli.DialZooKeeper(ctx, zkConnect, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

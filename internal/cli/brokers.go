@@ -38,14 +38,14 @@ func BrokersFromZooKeeper(ctx context.Context, conn *zkwatch.Conn, log *slog.Log
 	return addrs, nil
 }
 
-// BootstrapFromZooKeeper connects to servers (with 30 s to do it all) and
+// BootstrapFromZooKeeper connects to servers (DialZooKeeper; 30 s to do it all) and
 // returns BrokersFromZooKeeper.
 func BootstrapFromZooKeeper(ctx context.Context, servers string, log *slog.Logger) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: servers, Logger: log})
+	conn, err := DialZooKeeper(ctx, servers, log)
 	if err != nil {
-		return nil, fmt.Errorf("connect to ZooKeeper %s: %w", servers, err)
+		return nil, err // names the servers and the dial error
 	}
 	defer conn.Close()
 	return BrokersFromZooKeeper(ctx, conn, log)
