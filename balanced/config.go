@@ -57,8 +57,8 @@ func defaultRevokeTimeout(l Layout) time.Duration {
 }
 
 // Config configures a Consumer. Zero fields take the defaults documented on
-// each field; New validates it once and returns an error wrapping
-// ErrInvalidConfig naming the field.
+// each field; New validates it once and returns a *ConfigError naming the
+// field (it matches ErrInvalidConfig).
 type Config struct {
 	// Group is the consumer group id. Required; no "/".
 	Group string
@@ -261,7 +261,7 @@ type Config struct {
 // withDefaults validates c and returns a copy with every default filled.
 func (c Config) withDefaults() (Config, error) {
 	bad := func(field, format string, args ...any) (Config, error) {
-		return Config{}, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+		return Config{}, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
 	if c.Group == "" || strings.Contains(c.Group, "/") {
 		return bad("Group", "must be non-empty and contain no '/' (got %q)", c.Group)

@@ -68,6 +68,7 @@ type Consumer struct {
 	kgen          atomic.Pointer[kafkaGeneration] // kafka mode: the current generation, nil between them
 	healthMu      sync.Mutex
 	lastRebalance time.Time
+	view          viewHealth // what the last rebalance read, for Health
 	rebalanceErr  error
 }
 
@@ -79,7 +80,7 @@ func New(cfg Config) (*Consumer, error) {
 	}
 	a, err := partition.Lookup(cfg.Assignor)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Assignor: %w", ErrInvalidConfig, err)
+		return nil, &ConfigError{Field: "Assignor", Reason: err.Error()}
 	}
 	m, err := newMetrics(cfg.Group, cfg.Registerer)
 	if err != nil {

@@ -43,3 +43,21 @@ var (
 	// could not be parsed.
 	ErrBadRegistration = errors.New("balanced: malformed member registration")
 )
+
+// ConfigError is the error New returns for an invalid Config: it names the
+// Config field at fault, so that a command line can name its own flag
+// instead. It matches ErrInvalidConfig with errors.Is.
+type ConfigError struct {
+	// Field is the Config field, e.g. "Offsets" or "Sarama" (a nested
+	// field is named from Config down, e.g. "Sarama.Net.SASL").
+	Field string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return ErrInvalidConfig.Error() + ": " + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }

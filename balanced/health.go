@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -37,6 +38,47 @@ type Health struct {
 	// rebalance completes. A rebalance superseded by a newer trigger is
 	// not a failure.
 	RebalanceErr error
+	// Members is how many members the last rebalance's view of the group
+	// had (this one included); 0 before the first. Members, Partitions,
+	// Assigned and MissingTopics are filled by ZooKeeper-coordinated
+	// rebalances (Coordination zookeeper, and follow while it follows
+	// ZooKeeper); they stay zero in Kafka coordination.
+	Members int
+	// Partitions is how many partitions the topics the group subscribes to
+	// had at the last rebalance.
+	Partitions int
+	// Assigned is how many partitions the last rebalance's assignment gave
+	// this member. Assigned > Owned while claims wait for another member
+	// to release its partitions; Assigned == 0 with Members > Partitions
+	// means the group has more members than partitions.
+	Assigned int
+	// MissingTopics are the topics of Config.Topics that did not exist at
+	// the last rebalance, sorted; the member takes their partitions when
+	// they are created (their creation triggers a rebalance).
+	MissingTopics []string
+}
+
+// viewHealth is what a rebalance read, for Health.
+type viewHealth struct {
+	members, partitions, assigned int
+	missing                       []string
+}
+
+// noteView records what a rebalance read and assigned, for Health.
+func (c *Consumer) noteView(v view, assigned int) {
+	vh := viewHealth{members: len(v.input.Members), assigned: assigned}
+	for _, parts := range v.input.Topics {
+		vh.partitions += len(parts)
+	}
+	for _, t := range c.cfg.Topics {
+		if !slices.Contains(v.topics, t) {
+			vh.missing = append(vh.missing, t)
+		}
+	}
+	slices.Sort(vh.missing)
+	c.healthMu.Lock()
+	c.view = vh
+	c.healthMu.Unlock()
 }
 
 // Health returns the consumer's state now. It is safe to call at any time,
@@ -53,6 +95,8 @@ func (c *Consumer) Health() Health {
 	h.Owned = len(c.Owned())
 	c.healthMu.Lock()
 	h.LastRebalance, h.RebalanceErr = c.lastRebalance, c.rebalanceErr
+	h.Members, h.Partitions, h.Assigned = c.view.members, c.view.partitions, c.view.assigned
+	h.MissingTopics = slices.Clone(c.view.missing)
 	c.healthMu.Unlock()
 	return h
 }

@@ -3,6 +3,7 @@ package balanced
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,7 +79,7 @@ func TestHealthWithoutRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h := c.Health(); h != (Health{}) {
+	if h := c.Health(); !reflect.DeepEqual(h, Health{}) {
 		t.Fatalf("Health before Run = %+v, want the zero Health", h)
 	}
 	ctx := context.Background()

@@ -54,6 +54,7 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 			mine[tp] = true
 		}
 	}
+	c.noteView(v, len(mine))
 	resumed := c.resumeSuspended(ctx, sess, mine, h)
 	c.dropDead(ctx)
 	have := c.workersSnapshot()
