@@ -40,7 +40,11 @@ only, as pykafka keeps them).
 
 Without --print, processing a message is just --delay, and stdout gets the
 member's assignments ("<time> assigned|revoked|lost t/p,...") and a
-throughput line every second.
+throughput line every second; while the member owns nothing the line says
+why instead ("<time> idle: <reason>"): waiting for ZooKeeper, waiting for
+a topic to be created, partitions held by another member (claims
+waiting), or more members than partitions. A wrong --zookeeper or
+--brokers address fails within seconds, naming the dial error.
 
 With --print (or --format), printing IS the processing: each message's line
 is written to stdout with one unbuffered write before the message is marked
@@ -166,7 +170,7 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 	c, err := balanced.New(cfg)
 	if err != nil {
 		if errors.Is(err, balanced.ErrInvalidConfig) {
-			return fmt.Errorf("%w: %w", cli.ErrUsage, err)
+			return fmt.Errorf("%w: %w", cli.ErrUsage, flagError(err, consumeFlags))
 		}
 		return err
 	}
@@ -203,6 +207,18 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 		total.Add(1)
 		return nil
 	})
+	// A wrong ZooKeeper address is said within cli.FailFast (the member
+	// itself would wait ConnectTimeout for ZooKeeper to come up).
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	probe, err := cli.DialZooKeeper(pctx, zookeeper, log)
+	pcancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while connecting
+		}
+		return err
+	}
+	probe.Close()
 	log.Info("joining", "group", *group, "member", c.MemberID(), "zookeeper", zookeeper)
 	start := time.Now()
 	runErr := make(chan error, 1)
@@ -210,11 +226,23 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	last := int64(0)
+	warnedMissing := map[string]bool{}
 	for {
 		select {
 		case now := <-tick.C:
 			n := total.Load()
-			out.Printf("%s %d msgs/s total=%d owned=%d\n", now.Format(clockFormat), n-last, n, owned.len())
+			h := c.Health()
+			for _, t := range h.MissingTopics {
+				if !warnedMissing[t] {
+					warnedMissing[t] = true
+					log.Warn("topic does not exist; waiting for it to be created", "topic", t)
+				}
+			}
+			if own := owned.len(); own == 0 && n == last {
+				out.Printf("%s idle: %s total=%d owned=0\n", now.Format(clockFormat), idleReason(h), n)
+			} else {
+				out.Printf("%s %d msgs/s total=%d owned=%d\n", now.Format(clockFormat), n-last, n, own)
+			}
 			last = n
 		case err := <-runErr:
 			n := total.Load()
