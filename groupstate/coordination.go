@@ -245,7 +245,7 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 	}
 	ok, _, err := conn.Exists(ctx, groupPath(group))
 	if err != nil {
-		return nil, fmt.Errorf("groupstate: read coordination of %s: %w", group, err)
+		return nil, wrapf(err, "read coordination of %s", group)
 	}
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoGroup, group)
@@ -255,7 +255,7 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 	switch {
 	case errors.Is(err, zkwatch.ErrNoNode):
 	case err != nil:
-		return nil, fmt.Errorf("groupstate: read coordination of %s: %w", group, err)
+		return nil, wrapf(err, "read coordination of %s", group)
 	default:
 		c.ModeSet = true
 		if s, perr := zkformat.ParseCoordination(data); perr != nil {
@@ -267,7 +267,7 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 	layouts := map[string]Layout{}
 	ids, err := children(ctx, conn, groupPath(group)+"/ids")
 	if err != nil {
-		return nil, fmt.Errorf("groupstate: read coordination of %s: %w", group, err)
+		return nil, wrapf(err, "read coordination of %s", group)
 	}
 	for _, id := range ids {
 		p := groupPath(group) + "/ids/" + id
@@ -276,7 +276,7 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("groupstate: read coordination of %s: %w", group, err)
+			return nil, wrapf(err, "read coordination of %s", group)
 		}
 		m := Member{ID: id}
 		parseMember(&m, p, data)
@@ -285,7 +285,7 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 	followers := map[string][]byte{}
 	fs, err := children(ctx, conn, zkformat.FollowersPath(group))
 	if err != nil {
-		return nil, fmt.Errorf("groupstate: read coordination of %s: %w", group, err)
+		return nil, wrapf(err, "read coordination of %s", group)
 	}
 	for _, id := range fs {
 		data, _, err := conn.Get(ctx, zkformat.FollowerPath(group, id))
@@ -293,7 +293,7 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("groupstate: read coordination of %s: %w", group, err)
+			return nil, wrapf(err, "read coordination of %s", group)
 		}
 		if data == nil {
 			data = []byte{}
@@ -351,7 +351,7 @@ func describeKafkaGroup(ctx context.Context, client sarama.Client, group string)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("groupstate: describe kafka group %s: %w", group, err)
+		return nil, wrapf(err, "describe kafka group %s", group)
 	}
 	return out, nil
 }
@@ -387,7 +387,7 @@ func writeModeZnode(ctx context.Context, conn *zkwatch.Conn, group string, data 
 		_, err = conn.Set(ctx, path, data, -1)
 	}
 	if err != nil {
-		return fmt.Errorf("groupstate: write %s: %w", path, err)
+		return wrapf(err, "write %s", path)
 	}
 	return nil
 }

@@ -70,7 +70,7 @@ func DescribeKafkaGroup(ctx context.Context, client sarama.Client, group string)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("groupstate: describe group %s at its kafka coordinator: %w", group, err)
+		return nil, wrapf(err, "describe group %s at its kafka coordinator", group)
 	}
 	return kafkaGroupFrom(desc), nil
 }
@@ -133,7 +133,7 @@ func KafkaGroups(ctx context.Context, client sarama.Client) ([]string, error) {
 		return nil, errors.New("groupstate: list kafka groups: no kafka client")
 	}
 	if _, err := kafkacoord.Call(ctx, func() (struct{}, error) { return struct{}{}, client.RefreshMetadata() }); err != nil {
-		return nil, fmt.Errorf("groupstate: list kafka groups: metadata: %w", err)
+		return nil, wrapf(err, "list kafka groups: metadata")
 	}
 	brokers := client.Brokers()
 	if len(brokers) == 0 {
@@ -177,7 +177,7 @@ func KafkaGroups(ctx context.Context, client sarama.Client) ([]string, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("groupstate: list kafka groups: %w", err)
+		return nil, wrapf(err, "list kafka groups")
 	}
 	return slices.Sorted(maps.Keys(names)), nil
 }

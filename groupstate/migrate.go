@@ -48,7 +48,7 @@ import (
 func MigrateOffsets(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, dir Direction, dryRun, force bool) ([]Change, error) {
 	changes, err := migrate(ctx, conn, client, group, dir, dryRun, force)
 	if err != nil {
-		return changes, fmt.Errorf("groupstate: migrate offsets of group %s (%s): %w", group, dir, err)
+		return changes, wrapf(err, "migrate offsets of group %s (%s)", group, dir)
 	}
 	return changes, nil
 }

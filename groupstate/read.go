@@ -33,7 +33,7 @@ func Groups(ctx context.Context, conn *zkwatch.Conn) ([]string, error) {
 		return []string{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("groupstate: list groups: %w", err)
+		return nil, wrapf(err, "list groups")
 	}
 	slices.Sort(names)
 	return names, nil
@@ -76,7 +76,7 @@ func Groups(ctx context.Context, conn *zkwatch.Conn) ([]string, error) {
 func Read(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string) (*Status, error) {
 	st, err := read(ctx, conn, client, group, true)
 	if err != nil {
-		return nil, fmt.Errorf("groupstate: read group %s: %w", group, err)
+		return nil, wrapf(err, "read group %s", group)
 	}
 	return st, nil
 }

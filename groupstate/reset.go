@@ -97,7 +97,7 @@ type ResetOffset struct {
 func ResetOffsets(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, req ResetRequest) (*ResetResult, error) {
 	res, err := resetOffsets(ctx, conn, client, group, req)
 	if err != nil {
-		return res, fmt.Errorf("groupstate: reset offsets of group %s: %w", group, err)
+		return res, wrapf(err, "reset offsets of group %s", group)
 	}
 	return res, nil
 }
