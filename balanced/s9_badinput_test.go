@@ -2,7 +2,9 @@ package balanced_test
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,7 +92,7 @@ func TestTopicDeletedWhileConsumed(t *testing.T) {
 
 // TestUnreachableAtStart: with ZooKeeper unreachable, or every broker
 // unreachable, Run returns a clear wrapped error after ConnectTimeout
-// instead of hanging or panicking.
+// instead of hanging or panicking, naming the dial error.
 func TestUnreachableAtStart(t *testing.T) {
 	cl := shared.Get(t)
 	for _, tc := range []struct {
@@ -120,6 +122,10 @@ func TestUnreachableAtStart(t *testing.T) {
 			}
 			if !strings.Contains(strings.ToLower(err.Error()), tc.want) {
 				t.Errorf("error %q does not say what was unreachable (%q)", err, tc.want)
+			}
+			// The cause is named, not only the deadline.
+			if !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "connection refused") {
+				t.Errorf("error %q does not carry the dial error (connection refused)", err)
 			}
 		})
 	}

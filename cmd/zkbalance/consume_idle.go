@@ -21,6 +21,10 @@ func idleReason(h balanced.Health) string {
 		return "joining the group"
 	case h.Assigned > h.Owned:
 		return fmt.Sprintf("%d partition(s) held by another member (claims waiting)", h.Assigned-h.Owned)
+	case h.Members == 0 && h.RebalanceErr == nil:
+		// No ZooKeeper view (Kafka coordination): the assignment came
+		// from Kafka's group coordinator.
+		return "no partition assigned to this member"
 	case h.Partitions == 0 && h.RebalanceErr == nil:
 		return "no partition to consume: no subscribed topic exists yet"
 	case h.Members > h.Partitions:

@@ -24,6 +24,7 @@ func TestIdleReason(t *testing.T) {
 		{balanced.Health{Connected: true, RebalanceErr: errors.New("boom"), Members: 1, Partitions: 1}, "rebalance failed, retrying: boom"},
 		{balanced.Health{Connected: true, LastRebalance: now, Members: 1}, "no partition to consume: no subscribed topic exists yet"},
 		{balanced.Health{Connected: true, LastRebalance: now, Members: 2, Partitions: 4}, "no partition assigned to this member"},
+		{balanced.Health{Connected: true, LastRebalance: now}, "no partition assigned to this member"}, // kafka coordination: no view
 	} {
 		if got := idleReason(c.h); got != c.want {
 			t.Errorf("idleReason(%+v) = %q, want %q", c.h, got, c.want)
