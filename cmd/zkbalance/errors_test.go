@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 // refusedAddr is a local address nothing listens on.
@@ -175,4 +176,37 @@ func TestConsumeMoreMembersThanPartitions(t *testing.T) {
 	if strings.Contains(m1.stdout.String(), "idle: 2 members") {
 		t.Errorf("the owner says it is idle\nstdout:\n%s", m1.stdout)
 	}
+}
+
+// TestConsumeClaimsWaiting: a member assigned a partition whose owner
+// znode another session holds says that its claim waits, and takes the
+// partition once that owner lets go.
+func TestConsumeClaimsWaiting(t *testing.T) {
+	cl := shared.Get(t)
+	topic, group := uniqueName("held"), uniqueName("held-group")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cl.CreateTopic(ctx, topic, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	// A stale owner: an ephemeral owner znode of another session, as a
+	// member that is gone from ids but has not released its partition.
+	conn, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.KafkaZooKeeperConnect()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	owners := "/consumers/" + group + "/owners/" + topic
+	if err := conn.EnsurePath(ctx, owners, zkwatch.WorldACL(zkwatch.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Create(ctx, owners+"/0", []byte("gone-member-0"), zkwatch.FlagEphemeral, zkwatch.WorldACL(zkwatch.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	p := startBin(t, 3*time.Minute, cmdArgs(t, "consume", "--group", group, "--topics", topic)...)
+	const reason = "idle: 1 partition(s) held by another member (claims waiting)"
+	waitFor(t, p, time.Minute, "claims-waiting line", func() bool { return strings.Contains(p.stdout.String(), reason) })
+	conn.Close() // the stale owner's session ends: its znode goes
+	waitFor(t, p, time.Minute, "assignment", func() bool { return strings.Contains(p.stdout.String(), "assigned "+topic+"/0") })
+	stopBin(t, p)
 }
