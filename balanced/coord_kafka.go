@@ -190,6 +190,7 @@ func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler,
 func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kafkaMember, g *kafkaGeneration, h Handler) (genEnd, func()) {
 	c.kgen.Store(g)
 	defer c.kgen.Store(nil)
+	c.noteView(view{}, 0) // Health's ZooKeeper view does not apply to a Kafka generation
 	c.log.Info("joined kafka group generation", "generation", g.id, "leader", g.leader, "assignor", g.protocol, "assigned", g.assigned)
 	// The heartbeat outlives ctx: at close the revoke still heartbeats.
 	hbctx, hbcancel := context.WithCancel(context.WithoutCancel(ctx))

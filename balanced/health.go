@@ -64,14 +64,15 @@ type viewHealth struct {
 	missing                       []string
 }
 
-// noteView records what a rebalance read and assigned, for Health.
+// noteView records what a rebalance read and assigned, for Health; a zero
+// view clears it (a Kafka generation, whose assignment has no such view).
 func (c *Consumer) noteView(v view, assigned int) {
 	vh := viewHealth{members: len(v.input.Members), assigned: assigned}
 	for _, parts := range v.input.Topics {
 		vh.partitions += len(parts)
 	}
 	for _, t := range c.cfg.Topics {
-		if !slices.Contains(v.topics, t) {
+		if v.input.Topics != nil && !slices.Contains(v.topics, t) {
 			vh.missing = append(vh.missing, t)
 		}
 	}

@@ -31,6 +31,10 @@ func TestHealthNoteView(t *testing.T) {
 	if c.Health().MissingTopics[0] != "a" {
 		t.Fatal("Health shares MissingTopics with the consumer")
 	}
+	c.noteView(view{}, 0) // a Kafka generation clears it
+	if h := c.Health(); h.Members != 0 || h.Partitions != 0 || h.Assigned != 0 || h.MissingTopics != nil {
+		t.Fatalf("after a cleared view: %+v", h)
+	}
 }
 
 // New's validation errors are *ConfigError naming the field, matching
