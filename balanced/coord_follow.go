@@ -129,6 +129,7 @@ func (c *Consumer) followSession(ctx context.Context, sess *zkwatch.Conn, h Hand
 						return // the session is gone: the mode sees it too
 					}
 					if m, changed := c.modeFrom(mctx, snap, mode); changed {
+						c.log.Debug("follow: the mode znode names another mode; leaving", "from", mode, "to", m)
 						next = m
 						mcancel(errModeSwitch)
 						return

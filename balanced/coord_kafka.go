@@ -134,7 +134,9 @@ func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		return fmt.Errorf("%w: KafkaStrategy: %w", ErrInvalidConfig, err)
 	}
 	mc := membershipConfig(c.cfg.Sarama, c.cfg.RebalanceTimeout)
+	t0 := time.Now()
 	client, err := c.newKafkaClientWith(ctx, c.addrs, mc)
+	c.log.Debug("kafka membership client", "took", time.Since(t0), "err", err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -188,6 +190,7 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 	c.kgen.Store(g)
 	defer c.kgen.Store(nil)
 	c.log.Info("joined kafka group generation", "generation", g.id, "leader", g.leader, "assignor", g.protocol, "assigned", g.assigned)
+	t0 := time.Now()
 	// The heartbeat outlives ctx: at close the revoke still heartbeats.
 	hbctx, hbcancel := context.WithCancel(context.WithoutCancel(ctx))
 	verdicts := make(chan heartbeatVerdict, 1)
@@ -247,7 +250,7 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 			}
 			c.metrics.rebalances.Inc()
 			c.noteRebalance(gctx, nil)
-			c.log.Info("kafka generation started", "generation", g.id, "owned", len(tps))
+			c.log.Info("kafka generation started", "generation", g.id, "owned", len(tps), "claims took", time.Since(t0))
 		case <-graceC:
 			c.log.Warn("disconnected from ZooKeeper too long; stopping the handlers", "after", c.cfg.LostAfterDisconnect)
 			return endSessionLost, stopHB

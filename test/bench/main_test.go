@@ -45,6 +45,7 @@ var (
 	flagMigMembers      = flag.Int("bench.migration-members", 0, "migration: members of the group switched to Kafka coordination (smoke 4, full 16)")
 	flagMigPartitions   = flag.Int("bench.migration-partitions", 0, "migration: partitions of its topic (smoke 32, full 256)")
 	flagMigInterval     = flag.Duration("bench.migration-interval", 100*time.Millisecond, "migration: the stream sends one message to every partition this often")
+	flagMigMethods      = flag.String("bench.migration-methods", "", "migration: comma-separated subset of old,toggle (default both)")
 	flagPykafka         = flag.Bool("bench.pykafka", true, "include the pykafka contender")
 	flagSaramaGroup     = flag.Bool("bench.sarama-group", true, "include the sarama ConsumerGroup contender")
 	flagOut             = flag.String("bench.out", "", "write the report (Markdown) to this file (default: the test's temporary directory)")
@@ -65,6 +66,7 @@ type sizes struct {
 	rssIdle                                                      time.Duration
 	migrationMembers, migrationPartitions                        int
 	migrationInterval                                            time.Duration
+	migrationMethods                                             map[string]bool
 	latencyAssignors, writesAssignors                            []string
 	only                                                         map[string]bool
 }
@@ -146,6 +148,15 @@ func resolve(t *testing.T) sizes {
 			s.only[p] = true
 		default:
 			t.Fatalf("-bench.only: unknown part %q", p)
+		}
+	}
+	s.migrationMethods = map[string]bool{}
+	for _, m := range list(*flagMigMethods, []string{"old", "toggle"}) {
+		switch m {
+		case "old", "toggle":
+			s.migrationMethods[m] = true
+		default:
+			t.Fatalf("-bench.migration-methods: unknown method %q (old, toggle)", m)
 		}
 	}
 	return s
