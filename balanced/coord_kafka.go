@@ -134,14 +134,14 @@ func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		return fmt.Errorf("%w: KafkaStrategy: %w", ErrInvalidConfig, err)
 	}
 	mc := membershipConfig(c.cfg.Sarama, c.cfg.RebalanceTimeout)
-	t0 := time.Now()
-	client, err := c.newKafkaClientWith(ctx, c.addrs, mc)
-	c.log.Debug("kafka membership client", "took", time.Since(t0), "err", err)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	client := c.takeWarmMembership(ctx) // follow mode: made while the revoke ran
+	if client == nil {
+		if client, err = c.newKafkaClientWith(ctx, c.addrs, mc); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("balanced: kafka client for the group coordinator: %w", err)
 		}
-		return fmt.Errorf("balanced: kafka client for the group coordinator: %w", err)
 	}
 	defer func() { _ = client.Close() }()
 	m := &kafkaMember{client: client, group: c.cfg.Group, topics: slices.Clone(c.cfg.Topics), version: mc.Version,
@@ -298,8 +298,9 @@ func (c *Consumer) leadersOf(tps []TopicPartition) partition.Topics {
 // after hbLost.
 func (c *Consumer) heartbeatLoop(ctx context.Context, m *kafkaMember, g *kafkaGeneration, out chan<- heartbeatVerdict) {
 	lastOK := time.Now()
+	start := lastOK
 	reported := false
-	t := time.NewTimer(c.cfg.HeartbeatInterval)
+	t := time.NewTimer(heartbeatPace(0, c.cfg.HeartbeatInterval))
 	defer t.Stop()
 	for {
 		select {
@@ -330,8 +331,33 @@ func (c *Consumer) heartbeatLoop(ctx context.Context, m *kafkaMember, g *kafkaGe
 			c.log.Warn("kafka group generation lost", "generation", g.id, "err", err)
 			return
 		}
-		t.Reset(next)
+		t.Reset(min(next, heartbeatPace(time.Since(start), c.cfg.HeartbeatInterval)))
 	}
+}
+
+// A generation that has just formed is the likeliest to be superseded:
+// members that start (or switch mode) together reach the coordinator
+// within moments of each other, and the coordinator forms a generation of
+// those that arrived (at once with the brokers'
+// group.initial.rebalance.delay.ms 0). A latecomer that arrives after the
+// generation's SyncGroups waits in its JoinGroup until every member of it
+// has heard of the rebalance, from a heartbeat; meanwhile the earlier ones
+// hold all the partitions. So for settleWindow after a join the heartbeats
+// go every settleHeartbeat (HeartbeatInterval if shorter), not every
+// HeartbeatInterval (3 s): a latecomer waits ~0.1 s instead of up to 3 s.
+const (
+	settleWindow    = 2 * time.Second
+	settleHeartbeat = 100 * time.Millisecond
+)
+
+// heartbeatPace is the heartbeat interval sinceJoin after the generation
+// was joined: settleHeartbeat (or interval if shorter) within
+// settleWindow, interval after.
+func heartbeatPace(sinceJoin, interval time.Duration) time.Duration {
+	if sinceJoin < settleWindow {
+		return min(interval, settleHeartbeat)
+	}
+	return interval
 }
 
 // afterHeartbeat decides from a heartbeat's verdict and the time since the

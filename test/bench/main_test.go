@@ -19,12 +19,18 @@ import (
 )
 
 // shared is the package's real ZooKeeper + 3 Kafka brokers, shared by every
-// contender.
-var shared = cluster.NewShared(cluster.Config{Brokers: brokers})
+// contender; TestMain makes it once the flags are parsed.
+var shared *cluster.Shared
 
 const brokers = 3
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	cfg := cluster.Config{Brokers: brokers}
+	if d := *flagInitialDelay; d >= 0 {
+		cfg.BrokerProps = map[string]string{"group.initial.rebalance.delay.ms": strconv.FormatInt(d.Milliseconds(), 10)}
+	}
+	shared = cluster.NewShared(cfg)
 	shared.Main(m)
 }
 
@@ -45,6 +51,7 @@ var (
 	flagMigMembers      = flag.Int("bench.migration-members", 0, "migration: members of the group switched to Kafka coordination (smoke 4, full 16)")
 	flagMigPartitions   = flag.Int("bench.migration-partitions", 0, "migration: partitions of its topic (smoke 32, full 256)")
 	flagMigInterval     = flag.Duration("bench.migration-interval", 100*time.Millisecond, "migration: the stream sends one message to every partition this often")
+	flagInitialDelay    = flag.Duration("bench.initial-rebalance-delay", -1, "the brokers' group.initial.rebalance.delay.ms (negative: the harness's 0; Kafka's default is 3s): how long the group coordinator holds the first JoinGroup into an empty group for more members")
 	flagMigMethods      = flag.String("bench.migration-methods", "", "migration: comma-separated subset of old,toggle (default both)")
 	flagPykafka         = flag.Bool("bench.pykafka", true, "include the pykafka contender")
 	flagSaramaGroup     = flag.Bool("bench.sarama-group", true, "include the sarama ConsumerGroup contender")
