@@ -148,7 +148,10 @@ func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		strategy: strategy, session: c.cfg.KafkaSessionTimeout, rebal: c.cfg.RebalanceTimeout,
 		log: c.log, heldGen: -1}
 
-	for {
+	for first := true; ; first = false {
+		if first && c.cfg.Coordination == CoordinationFollow && sess != nil {
+			c.waitFollowersLeaving(ctx, sess, CoordinationZooKeeper) // join together: see follow_join.go
+		}
 		g, err := m.join(ctx, func(err error) { c.reportError(ctx, err) })
 		if err != nil {
 			c.shutdownKafka(ctx, m, func() {})
