@@ -243,7 +243,10 @@ type Config struct {
 	KafkaSessionTimeout time.Duration
 	// HeartbeatInterval is how often a kafka-mode member heartbeats (from
 	// its own goroutine, never blocked by handlers); below
-	// KafkaSessionTimeout. Default 3s.
+	// KafkaSessionTimeout. Default 3s. For the first 2 s of a generation
+	// the heartbeats go every 100 ms (or HeartbeatInterval if shorter), so
+	// that a member joining just after a generation formed is let in at
+	// once.
 	HeartbeatInterval time.Duration
 	// RebalanceTimeout is the JoinGroup rebalance timeout: how long the
 	// coordinator waits for every member to rejoin after a rebalance began.

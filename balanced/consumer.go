@@ -38,7 +38,8 @@ type Consumer struct {
 	addrs   []string // the bootstrap brokers the client was made with
 	fetch   *fetchPool
 	store   offsetStore
-	bg      sync.WaitGroup // background closes of partition consumers
+	bg      sync.WaitGroup // background closes of partition consumers, the warming of a membership client
+	warm    warmState      // follow mode: the membership client warmed while leaving zookeeper mode
 	closing sync.Map       // TopicPartition -> chan struct{} closed once its open or closing partition consumer is closed
 
 	// workers is owned by the Run goroutine and the rebalance it starts (one
@@ -362,6 +363,7 @@ func (c *Consumer) newKafkaClientWith(ctx context.Context, addrs []string, conf 
 
 func (c *Consumer) closeKafka() {
 	c.bg.Wait()
+	c.closeWarmMembership()
 	if c.store != nil {
 		_ = c.store.Close()
 	}

@@ -413,6 +413,9 @@ func (c *Consumer) shutdown(sess *zkwatch.Conn) {
 // mode's), done or not.
 func (c *Consumer) leaveZooKeeperMode(ctx context.Context, sess *zkwatch.Conn) {
 	cause := leaveCause(ctx)
+	if cause == ErrRevoked && c.cfg.Coordination == CoordinationFollow {
+		c.warmMembership() // kafka mode comes next: connect to the coordinator while we revoke
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RevokeTimeout+30*time.Second)
 	defer cancel()
 	c.dropDead(ctx)
