@@ -277,3 +277,62 @@ func TestWatchStatusFrames(t *testing.T) {
 		t.Errorf("terminal: %d screen clears; want 2:\n%q", c, out.String())
 	}
 }
+
+// TestWatchStatusJSON: --watch --json is a stream of JSON objects, one per
+// frame, with the time and lag_change; a failed read is {time, error}.
+func TestWatchStatusJSON(t *testing.T) {
+	lags := []int64{5, 8, -1, 6}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	read := func(context.Context) (*groupstate.Status, error) {
+		lag := lags[min(n, len(lags)-1)]
+		n++
+		if n == len(lags) {
+			cancel()
+		}
+		if lag < 0 {
+			return nil, errors.New("kafka: broker gone")
+		}
+		return &groupstate.Status{Group: "g", Partitions: []groupstate.Partition{stPart("t", 0, 10, groupstate.SourceKafka, 0, 10+lag, lag)}}, nil
+	}
+	var out bytes.Buffer
+	if err := watchStatus(ctx, &out, watchConfig{interval: time.Millisecond, json: true}, read); err != nil {
+		t.Fatal(err)
+	}
+	type frame struct {
+		Group string     `json:"group"`
+		Time  *time.Time `json:"time"`
+		Error string     `json:"error"`
+		Rows  []struct {
+			Lag       *int64 `json:"lag"`
+			LagChange *int64 `json:"lag_change"`
+		} `json:"rows"`
+	}
+	var frames []frame
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var f frame
+		if err := dec.Decode(&f); err != nil {
+			t.Fatalf("frame %d: %v", len(frames), err)
+		}
+		frames = append(frames, f)
+	}
+	if len(frames) != 3 {
+		t.Fatalf("%d frames; want 3", len(frames))
+	}
+	for i, f := range frames {
+		if f.Time == nil || f.Time.IsZero() {
+			t.Errorf("frame %d has no time", i)
+		}
+	}
+	if f := frames[0]; f.Group != "g" || len(f.Rows) != 1 || *f.Rows[0].Lag != 5 || f.Rows[0].LagChange != nil {
+		t.Errorf("frame 0: %+v", f)
+	}
+	if f := frames[1]; len(f.Rows) != 1 || *f.Rows[0].Lag != 8 || f.Rows[0].LagChange == nil || *f.Rows[0].LagChange != 3 {
+		t.Errorf("frame 1: %+v", f)
+	}
+	if f := frames[2]; f.Error != "kafka: broker gone" || f.Group != "" {
+		t.Errorf("frame 2: %+v", f)
+	}
+}
