@@ -202,6 +202,9 @@ func TestWatchArgs(t *testing.T) {
 		{"-watch 5 --json", "--watch=5 --json"},
 		{"--watch=1s --topic t", "--watch=1s --topic t"},
 		{"--group g -- --watch", "--group g -- --watch"},
+		{"--watch 0", "--watch=0"}, // for parseWatch to refuse
+		{"--watch -1s --json", "--watch=-1s --json"},
+		{"--watch --topic 5", "--watch=2s --topic 5"},
 	} {
 		if got := strings.Join(watchArgs(strings.Fields(tc.in)), " "); got != tc.want {
 			t.Errorf("watchArgs(%q) = %q; want %q", tc.in, got, tc.want)

@@ -47,7 +47,7 @@ func watchArgs(args []string) []string {
 			continue
 		}
 		if i+1 < len(args) {
-			if _, err := parseWatch(args[i+1]); err == nil {
+			if looksLikeInterval(args[i+1]) { // "0" and "-1s" too: parseWatch says why not
 				out = append(out, "--watch="+args[i+1])
 				i++
 				continue
@@ -56,6 +56,16 @@ func watchArgs(args []string) []string {
 		out = append(out, "--watch="+defaultWatch.String())
 	}
 	return out
+}
+
+// looksLikeInterval reports whether s is meant as --watch's interval: a
+// duration or a number, valid or not.
+func looksLikeInterval(s string) bool {
+	if _, err := time.ParseDuration(s); err == nil {
+		return true
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).
