@@ -220,3 +220,42 @@ func TestMetricsLagAddsUp(t *testing.T) {
 		t.Errorf("%d zookeeper_connected series for A and B", n)
 	}
 }
+
+// TestMetricsHandlerErrors: a handler call that fails while its partition
+// is owned is counted once per failure, per topic, from 0.
+func TestMetricsHandlerErrors(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, time.Minute)
+	topic, group := uniq(t, "herr"), uniq(t, "g-herr")
+	if err := cl.CreateTopic(ctx, topic, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	var mu sync.Mutex
+	fails, done := 2, make(chan struct{})
+	h := balanced.EachMessage(func(ctx context.Context, m *balanced.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fails > 0 {
+			fails--
+			return fmt.Errorf("failure %d", 2-fails)
+		}
+		close(done)
+		return nil
+	})
+	a := startMember(t, "A", balanced.Config{Group: group, Topics: []string{topic}, Registerer: reg,
+		HandlerRestartDelay: 50 * time.Millisecond, CommitInterval: 100 * time.Millisecond}, h)
+	if s := series(t, reg, "zkbalance_handler_errors_total"); len(s) != 1 || s[0].v != 0 || s[0].labels["topic"] != topic {
+		t.Errorf("before any message: handler_errors_total = %v, want one series at 0 for %s", s, topic)
+	}
+	waitConverged(t, 30*time.Second, "scala-range", group, map[string]int32{topic: 1}, a)
+	produceSpread(t, topic, 1, 1)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("the message was never processed")
+	}
+	if s := series(t, reg, "zkbalance_handler_errors_total"); len(s) != 1 || s[0].v != 2 {
+		t.Errorf("handler_errors_total = %v, want 2", s)
+	}
+}
