@@ -77,27 +77,37 @@ func stuckHandler(mu *sync.Mutex, got map[balanced.TopicPartition]int64) balance
 	})
 }
 
-// groupLag is the group's true lag: the log end of each partition minus its
-// committed offset in ZooKeeper (0 when none: InitialOffset oldest).
-func groupLag(t testing.TB, group string, ends map[balanced.TopicPartition]int64) int64 {
+// zkCommitted reads group's committed offsets of the partitions in ends
+// from ZooKeeper.
+func zkCommitted(t testing.TB, group string, ends map[balanced.TopicPartition]int64) map[balanced.TopicPartition]int64 {
 	t.Helper()
 	ctx := testCtx(t, 10*time.Second)
-	var lag int64
-	for tp, end := range ends {
-		var committed int64
+	out := map[balanced.TopicPartition]int64{}
+	for tp := range ends {
 		if data, _, err := zkConn(t).Get(ctx, offsetPath(group, tp.Topic, tp.Partition)); err == nil {
-			if committed, err = strconv.ParseInt(string(data), 10, 64); err != nil {
+			off, err := strconv.ParseInt(string(data), 10, 64)
+			if err != nil {
 				t.Fatalf("offset of %s: %q: %v", tp, data, err)
 			}
+			out[tp] = off
 		}
-		lag += end - committed
+	}
+	return out
+}
+
+// groupLag is the group's true lag: the log end of each partition minus its
+// committed offset (0 when none: InitialOffset oldest).
+func groupLag(ends, committed map[balanced.TopicPartition]int64) int64 {
+	var lag int64
+	for tp, end := range ends {
+		lag += end - committed[tp]
 	}
 	return lag
 }
 
 // lagMismatch compares the lag series in reg with the members' ownership
 // and the group's true lag; "" when they agree.
-func lagMismatch(t testing.TB, reg prometheus.Gatherer, group string, ends map[balanced.TopicPartition]int64, members ...*member) string {
+func lagMismatch(t testing.TB, reg prometheus.Gatherer, committed func() map[balanced.TopicPartition]int64, ends map[balanced.TopicPartition]int64, members ...*member) string {
 	t.Helper()
 	owner := map[string]string{} // "topic/partition" -> member id
 	for _, m := range members {
@@ -124,19 +134,24 @@ func lagMismatch(t testing.TB, reg prometheus.Gatherer, group string, ends map[b
 			problems = append(problems, fmt.Sprintf("owned partition %s has no lag series", key))
 		}
 	}
-	if want := groupLag(t, group, ends); sum != float64(want) {
+	if want := groupLag(ends, committed()); sum != float64(want) {
 		problems = append(problems, fmt.Sprintf("summed lag %v, group's true lag %d", sum, want))
 	}
 	slices.Sort(problems)
 	return strings.Join(problems, "; ")
 }
 
-func waitLag(t testing.TB, d time.Duration, reg prometheus.Gatherer, group string, ends map[balanced.TopicPartition]int64, members ...*member) {
+// waitLag waits until lagMismatch finds nothing (committed offsets in
+// ZooKeeper unless committed is set).
+func waitLag(t testing.TB, d time.Duration, reg prometheus.Gatherer, group string, committed func() map[balanced.TopicPartition]int64, ends map[balanced.TopicPartition]int64, members ...*member) {
 	t.Helper()
 	deadline := time.Now().Add(d)
+	if committed == nil {
+		committed = func() map[balanced.TopicPartition]int64 { return zkCommitted(t, group, ends) }
+	}
 	var last string
 	for time.Now().Before(deadline) {
-		if last = lagMismatch(t, reg, group, ends, members...); last == "" {
+		if last = lagMismatch(t, reg, committed, ends, members...); last == "" {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -166,7 +181,7 @@ func TestMetricsLagAddsUp(t *testing.T) {
 	b := startMember(t, "B", cfg, stuckHandler(&mu, got))
 	topics := map[string]int32{topic: parts}
 	waitConverged(t, 30*time.Second, "scala-range", group, topics, a, b)
-	waitLag(t, 20*time.Second, reg, group, ends, a, b)
+	waitLag(t, 20*time.Second, reg, group, nil, ends, a, b)
 	mu.Lock()
 	stuck := len(got)
 	mu.Unlock()
@@ -177,13 +192,13 @@ func TestMetricsLagAddsUp(t *testing.T) {
 	for tp, n := range produceSpread(t, topic, parts, 5*parts) {
 		ends[tp] += n
 	}
-	waitLag(t, 10*time.Second, reg, group, ends, a, b)
+	waitLag(t, 10*time.Second, reg, group, nil, ends, a, b)
 
 	// A third member: the partitions that move are exported by their new
 	// owner only.
 	c := startMember(t, "C", cfg, stuckHandler(&mu, got))
 	waitConverged(t, 30*time.Second, "scala-range", group, topics, a, b, c)
-	waitLag(t, 20*time.Second, reg, group, ends, a, b, c)
+	waitLag(t, 20*time.Second, reg, group, nil, ends, a, b, c)
 	for _, m := range []*member{a, b, c} {
 		if n := len(m.c.Owned()); n != parts/3 {
 			t.Errorf("member %s owns %d partitions, want %d", m.name, n, parts/3)
@@ -215,7 +230,7 @@ func TestMetricsLagAddsUp(t *testing.T) {
 		}
 	}
 	waitConverged(t, 30*time.Second, "scala-range", group, topics, a, b)
-	waitLag(t, 20*time.Second, reg, group, ends, a, b)
+	waitLag(t, 20*time.Second, reg, group, nil, ends, a, b)
 	if n := len(series(t, reg, "zkbalance_zookeeper_connected")); n != 2 {
 		t.Errorf("%d zookeeper_connected series for A and B", n)
 	}
@@ -258,4 +273,46 @@ func TestMetricsHandlerErrors(t *testing.T) {
 	if s := series(t, reg, "zkbalance_handler_errors_total"); len(s) != 1 || s[0].v != 2 {
 		t.Errorf("handler_errors_total = %v, want 2", s)
 	}
+}
+
+// TestMetricsLagAddsUpKafkaMode: the same in kafka mode, where the Kafka
+// coordinator's generations revoke and assign (offsets in Kafka).
+func TestMetricsLagAddsUpKafkaMode(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 3*time.Minute)
+	const parts = 6
+	topic, group := uniq(t, "klag"), uniq(t, "g-klag")
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	ends := produceSpread(t, topic, parts, 10*parts)
+	reg := prometheus.NewRegistry()
+	var mu sync.Mutex
+	got := map[balanced.TopicPartition]int64{}
+	cfg := kafkaModeConfig(group, topic, "range")
+	cfg.Registerer, cfg.LagInterval = reg, 200*time.Millisecond
+	committed := func() map[balanced.TopicPartition]int64 { return kafkaCommitted(t, group, topic, parts) }
+	a := startMember(t, "A", cfg, stuckHandler(&mu, got))
+	b := startMember(t, "B", cfg, stuckHandler(&mu, got))
+	waitKafkaSplit(t, time.Minute, group, topic, parts, nil, a, b)
+	waitLag(t, 20*time.Second, reg, group, committed, ends, a, b)
+	for tp, n := range produceSpread(t, topic, parts, 5*parts) {
+		ends[tp] += n
+	}
+	waitLag(t, 10*time.Second, reg, group, committed, ends, a, b)
+	c := startMember(t, "C", cfg, stuckHandler(&mu, got))
+	waitKafkaSplit(t, time.Minute, group, topic, parts, nil, a, b, c)
+	waitLag(t, 20*time.Second, reg, group, committed, ends, a, b, c)
+	cid := c.c.MemberID()
+	c.Stop(t)
+	if s := series(t, reg, "zkbalance_owned_partitions"); len(s) != 2 {
+		t.Errorf("after C stopped: owned_partitions series %v, want A's and B's", s)
+	}
+	for _, s := range series(t, reg, "zkbalance_lag_messages") {
+		if s.labels["member"] == cid {
+			t.Errorf("after C stopped: %v", s)
+		}
+	}
+	waitKafkaSplit(t, time.Minute, group, topic, parts, nil, a, b)
+	waitLag(t, 20*time.Second, reg, group, committed, ends, a, b)
 }
