@@ -173,8 +173,23 @@ type Config struct {
 	Hooks Hooks
 	// Logger receives the consumer's logs. Default slog.Default().
 	Logger *slog.Logger
-	// Registerer, when set, registers the consumer's Prometheus metrics.
+	// Registerer, when set, registers the consumer's Prometheus metrics
+	// (zkbalance_*, labelled group and member: the member id). Members of
+	// one group, or of several, may share a Registerer: their series differ
+	// by member, so that summing over members gives the group's value. Two
+	// consumers with the same MemberID in one Registerer make New fail with
+	// ErrInvalidConfig. The series are unregistered when Run returns (or by
+	// Close when Run never ran). The metrics are listed in the package
+	// documentation.
 	Registerer prometheus.Registerer
+	// LagInterval is how often the log end offsets of the owned partitions
+	// are listed (one ListOffsets request per leader broker) for
+	// zkbalance_lag_messages, so that the lag of a partition whose handler
+	// is stuck keeps growing; the fetched high-water mark updates it in
+	// between while messages flow, and a newly acquired partition is listed
+	// at once. Default 10s (under a usual scrape interval of 15s); minimum
+	// 10ms.
+	LagInterval time.Duration
 	// Sarama is the base client config for fetching (copied; the consumer
 	// sets what it needs). Default sarama.NewConfig() with Version 2.1,
 	// Consumer.MaxWaitTime 100ms (newly assigned partitions start fetching
@@ -243,7 +258,10 @@ type Config struct {
 	KafkaSessionTimeout time.Duration
 	// HeartbeatInterval is how often a kafka-mode member heartbeats (from
 	// its own goroutine, never blocked by handlers); below
-	// KafkaSessionTimeout. Default 3s.
+	// KafkaSessionTimeout. Default 3s. For the first 2 s of a generation
+	// the heartbeats go every 100 ms (or HeartbeatInterval if shorter), so
+	// that a member joining just after a generation formed is let in at
+	// once.
 	HeartbeatInterval time.Duration
 	// RebalanceTimeout is the JoinGroup rebalance timeout: how long the
 	// coordinator waits for every member to rejoin after a rebalance began.
@@ -352,6 +370,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"RevokeTimeout", &c.RevokeTimeout, defaultRevokeTimeout(c.Layout), time.Millisecond},
 		{"RebalanceDelay", &c.RebalanceDelay, 20 * time.Millisecond, time.Millisecond},
 		{"HandlerRestartDelay", &c.HandlerRestartDelay, time.Second, time.Millisecond},
+		{"LagInterval", &c.LagInterval, 10 * time.Second, 10 * time.Millisecond},
 	}
 	for _, d := range durations {
 		if *d.d < 0 {

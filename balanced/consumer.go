@@ -38,7 +38,8 @@ type Consumer struct {
 	addrs   []string // the bootstrap brokers the client was made with
 	fetch   *fetchPool
 	store   offsetStore
-	bg      sync.WaitGroup // background closes of partition consumers
+	bg      sync.WaitGroup // background closes of partition consumers, the warming of a membership client
+	warm    warmState      // follow mode: the membership client warmed while leaving zookeeper mode
 	closing sync.Map       // TopicPartition -> chan struct{} closed once its open or closing partition consumer is closed
 
 	// workers is owned by the Run goroutine and the rebalance it starts (one
@@ -55,6 +56,9 @@ type Consumer struct {
 	// partition held by another member and waits: the session loop then
 	// restarts the rebalance if the owners it read have changed since.
 	claimWaits chan struct{}
+
+	// lagKick asks the lag loop for a refresh (lag.go).
+	lagKick chan struct{}
 
 	// detach is follow mode's request to drop ZooKeeper (coord_detach.go).
 	detach zkDetach
@@ -82,26 +86,37 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil {
 		return nil, &ConfigError{Field: "Assignor", Reason: err.Error()}
 	}
-	m, err := newMetrics(cfg.Group, cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
 	id := cfg.MemberID
 	if id == "" {
 		id = newMemberID(cfg.Layout, cfg.Group)
 	}
-	return &Consumer{
+	c := &Consumer{
 		cfg:        cfg,
 		log:        cfg.Logger.With("group", cfg.Group, "member", id),
 		memberID:   id,
 		assignor:   a,
-		metrics:    m,
 		closeCh:    make(chan struct{}),
 		runDone:    make(chan struct{}),
 		stateLock:  newCtxMutex(),
 		workers:    map[TopicPartition]*worker{},
 		claimWaits: make(chan struct{}, 1),
-	}, nil
+		lagKick:    make(chan struct{}, 1),
+	}
+	if c.metrics, err = newMetrics(cfg.Group, id, cfg.Topics, cfg.Registerer, c.zooKeeperConnected); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// zooKeeperConnected is the zookeeper_connected series: connected to the
+// session Run holds; not ok when the member does not use ZooKeeper
+// (Config.ZooKeeper empty, or detached in follow mode).
+func (c *Consumer) zooKeeperConnected() (connected, ok bool) {
+	if c.cfg.ZooKeeper == "" || c.zkDetached() {
+		return false, false
+	}
+	sess := c.sess.Load()
+	return sess != nil && sess.State() == zkwatch.StateHasSession, true
 }
 
 // MemberID is this member's id in /consumers/<group>/ids.
@@ -159,6 +174,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	c.started = true
 	c.mu.Unlock()
 	defer close(c.runDone)
+	defer c.metrics.unregister() // after everything else: the member's series end with it
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -243,7 +259,9 @@ func (c *Consumer) renewSession(ctx context.Context) *zkwatch.Conn {
 }
 
 // Close stops Run (as if its context was cancelled) and waits for it to
-// return. Safe to call more than once and before Run.
+// return. Safe to call more than once and before Run. The member's
+// Prometheus series are unregistered when Run returns, or by Close when Run
+// never ran.
 func (c *Consumer) Close() error {
 	c.mu.Lock()
 	if !c.closed {
@@ -255,6 +273,7 @@ func (c *Consumer) Close() error {
 	if started {
 		<-c.runDone
 	}
+	c.metrics.unregister()
 	return nil
 }
 
@@ -363,6 +382,7 @@ func (c *Consumer) newKafkaClientWith(ctx context.Context, addrs []string, conf 
 
 func (c *Consumer) closeKafka() {
 	c.bg.Wait()
+	c.closeWarmMembership()
 	if c.store != nil {
 		_ = c.store.Close()
 	}

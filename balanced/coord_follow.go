@@ -154,6 +154,7 @@ func (c *Consumer) followSession(ctx context.Context, sess *zkwatch.Conn, h Hand
 						c.detach.request() // kafka mode drops ZooKeeper
 					}
 					if m, changed := c.modeFrom(mctx, snap, mode); changed {
+						c.log.Debug("follow: the mode znode names another mode; leaving", "from", mode, "to", m)
 						next = m
 						mcancel(errModeSwitch)
 						return

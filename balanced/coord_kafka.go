@@ -134,21 +134,26 @@ func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		return fmt.Errorf("%w: KafkaStrategy: %w", ErrInvalidConfig, err)
 	}
 	mc := membershipConfig(c.cfg.Sarama, c.cfg.RebalanceTimeout)
-	client, err := c.newKafkaClientWith(ctx, c.addrs, mc)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	client := c.takeWarmMembership(ctx) // follow mode: made while the revoke ran
+	if client == nil {
+		if client, err = c.newKafkaClientWith(ctx, c.addrs, mc); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("balanced: kafka client for the group coordinator: %w", err)
 		}
-		return fmt.Errorf("balanced: kafka client for the group coordinator: %w", err)
 	}
 	defer func() { _ = client.Close() }()
 	m := &kafkaMember{client: client, group: c.cfg.Group, topics: slices.Clone(c.cfg.Topics), version: mc.Version,
 		strategy: strategy, session: c.cfg.KafkaSessionTimeout, rebal: c.cfg.RebalanceTimeout,
 		log: c.log, heldGen: -1}
 
-	for {
+	for first := true; ; first = false {
 		if c.zkDetached() {
 			sess = nil // dropped (coord_detach.go): claim nothing from now on
+		}
+		if first && c.cfg.Coordination == CoordinationFollow && sess != nil {
+			c.waitFollowersLeaving(ctx, sess, CoordinationZooKeeper) // join together: see follow_join.go
 		}
 		g, err := m.join(ctx, func(err error) { c.reportError(ctx, err) })
 		if err != nil {
@@ -192,6 +197,7 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 	defer c.kgen.Store(nil)
 	c.noteView(view{}, 0) // Health's ZooKeeper view does not apply to a Kafka generation
 	c.log.Info("joined kafka group generation", "generation", g.id, "leader", g.leader, "assignor", g.protocol, "assigned", g.assigned)
+	t0 := time.Now()
 	// The heartbeat outlives ctx: at close the revoke still heartbeats.
 	hbctx, hbcancel := context.WithCancel(context.WithoutCancel(ctx))
 	verdicts := make(chan heartbeatVerdict, 1)
@@ -265,7 +271,7 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 			}
 			c.metrics.rebalances.Inc()
 			c.noteRebalance(gctx, nil)
-			c.log.Info("kafka generation started", "generation", g.id, "owned", len(tps))
+			c.log.Info("kafka generation started", "generation", g.id, "owned", len(tps), "claims took", time.Since(t0))
 		case <-graceC:
 			c.log.Warn("disconnected from ZooKeeper too long; stopping the handlers", "after", c.cfg.LostAfterDisconnect)
 			return endSessionLost, stopHB
@@ -322,8 +328,9 @@ func (c *Consumer) leadersOf(ctx context.Context, sess *zkwatch.Conn, tps []Topi
 // after hbLost.
 func (c *Consumer) heartbeatLoop(ctx context.Context, m *kafkaMember, g *kafkaGeneration, out chan<- heartbeatVerdict) {
 	lastOK := time.Now()
+	start := lastOK
 	reported := false
-	t := time.NewTimer(c.cfg.HeartbeatInterval)
+	t := time.NewTimer(heartbeatPace(0, c.cfg.HeartbeatInterval))
 	defer t.Stop()
 	for {
 		select {
@@ -354,8 +361,33 @@ func (c *Consumer) heartbeatLoop(ctx context.Context, m *kafkaMember, g *kafkaGe
 			c.log.Warn("kafka group generation lost", "generation", g.id, "err", err)
 			return
 		}
-		t.Reset(next)
+		t.Reset(min(next, heartbeatPace(time.Since(start), c.cfg.HeartbeatInterval)))
 	}
+}
+
+// A generation that has just formed is the likeliest to be superseded:
+// members that start (or switch mode) together reach the coordinator
+// within moments of each other, and the coordinator forms a generation of
+// those that arrived (at once with the brokers'
+// group.initial.rebalance.delay.ms 0). A latecomer that arrives after the
+// generation's SyncGroups waits in its JoinGroup until every member of it
+// has heard of the rebalance, from a heartbeat; meanwhile the earlier ones
+// hold all the partitions. So for settleWindow after a join the heartbeats
+// go every settleHeartbeat (HeartbeatInterval if shorter), not every
+// HeartbeatInterval (3 s): a latecomer waits ~0.1 s instead of up to 3 s.
+const (
+	settleWindow    = 2 * time.Second
+	settleHeartbeat = 100 * time.Millisecond
+)
+
+// heartbeatPace is the heartbeat interval sinceJoin after the generation
+// was joined: settleHeartbeat (or interval if shorter) within
+// settleWindow, interval after.
+func heartbeatPace(sinceJoin, interval time.Duration) time.Duration {
+	if sinceJoin < settleWindow {
+		return min(interval, settleHeartbeat)
+	}
+	return interval
 }
 
 // afterHeartbeat decides from a heartbeat's verdict and the time since the

@@ -51,6 +51,41 @@
 // rebalance for health checks. Package balancedtest runs a Handler over a
 // fake partition, without ZooKeeper or Kafka.
 //
+// # Metrics
+//
+// With Config.Registerer set, the member registers these Prometheus series,
+// each labelled group and member (the member id), so that members of one
+// group may share a registry and sums over members are the group's values;
+// the per-topic counters start at 0 for Config.Topics (and for a
+// TopicPattern topic once one of its partitions is owned), and every
+// series is unregistered when Run returns:
+//
+//   - zkbalance_lag_messages{topic,partition}: log end offset minus the
+//     member's position, for each partition it owns, from the moment it
+//     owns it (before the first mark: its start offset) until it is
+//     revoked, lost or the member closes. The log end is re-listed every
+//     Config.LagInterval, so the lag of a stuck handler keeps growing.
+//     sum by (group) is the group's lag, counted once per partition.
+//   - zkbalance_last_commit_timestamp_seconds{topic,partition}: unix time of
+//     the partition's last successful commit by this member (absent before
+//     its first one). Per partition rather than per member: a member's
+//     latest commit would hide one stuck partition among busy ones; take
+//     max by (member) for the member's. An idle partition commits nothing,
+//     so alert on it together with the lag.
+//   - zkbalance_commit_duration_seconds: latency of each partition commit.
+//   - zkbalance_commits_total, zkbalance_commit_errors_total.
+//   - zkbalance_messages_processed_total{topic}: marked messages, counted
+//     when committed.
+//   - zkbalance_handler_errors_total{topic}: Handler.Consume calls that
+//     returned an error while the partition was owned.
+//   - zkbalance_zookeeper_connected: 1 while connected to the member's
+//     ZooKeeper session, 0 otherwise; absent without ZooKeeper (and once
+//     detached in follow mode).
+//   - zkbalance_owned_partitions, zkbalance_rebalances_total,
+//     zkbalance_rebalances_superseded_total,
+//     zkbalance_rebalance_duration_seconds, zkbalance_claim_retries_total,
+//     zkbalance_sessions_lost_total.
+//
 // # Concurrency
 //
 // Consume runs concurrently for different partitions, each on its own

@@ -83,6 +83,24 @@ func TestAfterHeartbeat(t *testing.T) {
 	}
 }
 
+func TestHeartbeatPace(t *testing.T) {
+	cases := []struct {
+		sinceJoin, interval, want time.Duration
+	}{
+		{0, 3 * time.Second, settleHeartbeat},
+		{settleWindow - time.Millisecond, 3 * time.Second, settleHeartbeat},
+		{settleWindow, 3 * time.Second, 3 * time.Second},
+		{time.Minute, 3 * time.Second, 3 * time.Second},
+		{0, 20 * time.Millisecond, 20 * time.Millisecond}, // a shorter HeartbeatInterval wins
+		{time.Minute, 20 * time.Millisecond, 20 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		if got := heartbeatPace(tc.sinceJoin, tc.interval); got != tc.want {
+			t.Errorf("heartbeatPace(%s, %s) = %s, want %s", tc.sinceJoin, tc.interval, got, tc.want)
+		}
+	}
+}
+
 func TestFencedByGeneration(t *testing.T) {
 	for _, err := range []error{sarama.ErrIllegalGeneration, sarama.ErrUnknownMemberId, sarama.ErrRebalanceInProgress,
 		fmt.Errorf("coordinator x: %w", sarama.ErrIllegalGeneration)} {

@@ -119,7 +119,11 @@ func (m *kafkaMember) joinOnce(ctx context.Context) (*kafkaGeneration, error) {
 	if err := req.AddGroupProtocolMetadata(m.strategy.Name(), meta); err != nil {
 		return nil, err
 	}
+	t0 := time.Now()
 	join, err := kafkacoord.Call(ctx, func() (*sarama.JoinGroupResponse, error) { return coord.JoinGroup(req) })
+	if err == nil {
+		m.log.Debug("JoinGroup answered", "err", join.Err, "generation", join.GenerationId, "leader", join.LeaderId == join.MemberId, "members", len(join.Members), "took", time.Since(t0))
+	}
 	if err != nil {
 		_ = coord.Close() // the client reopens it; a half-read answer must not linger
 		return nil, err
@@ -146,7 +150,11 @@ func (m *kafkaMember) joinOnce(ctx context.Context) (*kafkaGeneration, error) {
 			return nil, err
 		}
 	}
+	t1 := time.Now()
 	resp, err := kafkacoord.Call(ctx, func() (*sarama.SyncGroupResponse, error) { return coord.SyncGroup(sync) })
+	if err == nil {
+		m.log.Debug("SyncGroup answered", "err", resp.Err, "generation", g.id, "took", time.Since(t1))
+	}
 	if err != nil {
 		_ = coord.Close()
 		return nil, err

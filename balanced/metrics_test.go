@@ -1,6 +1,7 @@
 package balanced_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -55,9 +56,37 @@ func TestMetricsFollowOwnership(t *testing.T) {
 	if got["zkbalance_commit_errors_total"] != 0 {
 		t.Errorf("commit errors: %v", got["zkbalance_commit_errors_total"])
 	}
-	// A second consumer of the same group may not register the same series.
-	if _, err := balanced.New(balanced.Config{Group: group, Topics: []string{topic}, ZooKeeper: cl.ZooKeeperAddr(), Registerer: reg}); err == nil {
-		t.Error("registering the same group's metrics twice was accepted")
+	if got["zkbalance_commit_duration_seconds"] < got["zkbalance_commits_total"] {
+		t.Errorf("%v commit latencies observed for %v commits", got["zkbalance_commit_duration_seconds"], got["zkbalance_commits_total"])
+	}
+	// Every owned partition committed: its last commit time is recent.
+	commits := series(t, reg, "zkbalance_last_commit_timestamp_seconds")
+	if len(commits) != len(a.c.Owned()) {
+		t.Errorf("last_commit_timestamp_seconds for %d partitions, A owns %v", len(commits), a.c.Owned())
+	}
+	for _, s := range commits {
+		if age := time.Since(time.Unix(int64(s.v), 0)); age < -time.Second || age > time.Minute {
+			t.Errorf("last commit %v ago: %v", age, s)
+		}
+	}
+	if c := series(t, reg, "zkbalance_zookeeper_connected"); len(c) != 1 || c[0].v != 1 {
+		t.Errorf("zookeeper_connected = %v, want one series at 1", c)
+	}
+	// Another member may share the registry; A's member id may not be
+	// registered twice.
+	if _, err := balanced.New(balanced.Config{Group: group, Topics: []string{topic}, ZooKeeper: cl.ZooKeeperAddr(), Registerer: reg, MemberID: a.c.MemberID()}); !errors.Is(err, balanced.ErrInvalidConfig) {
+		t.Errorf("registering member %s's metrics twice: err = %v, want ErrInvalidConfig", a.c.MemberID(), err)
+	}
+	other, err := balanced.New(balanced.Config{Group: group, Topics: []string{topic}, ZooKeeper: cl.ZooKeeperAddr(), Registerer: reg})
+	if err != nil {
+		t.Fatalf("a second member sharing the registry: %v", err)
+	}
+	if n := len(series(t, reg, "zkbalance_rebalances_total")); n != 2 {
+		t.Errorf("%d rebalances_total series with two members registered, want 2", n)
+	}
+	other.Close() // never ran: Close unregisters its series
+	if n := len(series(t, reg, "zkbalance_rebalances_total")); n != 1 {
+		t.Errorf("%d rebalances_total series after the second member's Close, want 1", n)
 	}
 }
 

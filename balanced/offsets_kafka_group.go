@@ -27,11 +27,11 @@ import (
 // session is gone does not commit either. Without one (no ZooKeeper) the
 // generation alone fences.
 func newKafkaGroupOffsets(client sarama.Client, group string) offsetStore {
-	return &kafkaGroupOffsetStore{kafkaOffsetStore: kafkaOffsetStore{client: client, group: group}}
+	return &kafkaGroupOffsetStore{kafkaOffsetStore: newKafkaOffsetStore(client, group)}
 }
 
 type kafkaGroupOffsetStore struct {
-	kafkaOffsetStore // Fetch, Close
+	*kafkaOffsetStore // Fetch, Close
 }
 
 // Commit implements offsetStore.
@@ -47,7 +47,7 @@ func (s *kafkaGroupOffsetStore) Commit(ctx context.Context, f fence, tp partitio
 		before = f.Check
 	}
 	err := kafkacoord.Do(ctx, s.client, s.group, before, func(b *sarama.Broker) error {
-		return commitOffset(ctx, b, s.group, f.Gen.id, f.Gen.memberID, tp, offset)
+		return s.commitOffset(ctx, b, f.Gen.id, f.Gen.memberID, tp, offset)
 	})
 	if fencedByGeneration(err) {
 		return fmt.Errorf("balanced: commit offset %d of group %s %s/%d (generation %d): %w: %w", offset, s.group, tp.Topic, tp.Partition, f.Gen.id, ErrNotOwner, err)

@@ -117,8 +117,10 @@ func (c *Consumer) setWorker(tp TopicPartition, w *worker) {
 	defer c.stateLock.Unlock()
 	if w == nil {
 		delete(c.workers, tp)
+		c.metrics.forgetPartition(tp)
 	} else {
 		c.workers[tp] = w
+		c.metrics.initTopic(tp.Topic) // topics matched by TopicPattern
 	}
 	c.metrics.owned.Set(float64(len(c.workers)))
 }
@@ -172,6 +174,7 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 	for _, w := range ws {
 		w.cancel(cause)
 	}
+	c.forgetWorkers(ws) // the partitions are being handed over: no lag of ours any more
 	parallel := func(fn func(w *worker)) {
 		var wg sync.WaitGroup
 		for _, w := range ws {
@@ -369,8 +372,13 @@ func (c *Consumer) loseAll(ctx context.Context, cause error, keepClaims bool) {
 		return
 	}
 	var tps []TopicPartition
-	for tp, w := range ws {
+	lost := make([]*worker, 0, len(ws))
+	for _, w := range ws {
 		w.cancel(cause)
+		lost = append(lost, w)
+	}
+	c.forgetWorkers(lost) // lost (or suspended): no lag of ours any more
+	for tp, w := range ws {
 		_ = c.finish(ctx, w, false)
 		if !w.suspended { // a suspended one was reported lost already
 			tps = append(tps, tp)
@@ -414,6 +422,9 @@ func (c *Consumer) shutdown(sess *zkwatch.Conn) {
 // mode's), done or not.
 func (c *Consumer) leaveZooKeeperMode(ctx context.Context, sess *zkwatch.Conn) {
 	cause := leaveCause(ctx)
+	if cause == ErrRevoked && c.cfg.Coordination == CoordinationFollow {
+		c.warmMembership() // kafka mode comes next: connect to the coordinator while we revoke
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RevokeTimeout+30*time.Second)
 	defer cancel()
 	c.dropDead(ctx)

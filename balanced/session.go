@@ -245,7 +245,13 @@ func (c *Consumer) registerOnce(ctx context.Context, sess *zkwatch.Conn) error {
 // commitLoop commits marked offsets every CommitInterval. A fenced commit
 // stops that partition's handler at once and calls fenced (which triggers
 // a rebalance, or in kafka mode ends the generation).
+//
+// It also runs the lag loop (lag.go) until ctx is done, and publishes the
+// per-partition series after every round of commits.
 func (c *Consumer) commitLoop(ctx context.Context, fenced func()) {
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); c.lagLoop(ctx) }() // owned by commitLoop, which waits for it
+	defer func() { <-lagDone }()
 	t := time.NewTicker(c.cfg.CommitInterval)
 	defer t.Stop()
 	for {
@@ -264,9 +270,6 @@ func (c *Consumer) commitLoop(ctx context.Context, fenced func()) {
 		c.stateLock.Unlock()
 		for _, w := range ws {
 			err := c.commit(ctx, w)
-			if hwm, m := w.hwm.Load(), w.marked.Load(); hwm > 0 && m >= 0 {
-				c.metrics.lag.WithLabelValues(w.tp.Topic, fmt.Sprint(w.tp.Partition)).Set(float64(max(hwm-m, 0)))
-			}
 			switch {
 			case err == nil, ctx.Err() != nil:
 			case errors.Is(err, ErrNotOwner):
@@ -280,6 +283,7 @@ func (c *Consumer) commitLoop(ctx context.Context, fenced func()) {
 				c.partitionFailed(ctx, "commit", w.tp, err)
 			}
 		}
+		c.publishPartitions()
 	}
 }
 

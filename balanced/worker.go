@@ -30,6 +30,12 @@ type worker struct {
 	first    atomic.Int64 // offset of the first message fetched; -1 before (counts processed messages when nothing was committed before)
 	fetching atomic.Bool  // a partition consumer is running
 
+	// For the lag and commit series (lag.go).
+	start         atomic.Int64 // offset the worker started from (committed, or the symbolic InitialOffset); noOffset before it is read
+	startResolved atomic.Int64 // a symbolic start resolved by ListOffsets; noOffset before
+	listedEnd     atomic.Int64 // log end from the last ListOffsets; noOffset before
+	lastCommit    atomic.Int64 // unix nanoseconds of the last successful commit; 0 none
+
 	commitMu  sync.Mutex
 	committed int64 // last committed (or fetched) next offset; -1 none
 	released  bool  // no commit may happen any more
@@ -41,6 +47,9 @@ func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f 
 	w := &worker{tp: tp, gen: gen, claim: cl, fence: f, ctx: ctx, cancel: cancel, done: make(chan struct{}), committed: -1}
 	w.marked.Store(-1)
 	w.first.Store(-1)
+	w.start.Store(noOffset)
+	w.startResolved.Store(noOffset)
+	w.listedEnd.Store(noOffset)
 	return w
 }
 
@@ -56,6 +65,8 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		return
 	}
 	tOffset := time.Since(t0)
+	w.start.Store(off)
+	c.kickLag() // the lag is known from now on
 	for w.ctx.Err() == nil {
 		if !c.waitClosed(w.ctx, w.tp) {
 			return
@@ -68,6 +79,8 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 			log.Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
 			c.partitionFailed(w.ctx, "fetch", w.tp, fmt.Errorf("offset %d: %w; reset to %d", off, err, c.cfg.InitialOffset))
 			off = c.cfg.InitialOffset
+			w.startResolved.Store(noOffset)
+			w.start.Store(off)
 			// The stored offset no longer counts: the next mark, though
 			// lower, is committed over it.
 			w.commitMu.Lock()
@@ -118,6 +131,9 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.Par
 	src.wait()
 	if w.ctx.Err() != nil {
 		return off
+	}
+	if err != nil {
+		c.metrics.handlerErrors.WithLabelValues(w.tp.Topic).Inc()
 	}
 	log.Warn("handler returned while the partition is owned; restarting it from the last mark",
 		"err", err, "after", c.cfg.HandlerRestartDelay)
@@ -387,10 +403,14 @@ func (c *Consumer) commitLocked(ctx context.Context, w *worker) error {
 	if w.released || m < 0 || m <= w.committed {
 		return nil
 	}
-	if err := c.store.Commit(ctx, w.fence, w.tp, m); err != nil {
+	t0 := time.Now()
+	err := c.store.Commit(ctx, w.fence, w.tp, m)
+	c.metrics.commitDuration.Observe(time.Since(t0).Seconds())
+	if err != nil {
 		c.metrics.commitErrors.Inc()
 		return err
 	}
+	w.lastCommit.Store(time.Now().UnixNano())
 	base := w.committed
 	if base < 0 {
 		base = w.first.Load()

@@ -31,7 +31,7 @@ type Env struct {
 	// Logger receives the members' logs (default: discarded).
 	Logger *slog.Logger
 	// Registerer, if set, receives the members' Prometheus metrics, each
-	// member's series labelled member="<name>".
+	// member's series labelled name="<name>" (besides group and member, the member id).
 	Registerer prometheus.Registerer
 }
 
@@ -231,5 +231,5 @@ func (e Env) registerer(member string) prometheus.Registerer {
 	if e.Registerer == nil {
 		return nil
 	}
-	return prometheus.WrapRegistererWith(prometheus.Labels{"member": member}, e.Registerer)
+	return prometheus.WrapRegistererWith(prometheus.Labels{"name": member}, e.Registerer)
 }

@@ -14,7 +14,7 @@ import (
 
 // migrateHelp is the --help of 'zkbalance migrate-offsets'.
 var migrateHelp = cli.Help{
-	Usage: "zkbalance migrate-offsets --group G [--to kafka|zookeeper] [--apply] [--force] [flags]",
+	Usage: "zkbalance migrate-offsets --group G [--to kafka|zookeeper] [--apply] [--force] [--json] [flags]",
 	Description: `Copies consumer group G's committed offsets from one store to the other:
 --to kafka copies /consumers/G/offsets into Kafka (OffsetCommit v2 to the
 group coordinator, generation -1, as pykafka and the Scala consumer with
@@ -34,10 +34,17 @@ one), followed by a summary line. A group with registered members
 unless --force is given. A source offset that cannot be read fails the
 command before anything is written.
 
+--json prints {group, source, destination ("zookeeper" or "kafka"),
+dry_run, changes[]: {topic, partition, from (-1 when the destination had
+none), from_error (omitted when none), to, applied}, error (omitted when
+none)} instead; a failed --apply prints it too, with the changes that were
+written marked applied, and exits 1.
+
 ` + cli.ConnectionHelp,
 	Examples: `zkbalance migrate-offsets --group billing --to kafka            # dry run: what would change
 zkbalance migrate-offsets --group billing --to kafka --apply    # write it
-zkbalance migrate-offsets --group billing --to zookeeper --apply --force`,
+zkbalance migrate-offsets --group billing --to zookeeper --apply --force
+zkbalance migrate-offsets --group billing --to kafka --json | jq '.changes | length'`,
 }
 
 func runMigrateOffsets(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
@@ -45,6 +52,7 @@ func runMigrateOffsets(ctx context.Context, fs *flag.FlagSet, args []string, std
 	to := fs.String("to", "kafka", `destination store: "kafka" (from ZooKeeper) or "zookeeper" (from Kafka)`)
 	apply := fs.Bool("apply", false, "write the changes (default: dry run)")
 	force := fs.Bool("force", false, "migrate even though members are registered")
+	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of lines")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
 	cf := cli.AddClusterFlags(fs)
 	if err := cli.Parse(fs, args); err != nil {
@@ -75,6 +83,9 @@ func runMigrateOffsets(ctx context.Context, fs *flag.FlagSet, args []string, std
 	defer client.Close()
 
 	changes, err := groupstate.MigrateOffsets(ctx, conn, client, *group, dir, !*apply, *force)
+	if *asJSON {
+		return printMigrateJSON(stdout, *group, dir, !*apply, changes, err)
+	}
 	for _, c := range changes {
 		from := "none"
 		if c.From >= 0 {
@@ -98,4 +109,38 @@ func runMigrateOffsets(ctx context.Context, fs *flag.FlagSet, args []string, std
 		fmt.Fprintf(stdout, "dry run: %d offset(s) of group %s would change (%s); pass --apply to write them\n", len(changes), *group, dir)
 	}
 	return nil
+}
+
+// migrateJSON is what 'migrate-offsets --json' prints.
+type migrateJSON struct {
+	Group       string              `json:"group"`
+	Source      string              `json:"source"`
+	Destination string              `json:"destination"`
+	DryRun      bool                `json:"dry_run"`
+	Changes     []groupstate.Change `json:"changes"`
+	Error       string              `json:"error,omitempty"`
+}
+
+// printMigrateJSON prints the changes as JSON and returns err: a failed
+// migration still prints what was (or would have been) changed; a
+// failure before any change was known (no such group, live members) prints
+// nothing and leaves stderr to say why.
+func printMigrateJSON(w io.Writer, group string, dir groupstate.Direction, dryRun bool, changes []groupstate.Change, err error) error {
+	if err != nil && len(changes) == 0 {
+		return err
+	}
+	out := migrateJSON{Group: group, Source: "zookeeper", Destination: "kafka", DryRun: dryRun, Changes: changes}
+	if dir == groupstate.KafkaToZooKeeper {
+		out.Source, out.Destination = "kafka", "zookeeper"
+	}
+	if out.Changes == nil {
+		out.Changes = []groupstate.Change{}
+	}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	if perr := writeJSON(w, out); perr != nil && err == nil {
+		return perr
+	}
+	return err
 }

@@ -141,7 +141,8 @@ func TestProduceConsume(t *testing.T) {
 	wantSeries := []string{
 		"zkbalance_rebalances_total", "zkbalance_rebalance_duration_seconds", "zkbalance_owned_partitions",
 		"zkbalance_claim_retries_total", "zkbalance_messages_processed_total", "zkbalance_commit_errors_total",
-		"zkbalance_lag_messages", "go_goroutines", "process_cpu_seconds_total",
+		"zkbalance_lag_messages", "zkbalance_commit_duration_seconds", "zkbalance_last_commit_timestamp_seconds",
+		"zkbalance_handler_errors_total", "zkbalance_zookeeper_connected", "go_goroutines", "process_cpu_seconds_total",
 	}
 	missing := wantSeries
 	var scrapeErr error

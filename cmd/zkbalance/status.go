@@ -23,7 +23,7 @@ import (
 
 // statusHelp is the --help of 'zkbalance status'.
 var statusHelp = cli.Help{
-	Usage: `zkbalance status --group G [--json] [flags]
+	Usage: `zkbalance status --group G [--topic T]... [--watch [interval]] [--json] [flags]
 zkbalance status --all [--json] [flags]`,
 	Description: `Shows a consumer group from both sides: as ZooKeeper holds it (Scala
 high-level consumer, pykafka BalancedConsumer, wvanbergen port or zkbalance
@@ -33,17 +33,42 @@ mode: state, assignor, members and their assignments). Which side has live
 members is the group's coordination: zookeeper, kafka, or both during a
 migration; the mode znode that 'zkbalance coordination' writes is shown
 beside it ("mode znode: kafka (zookeeper detached)" once the members were
-told to stop using ZooKeeper). For every partition of every topic the group subscribes to, is
-assigned, or has owners or offsets for, it shows the owner znode and the
-Kafka owner, the committed offset (ZooKeeper, Kafka, and the effective one:
-the higher), the log-end offset and the lag. --all lists the groups under
+told to stop using ZooKeeper). For every partition of every topic the group
+subscribes to, is assigned, or has owners or offsets for, it shows the
+owners, the committed offset, the log-end offset and the lag (--json also
+has ZooKeeper's and Kafka's offsets apart). --all lists the groups under
 /consumers and the consumer groups Kafka knows. Nothing is written.
+
+The partition table has kafka-consumer-groups' columns, for either
+coordination:
+
+  TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG OWNER STORE
+
+CURRENT-OFFSET is the committed offset (the higher of ZooKeeper's and
+Kafka's), STORE where it comes from (zookeeper, kafka, or both when they
+hold the same), OWNER the owner znode values (a thread id "<member>-<n>";
+"(gone)" when no registered member matches) and the Kafka members assigned
+the partition. "-" is unknown or none; LAG is "-" when nothing is committed,
+and the TOTAL line sums the LAG column.
+
+--topic T (repeatable) shows only the partitions of those topics.
+
+--watch [interval] (default 2s; "500ms", "5s" or seconds) redraws until
+interrupted (Ctrl-C, SIGTERM: exit 0), with a LAG-CHANGE column: each
+partition's lag minus its lag in the previous frame (+N: falling behind,
+-N: catching up; "-" in the first frame). On a terminal the screen is
+cleared before each frame; otherwise frames are appended, separated by a
+blank line, each starting with a line "status at <RFC 3339 time>, every
+<interval> (interrupt to stop)". A failed read after the first is shown as
+the frame and the watch goes on. --timeout then bounds each read.
 
 Without ZooKeeper (Kafka 4: pass --brokers and no --zookeeper) only Kafka's
 side is shown.
 
---json prints one JSON object. Field names are stable; offsets are -1 when
-absent or unknown.
+--json prints one JSON object (with --watch, one per frame, separated by
+a blank line; a failed read is {time, error}). Field names are stable; in
+partitions[] offsets are -1 when absent or unknown, in rows[] unknown is
+null.
 
   --group G:
     group              group name
@@ -88,8 +113,22 @@ absent or unknown.
       lag              log_end - committed, or log_end - log_start without a commit
       error            what went wrong for this partition (omitted when nothing)
     totals             {members, partitions, owned, kafka_members, kafka_owned,
-                       committed, log_end, lag, errors}
-    warnings[]         problems not tied to one member or partition (omitted when none)
+                       committed, log_end, lag, errors} (of the --topic
+                       partitions; lag also counts log_end - log_start of
+                       uncommitted partitions)
+    rows[]             the partition table, sorted by topic, then partition:
+      topic, partition
+      current_offset   the effective committed offset, null when none
+      log_end_offset   next offset to be written, null when unknown
+      lag              log_end_offset - current_offset, null when either is null
+      owner            the OWNER column's text, null when nobody owns it
+      store            "zookeeper", "kafka" or "both", null when nothing is committed
+      lag_change       (--watch) lag minus the previous frame's, omitted
+                       when either is unknown
+    time               when the frame was read (--watch only)
+    warnings[]         problems not tied to one member or partition, and
+                       --topic names with no partition in the group
+                       (omitted when none)
 
   --all:
     groups[]           sorted by group: {group, members (in ZooKeeper), layout,
@@ -99,7 +138,8 @@ absent or unknown.
 
 ` + cli.ConnectionHelp,
 	Examples: `zkbalance status --group billing --zookeeper zk1:2181/kafka
-zkbalance status --group billing --json | jq .totals.lag
+zkbalance status --group billing --topic orders --watch 5s   # Ctrl-C to stop
+zkbalance status --group billing --json | jq '.rows[] | select(.lag > 1000)'
 zkbalance status --group billing --brokers kafka1:9092      # no ZooKeeper (Kafka 4)
 zkbalance status --all`,
 }
@@ -108,48 +148,89 @@ func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 	group := fs.String("group", "", "the consumer group to show")
 	all := fs.Bool("all", false, "list every group under /consumers and every consumer group Kafka knows")
 	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of tables")
-	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	var topics []string
+	fs.Func("topic", "show only the partitions of topic `T` (repeatable)", func(s string) error {
+		if s == "" {
+			return errors.New("empty topic name")
+		}
+		topics = append(topics, s)
+		return nil
+	})
+	var watch time.Duration
+	fs.Func("watch", "redraw every `interval` (default 2s when given without =interval) until interrupted", func(s string) error {
+		d, err := parseWatch(s)
+		watch = d
+		return err
+	})
+	timeout := fs.Duration("timeout", time.Minute, "give up after this long (with --watch: per redraw)")
 	cf := cli.AddClusterFlags(fs)
-	if err := cli.Parse(fs, args); err != nil {
+	if err := cli.Parse(fs, watchArgs(args)); err != nil {
 		return err
 	}
 	if (*group == "") == !*all {
 		return cli.Usagef("pass either --group G or --all")
 	}
+	if *all && (len(topics) > 0 || watch > 0) {
+		return cli.Usagef("--topic and --watch go with --group, not --all")
+	}
 	if *timeout <= 0 {
 		return cli.Usagef("--timeout must be positive")
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	zkConnect, brokers, err := cf.ResolveOptionalZooKeeper()
 	if err != nil {
 		return err
 	}
+	// The connections are set up within --timeout; with --watch they stay
+	// open until the interrupt.
+	dialCtx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	log := cli.NewLogger(false, slog.LevelWarn)
 	var conn *zkwatch.Conn
 	if zkConnect != "" {
-		if conn, err = cli.DialZooKeeper(ctx, zkConnect, log); err != nil {
+		if conn, err = cli.DialZooKeeper(dialCtx, zkConnect, log); err != nil {
 			return err
 		}
 		defer conn.Close()
 	}
 
 	if *all {
-		return statusAll(ctx, conn, brokers, log, stdout, *asJSON)
+		return statusAll(dialCtx, conn, brokers, log, stdout, *asJSON)
 	}
-	client, err := groupToolsKafka(ctx, conn, brokers, log)
+	client, err := groupToolsKafka(dialCtx, conn, brokers, log)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	st, err := groupstate.Read(ctx, conn, client, *group)
+	read := func(ctx context.Context) (*groupstate.Status, error) {
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		st, err := groupstate.Read(ctx, conn, client, *group)
+		if err != nil {
+			return nil, err
+		}
+		return filterTopics(st, topics), nil
+	}
+	if watch > 0 {
+		return watchStatus(ctx, stdout, watchConfig{interval: watch, json: *asJSON, terminal: isTerminal(stdout)}, read)
+	}
+	st, err := read(dialCtx)
 	if err != nil {
 		return err
 	}
+	rows := statusRows(st.Partitions)
 	if *asJSON {
-		return writeJSON(stdout, st)
+		return writeJSON(stdout, statusJSON{Status: st, Rows: rows})
 	}
-	return printGroupStatus(stdout, st)
+	return printGroupStatus(stdout, st, rows, false)
+}
+
+// statusJSON is what 'status --group G --json' prints: the snapshot's
+// fields and the table's rows.
+type statusJSON struct {
+	*groupstate.Status
+	Rows []statusRow `json:"rows"`
+	// Time is when the frame was read (--watch only).
+	Time *time.Time `json:"time,omitempty"`
 }
 
 // groupListEntry is one line of 'status --all'.
@@ -257,8 +338,10 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// printGroupStatus prints the tables for people.
-func printGroupStatus(w io.Writer, st *groupstate.Status) error {
+// printGroupStatus prints the tables for people: the group's header
+// lines, its members in ZooKeeper and at Kafka's coordinator, and rows
+// (with the LAG-CHANGE column when change is set).
+func printGroupStatus(w io.Writer, st *groupstate.Status, rows []statusRow, change bool) error {
 	where := "offsets in " + string(st.Storage)
 	if st.Storage == groupstate.StorageNone {
 		where = "no committed offsets"
@@ -312,21 +395,11 @@ func printGroupStatus(w io.Writer, st *groupstate.Status) error {
 		}
 		fmt.Fprintln(w)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tOWNER\tKAFKA-OWNER\tCOMMITTED(SOURCE)\tLOG-END\tLAG")
-	for _, p := range st.Partitions {
-		committed := "-"
-		if p.Committed >= 0 {
-			committed = fmt.Sprintf("%d (%s)", p.Committed, p.Source)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Topic, p.Partition, ownersText(p.Owners), kafkaOwnersText(p.KafkaOwners), committed,
-			offsetText(p.LogEnd), offsetText(p.Lag))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := writeRows(w, rows, change); err != nil {
 		return err
 	}
 	t := st.Totals
-	fmt.Fprintf(w, "\nTOTAL: %d partition(s), %d owned, %d committed, log end %d, lag %d", t.Partitions, t.Owned, t.Committed, t.LogEnd, t.Lag)
+	fmt.Fprintf(w, "\nTOTAL: %d partition(s), %d owned, %d committed, log end %d, lag %d", t.Partitions, t.Owned, t.Committed, t.LogEnd, rowsTotalLag(rows))
 	if st.Kafka != nil {
 		fmt.Fprintf(w, "; %d assigned at kafka", t.KafkaOwned)
 	}
@@ -428,13 +501,6 @@ func ownersText(owners []groupstate.Owner) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func offsetText(n int64) string {
-	if n < 0 {
-		return "?"
-	}
-	return fmt.Sprint(n)
 }
 
 // dialGroupTools resolves the cluster flags and connects to ZooKeeper for

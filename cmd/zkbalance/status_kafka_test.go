@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -163,9 +164,15 @@ func TestStatusKafkaGroup(t *testing.T) {
 		r = runBin(t, 2*time.Minute, append([]string{"status", "--group", group}, conn...)...)
 		t.Logf("%s: status:\n%s", name, r.stdout)
 		for _, want := range []string{"coordination kafka", "not in zookeeper", "kafka coordinator: state Stable, protocol consumer/range, 1 member(s)",
-			"KAFKA-MEMBER", "sarama-a", topic + ":0,1,2", "KAFKA-OWNER", "2 (kafka)", "TOTAL: 3 partition(s), 0 owned, 3 committed, log end 13, lag 7; 3 assigned at kafka"} {
+			"KAFKA-MEMBER", "sarama-a", topic + ":0,1,2", "TOTAL: 3 partition(s), 0 owned, 3 committed, log end 13, lag 7; 3 assigned at kafka"} {
 			if r.code != 0 || !strings.Contains(r.stdout, want) {
 				t.Errorf("%s: status (exit %d) lacks %q; stderr %s", name, r.code, want, r.stderr)
+			}
+		}
+		for p, end := range []string{"6", "2", "5"} {
+			row := []string{topic, strconv.Itoa(p), "2", end, strconv.Itoa(int(ends[int32(p)] - 2)), km.ID, "kafka"}
+			if !containsFields(r.stdout, row...) {
+				t.Errorf("%s: status lacks the row %q", name, row)
 			}
 		}
 

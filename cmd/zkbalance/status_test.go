@@ -306,10 +306,19 @@ func TestStatus(t *testing.T) {
 	}
 	t.Logf("status:\n%s", r.stdout)
 	for _, want := range []string{"MEMBER", "SUBSCRIPTION", member, topic + "×2",
-		"TOPIC", "PARTITION", "OWNER", "COMMITTED(SOURCE)", "LOG-END", "LAG", member + "-0", "4 (zookeeper)", "3 (kafka)",
 		"TOTAL: 3 partition(s), 2 owned, 3 committed, log end 13, lag 4"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("status output lacks %q", want)
+		}
+	}
+	for _, row := range [][]string{
+		{"TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "OWNER", "STORE"},
+		{topic, "0", "4", "6", "2", member + "-0", "zookeeper"}, // ZooKeeper only
+		{topic, "1", "2", "2", "0", member + "-1", "zookeeper"}, // ZooKeeper 2 > Kafka 1
+		{topic, "2", "3", "5", "2", "-", "kafka"},               // Kafka only
+	} {
+		if !containsFields(r.stdout, row...) {
+			t.Errorf("status output lacks the row %q", row)
 		}
 	}
 
@@ -367,6 +376,12 @@ func TestStatusBadInput(t *testing.T) {
 		{[]string{"status"}, 2, "--group G or --all"},
 		{[]string{"status", "--group", "g", "--all"}, 2, "--group G or --all"},
 		{[]string{"status", "--group", stName(t, "missing")}, 1, "no such group"},
+		{[]string{"status", "--group", "g", "--watch", "0"}, 2, "the interval must be positive"},
+		{[]string{"status", "--group", "g", "--watch", "soon"}, 2, "unexpected"},
+		{[]string{"status", "--group", "g", "--topic", ""}, 2, "empty topic name"},
+		{[]string{"status", "--all", "--topic", "t"}, 2, "--topic and --watch go with --group"},
+		{[]string{"status", "--all", "--watch"}, 2, "--topic and --watch go with --group"},
+		{[]string{"status", "--group", stName(t, "missing"), "--watch", "100ms"}, 1, "no such group"},
 		{[]string{"migrate-offsets"}, 2, "--group is required"},
 		{[]string{"migrate-offsets", "--group", "g", "--to", "redis"}, 2, "want kafka or zookeeper"},
 		{[]string{"migrate-offsets", "--group", stName(t, "missing")}, 1, "no such group"},

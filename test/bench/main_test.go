@@ -19,12 +19,18 @@ import (
 )
 
 // shared is the package's real ZooKeeper + 3 Kafka brokers, shared by every
-// contender.
-var shared = cluster.NewShared(cluster.Config{Brokers: brokers})
+// contender; TestMain makes it once the flags are parsed.
+var shared *cluster.Shared
 
 const brokers = 3
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	cfg := cluster.Config{Brokers: brokers}
+	if d := *flagInitialDelay; d >= 0 {
+		cfg.BrokerProps = map[string]string{"group.initial.rebalance.delay.ms": strconv.FormatInt(d.Milliseconds(), 10)}
+	}
+	shared = cluster.NewShared(cfg)
 	shared.Main(m)
 }
 
@@ -45,6 +51,8 @@ var (
 	flagMigMembers      = flag.Int("bench.migration-members", 0, "migration: members of the group switched to Kafka coordination (smoke 4, full 16)")
 	flagMigPartitions   = flag.Int("bench.migration-partitions", 0, "migration: partitions of its topic (smoke 32, full 256)")
 	flagMigInterval     = flag.Duration("bench.migration-interval", 100*time.Millisecond, "migration: the stream sends one message to every partition this often")
+	flagInitialDelay    = flag.Duration("bench.initial-rebalance-delay", -1, "the brokers' group.initial.rebalance.delay.ms (negative: the harness's 0; Kafka's default is 3s): how long the group coordinator holds the first JoinGroup into an empty group for more members")
+	flagMigMethods      = flag.String("bench.migration-methods", "", "migration: comma-separated subset of old,toggle (default both)")
 	flagPykafka         = flag.Bool("bench.pykafka", true, "include the pykafka contender")
 	flagSaramaGroup     = flag.Bool("bench.sarama-group", true, "include the sarama ConsumerGroup contender")
 	flagOut             = flag.String("bench.out", "", "write the report (Markdown) to this file (default: the test's temporary directory)")
@@ -65,6 +73,7 @@ type sizes struct {
 	rssIdle                                                      time.Duration
 	migrationMembers, migrationPartitions                        int
 	migrationInterval                                            time.Duration
+	migrationMethods                                             map[string]bool
 	latencyAssignors, writesAssignors                            []string
 	only                                                         map[string]bool
 }
@@ -146,6 +155,15 @@ func resolve(t *testing.T) sizes {
 			s.only[p] = true
 		default:
 			t.Fatalf("-bench.only: unknown part %q", p)
+		}
+	}
+	s.migrationMethods = map[string]bool{}
+	for _, m := range list(*flagMigMethods, []string{"old", "toggle"}) {
+		switch m {
+		case "old", "toggle":
+			s.migrationMethods[m] = true
+		default:
+			t.Fatalf("-bench.migration-methods: unknown method %q (old, toggle)", m)
 		}
 	}
 	return s
