@@ -18,7 +18,7 @@ type Kind string
 const (
 	// KindStarted: "started <client id>", once, after the KafkaConsumer was
 	// made and before it subscribes. Event.Text is the client id.
-	KindStarted Kind = "started"
+	KindStarted Kind = jvmpeer.KindStarted
 	// KindAssigned: "assigned [t:p,...]", from onPartitionsAssigned: the
 	// partitions added to the member's assignment (with an eager assignor
 	// its whole new assignment; with cooperative-sticky only the new ones;
@@ -41,10 +41,10 @@ const (
 	// KindError: "error <class>: <message>[ <- <cause class>: <message>...]",
 	// an exception (with its causes) the member caught: a failed commit,
 	// poll or close, bad arguments. Event.Text is all after "error ".
-	KindError Kind = "error"
+	KindError Kind = jvmpeer.KindError
 	// KindClosed: "closed", the consumer was closed (it left the group);
 	// the process exits next.
-	KindClosed Kind = "closed"
+	KindClosed Kind = jvmpeer.KindClosed
 	// KindOther is a line that did not parse.
 	KindOther Kind = "other"
 )

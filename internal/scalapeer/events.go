@@ -18,7 +18,7 @@ const (
 	// KindStarted: "started <consumer id>", once, after createMessageStreams
 	// returned: the member is registered under /consumers/<group>/ids and
 	// its first rebalance ran. Event.Text is the consumer id.
-	KindStarted Kind = "started"
+	KindStarted Kind = jvmpeer.KindStarted
 	// KindAssignment: "assignment [t:p=<thread id>,...]", from the rebalance
 	// listener's beforeStartingFetchers: the whole group's assignment as the
 	// consumer computed it, printed after its owner znodes were written.
@@ -47,11 +47,11 @@ const (
 	KindCommit Kind = "commit"
 	// KindError: "error <class>: <message>[ <- <cause class>: <message>...]",
 	// an exception the member caught. Event.Text is all after "error ".
-	KindError Kind = "error"
+	KindError Kind = jvmpeer.KindError
 	// KindClosed: "closed", the connector was shut down (its ZooKeeper
 	// session closed, so its registration and owner znodes are gone); the
 	// process exits next.
-	KindClosed Kind = "closed"
+	KindClosed Kind = jvmpeer.KindClosed
 	// KindOther is a line that did not parse.
 	KindOther Kind = "other"
 )
