@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/zkbalance/zkbalance/internal/cluster"
@@ -36,15 +35,11 @@ type Program struct {
 
 // Classpath is the -cp value the member runs with.
 func (p Program) Classpath() string {
-	return p.Classes + string(os.PathListSeparator) + filepath.Join(p.Libs, "*")
+	return jvmpeer.Classpath(p.Classes, p.Libs)
 }
 
-// built is Build's result in this process once it succeeded; sem (a
-// one-slot semaphore, so a waiter can give up with its ctx) guards it.
-var (
-	sem   = make(chan struct{}, 1)
-	built *Program
-)
+// once holds Build's result in this process once it succeeded.
+var once = jvmpeer.NewOnce[Program]("javapeer")
 
 // Build returns the compiled Java member, compiling it on first use. Start
 // calls it; a test may call it first to keep the compile out of its timings.
@@ -58,16 +53,10 @@ var (
 // a file lock, so concurrent test processes wait for one compile and a
 // half-written directory is never used. The jars come from cluster.Jars
 // (resolved once per machine with Maven).
-func Build(ctx context.Context) (Program, error) {
-	select {
-	case sem <- struct{}{}:
-		defer func() { <-sem }()
-	case <-ctx.Done():
-		return Program{}, fmt.Errorf("javapeer: build: %w", context.Cause(ctx))
-	}
-	if built != nil {
-		return *built, nil
-	}
+func Build(ctx context.Context) (Program, error) { return once.Do(ctx, build) }
+
+// build resolves the jars and compiles the member (Build without the memo).
+func build(ctx context.Context) (Program, error) {
 	java, err := cluster.JavaPath()
 	if err != nil {
 		return Program{}, fmt.Errorf("javapeer: %w", err)
@@ -93,7 +82,6 @@ func Build(ctx context.Context) (Program, error) {
 	if err := jvmpeer.Compile(ctx, javac, d, p.Classes); err != nil {
 		return Program{}, err
 	}
-	built = &p
 	return p, nil
 }
 
