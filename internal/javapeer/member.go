@@ -111,6 +111,7 @@ type proc = peerproc.Proc[Event]
 // peer is how jvmpeer's helpers read the member's events.
 var peer = jvmpeer.Peer[Event]{
 	Pkg:  "javapeer",
+	Proc: peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited},
 	Kind: func(e Event) string { return string(e.Kind) },
 	Line: func(e Event) string { return e.Line },
 }
@@ -130,10 +131,9 @@ func Start(ctx context.Context, args Args) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := jvmpeer.Command(prog.Java, prog.Classpath(), "Member", argv)
-	p, err := peerproc.Start(cmd, peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited})
+	p, err := peer.Start(prog.Java, prog.Classpath(), "Member", argv)
 	if err != nil {
-		return nil, fmt.Errorf("javapeer: start %s: %w", prog.Java, err)
+		return nil, err
 	}
 	m := &Member{proc: p, args: args, id: argv[5]}
 	if err := peer.WaitStarted(ctx, p, m); err != nil {

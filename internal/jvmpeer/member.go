@@ -32,6 +32,8 @@ func Command(java, classpath, main string, argv []string) *exec.Cmd {
 type Peer[E any] struct {
 	// Pkg prefixes errors ("javapeer").
 	Pkg string
+	// Proc reads the member's process (its Parse, MaxStderr, ErrExited).
+	Proc peerproc.Config[E]
 	// Kind is an event's first word (KindOther's for a line that did not
 	// parse); Line its raw line.
 	Kind func(E) string
@@ -57,6 +59,17 @@ func (p Peer[E]) ErrorLines(evs []E) string {
 		}
 	}
 	return b.String()
+}
+
+// Start starts the JVM running class main from classpath with argv
+// (Command) as a peerproc.Proc; the process runs until it exits, Terminate
+// or Kill, in its own process group, killed when the calling process dies.
+func (p Peer[E]) Start(java, classpath, main string, argv []string) (*peerproc.Proc[E], error) {
+	proc, err := peerproc.Start(Command(java, classpath, main, argv), p.Proc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: start %s: %w", p.Pkg, java, err)
+	}
+	return proc, nil
 }
 
 // WaitStarted waits until proc printed its started event. On failure it

@@ -3,6 +3,7 @@ package jvmpeer
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os/exec"
 	"slices"
 	"strings"
@@ -127,5 +128,14 @@ func TestWaitStarted(t *testing.T) {
 	p = start(t, "exec sleep 60")
 	if err := testPeer.WaitStarted(ctx, p, name("m")); !errors.Is(err, context.DeadlineExceeded) || !p.Exited() {
 		t.Fatalf("WaitStarted past its ctx: %v (exited %v), want DeadlineExceeded and the process killed", err, p.Exited())
+	}
+}
+
+func TestStartMissingJava(t *testing.T) {
+	p := testPeer
+	p.Proc = peerproc.Config[ev]{Parse: parse, MaxStderr: 10, ErrExited: errExited}
+	_, err := p.Start("/nonexistent/java", "c", "M", nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "p: start /nonexistent/java: ") || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Start of a missing java: %v", err)
 	}
 }

@@ -107,6 +107,7 @@ type proc = peerproc.Proc[Event]
 // peer is how jvmpeer's helpers read the member's events.
 var peer = jvmpeer.Peer[Event]{
 	Pkg:  "scalapeer",
+	Proc: peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited},
 	Kind: func(e Event) string { return string(e.Kind) },
 	Line: func(e Event) string { return e.Line },
 }
@@ -126,10 +127,9 @@ func Start(ctx context.Context, args Args) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := jvmpeer.Command(prog.Java, prog.Classpath(), "ScalaMember", argv)
-	p, err := peerproc.Start(cmd, peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited})
+	p, err := peer.Start(prog.Java, prog.Classpath(), "ScalaMember", argv)
 	if err != nil {
-		return nil, fmt.Errorf("scalapeer: start %s: %w", prog.Java, err)
+		return nil, err
 	}
 	m := &Member{proc: p, args: args, id: "?"}
 	if err := peer.WaitStarted(ctx, p, m); err != nil {
