@@ -2,8 +2,9 @@
 // machine: under a file lock, so concurrent processes wait for one maker,
 // filled in <dir>.tmp and renamed into place with a .complete marker, so a
 // half-made directory is never used. The jar cache (internal/cluster), the
-// compiled Java member (internal/javapeer) and the pykafka venvs
-// (internal/pykafka) are made with it.
+// compiled JVM members (internal/jvmpeer, for internal/javapeer and
+// internal/scalapeer) and the pykafka venvs (internal/pykafka) are made
+// with it.
 package cachedir
 
 import (

@@ -2,18 +2,12 @@ package javapeer
 
 import (
 	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
-
-	"github.com/zkbalance/zkbalance/internal/cachedir"
 
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/jvmpeer"
 )
 
 //go:embed Member.java
@@ -41,15 +35,11 @@ type Program struct {
 
 // Classpath is the -cp value the member runs with.
 func (p Program) Classpath() string {
-	return p.Classes + string(os.PathListSeparator) + filepath.Join(p.Libs, "*")
+	return jvmpeer.Classpath(p.Classes, p.Libs)
 }
 
-// built is Build's result in this process once it succeeded; sem (a
-// one-slot semaphore, so a waiter can give up with its ctx) guards it.
-var (
-	sem   = make(chan struct{}, 1)
-	built *Program
-)
+// once holds Build's result in this process once it succeeded.
+var once = jvmpeer.NewOnce[Program]("javapeer")
 
 // Build returns the compiled Java member, compiling it on first use. Start
 // calls it; a test may call it first to keep the compile out of its timings.
@@ -63,21 +53,15 @@ var (
 // a file lock, so concurrent test processes wait for one compile and a
 // half-written directory is never used. The jars come from cluster.Jars
 // (resolved once per machine with Maven).
-func Build(ctx context.Context) (Program, error) {
-	select {
-	case sem <- struct{}{}:
-		defer func() { <-sem }()
-	case <-ctx.Done():
-		return Program{}, fmt.Errorf("javapeer: build: %w", context.Cause(ctx))
-	}
-	if built != nil {
-		return *built, nil
-	}
+func Build(ctx context.Context) (Program, error) { return once.Do(ctx, build) }
+
+// build resolves the jars and compiles the member (Build without the memo).
+func build(ctx context.Context) (Program, error) {
 	java, err := cluster.JavaPath()
 	if err != nil {
 		return Program{}, fmt.Errorf("javapeer: %w", err)
 	}
-	javac, err := javacPath()
+	javac, err := driver("", "").Javac()
 	if err != nil {
 		return Program{}, err
 	}
@@ -93,55 +77,17 @@ func Build(ctx context.Context) (Program, error) {
 	if err != nil || len(jars) != 1 {
 		return Program{}, fmt.Errorf("javapeer: want one kafka-clients jar in %s, found %q (%v)", libs, jars, err)
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n", recipe, jars[0])
-	h.Write(memberJava)
-	h.Write(log4jProps)
-	name := "javapeer-" + hex.EncodeToString(h.Sum(nil)[:6])
-	p := Program{Java: java, Classes: filepath.Join(cacheDir, name), Libs: libs, ClientsJar: jars[0]}
-	if err := compileOnce(ctx, javac, p); err != nil {
+	d := driver(jars[0], libs)
+	p := Program{Java: java, Classes: d.Dir(cacheDir), Libs: libs, ClientsJar: jars[0]}
+	if err := jvmpeer.Compile(ctx, javac, d, p.Classes); err != nil {
 		return Program{}, err
 	}
-	built = &p
 	return p, nil
 }
 
-// compileOnce compiles into p.Classes unless a finished compile is there
-// (cachedir.Ensure: under the lock .<name>.lock, via <name>.tmp).
-func compileOnce(ctx context.Context, javac string, p Program) error {
-	return cachedir.Ensure(ctx, cachedir.Spec{
-		Dir:   p.Classes,
-		Stamp: []byte(p.ClientsJar + "\n"),
-		Fill:  func(ctx context.Context, tmp string) error { return compile(ctx, javac, p, tmp) },
-	})
-}
-
-// compile writes the sources to dir and compiles them there.
-func compile(ctx context.Context, javac string, p Program, dir string) error {
-	src := filepath.Join(dir, "Member.java")
-	if err := os.WriteFile(src, memberJava, 0o644); err != nil {
-		return fmt.Errorf("javapeer: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "log4j.properties"), log4jProps, 0o644); err != nil {
-		return fmt.Errorf("javapeer: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, javac, "--release", "17", "-encoding", "UTF-8",
-		"-d", dir, "-cp", filepath.Join(p.Libs, "*"), src)
-	// Own process group, killed on ctx's end and when this process dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("javapeer: compiling the Java member: %s: %w\n%s", cmd.String(), err, cluster.Tail(out, 40))
-	}
-	return nil
-}
-
-// javacPath is $JAVA_HOME/bin/javac when that exists, else javac on PATH.
-func javacPath() (string, error) {
-	p, err := cluster.JavaTool("javac")
-	if err != nil {
-		return "", fmt.Errorf("javapeer: the Java compiler javac (a JDK, 17 or later) is needed to compile the Java member; install one or set JAVA_HOME: %w", err)
-	}
-	return p, nil
+// driver is the Java member compiled against libs, keyed by the
+// kafka-clients jar clientsJar.
+func driver(clientsJar, libs string) jvmpeer.Driver {
+	return jvmpeer.Driver{Pkg: "javapeer", What: "the Java member", Prefix: "javapeer-", Recipe: recipe,
+		Key: clientsJar, File: "Member.java", Source: memberJava, Log4j: log4jProps, Libs: libs}
 }

@@ -1,13 +1,13 @@
 package javapeer
 
 import (
-	"cmp"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/jvmpeer"
 	"github.com/zkbalance/zkbalance/internal/peerproc"
 )
 
@@ -18,7 +18,7 @@ type Kind string
 const (
 	// KindStarted: "started <client id>", once, after the KafkaConsumer was
 	// made and before it subscribes. Event.Text is the client id.
-	KindStarted Kind = "started"
+	KindStarted Kind = jvmpeer.KindStarted
 	// KindAssigned: "assigned [t:p,...]", from onPartitionsAssigned: the
 	// partitions added to the member's assignment (with an eager assignor
 	// its whole new assignment; with cooperative-sticky only the new ones;
@@ -41,24 +41,17 @@ const (
 	// KindError: "error <class>: <message>[ <- <cause class>: <message>...]",
 	// an exception (with its causes) the member caught: a failed commit,
 	// poll or close, bad arguments. Event.Text is all after "error ".
-	KindError Kind = "error"
+	KindError Kind = jvmpeer.KindError
 	// KindClosed: "closed", the consumer was closed (it left the group);
 	// the process exits next.
-	KindClosed Kind = "closed"
+	KindClosed Kind = jvmpeer.KindClosed
 	// KindOther is a line that did not parse.
 	KindOther Kind = "other"
 )
 
-// TopicPartition names one partition.
-type TopicPartition struct {
-	Topic     string
-	Partition int32
-}
-
-// String is "topic:partition", as the member prints it.
-func (tp TopicPartition) String() string {
-	return tp.Topic + ":" + strconv.FormatInt(int64(tp.Partition), 10)
-}
+// TopicPartition names one partition; String is "topic:partition", as
+// the member prints it.
+type TopicPartition = jvmpeer.TopicPartition
 
 // Event is one parsed line of the member's stdout.
 type Event struct {
@@ -103,7 +96,7 @@ func parseLine(line string, at time.Time) Event {
 		parts := []TopicPartition{}
 		if rest != "" {
 			for _, s := range strings.Split(rest, ",") {
-				tp, ok := parseTP(s)
+				tp, ok := jvmpeer.ParseTP(s)
 				if !ok {
 					return ev
 				}
@@ -126,35 +119,13 @@ func parseLine(line string, at time.Time) Event {
 		ev.Kind, ev.Topic, ev.Partition, ev.Offset = k, f[0], int32(p), off
 		ev.Start, ev.End = time.Unix(0, start), time.Unix(0, end)
 	case KindCommit:
-		if rest == "" {
+		commits, ok := jvmpeer.ParseCommits(rest)
+		if !ok {
 			return ev
-		}
-		commits := map[TopicPartition]int64{}
-		for _, s := range strings.Split(rest, ",") {
-			tps, offs, ok := strings.Cut(s, "=")
-			tp, ok2 := parseTP(tps)
-			off, err := strconv.ParseInt(offs, 10, 64)
-			if !ok || !ok2 || err != nil || off < 0 {
-				return ev
-			}
-			commits[tp] = off
 		}
 		ev.Kind, ev.Commits = k, commits
 	}
 	return ev
-}
-
-// parseTP parses "topic:partition". Kafka topic names have no ':'.
-func parseTP(s string) (TopicPartition, bool) {
-	i := strings.LastIndexByte(s, ':')
-	if i <= 0 {
-		return TopicPartition{}, false
-	}
-	p, err := strconv.ParseInt(s[i+1:], 10, 32)
-	if err != nil || p < 0 {
-		return TopicPartition{}, false
-	}
-	return TopicPartition{s[:i], int32(p)}, true
 }
 
 // owned replays the assigned, revoked and lost events: the member's
@@ -173,11 +144,7 @@ func owned(evs []Event) []TopicPartition {
 			}
 		}
 	}
-	return slices.SortedFunc(maps.Keys(set), compareTP)
-}
-
-func compareTP(a, b TopicPartition) int {
-	return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	return slices.SortedFunc(maps.Keys(set), jvmpeer.CompareTP)
 }
 
 func filter(evs []Event, k Kind) []Event {

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/jvmpeer"
 	"github.com/zkbalance/zkbalance/internal/peerproc"
 )
 
@@ -108,6 +108,14 @@ type Member struct {
 
 type proc = peerproc.Proc[Event]
 
+// peer is how jvmpeer's helpers read the member's events.
+var peer = jvmpeer.Peer[Event]{
+	Pkg:  "javapeer",
+	Proc: peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited},
+	Kind: func(e Event) string { return string(e.Kind) },
+	Line: func(e Event) string { return e.Line },
+}
+
 // Start compiles the member if needed (Build), starts its JVM and waits
 // until it printed its started event (its KafkaConsumer exists; joining the
 // group comes next: WaitAssigned). ctx bounds only this start; the process
@@ -123,18 +131,13 @@ func Start(ctx context.Context, args Args) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	jvm := []string{"-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		"-cp", prog.Classpath(), "Member"}
-	cmd := exec.Command(prog.Java, append(jvm, argv...)...)
-	p, err := peerproc.Start(cmd, peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited})
+	p, err := peer.Start(prog.Java, prog.Classpath(), "Member", argv)
 	if err != nil {
-		return nil, fmt.Errorf("javapeer: start %s: %w", prog.Java, err)
+		return nil, err
 	}
 	m := &Member{proc: p, args: args, id: argv[5]}
-	err = m.Wait(ctx, func(evs []Event) bool { return len(filter(evs, KindStarted)) > 0 })
-	if err != nil {
-		_ = m.Kill()
-		return nil, fmt.Errorf("javapeer: %s did not start: %w%s\n%s", m, err, m.errorLines(), m.Stderr(40))
+	if err := peer.WaitStarted(ctx, p, m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -172,14 +175,6 @@ func (m *Member) Committed() map[TopicPartition]int64 {
 	return out
 }
 
-func (m *Member) errorLines() string {
-	var b strings.Builder
-	for _, e := range m.Errors() {
-		b.WriteString("\n" + e.Line)
-	}
-	return b.String()
-}
-
 // WaitAssigned waits for the member's first assigned event: it has joined
 // the group and completed a rebalance (its assignment may be empty).
 func (m *Member) WaitAssigned(ctx context.Context) error {
@@ -201,18 +196,7 @@ func (m *Member) WaitMessages(ctx context.Context, n int) error {
 // closed and exits 0. Stop waits for the exit, at most StopGrace, then sends
 // SIGKILL and reports that. It returns nil when the member exited with
 // status 0 after its closed event, also when that was before the call.
-func (m *Member) Stop() error {
-	if m.Terminate(StopGrace) {
-		return fmt.Errorf("javapeer: %s did not stop within %s after SIGTERM; killed%s\n%s", m, StopGrace, m.errorLines(), m.Stderr(40))
-	}
-	if err := m.ExitErr(); err != nil {
-		return fmt.Errorf("javapeer: %s: %w%s\n%s", m, err, m.errorLines(), m.Stderr(40))
-	}
-	if len(filter(m.Events(), KindClosed)) == 0 {
-		return fmt.Errorf("javapeer: %s exited without closing its consumer%s\n%s", m, m.errorLines(), m.Stderr(40))
-	}
-	return nil
-}
+func (m *Member) Stop() error { return peer.Stop(m.proc, StopGrace, m, "consumer") }
 
 // Kill sends SIGKILL to the member's process group and waits for the exit.
 // Its group membership stays until the group coordinator's session timeout

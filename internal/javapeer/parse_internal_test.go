@@ -11,7 +11,7 @@ import (
 
 func TestParseLine(t *testing.T) {
 	at := time.Unix(1, 0)
-	tp := func(topic string, p int32) TopicPartition { return TopicPartition{topic, p} }
+	tp := func(topic string, p int32) TopicPartition { return TopicPartition{Topic: topic, Partition: p} }
 	for _, c := range []struct {
 		line string
 		want Event
@@ -62,7 +62,7 @@ func TestOwned(t *testing.T) {
 		}
 		return out
 	}
-	tp := func(topic string, p int32) TopicPartition { return TopicPartition{topic, p} }
+	tp := func(topic string, p int32) TopicPartition { return TopicPartition{Topic: topic, Partition: p} }
 	for _, c := range []struct {
 		name  string
 		lines []string
@@ -116,8 +116,8 @@ func TestArgv(t *testing.T) {
 func TestJavacMissing(t *testing.T) {
 	t.Setenv("JAVA_HOME", t.TempDir())
 	t.Setenv("PATH", t.TempDir())
-	_, err := javacPath()
+	_, err := driver("", "").Javac()
 	if err == nil || !strings.Contains(err.Error(), "javac") || !errors.Is(err, exec.ErrNotFound) {
-		t.Fatalf("javacPath without a JDK: %v, want an error naming javac wrapping exec.ErrNotFound", err)
+		t.Fatalf("Javac without a JDK: %v, want an error naming javac wrapping exec.ErrNotFound", err)
 	}
 }

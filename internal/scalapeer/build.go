@@ -2,17 +2,11 @@ package scalapeer
 
 import (
 	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 
-	"github.com/zkbalance/zkbalance/internal/cachedir"
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/jvmpeer"
 )
 
 //go:embed ScalaMember.java
@@ -46,15 +40,11 @@ type Program struct {
 
 // Classpath is the -cp value the member runs with.
 func (p Program) Classpath() string {
-	return p.Classes + string(os.PathListSeparator) + filepath.Join(p.Libs, "*")
+	return jvmpeer.Classpath(p.Classes, p.Libs)
 }
 
-// built is Build's result in this process once it succeeded; sem (a
-// one-slot semaphore, so a waiter can give up with its ctx) guards it.
-var (
-	sem   = make(chan struct{}, 1)
-	built *Program
-)
+// once holds Build's result in this process once it succeeded.
+var once = jvmpeer.NewOnce[Program]("scalapeer")
 
 // Build returns the compiled Scala member, resolving its jars and compiling
 // it on first use. Start calls it; a test may call it first to keep the
@@ -69,23 +59,17 @@ var (
 // jar directory; both directories are made through a .tmp directory
 // renamed into place under a file lock (internal/cachedir), so concurrent
 // test processes wait for one build and a half-made one is never used.
-func Build(ctx context.Context) (Program, error) {
-	select {
-	case sem <- struct{}{}:
-		defer func() { <-sem }()
-	case <-ctx.Done():
-		return Program{}, fmt.Errorf("scalapeer: build: %w", context.Cause(ctx))
-	}
-	if built != nil {
-		return *built, nil
-	}
+func Build(ctx context.Context) (Program, error) { return once.Do(ctx, build) }
+
+// build resolves the jars and compiles the member (Build without the memo).
+func build(ctx context.Context) (Program, error) {
 	java, err := cluster.JavaPath()
 	if err != nil {
 		return Program{}, fmt.Errorf("scalapeer: %w", err)
 	}
-	javac, err := cluster.JavaTool("javac")
+	javac, err := driver("").Javac()
 	if err != nil {
-		return Program{}, fmt.Errorf("scalapeer: the Java compiler javac (a JDK, 17 or later) is needed to compile the Scala member; install one or set JAVA_HOME: %w", err)
+		return Program{}, err
 	}
 	cacheDir, err := cluster.CacheDir()
 	if err != nil {
@@ -95,40 +79,16 @@ func Build(ctx context.Context) (Program, error) {
 	if err != nil {
 		return Program{}, fmt.Errorf("scalapeer: jars of Kafka %s: %w", KafkaVersion, err)
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n", recipe, libs)
-	h.Write(memberJava)
-	h.Write(log4jProps)
-	p := Program{Java: java, Classes: filepath.Join(cacheDir, "scalapeer-"+hex.EncodeToString(h.Sum(nil)[:6])), Libs: libs}
-	err = cachedir.Ensure(ctx, cachedir.Spec{
-		Dir:   p.Classes,
-		Stamp: []byte(libs + "\n"),
-		Fill:  func(ctx context.Context, tmp string) error { return compile(ctx, javac, p, tmp) },
-	})
-	if err != nil {
+	d := driver(libs)
+	p := Program{Java: java, Classes: d.Dir(cacheDir), Libs: libs}
+	if err := jvmpeer.Compile(ctx, javac, d, p.Classes); err != nil {
 		return Program{}, err
 	}
-	built = &p
 	return p, nil
 }
 
-// compile writes the sources to dir and compiles them there.
-func compile(ctx context.Context, javac string, p Program, dir string) error {
-	src := filepath.Join(dir, "ScalaMember.java")
-	if err := os.WriteFile(src, memberJava, 0o644); err != nil {
-		return fmt.Errorf("scalapeer: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "log4j.properties"), log4jProps, 0o644); err != nil {
-		return fmt.Errorf("scalapeer: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, javac, "--release", "17", "-nowarn", "-encoding", "UTF-8",
-		"-d", dir, "-cp", filepath.Join(p.Libs, "*"), src)
-	// Own process group, killed on ctx's end and when this process dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("scalapeer: compiling the Scala member: %s: %w\n%s", cmd.String(), err, cluster.Tail(out, 40))
-	}
-	return nil
+// driver is the Scala member compiled against the jar directory libs.
+func driver(libs string) jvmpeer.Driver {
+	return jvmpeer.Driver{Pkg: "scalapeer", What: "the Scala member", Prefix: "scalapeer-", Recipe: recipe,
+		Key: libs, File: "ScalaMember.java", Source: memberJava, Log4j: log4jProps, Libs: libs, Flags: []string{"-nowarn"}}
 }

@@ -1,12 +1,12 @@
 package scalapeer
 
 import (
-	"cmp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/jvmpeer"
 	"github.com/zkbalance/zkbalance/internal/peerproc"
 )
 
@@ -18,7 +18,7 @@ const (
 	// KindStarted: "started <consumer id>", once, after createMessageStreams
 	// returned: the member is registered under /consumers/<group>/ids and
 	// its first rebalance ran. Event.Text is the consumer id.
-	KindStarted Kind = "started"
+	KindStarted Kind = jvmpeer.KindStarted
 	// KindAssignment: "assignment [t:p=<thread id>,...]", from the rebalance
 	// listener's beforeStartingFetchers: the whole group's assignment as the
 	// consumer computed it, printed after its owner znodes were written.
@@ -47,25 +47,18 @@ const (
 	KindCommit Kind = "commit"
 	// KindError: "error <class>: <message>[ <- <cause class>: <message>...]",
 	// an exception the member caught. Event.Text is all after "error ".
-	KindError Kind = "error"
+	KindError Kind = jvmpeer.KindError
 	// KindClosed: "closed", the connector was shut down (its ZooKeeper
 	// session closed, so its registration and owner znodes are gone); the
 	// process exits next.
-	KindClosed Kind = "closed"
+	KindClosed Kind = jvmpeer.KindClosed
 	// KindOther is a line that did not parse.
 	KindOther Kind = "other"
 )
 
-// TopicPartition names one partition.
-type TopicPartition struct {
-	Topic     string
-	Partition int32
-}
-
-// String is "topic:partition", as the member prints it.
-func (tp TopicPartition) String() string {
-	return tp.Topic + ":" + strconv.FormatInt(int64(tp.Partition), 10)
-}
+// TopicPartition names one partition; String is "topic:partition", as
+// the member prints it.
+type TopicPartition = jvmpeer.TopicPartition
 
 // Event is one parsed line of the member's stdout.
 type Event struct {
@@ -113,19 +106,19 @@ func parseLine(line string, at time.Time) Event {
 	case KindOwned, KindReleased:
 		parts := []TopicPartition{}
 		for _, s := range splitList(rest) {
-			tp, ok := parseTP(s)
+			tp, ok := jvmpeer.ParseTP(s)
 			if !ok {
 				return ev
 			}
 			parts = append(parts, tp)
 		}
-		slices.SortFunc(parts, compareTP)
+		slices.SortFunc(parts, jvmpeer.CompareTP)
 		ev.Kind, ev.Partitions = k, parts
 	case KindAssignment:
 		asg := map[TopicPartition]string{}
 		for _, s := range splitList(rest) {
 			tps, th, ok := strings.Cut(s, "=")
-			tp, ok2 := parseTP(tps)
+			tp, ok2 := jvmpeer.ParseTP(tps)
 			if !ok || !ok2 || th == "" {
 				return ev
 			}
@@ -156,18 +149,9 @@ func parseLine(line string, at time.Time) Event {
 		}
 		ev.Kind, ev.Topic, ev.Partition, ev.Offset = k, f[0], int32(p), off
 	case KindCommit:
-		if rest == "" {
+		commits, ok := jvmpeer.ParseCommits(rest)
+		if !ok {
 			return ev
-		}
-		commits := map[TopicPartition]int64{}
-		for _, s := range strings.Split(rest, ",") {
-			tps, offs, ok := strings.Cut(s, "=")
-			tp, ok2 := parseTP(tps)
-			off, err := strconv.ParseInt(offs, 10, 64)
-			if !ok || !ok2 || err != nil || off < 0 {
-				return ev
-			}
-			commits[tp] = off
 		}
 		ev.Kind, ev.Commits = k, commits
 	}
@@ -180,19 +164,6 @@ func splitList(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
-}
-
-// parseTP parses "topic:partition". Kafka topic names have no ':'.
-func parseTP(s string) (TopicPartition, bool) {
-	i := strings.LastIndexByte(s, ':')
-	if i <= 0 {
-		return TopicPartition{}, false
-	}
-	p, err := strconv.ParseInt(s[i+1:], 10, 32)
-	if err != nil || p < 0 {
-		return TopicPartition{}, false
-	}
-	return TopicPartition{s[:i], int32(p)}, true
 }
 
 // owned is the member's partitions after evs: those of the last owned
@@ -208,10 +179,6 @@ func owned(evs []Event) []TopicPartition {
 		}
 	}
 	return slices.Clone(cur)
-}
-
-func compareTP(a, b TopicPartition) int {
-	return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 }
 
 func filter(evs []Event, k Kind) []Event {

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/zkbalance/zkbalance/internal/jvmpeer"
 	"github.com/zkbalance/zkbalance/internal/peerproc"
 )
 
@@ -104,6 +104,14 @@ type Member struct {
 
 type proc = peerproc.Proc[Event]
 
+// peer is how jvmpeer's helpers read the member's events.
+var peer = jvmpeer.Peer[Event]{
+	Pkg:  "scalapeer",
+	Proc: peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited},
+	Kind: func(e Event) string { return string(e.Kind) },
+	Line: func(e Event) string { return e.Line },
+}
+
 // Start builds the member if needed (Build), starts its JVM and waits until
 // it printed its started event: it is registered in the group and its first
 // rebalance ran (createMessageStreams returned). ctx bounds only this
@@ -119,18 +127,13 @@ func Start(ctx context.Context, args Args) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	jvm := []string{"-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		"-cp", prog.Classpath(), "ScalaMember"}
-	cmd := exec.Command(prog.Java, append(jvm, argv...)...)
-	p, err := peerproc.Start(cmd, peerproc.Config[Event]{Parse: parseLine, MaxStderr: maxStderr, ErrExited: ErrExited})
+	p, err := peer.Start(prog.Java, prog.Classpath(), "ScalaMember", argv)
 	if err != nil {
-		return nil, fmt.Errorf("scalapeer: start %s: %w", prog.Java, err)
+		return nil, err
 	}
 	m := &Member{proc: p, args: args, id: "?"}
-	err = m.Wait(ctx, func(evs []Event) bool { return len(filter(evs, KindStarted)) > 0 })
-	if err != nil {
-		_ = m.Kill()
-		return nil, fmt.Errorf("scalapeer: %s did not start: %w%s\n%s", m, err, m.errorLines(), m.Stderr(40))
+	if err := peer.WaitStarted(ctx, p, m); err != nil {
+		return nil, err
 	}
 	m.id = filter(m.Events(), KindStarted)[0].Text
 	return m, nil
@@ -179,14 +182,6 @@ func (m *Member) Committed() map[TopicPartition]int64 {
 	return out
 }
 
-func (m *Member) errorLines() string {
-	var b strings.Builder
-	for _, e := range m.Errors() {
-		b.WriteString("\n" + e.Line)
-	}
-	return b.String()
-}
-
 // WaitOwned waits until the member's current partitions (Owned) satisfy ok.
 func (m *Member) WaitOwned(ctx context.Context, ok func(owned []TopicPartition) bool) error {
 	return m.Wait(ctx, func(evs []Event) bool { return ok(owned(evs)) })
@@ -204,18 +199,7 @@ func (m *Member) WaitMessages(ctx context.Context, n int) error {
 // most StopGrace, then sends SIGKILL and reports that. It returns nil when
 // the member exited with status 0 after its closed event, also when that
 // was before the call.
-func (m *Member) Stop() error {
-	if m.Terminate(StopGrace) {
-		return fmt.Errorf("scalapeer: %s did not stop within %s after SIGTERM; killed%s\n%s", m, StopGrace, m.errorLines(), m.Stderr(40))
-	}
-	if err := m.ExitErr(); err != nil {
-		return fmt.Errorf("scalapeer: %s: %w%s\n%s", m, err, m.errorLines(), m.Stderr(40))
-	}
-	if len(filter(m.Events(), KindClosed)) == 0 {
-		return fmt.Errorf("scalapeer: %s exited without closing its connector%s\n%s", m, m.errorLines(), m.Stderr(40))
-	}
-	return nil
-}
+func (m *Member) Stop() error { return peer.Stop(m.proc, StopGrace, m, "connector") }
 
 // FailedRebalances counts the rebalance attempts the consumer logged as
 // failed ("Rebalancing attempt failed", at INFO: an owner znode it wanted

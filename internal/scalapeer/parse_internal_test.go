@@ -9,7 +9,7 @@ import (
 
 func TestParseLine(t *testing.T) {
 	at := time.Unix(100, 0)
-	tp := func(t string, p int32) TopicPartition { return TopicPartition{t, p} }
+	tp := func(t string, p int32) TopicPartition { return TopicPartition{Topic: t, Partition: p} }
 	for _, c := range []struct {
 		line string
 		want Event
@@ -48,14 +48,15 @@ func TestParseLine(t *testing.T) {
 
 func TestOwned(t *testing.T) {
 	p := func(line string) Event { return parseLine(line, time.Time{}) }
+	tp := func(t string, p int32) TopicPartition { return TopicPartition{Topic: t, Partition: p} }
 	for _, c := range []struct {
 		lines []string
 		want  []TopicPartition
 	}{
 		{nil, nil},
-		{[]string{"owned t:0,t:1"}, []TopicPartition{{"t", 0}, {"t", 1}}},
+		{[]string{"owned t:0,t:1"}, []TopicPartition{tp("t", 0), tp("t", 1)}},
 		{[]string{"owned t:0,t:1", "released t:0,t:1"}, nil},
-		{[]string{"owned t:0,t:1", "released t:0,t:1", "assignment t:0=x-0", "owned t:1"}, []TopicPartition{{"t", 1}}},
+		{[]string{"owned t:0,t:1", "released t:0,t:1", "assignment t:0=x-0", "owned t:1"}, []TopicPartition{tp("t", 1)}},
 		{[]string{"owned t:0", "closed"}, nil},
 	} {
 		var evs []Event
