@@ -108,30 +108,15 @@ func (c *Consumer) waitKafkaGroupEmpty(ctx context.Context) error {
 // kafkaGroupMembers lists the member ids of the Kafka group (none when it
 // does not exist or is empty), sorted.
 func kafkaGroupMembers(ctx context.Context, client sarama.Client, group string) ([]string, error) {
-	var out []string
-	err := kafkacoord.Do(ctx, client, group, nil, func(b *sarama.Broker) error {
-		out = nil
-		resp, err := kafkacoord.Call(ctx, func() (*sarama.DescribeGroupsResponse, error) {
-			return b.DescribeGroups(&sarama.DescribeGroupsRequest{Groups: []string{group}})
-		})
-		if err != nil {
-			return err
-		}
-		for _, g := range resp.Groups {
-			if g.GroupId != group {
-				continue
-			}
-			if g.Err != sarama.ErrNoError {
-				return g.Err
-			}
-			for id := range g.Members {
-				out = append(out, id)
-			}
-		}
-		return nil
-	})
+	g, err := kafkacoord.DescribeGroup(ctx, client, group)
 	if err != nil {
 		return nil, fmt.Errorf("balanced: describe kafka group %s: %w", group, err)
+	}
+	var out []string
+	if g != nil {
+		for id := range g.Members {
+			out = append(out, id)
+		}
 	}
 	slices.Sort(out)
 	return out, nil

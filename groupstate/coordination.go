@@ -328,30 +328,15 @@ func ReadCoordination(ctx context.Context, conn *zkwatch.Conn, client sarama.Cli
 // describeKafkaGroup lists the members of the Kafka group (none when it
 // does not exist or is empty).
 func describeKafkaGroup(ctx context.Context, client sarama.Client, group string) ([]KafkaGroupMember, error) {
-	var out []KafkaGroupMember
-	err := kafkacoord.Do(ctx, client, group, nil, func(b *sarama.Broker) error {
-		out = nil
-		resp, err := kafkacoord.Call(ctx, func() (*sarama.DescribeGroupsResponse, error) {
-			return b.DescribeGroups(&sarama.DescribeGroupsRequest{Groups: []string{group}})
-		})
-		if err != nil {
-			return err
-		}
-		for _, g := range resp.Groups {
-			if g.GroupId != group {
-				continue
-			}
-			if g.Err != sarama.ErrNoError {
-				return g.Err
-			}
-			for id, m := range g.Members {
-				out = append(out, KafkaGroupMember{MemberID: id, ClientID: m.ClientId, Host: m.ClientHost})
-			}
-		}
-		return nil
-	})
+	g, err := kafkacoord.DescribeGroup(ctx, client, group)
 	if err != nil {
 		return nil, wrapf(err, "describe kafka group %s", group)
+	}
+	var out []KafkaGroupMember
+	if g != nil {
+		for id, m := range g.Members {
+			out = append(out, KafkaGroupMember{MemberID: id, ClientID: m.ClientId, Host: m.ClientHost})
+		}
 	}
 	return out, nil
 }

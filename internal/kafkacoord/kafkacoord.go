@@ -144,3 +144,30 @@ func Call[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 		return zero, context.Cause(ctx)
 	}
 }
+
+// DescribeGroup asks the group's coordinator (through Do) for the group's
+// description: nil, nil when the coordinator's answer does not name the
+// group; the group's own error code as an error.
+func DescribeGroup(ctx context.Context, client sarama.Client, group string) (*sarama.GroupDescription, error) {
+	var out *sarama.GroupDescription
+	err := Do(ctx, client, group, nil, func(b *sarama.Broker) error {
+		out = nil
+		resp, err := Call(ctx, func() (*sarama.DescribeGroupsResponse, error) {
+			return b.DescribeGroups(&sarama.DescribeGroupsRequest{Groups: []string{group}})
+		})
+		if err != nil {
+			return err
+		}
+		for _, g := range resp.Groups {
+			if g.GroupId != group {
+				continue
+			}
+			if g.Err != sarama.ErrNoError {
+				return g.Err
+			}
+			out = g
+		}
+		return nil
+	})
+	return out, err
+}
