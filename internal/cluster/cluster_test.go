@@ -305,8 +305,17 @@ func TestProxiedListener(t *testing.T) {
 	if want := slices.Sorted(slices.Values(addrs)); !slices.Equal(seen, want) {
 		t.Fatalf("metadata through a proxy lists %v, want the proxies %v", seen, want)
 	}
-	if _, err := cl.Produce(ctx, topic, []cluster.Message{{Partition: 0, Value: []byte("through the proxy")}}); err != nil {
-		t.Fatal(err)
+	// The leader may not know the new topic yet when the metadata already
+	// names it (UNKNOWN_TOPIC_OR_PARTITION): retry for a while.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, err := cl.Produce(ctx, topic, []cluster.Message{{Partition: 0, Value: []byte("through the proxy")}})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		t.Logf("produce through the proxy, retrying: %v", err)
 	}
 	leader, err := client.Leader(topic, 0)
 	if err != nil {
