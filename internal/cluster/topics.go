@@ -230,12 +230,27 @@ func (c *Cluster) LogEndOffsets(ctx context.Context, topic string) (map[int32]in
 			return nil, err
 		}
 		off, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		// Right after a leader election the new leader answers
+		// OFFSET_NOT_AVAILABLE until its high watermark caught up (or
+		// the client still asks the old leader): retry for a while.
+		for deadline := time.Now().Add(15 * time.Second); err != nil && retriableOffsetErr(err) && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			_ = client.RefreshMetadata(topic)
+			off, err = client.GetOffset(topic, p, sarama.OffsetNewest)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("cluster: offset of %s/%d: %w", topic, p, err)
 		}
 		out[p] = off
 	}
 	return out, nil
+}
+
+// retriableOffsetErr reports whether a ListOffsets error passes once a
+// leader election settles.
+func retriableOffsetErr(err error) bool {
+	return errors.Is(err, sarama.ErrOffsetNotAvailable) || errors.Is(err, sarama.ErrNotLeaderForPartition) ||
+		errors.Is(err, sarama.ErrLeaderNotAvailable) || errors.Is(err, sarama.ErrUnknownTopicOrPartition)
 }
 
 // CommittedOffsets reads group's committed offsets of topic's partitions
