@@ -28,6 +28,10 @@
 //     process died (the proxy's own port stays open, so the client's
 //     connect may succeed, but it is reset before any answer).
 //
+// SetLatency is not a fault but a distance: every byte arrives d after the
+// proxy read it, in each direction, as across a network with a d one-way
+// delay (bytes sent back to back still arrive back to back).
+//
 // Outside Drop, Reset and Refuse the proxy neither loses nor reorders
 // bytes. Held bytes are not read ahead into memory: a forwarding goroutine
 // holds at most one read (32 KiB); the rest waits in the kernel's socket
@@ -84,6 +88,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -118,6 +123,7 @@ type Proxy struct {
 	stallUntil  time.Time
 	dropUntil   time.Time // zero when no drop is in progress
 	refuseUntil time.Time
+	latency     time.Duration // SetLatency: added to each direction
 	changed     chan struct{} // closed and replaced when the fault state changes
 	timers      map[uint64]*time.Timer
 	nextTimer   uint64
@@ -310,6 +316,22 @@ func (p *Proxy) Resume() {
 	defer p.mu.Unlock()
 	p.paused = false
 	p.broadcastLocked()
+}
+
+// SetLatency delays every byte (and FIN) by d in each direction from the
+// moment the proxy reads it, as a network d away each way (a round trip
+// through the proxy takes 2d longer). It is a latency, not a bandwidth
+// limit: bytes sent back to back arrive back to back, d later, so
+// pipelined requests keep their overlap. It applies to bytes read from
+// now on, on current and new connections; 0 ends it (bytes already
+// delayed are still delivered in order). Faults act before the delay: a
+// stalled byte is delayed once the stall releases it. Delayed bytes wait
+// in memory: up to 64 reads (of at most 32 KiB) per direction, after which
+// the sender blocks, as on a full network.
+func (p *Proxy) SetLatency(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.latency = max(d, 0)
 }
 
 // Stats returns the proxy's counters.
@@ -523,16 +545,38 @@ func (l *link) connect() (*net.TCPConn, bool) {
 
 // pipe forwards src to dst until src ends or l is aborted. Every read result
 // (bytes, FIN or error) passes the fault gate before it reaches dst, so a
-// held FIN or RST stays behind the bytes before it.
+// held FIN or RST stays behind the bytes before it. While the proxy has a
+// latency (SetLatency), or once it has had one on this direction, bytes
+// and the FIN go through a delayed writer instead, in order.
 func (l *link) pipe(dst, src *net.TCPConn, count *atomic.Int64) {
 	defer l.halfDone()
+	var delayed *delayWriter
+	defer func() {
+		if delayed != nil {
+			delayed.finish()
+		}
+	}()
 	buf := make([]byte, bufSize)
 	for {
 		n, err := src.Read(buf)
+		read := time.Now()
 		if !l.p.gate(l) {
 			return
 		}
-		if n > 0 {
+		l.p.mu.Lock()
+		latency := l.p.latency
+		l.p.mu.Unlock()
+		if delayed == nil && latency > 0 {
+			delayed = l.newDelayWriter(dst, count)
+		}
+		eof := errors.Is(err, io.EOF)
+		if delayed != nil {
+			if n > 0 || eof {
+				if !delayed.send(delayedChunk{data: bytes.Clone(buf[:n]), eof: eof, due: read.Add(latency)}) {
+					return
+				}
+			}
+		} else if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				l.abort(true)
 				return
@@ -541,13 +585,89 @@ func (l *link) pipe(dst, src *net.TCPConn, count *atomic.Int64) {
 		}
 		switch {
 		case err == nil:
-		case errors.Is(err, io.EOF):
-			_ = dst.CloseWrite()
+		case eof:
+			if delayed == nil {
+				_ = dst.CloseWrite()
+			}
 			return
 		default: // reset by the peer (or closed): pass the reset on
 			l.abort(true)
 			return
 		}
+	}
+}
+
+// delayedChunk is one read (or the FIN) waiting for its due time.
+type delayedChunk struct {
+	data []byte
+	eof  bool
+	due  time.Time
+}
+
+// delayWriter writes a direction's chunks to dst at their due times, in
+// order. Its goroutine belongs to the link's proxy.
+type delayWriter struct {
+	l     *link
+	queue chan delayedChunk
+	done  chan struct{} // closed when the writer goroutine has returned
+}
+
+// delayQueue bounds the chunks a delayed direction holds (each at most
+// bufSize bytes); a full queue blocks the reader, as a full network does.
+const delayQueue = 64
+
+func (l *link) newDelayWriter(dst *net.TCPConn, count *atomic.Int64) *delayWriter {
+	w := &delayWriter{l: l, queue: make(chan delayedChunk, delayQueue), done: make(chan struct{})}
+	l.p.wg.Add(1)
+	go func() {
+		defer l.p.wg.Done()
+		defer close(w.done)
+		timer := time.NewTimer(time.Hour)
+		timer.Stop() // Go ≥ 1.23: a stopped timer delivers no stale tick
+		defer timer.Stop()
+		for c := range w.queue {
+			if wait := time.Until(c.due); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-l.done:
+					return
+				}
+			}
+			if len(c.data) > 0 {
+				if _, err := dst.Write(c.data); err != nil {
+					l.abort(true)
+					return
+				}
+				count.Add(int64(len(c.data)))
+			}
+			if c.eof {
+				_ = dst.CloseWrite()
+			}
+		}
+	}()
+	return w
+}
+
+// send queues c; false when the link was closed meanwhile.
+func (w *delayWriter) send(c delayedChunk) bool {
+	select {
+	case w.queue <- c:
+		return true
+	case <-w.l.done:
+		return false
+	case <-w.done:
+		return false
+	}
+}
+
+// finish lets the writer deliver what is queued and waits for it (or for
+// the link to close).
+func (w *delayWriter) finish() {
+	close(w.queue)
+	select {
+	case <-w.done:
+	case <-w.l.done:
 	}
 }
 

@@ -219,6 +219,13 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		connect(proxies[1], "held by drop", false)
 		proxies[2].Stall(time.Hour)
 		connect(proxies[2], "held by stall", false)
+		delayed, err := proxy.New(ctx, srv.addr()) // bytes in a delay queue
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxies = append(proxies, delayed)
+		delayed.SetLatency(time.Hour)
+		connect(delayed, "held by latency", false)
 		waiting, err := proxy.Listen(ctx) // no target: connections wait
 		if err != nil {
 			t.Fatal(err)
