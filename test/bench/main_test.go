@@ -57,7 +57,10 @@ var (
 	flagSaramaGroup     = flag.Bool("bench.sarama-group", true, "include the sarama ConsumerGroup contender")
 	flagOut             = flag.String("bench.out", "", "write the report (Markdown) to this file (default: the test's temporary directory)")
 	flagJoinTimeout     = flag.Duration("bench.join-timeout", 2*time.Minute, "latency: bound of each join, and of the settling after the leave")
-	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss,migration (default all)")
+	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss,migration,roundtrips (default all)")
+	flagRTT             = flag.Duration("bench.rtt", 10*time.Millisecond, "roundtrips: the round trip a proxy adds between the members and ZooKeeper (half each way)")
+	flagRTTMembers      = flag.Int("bench.rtt-members", 0, "roundtrips: steady members (smoke 3, full 16); the topic has -bench.partitions")
+	flagRTTJoins        = flag.Int("bench.rtt-joins", 0, "roundtrips: joins per contender, each without and with the delay (smoke 1, full 10; pykafka only with -bench.full)")
 	flagLatencyAssignor = flag.String("bench.latency-assignors", "scala-range,sticky", "latency: zkbalance assignors (the first is the one the targets judge)")
 	flagWritesAssignor  = flag.String("bench.writes-assignors", "", "writes: zkbalance assignors (smoke "+strings.Join(smokeWritesAssignors, ",")+"; full all: "+strings.Join(partition.Names(), ",")+")")
 )
@@ -74,6 +77,7 @@ type sizes struct {
 	migrationMembers, migrationPartitions                        int
 	migrationInterval                                            time.Duration
 	migrationMethods                                             map[string]bool
+	rttMembers, rttJoins                                         int
 	latencyAssignors, writesAssignors                            []string
 	only                                                         map[string]bool
 }
@@ -102,6 +106,12 @@ func resolve(t *testing.T) sizes {
 		migrationMembers:    pick(*flagMigMembers, 4, 16),
 		migrationPartitions: pick(*flagMigPartitions, 32, 256),
 		migrationInterval:   *flagMigInterval,
+
+		rttMembers: pick(*flagRTTMembers, 3, 16),
+		rttJoins:   pick(*flagRTTJoins, 1, 10),
+	}
+	if *flagRTT <= 0 {
+		t.Fatalf("-bench.rtt: must be positive, got %s", *flagRTT)
 	}
 	if s.migrationInterval <= 0 {
 		t.Fatalf("-bench.migration-interval: must be positive, got %s", s.migrationInterval)
@@ -149,9 +159,9 @@ func resolve(t *testing.T) sizes {
 		}
 	}
 	s.only = map[string]bool{}
-	for _, p := range list(*flagOnly, []string{"throughput", "latency", "writes", "rss", "migration"}) {
+	for _, p := range list(*flagOnly, []string{"throughput", "latency", "writes", "rss", "migration", "roundtrips"}) {
 		switch p {
-		case "throughput", "latency", "writes", "rss", "migration":
+		case "throughput", "latency", "writes", "rss", "migration", "roundtrips":
 			s.only[p] = true
 		default:
 			t.Fatalf("-bench.only: unknown part %q", p)

@@ -37,6 +37,9 @@ type pyGroup struct {
 	members []*pykafka.Member
 	joiner  *pykafka.Member
 	seq     int
+	// zk, when set, replaces the host:port part of the cluster's ZooKeeper
+	// connect string (a proxy in front of it); the chroot stays.
+	zk string
 }
 
 // name numbers a member; not safe for concurrent use.
@@ -46,7 +49,11 @@ func (g *pyGroup) name(prefix string) string {
 }
 
 func (g *pyGroup) start(ctx context.Context, name string) (*pykafka.Member, error) {
-	return pykafka.Start(ctx, g.python, pyArgs(g.cl, g.topic, g.group, name))
+	args := pyArgs(g.cl, g.topic, g.group, name)
+	if g.zk != "" {
+		args.ZooKeeper = g.zk + strings.TrimPrefix(args.ZooKeeper, g.cl.ZooKeeperAddr())
+	}
+	return pykafka.Start(ctx, g.python, args)
 }
 
 // form starts n member processes at once and waits until their sets are

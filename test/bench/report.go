@@ -48,8 +48,11 @@ type Report struct {
 	// Migration has one entry per switch method (ZooKeeper → Kafka
 	// coordination of a running group).
 	Migration []Migration
+	// RoundTrips has one entry per contender (and variant): joins with
+	// ZooKeeper behind a proxy, without and with an added round trip.
+	RoundTrips []RoundTrips
 	// Method are per-section notes (keys: "throughput", "latency", "writes",
-	// "rss", "migration"), written under each section's table.
+	// "rss", "migration", "roundtrips"), written under each section's table.
 	Method map[string][]string
 }
 
@@ -295,7 +298,7 @@ func (r *Report) Missing() []string {
 			out = append(out, fmt.Sprintf("%s: %d messages lost", name, m.Lost))
 		}
 	}
-	return out
+	return append(out, r.roundTripsMissing()...)
 }
 
 func orNone(s string) string {
@@ -434,6 +437,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			colCells(cells, true)...), target, met)...)
 	}
 	r.migrationSummary(row)
+	r.roundTripsSummary(row)
 	p("\n– : not part of the comparison.\n")
 
 	skipped := func() { p("Not measured in this run.\n") }
@@ -481,6 +485,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	} else {
 		r.migrationTable(&b)
 		r.method(&b, "migration")
+	}
+
+	// ZooKeeper a round trip away.
+	p("\n## ZooKeeper round trips on a join's critical path\n\n")
+	if len(r.RoundTrips) == 0 {
+		skipped()
+	} else {
+		r.roundTripsTable(&b)
+		r.method(&b, "roundtrips")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -86,7 +86,7 @@ func TestSideBySide(t *testing.T) {
 	for _, part := range []struct {
 		name string
 		fn   func(*testing.T)
-	}{{"throughput", r.runThroughput}, {"latency", r.runLatencyAll}, {"writes", r.runWrites}, {"rss", r.runRSS}, {"migration", r.runMigration}} {
+	}{{"throughput", r.runThroughput}, {"latency", r.runLatencyAll}, {"writes", r.runWrites}, {"rss", r.runRSS}, {"migration", r.runMigration}, {"roundtrips", r.runRoundTrips}} {
 		if s.only[part.name] {
 			t0 := time.Now()
 			part.fn(t)
@@ -215,6 +215,7 @@ func (r *run) method() {
 		m["rss"] = m["rss"][:1]
 	}
 	m["migration"] = r.migrationMethod()
+	m["roundtrips"] = r.roundTripsMethod()
 	for k, v := range m {
 		for i := range v {
 			v[i] = strings.TrimSpace(v[i])

@@ -28,7 +28,9 @@ type zkMember struct {
 // startZK runs a consumer; Run's goroutine is owned by the member and ends
 // when stop cancels it.
 func startZK(cl *cluster.Cluster, name string, cfg balanced.Config, h balanced.Handler) (*zkMember, error) {
-	cfg.ZooKeeper = cl.ZooKeeperAddr()
+	if cfg.ZooKeeper == "" {
+		cfg.ZooKeeper = cl.ZooKeeperAddr()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = memberLogger(name)
 	}
@@ -91,6 +93,9 @@ type zkGroup struct {
 	members  []*zkMember
 	joiner   *zkMember
 	seq      int
+	// zk, when set, is the ZooKeeper address the members use instead of
+	// the cluster's (a proxy in front of it).
+	zk string
 }
 
 func newZKGroup(ctx context.Context, cl *cluster.Cluster, obs *zkwatch.Conn, assignor, topic string, parts int) (*zkGroup, error) {
@@ -121,7 +126,7 @@ func newZKGroup(ctx context.Context, cl *cluster.Cluster, obs *zkwatch.Conn, ass
 func (g *zkGroup) start(name string) (*zkMember, error) {
 	g.seq++
 	return startZK(g.cl, fmt.Sprintf("%s-%d", name, g.seq), balanced.Config{
-		Group: g.group, Topics: []string{g.topic}, Layout: g.layout, Assignor: g.assignor.Name(),
+		Group: g.group, Topics: []string{g.topic}, Layout: g.layout, Assignor: g.assignor.Name(), ZooKeeper: g.zk,
 	}, nopHandler)
 }
 
