@@ -42,12 +42,21 @@ const brokerOutage = 10 * time.Second
 // The members find the brokers in /brokers/ids with Config.Listener
 // PROXIED, so every address they use is a proxy's.
 //
-// Checked: nothing panics and no member's Run returns; no hook reports a
-// revoke or a loss; the owner znodes stay the very same znodes (value and
-// creation zxid) throughout, so the group does not rebalance over a Kafka
-// outage; after each outage everything produced meanwhile is consumed; at
-// the end lost 0 and overlap 0, and the committed offsets equal the log
-// end.
+// The outages start once the group has settled (waitSettled: the owner
+// znodes are the assignment of the three members, each member's last
+// rebalance saw all three and claimed all it was assigned, and nothing
+// changed for 2 s). The start itself may take more than one rebalance:
+// the members register some milliseconds apart, and one that rebalances on
+// a partial view of the group claims partitions that move to their final
+// owners moments later. That is the protocol working, not what this test
+// is about, so it is logged, not checked.
+//
+// Checked: nothing panics and no member's Run returns; from the settled
+// group on no hook is called (no assignment, revoke or loss) and the owner
+// znodes stay the very same znodes (value and creation zxid), so the group
+// does not rebalance over a Kafka outage; after each outage everything
+// produced meanwhile is consumed; at the end lost 0 and overlap 0, and the
+// committed offsets equal the log end.
 //
 // Observed (the test logs the members' warnings of each outage and how
 // long the catch-up took). During the drop nothing at all is logged:
@@ -83,8 +92,19 @@ func TestBrokersUnreachableMidRun(t *testing.T) {
 			Listener: cluster.ListenerProxied, SessionTimeout: session,
 		}, &plog, logs))
 	}
-	owners := waitOwners(t, ctx, obs, group, topic, partitions, len(members))
+	// The members start together but register some milliseconds apart, so
+	// the start may take more than one rebalance (a member rebalancing on a
+	// partial view claims partitions it hands over moments later). The
+	// outages start once the group has settled; from then on no hook may
+	// be called.
+	owners, _ := waitSettled(t, ctx, obs, group, topic, partitions, len(members), inprocSettled(topic, members))
 	t.Logf("owners: %s", describeOwners(owners, members))
+	settled := make([]int, len(members))
+	for i, m := range members {
+		calls := m.hookCalls()
+		settled[i] = len(calls)
+		t.Logf("member %s: hooks until the group settled: %v", m.name, calls)
+	}
 
 	stream := startStream(ctx, t, topic, partitions)
 	defer stream.stop()
@@ -134,11 +154,10 @@ func TestBrokersUnreachableMidRun(t *testing.T) {
 	if an.Lost != 0 || an.Overlaps != 0 {
 		t.Errorf("lost %d, overlap %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
-	for _, m := range members {
-		assigned, revoked, lost := m.hooks()
-		if len(revoked) != 0 || len(lost) != 0 || len(assigned) != 1 {
-			t.Errorf("member %s: assigned %v, revoked %v, lost %v; want one assignment and nothing revoked or lost",
-				m.name, assigned, revoked, lost)
+	for i, m := range members {
+		if after := m.hookCalls()[settled[i]:]; len(after) != 0 {
+			t.Errorf("member %s: hooks called after the group settled: %v; want none (no partition moves over a broker outage)",
+				m.name, after)
 		}
 	}
 	for _, m := range members {
@@ -210,7 +229,7 @@ func TestZooKeeperUnreachableMidRun(t *testing.T) {
 		members = append(members, m)
 		defer func() { _ = m.leave() }() // a no-op after the leave at the end
 	}
-	owners := waitOwners(t, ctx, obs, group, topic, partitions, len(members))
+	owners, _ := waitSettled(t, ctx, obs, group, topic, partitions, len(members), nil)
 	stream := startStream(ctx, t, topic, partitions)
 	defer stream.stop()
 	waitCaughtUpLogs(t, ctx, dir, topic, 30*time.Second, "before the cuts")
@@ -253,7 +272,7 @@ func TestZooKeeperUnreachableMidRun(t *testing.T) {
 		t.Fatalf("the members stayed registered through a %s cut (session %s)", long, session)
 	}
 	end = time.Now()
-	after := waitOwners(t, ctx, obs, group, topic, partitions, len(members))
+	after, ownersBack := waitSettled(t, ctx, obs, group, topic, partitions, len(members), nil)
 	caughtUp = waitCaughtUpLogs(t, ctx, dir, topic, 60*time.Second, "after the long cut")
 	for p, o := range after {
 		if o.session == owners[p].session {
@@ -261,7 +280,7 @@ func TestZooKeeperUnreachableMidRun(t *testing.T) {
 		}
 	}
 	t.Logf("long cut (%s): sessions expired %s into it; owners back %s and caught up %s after the end; members logged: %s",
-		long, expiredAfter.Round(10*time.Millisecond), time.Since(end).Round(10*time.Millisecond),
+		long, expiredAfter.Round(10*time.Millisecond), ownersBack.Sub(end).Round(10*time.Millisecond),
 		caughtUp.Sub(end).Round(10*time.Millisecond), stderrSummary(members, marks))
 
 	stream.stop()
@@ -372,32 +391,6 @@ func readOwners(t *testing.T, ctx context.Context, obs *zkwatch.Conn, group, top
 }
 
 func isNoNode(err error) bool { return errors.Is(err, zkwatch.ErrNoNode) }
-
-// waitOwners waits until every partition has an owner znode and members
-// members are registered, and returns the owners.
-func waitOwners(t *testing.T, ctx context.Context, obs *zkwatch.Conn, group, topic string, partitions, members int) map[int32]ownerZnode {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ids, _, err := obs.Children(ctx, "/consumers/"+group+"/ids")
-		if err != nil && !isNoNode(err) {
-			t.Fatal(err)
-		}
-		owners := readOwners(t, ctx, obs, group, topic)
-		holders := map[string]bool{}
-		for _, o := range owners {
-			holders[o.value] = true
-		}
-		// every member registered and owning its share (8 over 3: 2 or 3)
-		if len(ids) == members && len(owners) == partitions && len(holders) == members {
-			return owners
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s not settled within 60s: %d members, %d owner znodes held by %d", group, len(ids), len(owners), len(holders))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // checkOwnersUnchanged fails unless the owner znodes are exactly want.
 func checkOwnersUnchanged(t *testing.T, ctx context.Context, obs *zkwatch.Conn, group, topic string, want map[int32]ownerZnode, when string) {
@@ -595,21 +588,38 @@ type inprocMember struct {
 	exited chan struct{} // closed when Run has returned
 	err    error         // Run's error, set before exited is closed
 
-	mu                      sync.Mutex
-	assigned, revoked, lost [][]balanced.TopicPartition
+	mu    sync.Mutex
+	calls []hookCall // every hook call, in order
 }
+
+// hookKind names one of the hooks.
+type hookKind string
+
+const (
+	hookAssigned hookKind = "assigned"
+	hookRevoked  hookKind = "revoked"
+	hookLost     hookKind = "lost"
+)
+
+// hookCall is one call of OnAssigned, OnRevoked or OnLost.
+type hookCall struct {
+	kind hookKind
+	tps  []balanced.TopicPartition
+}
+
+func (c hookCall) String() string { return fmt.Sprintf("%s %v", c.kind, c.tps) }
 
 func startInproc(t *testing.T, name string, cfg balanced.Config, plog *scenario.Log, logs *logRecorder) *inprocMember {
 	t.Helper()
 	m := &inprocMember{name: name, exited: make(chan struct{})}
-	record := func(dst *[][]balanced.TopicPartition) func(context.Context, []balanced.TopicPartition) {
+	record := func(kind hookKind) func(context.Context, []balanced.TopicPartition) {
 		return func(_ context.Context, tps []balanced.TopicPartition) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
-			*dst = append(*dst, slices.Clone(tps))
+			m.calls = append(m.calls, hookCall{kind: kind, tps: slices.Clone(tps)})
 		}
 	}
-	cfg.Hooks = balanced.Hooks{OnAssigned: record(&m.assigned), OnRevoked: record(&m.revoked), OnLost: record(&m.lost)}
+	cfg.Hooks = balanced.Hooks{OnAssigned: record(hookAssigned), OnRevoked: record(hookRevoked), OnLost: record(hookLost)}
 	cfg.Logger = slog.New(&recordHandler{r: logs, attrs: []slog.Attr{slog.String("m", name)}})
 	c, err := balanced.New(cfg)
 	if err != nil {
@@ -637,10 +647,27 @@ func (m *inprocMember) stop() error {
 	}
 }
 
+// hooks returns the partitions of each OnAssigned, OnRevoked and OnLost
+// call so far.
 func (m *inprocMember) hooks() (assigned, revoked, lost [][]balanced.TopicPartition) {
+	for _, c := range m.hookCalls() {
+		switch c.kind {
+		case hookAssigned:
+			assigned = append(assigned, c.tps)
+		case hookRevoked:
+			revoked = append(revoked, c.tps)
+		case hookLost:
+			lost = append(lost, c.tps)
+		}
+	}
+	return assigned, revoked, lost
+}
+
+// hookCalls returns every hook call so far, in order.
+func (m *inprocMember) hookCalls() []hookCall {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return slices.Clone(m.assigned), slices.Clone(m.revoked), slices.Clone(m.lost)
+	return slices.Clone(m.calls)
 }
 
 // checkRunning fails if a member's Run has returned.
