@@ -57,7 +57,11 @@ var (
 	flagSaramaGroup     = flag.Bool("bench.sarama-group", true, "include the sarama ConsumerGroup contender")
 	flagOut             = flag.String("bench.out", "", "write the report (Markdown) to this file (default: the test's temporary directory)")
 	flagJoinTimeout     = flag.Duration("bench.join-timeout", 2*time.Minute, "latency: bound of each join, and of the settling after the leave")
-	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss,migration,roundtrips (default all)")
+	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss,migration,roundtrips,cpu (default all)")
+	flagCPUMessages     = flag.Int("bench.cpu-messages", 0, "cpu: 1 KiB messages over 8 partitions each contender's process reads (smoke 20000, full 1000000)")
+	flagCPURounds       = flag.Int("bench.cpu-rounds", 0, "cpu: rounds, the contenders interleaved (smoke 1, full 5)")
+	flagBacklogParts    = flag.Int("bench.backlog-partitions", 0, "cpu: partitions of the backlog a zkbalance member process catches up (smoke 50, full 1000)")
+	flagBacklogPerPart  = flag.Int("bench.backlog-messages", 0, "cpu: 1 KiB messages per backlog partition (smoke 20, full 1024: 1 GiB over 1000 partitions)")
 	flagRTT             = flag.Duration("bench.rtt", 10*time.Millisecond, "roundtrips: the round trip a proxy adds between the members and ZooKeeper (half each way)")
 	flagRTTMembers      = flag.Int("bench.rtt-members", 0, "roundtrips: steady members (smoke 3, full 16); the topic has -bench.partitions")
 	flagRTTJoins        = flag.Int("bench.rtt-joins", 0, "roundtrips: joins per contender, each without and with the delay (smoke 1, full 10; pykafka only with -bench.full)")
@@ -78,6 +82,7 @@ type sizes struct {
 	migrationInterval                                            time.Duration
 	migrationMethods                                             map[string]bool
 	rttMembers, rttJoins                                         int
+	cpuMessages, cpuRounds, backlogParts, backlogPerPart         int
 	latencyAssignors, writesAssignors                            []string
 	only                                                         map[string]bool
 }
@@ -109,6 +114,11 @@ func resolve(t *testing.T) sizes {
 
 		rttMembers: pick(*flagRTTMembers, 3, 16),
 		rttJoins:   pick(*flagRTTJoins, 1, 10),
+
+		cpuMessages:    pick(*flagCPUMessages, 20_000, 1_000_000),
+		cpuRounds:      pick(*flagCPURounds, 1, 5),
+		backlogParts:   pick(*flagBacklogParts, 50, 1000),
+		backlogPerPart: pick(*flagBacklogPerPart, 20, 1024),
 	}
 	if *flagRTT <= 0 {
 		t.Fatalf("-bench.rtt: must be positive, got %s", *flagRTT)
@@ -159,9 +169,9 @@ func resolve(t *testing.T) sizes {
 		}
 	}
 	s.only = map[string]bool{}
-	for _, p := range list(*flagOnly, []string{"throughput", "latency", "writes", "rss", "migration", "roundtrips"}) {
+	for _, p := range list(*flagOnly, []string{"throughput", "latency", "writes", "rss", "migration", "roundtrips", "cpu"}) {
 		switch p {
-		case "throughput", "latency", "writes", "rss", "migration", "roundtrips":
+		case "throughput", "latency", "writes", "rss", "migration", "roundtrips", "cpu":
 			s.only[p] = true
 		default:
 			t.Fatalf("-bench.only: unknown part %q", p)

@@ -51,8 +51,13 @@ type Report struct {
 	// RoundTrips has one entry per contender (and variant): joins with
 	// ZooKeeper behind a proxy, without and with an added round trip.
 	RoundTrips []RoundTrips
+	// CPU is the CPU time of each contender's own process per message.
+	CPU CPU
+	// Backlog has one entry per backlog a zkbalance member process caught
+	// up (peak RSS).
+	Backlog []Backlog
 	// Method are per-section notes (keys: "throughput", "latency", "writes",
-	// "rss", "migration", "roundtrips"), written under each section's table.
+	// "rss", "migration", "roundtrips", "cpu"), written under each section's table.
 	Method map[string][]string
 }
 
@@ -298,7 +303,8 @@ func (r *Report) Missing() []string {
 			out = append(out, fmt.Sprintf("%s: %d messages lost", name, m.Lost))
 		}
 	}
-	return append(out, r.roundTripsMissing()...)
+	out = append(out, r.roundTripsMissing()...)
+	return append(out, r.cpuMissing()...)
 }
 
 func orNone(s string) string {
@@ -438,6 +444,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	r.migrationSummary(row)
 	r.roundTripsSummary(row)
+	r.cpuSummary(row)
 	p("\n– : not part of the comparison.\n")
 
 	skipped := func() { p("Not measured in this run.\n") }
@@ -494,6 +501,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	} else {
 		r.roundTripsTable(&b)
 		r.method(&b, "roundtrips")
+	}
+
+	// CPU and memory of a contender's own process.
+	p("\n## CPU per message and memory catching up a backlog\n\n")
+	if len(r.CPU.Runs) == 0 && r.CPU.Err == "" && len(r.Backlog) == 0 {
+		skipped()
+	} else {
+		r.cpuTable(&b)
+		r.method(&b, "cpu")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
