@@ -167,3 +167,26 @@ type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
+
+// TestUIUsage: --help, and bad flags found before anything connects.
+func TestUIUsage(t *testing.T) {
+	r := runBin(t, time.Minute, "ui", "--help")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "usage: zkbalance ui") || !strings.Contains(r.stdout, "\nexamples:\n  zkbalance ui") || !strings.Contains(r.stdout, "/api/group?name=G") {
+		t.Errorf("ui --help: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--interval", "0s"}, "--interval must be positive"},
+		{[]string{"--interval", "10s", "--history", "5s"}, "--history must be at least --interval"},
+		{[]string{"--timeout", "-1s"}, "--timeout must be positive"},
+		{[]string{"--listen", "8080"}, `--listen "8080"`},
+		{[]string{"stray"}, "unexpected arguments"},
+	} {
+		r := runBin(t, time.Minute, offlineArgs("ui", c.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("ui %v: exit %d, stderr %q; want exit 2 and %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+}

@@ -119,7 +119,7 @@
     const k = st.kafka;
     const mode = st.coordination_mode ? `, mode znode ${st.coordination_mode}${st.zookeeper_detached ? ' (zookeeper detached)' : ''}` : '';
     $('group-summary').textContent = `layout ${st.layout}, offsets in ${st.storage}, coordination ${st.coordination}${mode}` +
-      (k ? `; kafka coordinator: ${k.state}${k.protocol ? ' / ' + k.protocol : ''}` : '');
+      (k ? `; kafka coordinator: ${k.state === 'Dead' ? 'no such group' : k.state}${k.protocol ? ' / ' + k.protocol : ''}` : '');
 
     const members = [];
     for (const m of st.members || []) {
