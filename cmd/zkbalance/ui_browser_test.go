@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/internal/cluster"
 )
 
 var uiScreenshot = flag.String("ui.screenshot", "", "also write TestUIBrowser's screenshot (PNG) to this file")
@@ -90,8 +91,9 @@ const uiPageJS = `(() => {
 // screenshot is written to the test's temp dir (and to -ui.screenshot).
 func TestUIBrowser(t *testing.T) {
 	begin := time.Now()
+	cluster.SkipShort(t)
+	chromium := uiChromium(t) // before the cluster starts: fail fast without a browser
 	cl := shared.Get(t)
-	chromium := uiChromium(t)
 	ctx := stCtx(t, 2*time.Minute)
 	const perPartition, marked = 20, 7
 	topic := stTopic(t, ctx, perPartition, perPartition)
