@@ -76,7 +76,7 @@
       b.addEventListener('click', () => select(g.group));
       body.append(el('tr', { 'data-group': g.group, class: g.group === selected ? 'selected' : '' },
         el('td', {}, b), el('td', { class: 'num' }, g.members), el('td', {}, g.coordination),
-        el('td', {}, g.kafka_state ? `${g.kafka_state} (${g.kafka_members})` : '-')));
+        el('td', {}, g.kafka_state && g.kafka_state !== 'Dead' ? `${g.kafka_state} (${g.kafka_members})` : '-')));
     }
     $('groups-warnings').replaceChildren(...(d.warnings || []).map((w) => el('li', {}, w)));
   }
