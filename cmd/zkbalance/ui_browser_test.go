@@ -58,10 +58,10 @@ type uiPage struct {
 		Lag       string `json:"lag"`
 		Owner     string `json:"owner"`
 	} `json:"rows"`
-	Samples     int    `json:"samples"`
-	TotalPoints int    `json:"totalPoints"`
-	Error       string `json:"error"`
-	Groups      []string
+	Samples     int      `json:"samples"`
+	TotalPoints int      `json:"totalPoints"`
+	TopicSeries []string `json:"topicSeries"`
+	Error       string   `json:"error"`
 }
 
 const uiPageJS = `(() => {
@@ -77,17 +77,19 @@ const uiPageJS = `(() => {
       logEnd: tr.cells[3].textContent, lag: tr.cells[4].textContent, owner: tr.cells[5].textContent})),
     samples: Number($('chart').dataset.samples),
     totalPoints: total ? Number(total.dataset.points) : 0,
+    topicSeries: [...document.querySelectorAll('#chart path[data-series]')].map((p) => p.dataset.series).filter((s) => s !== 'total').sort(),
     error: $('group-error').textContent,
   };
 })()`
 
 // TestUIBrowser: 'zkbalance ui' against the real cluster, in a real
-// headless Chromium. Two balanced members of a group consume a topic of
-// 2 x 20 messages, marking only the first 7 of each partition; the page
-// lists the group (and a Kafka-only group), and once the group is clicked
-// shows both member ids, each partition's committed offset, log end and
-// lag as the test reads them itself (ZooKeeper's offset znodes, the
-// brokers' log end), the total, and a lag chart of 2 samples or more. The
+// headless Chromium. Two balanced members of a group consume two topics
+// (2 x 20 and 1 x 10 messages), marking only the first 7 of each
+// partition; the page lists the group (and a Kafka-only group), and once
+// the group is clicked shows both member ids, each partition's committed
+// offset, log end and lag as the test reads them itself (ZooKeeper's
+// offset znodes, the brokers' log end), the total, and a lag chart of 2
+// samples or more with a line per topic besides the total. The
 // screenshot is written to the test's temp dir (and to -ui.screenshot).
 func TestUIBrowser(t *testing.T) {
 	begin := time.Now()
@@ -95,12 +97,15 @@ func TestUIBrowser(t *testing.T) {
 	chromium := uiChromium(t) // before the cluster starts: fail fast without a browser
 	cl := shared.Get(t)
 	ctx := stCtx(t, 2*time.Minute)
-	const perPartition, marked = 20, 7
-	topic := stTopic(t, ctx, perPartition, perPartition)
+	const marked = 7
+	// Two topics: 2 x 20 messages and 1 x 10; each member marks offsets
+	// below 7 of every partition, so 7 is committed everywhere.
+	topic := stTopic(t, ctx, 20, 20)
+	topic2 := stTopic(t, ctx, 10)
+	parts := []rowKey{{topic, 0}, {topic, 1}, {topic2, 0}}
 	group := stName(t, "ui")
 	ids := []string{group + "-a", group + "-b"}
 
-	// Two members; each marks offsets below 7, so 7 is committed.
 	handler := balanced.HandlerFunc(func(ctx context.Context, claim *balanced.Claim) error {
 		for {
 			m, err := claim.Next(ctx)
@@ -117,7 +122,7 @@ func TestUIBrowser(t *testing.T) {
 	t.Cleanup(func() { stopMembers(); members.Wait() })
 	for _, id := range ids {
 		c, err := balanced.New(balanced.Config{
-			ZooKeeper: cl.KafkaZooKeeperConnect(), Brokers: cl.BrokerAddrs(), Group: group, Topics: []string{topic},
+			ZooKeeper: cl.KafkaZooKeeperConnect(), Brokers: cl.BrokerAddrs(), Group: group, Topics: []string{topic, topic2},
 			MemberID: id, CommitInterval: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
 		})
 		if err != nil {
@@ -134,32 +139,45 @@ func TestUIBrowser(t *testing.T) {
 	stCommitKafka(t, stClient(t), kafkaGroup, topic, map[int32]int64{0: 3})
 
 	// The expected lags, read independently: ZooKeeper's offset znodes and
-	// the brokers' log end, once both partitions have their commit and an
-	// owner each.
+	// the brokers' log end, once every partition has its commit and an
+	// owner, and both members own some.
 	conn := stDial(t, ctx)
-	wantCommitted := map[int32]string{0: strconv.Itoa(marked), 1: strconv.Itoa(marked)}
 	for {
-		offs := stZKOffsets(t, ctx, conn, group, topic, 2)
-		o0, ok0 := stGet(t, ctx, conn, fmt.Sprintf("/consumers/%s/owners/%s/0", group, topic))
-		o1, ok1 := stGet(t, ctx, conn, fmt.Sprintf("/consumers/%s/owners/%s/1", group, topic))
-		if fmt.Sprint(offs) == fmt.Sprint(wantCommitted) && ok0 && ok1 && !strings.HasPrefix(o0, strings.TrimSuffix(o1, "-0")) {
+		var bad []string
+		owners := map[string]bool{}
+		for _, k := range parts {
+			off, _ := stGet(t, ctx, conn, fmt.Sprintf("/consumers/%s/offsets/%s/%d", group, k.topic, k.partition))
+			owner, _ := stGet(t, ctx, conn, fmt.Sprintf("/consumers/%s/owners/%s/%d", group, k.topic, k.partition))
+			if off != strconv.Itoa(marked) || owner == "" {
+				bad = append(bad, fmt.Sprintf("%s/%d: offset %q, owner %q", k.topic, k.partition, off, owner))
+			}
+			owners[strings.TrimSuffix(owner, "-0")] = true
+		}
+		if len(bad) == 0 && owners[ids[0]] && owners[ids[1]] {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("group %s: offsets %v (want %v), owners %q %q (want one member each)", group, offs, wantCommitted, o0, o1)
+			t.Fatalf("group %s never settled: %v, owners %v (want offset %d everywhere, both members owning)", group, bad, owners, marked)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	logEnd, err := cl.LogEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
+	wantLogEnd, wantLag := map[rowKey]int64{}, map[rowKey]int64{}
+	var wantTotal int64
+	for _, tp := range []string{topic, topic2} {
+		ends, err := cl.LogEndOffsets(ctx, tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, end := range ends {
+			k := rowKey{tp, p}
+			wantLogEnd[k], wantLag[k] = end, end-marked
+			wantTotal += end - marked
+		}
 	}
-	wantLag := map[int32]int64{0: logEnd[0] - marked, 1: logEnd[1] - marked}
-	wantTotal := wantLag[0] + wantLag[1]
-	if logEnd[0] != perPartition || logEnd[1] != perPartition {
-		t.Fatalf("log end %v, want %d per partition", logEnd, perPartition)
+	if wantTotal != 13+13+3 {
+		t.Fatalf("log end %v: want 20, 20 and 10", wantLogEnd)
 	}
-	t.Logf("group %s ready (%s): log end %v, committed %d, lag %v", group, time.Since(begin).Round(time.Millisecond), logEnd, marked, wantLag)
+	t.Logf("group %s ready (%s): log end %v, committed %d, lag %v", group, time.Since(begin).Round(time.Millisecond), wantLogEnd, marked, wantLag)
 
 	// The command itself, in-process: it prints the URL it serves on.
 	uiCtx, stopUI := context.WithCancel(context.Background())
@@ -235,14 +253,18 @@ func TestUIBrowser(t *testing.T) {
 		if p.Total != strconv.FormatInt(wantTotal, 10) {
 			bad = append(bad, fmt.Sprintf("total lag %q, want %d", p.Total, wantTotal))
 		}
-		if len(p.Rows) != 2 {
-			bad = append(bad, fmt.Sprintf("%d partition rows, want 2", len(p.Rows)))
+		if len(p.Rows) != len(parts) {
+			bad = append(bad, fmt.Sprintf("%d partition rows, want %d", len(p.Rows), len(parts)))
 		}
 		for _, r := range p.Rows {
-			if r.Topic != topic || r.Committed != wantCommitted[r.Partition] || r.LogEnd != strconv.FormatInt(logEnd[r.Partition], 10) ||
-				r.Lag != strconv.FormatInt(wantLag[r.Partition], 10) || !strings.Contains(r.Owner, group) {
-				bad = append(bad, fmt.Sprintf("row %+v, want committed %s, log end %d, lag %d, an owner of the group", r, wantCommitted[r.Partition], logEnd[r.Partition], wantLag[r.Partition]))
+			k := rowKey{r.Topic, r.Partition}
+			if _, ok := wantLag[k]; !ok || r.Committed != strconv.Itoa(marked) || r.LogEnd != strconv.FormatInt(wantLogEnd[k], 10) ||
+				r.Lag != strconv.FormatInt(wantLag[k], 10) || !strings.Contains(r.Owner, group) {
+				bad = append(bad, fmt.Sprintf("row %+v, want committed %d, log end %d, lag %d, an owner of the group", r, marked, wantLogEnd[k], wantLag[k]))
 			}
+		}
+		if want := slices.Sorted(slices.Values([]string{topic, topic2})); !slices.Equal(p.TopicSeries, want) {
+			bad = append(bad, fmt.Sprintf("chart lines per topic %v, want %v", p.TopicSeries, want))
 		}
 		if p.Samples < 2 || p.TotalPoints < 2 {
 			bad = append(bad, fmt.Sprintf("chart of %d sample(s), %d point(s) on the total line, want 2 or more", p.Samples, p.TotalPoints))
