@@ -7,7 +7,7 @@ PKGS     ?= ./...
 TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 60s
 
-.PHONY: all build demo test fmt-check vet unit fuzz fuzz-smoke bench chaos jars clean
+.PHONY: all build demo test fmt-check vet unit fuzz fuzz-smoke bench chaos jars chromium clean
 
 all: build
 
@@ -32,11 +32,12 @@ demo: build
 	echo; echo '$$ demo scenario migrate'; ./bin/demo scenario migrate
 
 ## test: format check, vet, and every test with the race detector, including
-## the integration tests against the real ZooKeeper and Kafka.
+## the integration tests against the real ZooKeeper and Kafka and the ui
+## page's test in a real headless Chromium (installed first: chromium).
 ## The full -v log goes to test.log; the console shows every test's result
 ## line (so a skipped integration test would show as --- SKIP) and the
 ## real-cluster start lines.
-test: fmt-check vet
+test: fmt-check vet chromium
 	set -o pipefail; $(GO) test -race -count=1 -v -timeout $(TEST_TIMEOUT) $(PKGS) 2>&1 | tee test.log | \
 	  grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)| +--- (FAIL|SKIP)|ok |FAIL|panic:|real cluster:|\?)|RESULT'
 	@$(MAKE) --no-print-directory fuzz-smoke
@@ -47,6 +48,22 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+## chromium: install headless Chromium for TestUIBrowser (cmd/zkbalance: the
+## 'zkbalance ui' page in a real browser), Debian's chromium package, when
+## no chromium is on PATH; make test runs it first. It needs root (apt-get);
+## when the install fails, it exits 1 with the command and apt's error (and
+## the test, without a browser, fails saying to run this target).
+## $ZKBALANCE_CHROMIUM names another Chromium or Chrome binary instead.
+CHROMIUM_INSTALL := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+chromium:
+	@if [ -n "$$ZKBALANCE_CHROMIUM" ]; then echo "chromium: $$ZKBALANCE_CHROMIUM (\$$ZKBALANCE_CHROMIUM)"; \
+	elif command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	else echo "chromium: installing: $(CHROMIUM_INSTALL)"; start=$$(date +%s); \
+	  if ! ( $(CHROMIUM_INSTALL) ) >/tmp/zkbalance-chromium-install.log 2>&1; then \
+	    cat /tmp/zkbalance-chromium-install.log >&2; \
+	    echo "make chromium: could not install headless Chromium for TestUIBrowser; the command was: $(CHROMIUM_INSTALL)" >&2; exit 1; \
+	  fi; echo "chromium: installed $$(command -v chromium) in $$(( $$(date +%s) - start ))s"; fi
 
 ## unit: every test that needs no cluster, in every package, with the race
 ## detector: -short makes each test that needs the real ZooKeeper + Kafka

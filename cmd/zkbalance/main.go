@@ -20,6 +20,8 @@
 //	                 unless --apply)
 //	coordination     show or switch who coordinates a group (ZooKeeper or
 //	                 Kafka's group coordinator; dry run unless --apply)
+//	ui               serve a live page of the groups: members, partitions,
+//	                 offsets, lag and a lag chart (--listen 127.0.0.1:8080)
 //	version          print the build's version
 //
 // Every command has --help with its flags and examples. The cluster is
@@ -53,6 +55,7 @@ var app = cli.App{
 		{Name: "migrate-offsets", Summary: "copy a group's offsets between ZooKeeper and Kafka (dry run unless --apply)", Help: migrateHelp, Run: runMigrateOffsets},
 		{Name: "reset-offsets", Summary: "reset a group's offsets (earliest, latest, offset, datetime, shift; dry run unless --apply)", Help: resetHelp, Run: runResetOffsets},
 		{Name: "coordination", Summary: "show or switch a group's coordination, zookeeper or kafka (dry run unless --apply)", Help: coordinationHelp, Run: runCoordination},
+		{Name: "ui", Summary: "serve a live web page of the groups: members, partitions, lag and a lag chart", Help: uiHelp, Run: runUI},
 		{Name: "version", Summary: "print the build's version", Help: versionHelp, Run: runVersion},
 	},
 	Footer: "Connection: --zookeeper and --brokers, else $" + cli.EnvZooKeeper + " and $" + cli.EnvBrokers + ",\n" +

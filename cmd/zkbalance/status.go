@@ -247,40 +247,13 @@ type groupListEntry struct {
 // statusAll lists the groups of ZooKeeper (when conn is not nil) and of
 // Kafka. With ZooKeeper, Kafka not answering is a warning.
 func statusAll(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *slog.Logger, w io.Writer, asJSON bool) error {
-	var warnings []string
-	entries := map[string]*groupListEntry{}
-	if conn != nil {
-		names, err := groupstate.Groups(ctx, conn)
-		if err != nil {
-			return err
-		}
-		for _, g := range names {
-			st, err := groupstate.Read(ctx, conn, nil, g)
-			if errors.Is(err, groupstate.ErrNoGroup) {
-				continue // deleted since the listing
-			}
-			if err != nil {
-				return err
-			}
-			entries[g] = &groupListEntry{Group: g, Members: len(st.Members), Layout: st.Layout, InZooKeeper: true}
-		}
-	}
-	client, err := groupToolsKafka(ctx, conn, brokers, log)
-	if err == nil {
+	client, kerr := groupToolsKafka(ctx, conn, brokers, log)
+	if kerr == nil {
 		defer client.Close()
-		err = addKafkaGroups(ctx, client, entries)
 	}
+	list, warnings, err := listGroups(ctx, conn, client, kerr)
 	if err != nil {
-		if conn == nil || ctx.Err() != nil {
-			return err
-		}
-		warnings = append(warnings, fmt.Sprintf("kafka not consulted, only the groups under /consumers are listed: %v", err))
-	}
-	list := []groupListEntry{}
-	for _, g := range slices.Sorted(maps.Keys(entries)) {
-		e := entries[g]
-		e.Coordination = groupstate.LiveCoordinationOf(e.Members > 0, e.KafkaMembers > 0)
-		list = append(list, *e)
+		return err
 	}
 	if asJSON {
 		return writeJSON(w, struct {
@@ -308,6 +281,48 @@ func statusAll(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *s
 		fmt.Fprintln(w, "warning: "+s)
 	}
 	return nil
+}
+
+// listGroups is the list of 'status --all' (and of the ui page): the
+// groups under /consumers (when conn is not nil) and the consumer groups
+// Kafka knows, through client, or clientErr, why there is no client. With
+// ZooKeeper, Kafka not answering is a warning.
+func listGroups(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, clientErr error) ([]groupListEntry, []string, error) {
+	var warnings []string
+	entries := map[string]*groupListEntry{}
+	if conn != nil {
+		names, err := groupstate.Groups(ctx, conn)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, g := range names {
+			st, err := groupstate.Read(ctx, conn, nil, g)
+			if errors.Is(err, groupstate.ErrNoGroup) {
+				continue // deleted since the listing
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			entries[g] = &groupListEntry{Group: g, Members: len(st.Members), Layout: st.Layout, InZooKeeper: true}
+		}
+	}
+	err := clientErr
+	if err == nil {
+		err = addKafkaGroups(ctx, client, entries)
+	}
+	if err != nil {
+		if conn == nil || ctx.Err() != nil {
+			return nil, nil, err
+		}
+		warnings = append(warnings, fmt.Sprintf("kafka not consulted, only the groups under /consumers are listed: %v", err))
+	}
+	list := []groupListEntry{}
+	for _, g := range slices.Sorted(maps.Keys(entries)) {
+		e := entries[g]
+		e.Coordination = groupstate.LiveCoordinationOf(e.Members > 0, e.KafkaMembers > 0)
+		list = append(list, *e)
+	}
+	return list, warnings, nil
 }
 
 // addKafkaGroups describes every group of entries and every consumer
