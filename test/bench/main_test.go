@@ -57,11 +57,15 @@ var (
 	flagSaramaGroup     = flag.Bool("bench.sarama-group", true, "include the sarama ConsumerGroup contender")
 	flagOut             = flag.String("bench.out", "", "write the report (Markdown) to this file (default: the test's temporary directory)")
 	flagJoinTimeout     = flag.Duration("bench.join-timeout", 2*time.Minute, "latency: bound of each join, and of the settling after the leave")
-	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss,migration,roundtrips,cpu (default all)")
+	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss,migration,roundtrips,cpu,curve (default all)")
 	flagCPUMessages     = flag.Int("bench.cpu-messages", 0, "cpu: 1 KiB messages over 8 partitions each contender's process reads (smoke 20000, full 1000000)")
 	flagCPURounds       = flag.Int("bench.cpu-rounds", 0, "cpu: rounds, the contenders interleaved (smoke 1, full 5)")
 	flagBacklogParts    = flag.Int("bench.backlog-partitions", 0, "cpu: partitions of the backlog a zkbalance member process catches up (smoke 50, full 1000)")
 	flagBacklogPerPart  = flag.Int("bench.backlog-messages", 0, "cpu: 1 KiB messages per backlog partition (smoke 20, full 1024: 1 GiB over 1000 partitions)")
+	flagCurveMembers    = flag.String("bench.curve-members", "", "curve: steady group sizes, comma-separated (smoke 2, full 4,16,64)")
+	flagCurvePartitions = flag.String("bench.curve-partitions", "", "curve: topic sizes, comma-separated (smoke 16, full 256,1024,4096)")
+	flagCurveJoins      = flag.Int("bench.curve-joins", 0, "curve: joins per assignor and size (smoke 1, full 8)")
+	flagCurveAssignors  = flag.String("bench.curve-assignors", "scala-range,sticky", "curve: assignors")
 	flagRTT             = flag.Duration("bench.rtt", 10*time.Millisecond, "roundtrips: the round trip a proxy adds between the members and ZooKeeper (half each way)")
 	flagRTTMembers      = flag.Int("bench.rtt-members", 0, "roundtrips: steady members (smoke 3, full 16); the topic has -bench.partitions")
 	flagRTTJoins        = flag.Int("bench.rtt-joins", 0, "roundtrips: joins per contender, each without and with the delay (smoke 1, full 10; pykafka only with -bench.full)")
@@ -83,6 +87,9 @@ type sizes struct {
 	migrationMethods                                             map[string]bool
 	rttMembers, rttJoins                                         int
 	cpuMessages, cpuRounds, backlogParts, backlogPerPart         int
+	curveMembers, curvePartitions                                []int
+	curveJoins                                                   int
+	curveAssignors                                               []string
 	latencyAssignors, writesAssignors                            []string
 	only                                                         map[string]bool
 }
@@ -119,6 +126,7 @@ func resolve(t *testing.T) sizes {
 		cpuRounds:      pick(*flagCPURounds, 1, 5),
 		backlogParts:   pick(*flagBacklogParts, 50, 1000),
 		backlogPerPart: pick(*flagBacklogPerPart, 20, 1024),
+		curveJoins:     pick(*flagCurveJoins, 1, 8),
 	}
 	if *flagRTT <= 0 {
 		t.Fatalf("-bench.rtt: must be positive, got %s", *flagRTT)
@@ -132,20 +140,26 @@ func resolve(t *testing.T) sizes {
 			s.rssIdle = 10 * time.Second
 		}
 	}
-	members := *flagMembers
-	if members == "" {
-		members = "3"
-		if *flagFull {
-			members = "4,16,32"
+	sizeList := func(name, v, smoke, full string) []int {
+		if v == "" {
+			v = smoke
+			if *flagFull {
+				v = full
+			}
 		}
-	}
-	for _, f := range strings.Split(members, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			t.Fatalf("-bench.members: bad size %q", f)
+		var out []int
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				t.Fatalf("-bench.%s: bad size %q", name, f)
+			}
+			out = append(out, n)
 		}
-		s.members = append(s.members, n)
+		return out
 	}
+	s.members = sizeList("members", *flagMembers, "3", "4,16,32")
+	s.curveMembers = sizeList("curve-members", *flagCurveMembers, "2", "4,16,64")
+	s.curvePartitions = sizeList("curve-partitions", *flagCurvePartitions, "16", "256,1024,4096")
 	list := func(v string, def []string) []string {
 		if v == "" {
 			return def
@@ -159,19 +173,20 @@ func resolve(t *testing.T) sizes {
 		return out
 	}
 	s.latencyAssignors = list(*flagLatencyAssignor, []string{partition.ScalaRange})
+	s.curveAssignors = list(*flagCurveAssignors, []string{partition.ScalaRange})
 	s.writesAssignors = list(*flagWritesAssignor, smokeWritesAssignors)
 	if *flagFull && *flagWritesAssignor == "" {
 		s.writesAssignors = partition.Names()
 	}
-	for _, a := range slices.Concat(s.latencyAssignors, s.writesAssignors) {
+	for _, a := range slices.Concat(s.latencyAssignors, s.writesAssignors, s.curveAssignors) {
 		if _, err := partition.Lookup(a); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s.only = map[string]bool{}
-	for _, p := range list(*flagOnly, []string{"throughput", "latency", "writes", "rss", "migration", "roundtrips", "cpu"}) {
+	for _, p := range list(*flagOnly, []string{"throughput", "latency", "writes", "rss", "migration", "roundtrips", "cpu", "curve"}) {
 		switch p {
-		case "throughput", "latency", "writes", "rss", "migration", "roundtrips", "cpu":
+		case "throughput", "latency", "writes", "rss", "migration", "roundtrips", "cpu", "curve":
 			s.only[p] = true
 		default:
 			t.Fatalf("-bench.only: unknown part %q", p)

@@ -51,13 +51,15 @@ type Report struct {
 	// RoundTrips has one entry per contender (and variant): joins with
 	// ZooKeeper behind a proxy, without and with an added round trip.
 	RoundTrips []RoundTrips
+	// Curve is the scale curve: one entry per assignor and group size.
+	Curve []Curve
 	// CPU is the CPU time of each contender's own process per message.
 	CPU CPU
 	// Backlog has one entry per backlog a zkbalance member process caught
 	// up (peak RSS).
 	Backlog []Backlog
 	// Method are per-section notes (keys: "throughput", "latency", "writes",
-	// "rss", "migration", "roundtrips", "cpu"), written under each section's table.
+	// "rss", "migration", "roundtrips", "cpu", "curve"), written under each section's table.
 	Method map[string][]string
 }
 
@@ -304,7 +306,8 @@ func (r *Report) Missing() []string {
 		}
 	}
 	out = append(out, r.roundTripsMissing()...)
-	return append(out, r.cpuMissing()...)
+	out = append(out, r.cpuMissing()...)
+	return append(out, r.curveMissing()...)
 }
 
 func orNone(s string) string {
@@ -443,6 +446,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			colCells(cells, true)...), target, met)...)
 	}
 	r.migrationSummary(row)
+	r.curveSummary(row)
 	r.roundTripsSummary(row)
 	r.cpuSummary(row)
 	p("\n– : not part of the comparison.\n")
@@ -492,6 +496,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	} else {
 		r.migrationTable(&b)
 		r.method(&b, "migration")
+	}
+
+	// The scale curve.
+	p("\n## Scale curve: a join by group size (member processes)\n\n")
+	if len(r.Curve) == 0 {
+		skipped()
+	} else {
+		r.curveTable(&b)
+		r.method(&b, "curve")
 	}
 
 	// ZooKeeper a round trip away.

@@ -86,7 +86,7 @@ func TestSideBySide(t *testing.T) {
 	for _, part := range []struct {
 		name string
 		fn   func(*testing.T)
-	}{{"throughput", r.runThroughput}, {"latency", r.runLatencyAll}, {"writes", r.runWrites}, {"rss", r.runRSS}, {"migration", r.runMigration}, {"roundtrips", r.runRoundTrips}, {"cpu", r.runCPU}} {
+	}{{"throughput", r.runThroughput}, {"latency", r.runLatencyAll}, {"writes", r.runWrites}, {"rss", r.runRSS}, {"migration", r.runMigration}, {"roundtrips", r.runRoundTrips}, {"cpu", r.runCPU}, {"curve", r.runCurve}} {
 		if s.only[part.name] {
 			t0 := time.Now()
 			part.fn(t)
@@ -217,6 +217,7 @@ func (r *run) method() {
 	m["migration"] = r.migrationMethod()
 	m["roundtrips"] = r.roundTripsMethod()
 	m["cpu"] = r.cpuMethod()
+	m["curve"] = r.curveMethod()
 	for k, v := range m {
 		for i := range v {
 			v[i] = strings.TrimSpace(v[i])

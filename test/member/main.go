@@ -2,9 +2,14 @@
 // that kill members with SIGKILL. Every processed message is appended to the
 // processing log file as "member topic partition offset startUnixNano
 // endUnixNano" before it is marked, so a kill loses no record of work done.
+//
+// On stdout it prints "member-id <id>" at start, and after every change of
+// what it owns "assigned [...]" (for OnAssigned) and "owned <unixnano>
+// <topic:partition,...>" (the whole set, "-" for none).
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -13,6 +18,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,9 +72,14 @@ func main() {
 		SessionTimeout: *session, Assignor: *assignor, Logger: logger,
 		Coordination: balanced.Coordination(*coord), CommitInterval: *commit,
 		KafkaSessionTimeout: *ksession, HeartbeatInterval: *hbeat,
-		Hooks: balanced.Hooks{OnAssigned: func(_ context.Context, tps []balanced.TopicPartition) {
-			fmt.Fprintf(os.Stdout, "assigned %v\n", tps)
-		}},
+		Hooks: balanced.Hooks{
+			OnAssigned: func(_ context.Context, tps []balanced.TopicPartition) {
+				fmt.Fprintf(os.Stdout, "assigned %v\n", tps)
+				owned.change(tps, true)
+			},
+			OnRevoked: func(_ context.Context, tps []balanced.TopicPartition) { owned.change(tps, false) },
+			OnLost:    func(_ context.Context, tps []balanced.TopicPartition) { owned.change(tps, false) },
+		},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "member:", err)
@@ -97,6 +108,44 @@ func main() {
 		fmt.Fprintln(os.Stderr, "member:", err)
 		os.Exit(1)
 	}
+}
+
+// ownedSet is what the member owns, as its hooks (which the consumer
+// serializes) report it.
+type ownedSet map[balanced.TopicPartition]bool
+
+var owned = ownedSet{}
+
+// change adds or removes tps and prints the whole set as
+// "owned <unixnano> <topic:partition,...>" ("-" for none), so that a
+// benchmark can tell from outside when every member holds its share.
+func (o ownedSet) change(tps []balanced.TopicPartition, add bool) {
+	now := time.Now().UnixNano()
+	for _, tp := range tps {
+		if add {
+			o[tp] = true
+		} else {
+			delete(o, tp)
+		}
+	}
+	list := make([]balanced.TopicPartition, 0, len(o))
+	for tp := range o {
+		list = append(list, tp)
+	}
+	slices.SortFunc(list, func(a, b balanced.TopicPartition) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	var b strings.Builder
+	for i, tp := range list {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s:%d", tp.Topic, tp.Partition)
+	}
+	if len(list) == 0 {
+		b.WriteByte('-')
+	}
+	fmt.Fprintf(os.Stdout, "owned %d %s\n", now, b.String())
 }
 
 // writeProfiles writes a heap profile (binary and text, after a GC) and a
