@@ -125,7 +125,7 @@ func TestUpDetachDown(t *testing.T) {
 	}
 
 	// The env file is what zkbalance reads when given no addresses.
-	r = runIn(t, zkbalanceBuild.Path(t), dir, 3*time.Minute, "produce", "--topic", "demo", "-n", "20")
+	r = runIn(t, zkbalanceBuild.Path(t), dir, 3*time.Minute, "produce", "--topic", "demo", "--count", "20")
 	if r.code != 0 || !strings.Contains(r.stdout, "produced 20 messages") {
 		t.Errorf("zkbalance produce via the env file: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/zkbalance/zkbalance/internal/cli"
 )
@@ -18,6 +19,7 @@ version) and the ZooKeeper and Kafka versions the tests run against.`,
 }
 
 func runVersion(_ context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	cli.AddCommonFlags(fs, time.Minute, "accepted as by every command; version does no I/O")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}

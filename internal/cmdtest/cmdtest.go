@@ -65,10 +65,10 @@ func (b *Binary) Path(t testing.TB) string {
 }
 
 // Env is the environment the binaries run with: the test's, with the
-// connection variables of cmd/zkbalance cleared so that only explicit flags
+// connection and password variables of cmd/zkbalance cleared so that only explicit flags
 // count.
 func Env() []string {
-	return append(os.Environ(), "ZKBALANCE_ZOOKEEPER=", "ZKBALANCE_BROKERS=")
+	return append(os.Environ(), "ZKBALANCE_ZOOKEEPER=", "ZKBALANCE_BROKERS=", "ZKBALANCE_ZK_PASSWORD=", "ZKBALANCE_SASL_PASSWORD=")
 }
 
 // Result is one finished run.
