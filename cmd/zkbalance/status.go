@@ -134,7 +134,8 @@ null.
     groups[]           sorted by group: {group, members (in ZooKeeper), layout,
                        in_zookeeper, coordination, kafka_state ("" when Kafka
                        was not asked), kafka_members}
-    warnings[]         e.g. Kafka could not be asked (omitted when none)
+    warnings[]         e.g. Kafka could not be asked, or a group's znodes have an
+                       ACL the --zk-user credentials do not match (omitted when none)
 
 ` + cli.SecureConnectionHelp,
 	Examples: `zkbalance status --group billing --zookeeper zk1:2181/kafka
@@ -256,6 +257,13 @@ func statusAll(ctx context.Context, conn *zkwatch.Conn, cc *clusterConn, w io.Wr
 			if errors.Is(err, groupstate.ErrNoGroup) {
 				continue // deleted since the listing
 			}
+			if errors.Is(err, zkwatch.ErrNoAuth) {
+				// A group with a digest ACL these credentials do not
+				// match: listed, with a warning, not the end of the list.
+				entries[g] = &groupListEntry{Group: g, Layout: groupstate.LayoutUnknown, InZooKeeper: true}
+				warnings = append(warnings, fmt.Sprintf("group %s: not authenticated to read it in ZooKeeper (NOAUTH; see --zk-user)", g))
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -268,8 +276,8 @@ func statusAll(ctx context.Context, conn *zkwatch.Conn, cc *clusterConn, w io.Wr
 		err = addKafkaGroups(ctx, client, entries)
 	}
 	if err != nil {
-		if conn == nil || ctx.Err() != nil {
-			return err
+		if conn == nil || ctx.Err() != nil || cli.IsSecurityError(err) {
+			return err // a wrong password or certificate is no outage to list around
 		}
 		warnings = append(warnings, fmt.Sprintf("kafka not consulted, only the groups under /consumers are listed: %v", err))
 	}

@@ -72,6 +72,32 @@ func (s *Security) BootstrapFromZooKeeper(ctx context.Context, servers string, l
 	return s.BrokersFromZooKeeper(ctx, conn, log)
 }
 
+// probeSecurity connects to the brokers in turn until one answers, when
+// sc has TLS or SASL: a wrong password or certificate then fails at once,
+// where sarama's NewClient would go on retrying its metadata request over
+// every broker (Metadata.Retry) before it gives up. An error that is no
+// authentication or TLS failure (a broker down) is left to NewClient.
+func probeSecurity(brokers []string, sc *sarama.Config) error {
+	if !sc.Net.TLS.Enable && !sc.Net.SASL.Enable {
+		return nil
+	}
+	for _, addr := range brokers {
+		b := sarama.NewBroker(addr)
+		if err := b.Open(sc); err != nil {
+			return err // an invalid config: NewClient would say the same
+		}
+		ok, err := b.Connected()
+		_ = b.Close()
+		switch {
+		case ok && err == nil:
+			return nil
+		case securityReason(err) != "":
+			return fmt.Errorf("%s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
 // NewKafkaClient opens a sarama client to brokers with sc plus s's TLS and
 // SASL, giving up when ctx is done (a client that arrives later is
 // closed). Its errors name the brokers and the security protocol.
@@ -85,6 +111,10 @@ func (s *Security) NewKafkaClient(ctx context.Context, brokers []string, sc *sar
 	}
 	ch := make(chan result, 1)
 	go func() { // ends with NewClient; the select below or the closer takes its result
+		if err := probeSecurity(brokers, sc); err != nil {
+			ch <- result{nil, err}
+			return
+		}
 		c, err := sarama.NewClient(brokers, sc)
 		ch <- result{c, err}
 	}()

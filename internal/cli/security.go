@@ -280,8 +280,17 @@ func (s *Security) describe() string {
 // authentication, an untrusted or misnamed broker certificate, a broker
 // that wants a client certificate. Other errors are returned as they are.
 func ExplainSecurity(err error) error {
+	why := securityReason(err)
+	if why == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", why, err)
+}
+
+// securityReason is ExplainSecurity's reason for err, "" when it has none.
+func securityReason(err error) string {
 	if err == nil {
-		return nil
+		return ""
 	}
 	var (
 		unknownCA x509.UnknownAuthorityError
@@ -302,10 +311,17 @@ func ExplainSecurity(err error) error {
 		why = "Kafka TLS: the broker's certificate is signed by an unknown authority: pass its CA with --tls-ca"
 	case errors.As(err, &hostname):
 		why = "Kafka TLS: the broker's certificate is not for this host: check the address or --tls-server-name"
-	case errors.As(err, &alert) && (alert == 42 || alert == 116): // bad_certificate, certificate_required
+	case errors.As(err, &alert) && (alert == 42 || alert == 116), // bad_certificate, certificate_required
+		// A TCP connection gets the broker's alert as a net.OpError
+		// wrapping crypto/tls's unexported alert type: only its text tells.
+		strings.Contains(err.Error(), "remote error: tls: bad certificate"),
+		strings.Contains(err.Error(), "remote error: tls: certificate required"):
 		why = "Kafka TLS: the broker refused the client certificate (it needs one signed by a CA it trusts): check --tls-cert and --tls-key"
-	default:
-		return err
 	}
-	return fmt.Errorf("%s: %w", why, err)
+	return why
 }
+
+// IsSecurityError tells whether ExplainSecurity has a reason for err: an
+// authentication or TLS failure, a configuration mistake rather than an
+// outage.
+func IsSecurityError(err error) bool { return securityReason(err) != "" }
