@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -93,5 +95,24 @@ func TestDemoUsage(t *testing.T) {
 	r = run("up", "--help")
 	if !strings.Contains(r.stdout, "-broker-count int") || strings.Contains(r.stdout, "  -brokers") {
 		t.Errorf("demo up --help: want --broker-count and no --brokers:\n%s", r.stdout)
+	}
+}
+
+// TestVersionCommit: without VCS build info (-buildvcs=false, as in a git
+// worktree) the commit comes from the linker flags 'make build' sets.
+func TestVersionCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "zkbalance")
+	const pkg = "github.com/zkbalance/zkbalance/internal/cli"
+	out, err := exec.Command("go", "build", "-buildvcs=false", "-o", bin,
+		"-ldflags", "-X "+pkg+".vcsRevision=0123456789abcdef0123 -X "+pkg+".vcsModified=true", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	r := cmdtest.Run(t, bin, t.TempDir(), time.Minute, "version")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "zkbalance (devel), commit 0123456789ab+dirty, go") {
+		t.Errorf("zkbalance version: exit %d, %q; want the commit from the linker flags", r.Code, r.Stdout)
 	}
 }

@@ -12,9 +12,14 @@ import (
 
 var versionHelp = cli.Help{
 	Usage: "zkbalance version",
-	Description: `Prints the version of this build (the module version, "(devel)" for a
-build inside the repository, with the VCS revision when recorded; the Go
-version) and the ZooKeeper and Kafka versions the tests run against.`,
+	Description: `Prints the version of this build: the module version (v1.2.3 after 'go
+install github.com/zkbalance/zkbalance/cmd/zkbalance@v1.2.3'; a
+pseudo-version v0.0.0-<time>-<commit> after 'go install ...@<commit>' or a
+'go build' in a git checkout; "(devel)" when the build recorded none), the
+commit it was built from ("+dirty": with uncommitted changes; from the
+build info 'go build' records in a git checkout, else from the linker flags
+'make build' sets), the Go version, and the ZooKeeper and Kafka versions
+the tests run against.`,
 	Examples: "zkbalance version",
 }
 
