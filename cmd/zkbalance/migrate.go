@@ -72,14 +72,14 @@ func runMigrateOffsets(ctx context.Context, fs *flag.FlagSet, args []string, std
 	}
 	ctx, cancel := context.WithTimeout(ctx, common.Timeout())
 	defer cancel()
-	_, conn, client, err := openGroupTools(ctx, cf, common)
+	cc, conn, client, err := openGroupTools(ctx, cf, common)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	defer client.Close()
 
-	changes, err := groupstate.MigrateOffsets(ctx, conn, client, *group, dir, !*apply, *force)
+	changes, err := groupstate.MigrateOffsetsACL(ctx, conn, client, *group, dir, !*apply, *force, cc.sec.ACL)
 	if *asJSON {
 		return printMigrateJSON(stdout, *group, dir, !*apply, changes, err)
 	}

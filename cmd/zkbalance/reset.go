@@ -175,6 +175,7 @@ func runResetOffsets(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 		return err
 	}
 	defer client.Close()
+	req.ACL = cc.sec.ACL
 	res, err := groupstate.ResetOffsets(ctx, conn, client, *group, req)
 	if res != nil {
 		var perr error
