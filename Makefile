@@ -14,9 +14,15 @@ all: build
 ## build: bin/zkbalance (the ops tool for real clusters: consume, produce,
 ## status, migrate-offsets) and bin/demo (the local cluster and the
 ## scenarios).
+## The commit goes into 'zkbalance version' from the build info that go build
+## records in a git checkout, else (a git worktree, GOFLAGS=-buildvcs=false)
+## from these linker flags.
+VCS_REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+VCS_MODIFIED := $(shell git diff --quiet HEAD -- 2>/dev/null && echo false || echo true)
+LDFLAGS  := -X github.com/zkbalance/zkbalance/internal/cli.vcsRevision=$(VCS_REVISION) -X github.com/zkbalance/zkbalance/internal/cli.vcsModified=$(VCS_MODIFIED)
 build:
-	$(GO) build -o bin/zkbalance ./cmd/zkbalance
-	$(GO) build -o bin/demo ./cmd/demo
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/zkbalance ./cmd/zkbalance
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/demo ./cmd/demo
 
 ## demo: bring up a local ZooKeeper + Kafka (3 brokers) in the background, run
 ## the two seed scenarios (blocked-consume with the legacy lock-holding
@@ -24,11 +30,11 @@ build:
 ## group (zkbalance status, which finds the cluster in the .zkbalance.env
 ## file demo up writes), shut the cluster down.
 demo: build
-	@set -e; ./bin/demo up --detach --brokers 3 --topic ""; trap './bin/demo down' EXIT; \
+	@set -e; ./bin/demo up --detach --broker-count 3 --topic ""; trap './bin/demo down' EXIT; \
 	echo; echo '$$ demo scenario blocked-consume --legacy-lock'; \
 	./bin/demo scenario blocked-consume --legacy-lock --group demo-blocked; \
 	echo; echo '$$ zkbalance status --group demo-blocked'; env -u ZKBALANCE_ZOOKEEPER -u ZKBALANCE_BROKERS ./bin/zkbalance status --group demo-blocked; \
-	echo; echo '$$ demo scenario slow-handler'; ./bin/demo scenario slow-handler --messages 100 --delay 250ms; \
+	echo; echo '$$ demo scenario slow-handler'; ./bin/demo scenario slow-handler --count 100 --delay 250ms; \
 	echo; echo '$$ demo scenario migrate'; ./bin/demo scenario migrate
 
 ## test: format check, vet, and every test with the race detector, including

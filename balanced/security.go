@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/IBM/sarama"
-	"github.com/xdg-go/scram"
 
+	"github.com/zkbalance/zkbalance/internal/kafkasasl"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -159,17 +159,7 @@ func (c *Config) applyKafkaSecurity(sc *sarama.Config) (string, error) {
 	if s.User == "" || s.Password == "" {
 		return "SASL", errors.New("User and Password are required")
 	}
-	sc.Net.SASL.Enable = true
-	sc.Net.SASL.Handshake = true
-	sc.Net.SASL.Mechanism = sarama.SASLMechanism(s.Mechanism)
-	sc.Net.SASL.User, sc.Net.SASL.Password = s.User, s.Password
-	switch s.Mechanism {
-	case SASLPlain:
-	case SASLScramSHA256:
-		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{gen: scram.SHA256} }
-	case SASLScramSHA512:
-		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{gen: scram.SHA512} }
-	default:
+	if err := kafkasasl.Apply(sc, s.Mechanism, s.User, s.Password); err != nil {
 		return "SASL", fmt.Errorf("unknown mechanism %q (%s, %s or %s)", s.Mechanism, SASLPlain, SASLScramSHA256, SASLScramSHA512)
 	}
 	c.SASL = &s
@@ -178,17 +168,7 @@ func (c *Config) applyKafkaSecurity(sc *sarama.Config) (string, error) {
 
 // securityProtocol is the Kafka security protocol the client config speaks:
 // the listener protocol to pick from /brokers/ids by default.
-func securityProtocol(sc *sarama.Config) string {
-	switch {
-	case sc.Net.SASL.Enable && sc.Net.TLS.Enable:
-		return "SASL_SSL"
-	case sc.Net.SASL.Enable:
-		return "SASL_PLAINTEXT"
-	case sc.Net.TLS.Enable:
-		return "SSL"
-	}
-	return "PLAINTEXT"
-}
+func securityProtocol(sc *sarama.Config) string { return kafkasasl.SecurityProtocol(sc) }
 
 // describeSecurity is " (<protocol>[, <mechanism> as <user>])" for errors
 // about Kafka connections, "" for plaintext.

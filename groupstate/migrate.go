@@ -46,14 +46,22 @@ import (
 // On a failed write the returned changes say which were applied, and the
 // error lists the others.
 func MigrateOffsets(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, dir Direction, dryRun, force bool) ([]Change, error) {
-	changes, err := migrate(ctx, conn, client, group, dir, dryRun, force)
+	return MigrateOffsetsACL(ctx, conn, client, group, dir, dryRun, force, nil)
+}
+
+// MigrateOffsetsACL is MigrateOffsets creating the offset znodes it writes
+// to ZooKeeper (KafkaToZooKeeper), and their parents, with acl (nil:
+// world:anyone ALL), for a group whose znodes have a digest ACL. Existing
+// znodes keep theirs.
+func MigrateOffsetsACL(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, dir Direction, dryRun, force bool, acl []zkwatch.ACL) ([]Change, error) {
+	changes, err := migrate(ctx, conn, client, group, dir, dryRun, force, acl)
 	if err != nil {
 		return changes, wrapf(err, "migrate offsets of group %s (%s)", group, dir)
 	}
 	return changes, nil
 }
 
-func migrate(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, dir Direction, dryRun, force bool) ([]Change, error) {
+func migrate(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, dir Direction, dryRun, force bool, acl []zkwatch.ACL) ([]Change, error) {
 	if dir != ZooKeeperToKafka && dir != KafkaToZooKeeper {
 		return nil, fmt.Errorf("invalid direction %d", int(dir))
 	}
@@ -108,7 +116,7 @@ func migrate(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, grou
 	if dir == KafkaToZooKeeper {
 		for i := range changes {
 			c := &changes[i]
-			if err := writeZooKeeperOffset(ctx, conn, group, c, zkVersion[tp{c.Topic, c.Partition}]); err != nil {
+			if err := writeZooKeeperOffset(ctx, conn, group, c, zkVersion[tp{c.Topic, c.Partition}], acl); err != nil {
 				errs = append(errs, err)
 				if ctx.Err() != nil {
 					break
@@ -149,8 +157,9 @@ func migrate(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, grou
 }
 
 // writeZooKeeperOffset writes c.To to the offset znode of c: set with
-// version (the one read) when it existed, else created with its parents.
-func writeZooKeeperOffset(ctx context.Context, conn *zkwatch.Conn, group string, c *Change, version int32) error {
+// version (the one read) when it existed, else created with its parents,
+// with acl (nil: world:anyone ALL).
+func writeZooKeeperOffset(ctx context.Context, conn *zkwatch.Conn, group string, c *Change, version int32, acl []zkwatch.ACL) error {
 	dir := groupPath(group) + "/offsets/" + c.Topic
 	p := dir + "/" + strconv.FormatInt(int64(c.Partition), 10)
 	data := []byte(strconv.FormatInt(c.To, 10))
@@ -160,12 +169,12 @@ func writeZooKeeperOffset(ctx context.Context, conn *zkwatch.Conn, group string,
 		}
 		return nil
 	}
-	_, err := conn.Create(ctx, p, data, 0, nil)
+	_, err := conn.Create(ctx, p, data, 0, acl)
 	if errors.Is(err, zkwatch.ErrNoNode) {
-		if err = conn.EnsurePath(ctx, dir, nil); err != nil {
+		if err = conn.EnsurePath(ctx, dir, acl); err != nil {
 			return fmt.Errorf("%s/%d: create parents: %w", c.Topic, c.Partition, err)
 		}
-		_, err = conn.Create(ctx, p, data, 0, nil)
+		_, err = conn.Create(ctx, p, data, 0, acl)
 	}
 	if err != nil {
 		return fmt.Errorf("%s/%d: %w", c.Topic, c.Partition, err)

@@ -36,6 +36,10 @@ type ResetRequest struct {
 	DryRun bool
 	// Force resets a group with live members.
 	Force bool
+	// ACL is the ACL of the offset znodes (and their parents) created in
+	// ZooKeeper, for a group whose znodes have a digest ACL; nil:
+	// world:anyone ALL. Existing znodes keep theirs.
+	ACL []zkwatch.ACL
 }
 
 // ResetResult is what ResetOffsets planned and did. Its JSON form is what
@@ -201,7 +205,7 @@ func resetOffsets(ctx context.Context, conn *zkwatch.Conn, client sarama.Client,
 	if req.DryRun {
 		return res, nil
 	}
-	return res, writeReset(ctx, conn, client, group, store, known, res)
+	return res, writeReset(ctx, conn, client, group, store, known, res, req.ACL)
 }
 
 // liveMembersError is the ErrLiveMembers error naming st's live members
@@ -287,8 +291,9 @@ func selectPartitions(ctx context.Context, client sarama.Client, st *Status, sto
 	}), nil
 }
 
-// writeReset writes res's new offsets to store and marks what was applied.
-func writeReset(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, store Storage, known map[tp]*Partition, res *ResetResult) error {
+// writeReset writes res's new offsets to store (creating offset znodes
+// with acl) and marks what was applied.
+func writeReset(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, group string, store Storage, known map[tp]*Partition, res *ResetResult, acl []zkwatch.ACL) error {
 	failed := make([][]string, len(res.Offsets))
 	if store != StorageKafka {
 		for i, o := range res.Offsets {
@@ -297,7 +302,7 @@ func writeReset(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, g
 				version = x.zkVersion
 			}
 			c := &Change{Topic: o.Topic, Partition: o.Partition, To: o.New}
-			if err := writeZooKeeperOffset(ctx, conn, group, c, version); err != nil {
+			if err := writeZooKeeperOffset(ctx, conn, group, c, version, acl); err != nil {
 				failed[i] = append(failed[i], "zookeeper: "+err.Error())
 				if ctx.Err() != nil {
 					return fmt.Errorf("%d of %d offset(s) not written: %w", len(res.Offsets)-i, len(res.Offsets), err)

@@ -33,18 +33,15 @@ demo down --env-file /tmp/cluster.env --timeout 2m`,
 
 func runDown(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	envFile := fs.String("env-file", cli.DefaultEnvFile, "env file written by 'demo up' (holds its PID)")
-	timeout := fs.Duration("timeout", 60*time.Second, "how long to wait after SIGTERM before SIGKILL")
-	jsonLog := fs.Bool("log-json", false, "log as JSON")
+	common := cli.AddCommonFlags(fs, 60*time.Second, "how long to wait after SIGTERM before SIGKILL")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *envFile == "" {
 		return cli.Usagef("--env-file is required")
 	}
-	if *timeout <= 0 {
-		return cli.Usagef("--timeout must be positive (got %s)", *timeout)
-	}
-	log := cli.NewLogger(*jsonLog, slog.LevelInfo)
+	timeout := common.Timeout()
+	log := common.Logger(slog.LevelInfo)
 	pid, err := envPID(*envFile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -70,11 +67,11 @@ func runDown(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wri
 		return fmt.Errorf("signal pid %d: %w", pid, err)
 	}
 	killed := false
-	if !waitGone(ctx, pid, *timeout) {
+	if !waitGone(ctx, pid, timeout) {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted while waiting for pid %d to exit (SIGTERM sent)", pid)
 		}
-		log.Warn("demo up did not exit in time; sending SIGKILL", "pid", pid, "waited", *timeout)
+		log.Warn("demo up did not exit in time; sending SIGKILL", "pid", pid, "waited", timeout)
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("kill pid %d: %w", pid, err)
 		}
@@ -98,7 +95,7 @@ func runDown(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wri
 	}
 	fmt.Fprintf(stdout, "%s demo up (pid %d) in %s\n", how, pid, time.Since(start).Round(time.Millisecond))
 	if killed {
-		return fmt.Errorf("pid %d ignored SIGTERM for %s and was killed", pid, *timeout)
+		return fmt.Errorf("pid %d ignored SIGTERM for %s and was killed", pid, timeout)
 	}
 	return nil
 }

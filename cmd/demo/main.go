@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/zkbalance/zkbalance/internal/cli"
 )
@@ -61,6 +62,7 @@ var versionHelp = cli.Help{
 }
 
 func runVersion(_ context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	cli.AddCommonFlags(fs, time.Minute, "accepted as by every command; version does no I/O")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}

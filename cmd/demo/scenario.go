@@ -37,7 +37,7 @@ line (exit status 0 or 1):
 Run 'demo scenario <name> --help' for its flags.`,
 	Examples: `demo scenario blocked-consume --legacy-lock
 demo scenario blocked-consume --peer pykafka
-demo scenario slow-handler --messages 100 --delay 250ms
+demo scenario slow-handler --count 100 --delay 250ms
 demo scenario migrate`,
 }
 
@@ -45,7 +45,7 @@ var blockedHelp = cli.Help{
 	Usage: "demo scenario blocked-consume [--legacy-lock | --peer legacy,pykafka] [flags]",
 	Description: `S1, seed 000: member A consumes an empty topic of --partitions partitions
 and waits for data for --idle; newcomer B joins and must get its share at
-once; then --messages are produced and every one must be processed once
+once; then --count messages are produced and every one must be processed once
 (lost 0, duplicates 0, overlap 0). With --legacy-lock (or --peer legacy)
 the same join runs first with legacy members whose consume() holds the
 rebalance lock while it waits, and with --peer pykafka with real pykafka
@@ -59,15 +59,15 @@ demo scenario blocked-consume --peer pykafka --legacy-retries 3`,
 }
 
 var slowHelp = cli.Help{
-	Usage: "demo scenario slow-handler [--messages N] [--delay D] [flags]",
-	Description: `S2, seed 002: --messages are queued on a topic of --partitions partitions,
+	Usage: "demo scenario slow-handler [--count N] [--delay D] [flags]",
+	Description: `S2, seed 002: --count messages are queued on a topic of --partitions partitions,
 members with handlers that take --delay per message start, one joins and
 one leaves while they work: no partition is processed by two members at
 once, committed offsets advance, and no member is expelled.
 
 ` + cli.ConnectionHelp,
 	Examples: `demo scenario slow-handler
-demo scenario slow-handler --messages 100 --delay 250ms --metrics-addr 127.0.0.1:9100`,
+demo scenario slow-handler --count 100 --delay 250ms --metrics-addr 127.0.0.1:9100`,
 }
 
 var migrateHelp = cli.Help{
@@ -106,7 +106,7 @@ func runScenario(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 		var o scenario.BlockedOptions
 		p := fs.Int("partitions", 5, "partitions of the (empty) topic")
 		fs.StringVar(&o.Group, "group", "", `name of the group and its topic (default "blocked-<n>"; the legacy run adds "-legacy")`)
-		fs.IntVar(&o.Messages, "messages", 1000, "messages produced after the join")
+		fs.IntVar(&o.Messages, "count", 1000, "messages produced after the join")
 		fs.DurationVar(&o.Idle, "idle", 2*time.Second, "how long the first member waits for data before the newcomer joins")
 		fs.BoolVar(&o.Legacy, "legacy-lock", false, "first run the same join with legacy members whose consume() holds the rebalance lock while it waits (= --peer legacy)")
 		peer := fs.String("peer", "", "first run the same join with these members: legacy (as --legacy-lock), pykafka (real pykafka "+
@@ -136,7 +136,7 @@ func runScenario(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 		fs = cli.NewFlagSet("demo scenario "+name, slowHelp)
 		var o scenario.SlowOptions
 		p := fs.Int("partitions", 4, "partitions of the topic")
-		fs.IntVar(&o.Messages, "messages", 200, "messages queued before the members start")
+		fs.IntVar(&o.Messages, "count", 200, "messages queued before the members start")
 		fs.DurationVar(&o.Delay, "delay", 500*time.Millisecond, "handler time per message (the seed's is 15s)")
 		run = func(ctx context.Context, env scenario.Env) (bool, error) {
 			o.Partitions = int32(*p)
@@ -167,7 +167,7 @@ func runScenario(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	}
 	cf := cli.AddClusterFlags(fs)
 	metricsAddr := fs.String("metrics-addr", "", "serve the members' Prometheus metrics at http://ADDR/metrics while it runs")
-	jsonLog := fs.Bool("log-json", false, "log as JSON")
+	common := cli.AddCommonFlags(fs, 10*time.Minute, "give up (exit 1) when the scenario has not finished within this long")
 	verbose := fs.Bool("v", false, "log the members' info lines too (default: warnings)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -183,7 +183,9 @@ func runScenario(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	log := cli.NewLogger(*jsonLog, level)
+	log := common.Logger(level)
+	ctx, cancel := context.WithTimeout(ctx, common.Timeout())
+	defer cancel()
 	if len(brokers) == 0 {
 		if brokers, err = cli.BootstrapFromZooKeeper(ctx, zkConnect, log); err != nil {
 			return err

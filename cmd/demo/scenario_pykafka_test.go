@@ -15,7 +15,7 @@ func TestScenarioPeerPykafka(t *testing.T) {
 	shared.Get(t)
 	shared.Get(t)
 	args := append(append([]string{"scenario", "blocked-consume", "--peer", "pykafka"}, clusterArgs(t)...),
-		"--messages", "200", "--idle", "1s", "--legacy-retries", "3", "--legacy-backoff", "200ms")
+		"--count", "200", "--idle", "1s", "--legacy-retries", "3", "--legacy-backoff", "200ms")
 	r := runDemo(t, 6*time.Minute, args...)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)

@@ -17,9 +17,9 @@ func TestScenarioCommands(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"blocked-consume", []string{"--legacy-lock", "--messages", "200", "--idle", "1s", "--legacy-retries", "3", "--legacy-backoff", "200ms"},
+		{"blocked-consume", []string{"--legacy-lock", "--count", "200", "--idle", "1s", "--legacy-retries", "3", "--legacy-backoff", "200ms"},
 			[]string{"legacy-B join FAILED", "PartitionOwnedError", "PASS blocked-consume", "lost 0, duplicates 0, overlap 0"}},
-		{"slow-handler", []string{"--messages", "60", "--delay", "100ms"},
+		{"slow-handler", []string{"--count", "60", "--delay", "100ms"},
 			[]string{"PASS slow-handler", "overlap 0", "no member expelled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

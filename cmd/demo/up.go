@@ -22,8 +22,8 @@ import (
 
 // upHelp is the --help of 'demo up'.
 var upHelp = cli.Help{
-	Usage: "demo up [--brokers N | --kraft] [--topic T --partitions P] [--detach | --for D] [flags]",
-	Description: `Starts a real ZooKeeper and --brokers Kafka brokers
+	Usage: "demo up [--broker-count N | --kraft] [--topic T --partitions P] [--detach | --for D] [flags]",
+	Description: `Starts a real ZooKeeper and --broker-count Kafka brokers
 (` + cli.TestedAgainst + `) on free loopback
 ports in a temp dir, from jars resolved with Maven into
 $ZKBALANCE_CACHE (default ~/.cache/zkbalance) on first use; creates --topic;
@@ -37,53 +37,52 @@ cluster and the env file.
 --log-file) and returns once the cluster is up; 'demo down' stops it.
 
 --kraft starts Apache Kafka ` + cluster.KafkaVersionKRaft + ` in KRaft mode instead: one node that is
-broker and controller, no ZooKeeper (so no --chroot, --brokers 1, and no
+broker and controller, no ZooKeeper (so no --chroot, --broker-count 1, and no
 ZOOKEEPER in the output or the env file, which holds BROKERS and the PID).`,
-	Examples: `demo up --detach --brokers 3     # in the background; then: zkbalance status --all; demo down
+	Examples: `demo up --detach --broker-count 3     # in the background; then: zkbalance status --all; demo down
 demo up --topic orders --partitions 16 --for 10m
 demo up --chroot /kafka --env-file ""
 demo up --kraft --topic orders --for 10m  # Kafka 4, no ZooKeeper`,
 }
 
 func runUp(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	brokers := fs.Int("brokers", 1, "number of Kafka brokers")
+	brokers := fs.Int("broker-count", 1, "number of Kafka brokers")
 	chroot := fs.String("chroot", "", `ZooKeeper chroot for Kafka, e.g. "/kafka"`)
 	topic := fs.String("topic", "demo", "topic to create (empty: none)")
 	partitions := fs.Int("partitions", 8, "partitions of --topic")
 	replication := fs.Int("replication", 1, "replication factor of --topic")
 	forDur := fs.Duration("for", 0, "stop after this long (0: until Ctrl-C)")
 	envFile := fs.String("env-file", cli.DefaultEnvFile, "write the addresses and the PID here for the other commands (empty: don't)")
-	jsonLog := fs.Bool("log-json", false, "log as JSON")
+	common := cli.AddCommonFlags(fs, 5*time.Minute, "how long the cluster may take to come up (with --detach: the background one)")
 	detach := fs.Bool("detach", false, "run in the background (own session, output to --log-file), return once the cluster is up; stop it with 'demo down'")
 	logFile := fs.String("log-file", ".zkbalance.log", "with --detach: where the background process writes its output")
-	startTimeout := fs.Duration("start-timeout", 5*time.Minute, "with --detach: how long to wait for the background cluster to come up")
 	kraft := fs.Bool("kraft", false, "start Kafka "+cluster.KafkaVersionKRaft+" in KRaft mode (one node, no ZooKeeper) instead of ZooKeeper + Kafka "+cluster.KafkaVersionZooKeeper)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *brokers < 1 || *partitions < 1 || *replication < 1 || *replication > *brokers {
-		return cli.Usagef("need brokers >= 1, partitions >= 1 and 1 <= replication <= brokers")
+		return cli.Usagef("need --broker-count >= 1, --partitions >= 1 and 1 <= --replication <= --broker-count")
 	}
 	if *kraft && (*brokers != 1 || *chroot != "") {
-		return cli.Usagef("--kraft runs one Kafka node without ZooKeeper: no --brokers above 1, no --chroot")
+		return cli.Usagef("--kraft runs one Kafka node without ZooKeeper: no --broker-count above 1, no --chroot")
 	}
-	log := cli.NewLogger(*jsonLog, slog.LevelInfo)
+	log := common.Logger(slog.LevelInfo)
 	if *detach {
-		if *envFile == "" || *logFile == "" || *startTimeout <= 0 {
-			return cli.Usagef("--detach needs --env-file, --log-file and a positive --start-timeout")
+		if *envFile == "" || *logFile == "" {
+			return cli.Usagef("--detach needs --env-file and --log-file")
 		}
 		var childArgs []string
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
-			case "detach", "log-file", "start-timeout", "env-file":
+			case "detach", "log-file", "env-file":
 			default:
 				childArgs = append(childArgs, "--"+f.Name+"="+f.Value.String())
 			}
 		})
-		return upDetached(ctx, childArgs, *envFile, *logFile, *startTimeout, stdout, log)
+		return upDetached(ctx, childArgs, *envFile, *logFile, common.Timeout(), stdout, log)
 	}
 	start := time.Now()
-	cl, err := cluster.Start(ctx, cluster.Config{Brokers: *brokers, Chroot: *chroot, KRaft: *kraft, Logger: log})
+	cl, err := cluster.Start(ctx, cluster.Config{Brokers: *brokers, Chroot: *chroot, KRaft: *kraft, StartTimeout: common.Timeout(), Logger: log})
 	if err != nil {
 		return err
 	}

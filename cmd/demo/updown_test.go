@@ -82,7 +82,7 @@ func TestUpDetachDown(t *testing.T) {
 	logFile := filepath.Join(dir, ".zkbalance.log")
 
 	// --for bounds the background cluster even if this test dies before down.
-	r := runDemoIn(t, dir, 6*time.Minute, "up", "--detach", "--brokers", "1", "--partitions", "2", "--for", "10m")
+	r := runDemoIn(t, dir, 6*time.Minute, "up", "--detach", "--broker-count", "1", "--partitions", "2", "--for", "10m")
 	pid := 0
 	if m := regexp.MustCompile(`(?m)^PID=(\d+)$`).FindStringSubmatch(r.stdout); m != nil {
 		pid, _ = strconv.Atoi(m[1])
@@ -125,7 +125,7 @@ func TestUpDetachDown(t *testing.T) {
 	}
 
 	// The env file is what zkbalance reads when given no addresses.
-	r = runIn(t, zkbalanceBuild.Path(t), dir, 3*time.Minute, "produce", "--topic", "demo", "-n", "20")
+	r = runIn(t, zkbalanceBuild.Path(t), dir, 3*time.Minute, "produce", "--topic", "demo", "--count", "20")
 	if r.code != 0 || !strings.Contains(r.stdout, "produced 20 messages") {
 		t.Errorf("zkbalance produce via the env file: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -246,10 +246,11 @@ func TestDemoUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"down", "--timeout", "0s"}, "demo down: usage: --timeout"},
+		{[]string{"down", "--timeout", "0s"}, "demo down: usage: invalid value \"0s\" for flag -timeout: must be positive"},
 		{[]string{"up", "--detach", "--env-file", ""}, "demo up: usage: --detach"},
-		{[]string{"up", "--brokers", "0"}, "demo up: usage: need brokers >= 1"},
-		{[]string{"up", "--kraft", "--brokers", "3", "--replication", "3"}, "demo up: usage: --kraft runs one Kafka node"},
+		{[]string{"up", "--broker-count", "0"}, "demo up: usage: need --broker-count >= 1"},
+		{[]string{"up", "--brokers", "3"}, "demo up: usage: flag provided but not defined: -brokers"},
+		{[]string{"up", "--kraft", "--broker-count", "3", "--replication", "3"}, "demo up: usage: --kraft runs one Kafka node"},
 		{[]string{"up", "--kraft", "--chroot", "/kafka"}, "demo up: usage: --kraft runs one Kafka node"},
 		{[]string{"scenario"}, "demo scenario: usage: name a scenario"},
 		{[]string{"scenario", "slow-handler", "--bogus"}, "demo scenario: usage: flag provided but not defined: -bogus"},

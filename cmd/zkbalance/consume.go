@@ -58,7 +58,7 @@ is added: end it with \n):
 
 ` + kcatfmt.Help + `
 
-` + cli.ConnectionHelp,
+` + cli.SecureConnectionHelp,
 	Examples: `zkbalance consume --group billing --topics orders --zookeeper zk1:2181/kafka
 zkbalance consume --group billing --topics orders --print >> processed.txt
 zkbalance consume --group billing --pattern '^orders-.*' --format '%t/%p@%o %k=%s\n'
@@ -71,7 +71,8 @@ zkbalance consume --group billing --topics orders --delay 10ms --for 1m --metric
 // runConsume runs one balanced member and reports its assignment changes
 // and throughput, or prints every message it processes.
 func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	cf := cli.AddClusterFlags(fs)
+	cf := cli.AddSecureClusterFlags(fs)
+	common := cli.AddCommonFlags(fs, 30*time.Second, "give up when ZooKeeper or Kafka cannot be connected to within this long (the first connection; later outages are waited out)")
 	group := fs.String("group", "", "consumer group id (required)")
 	topics := fs.String("topics", "", "topics to consume, comma-separated (this or --pattern)")
 	pattern := fs.String("pattern", "", "regular expression of the topics to consume (this or --topics)")
@@ -84,7 +85,6 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 	forDur := fs.Duration("for", 0, "leave the group and stop after this long (0: until Ctrl-C or SIGTERM)")
 	metricsAddr := fs.String("metrics-addr", "", `serve Prometheus metrics at http://HOST:PORT/metrics (e.g. "127.0.0.1:9100"; empty: don't)`)
 	memberID := fs.String("member-id", "", "member id (default: generated)")
-	jsonLog := fs.Bool("log-json", false, "log as JSON")
 	printMsgs := fs.Bool("print", false, "write a line per processed message to stdout before marking it (format: --format)")
 	format := fs.String("format", "", "kcat-style format of each message line; implies --print (default '"+kcatfmt.Default+"')")
 	if err := cli.Parse(fs, args); err != nil {
@@ -113,11 +113,11 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 			return cli.Usagef("--format: %v", err)
 		}
 	}
-	zookeeper, brokers, err := cf.Resolve()
+	log := common.Logger(slog.LevelInfo)
+	cc, err := resolveCluster(cf, false, log)
 	if err != nil {
 		return err
 	}
-	log := cli.NewLogger(*jsonLog, slog.LevelInfo)
 	// With --print, stdout holds the message lines only.
 	var lines *cli.LockedWriter
 	report := stdout
@@ -135,18 +135,19 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 		out.Printf("%s %s %s\n", time.Now().Format(clockFormat), verb, strings.Join(names, ","))
 	}
 	cfg := balanced.Config{
-		Group:         *group,
-		Topics:        cli.SplitList(*topics),
-		TopicPattern:  *pattern,
-		ZooKeeper:     zookeeper,
-		Brokers:       brokers,
-		Layout:        balanced.Layout(*layout),
-		MemberID:      *memberID,
-		Assignor:      *assignor,
-		Offsets:       balanced.OffsetStorage(*offsets),
-		Coordination:  balanced.Coordination(*coordination),
-		InitialOffset: initialOffset,
-		Logger:        log,
+		Group:          *group,
+		Topics:         cli.SplitList(*topics),
+		TopicPattern:   *pattern,
+		ZooKeeper:      cc.zookeeper,
+		Brokers:        cc.brokers,
+		ConnectTimeout: common.Timeout(),
+		Layout:         balanced.Layout(*layout),
+		MemberID:       *memberID,
+		Assignor:       *assignor,
+		Offsets:        balanced.OffsetStorage(*offsets),
+		Coordination:   balanced.Coordination(*coordination),
+		InitialOffset:  initialOffset,
+		Logger:         log,
 		Hooks: balanced.Hooks{
 			OnAssigned: func(_ context.Context, tps []balanced.TopicPartition) {
 				owned.add(tps)
@@ -162,6 +163,7 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 			},
 		},
 	}
+	cc.sec.ApplyBalanced(&cfg)
 	var reg *prometheus.Registry
 	if *metricsAddr != "" {
 		reg = cli.NewRegistry()
@@ -209,8 +211,8 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 	})
 	// A wrong ZooKeeper address is said within cli.FailFast (the member
 	// itself would wait ConnectTimeout for ZooKeeper to come up).
-	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
-	probe, err := cli.DialZooKeeper(pctx, zookeeper, log)
+	pctx, pcancel := context.WithTimeout(ctx, common.Timeout())
+	probe, err := cc.dialZooKeeper(pctx)
 	pcancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -219,7 +221,7 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 		return err
 	}
 	probe.Close()
-	log.Info("joining", "group", *group, "member", c.MemberID(), "zookeeper", zookeeper)
+	log.Info("joining", "group", *group, "member", c.MemberID(), "zookeeper", cc.zookeeper)
 	start := time.Now()
 	runErr := make(chan error, 1)
 	go func() { runErr <- c.Run(ctx, h) }() // owned here: always received below

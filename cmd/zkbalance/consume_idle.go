@@ -39,18 +39,24 @@ func idleReason(h balanced.Health) string {
 // consumeFlags maps balanced.Config fields to the flags of 'zkbalance
 // consume' that set them.
 var consumeFlags = map[string]string{
-	"Group":         "--group",
-	"Topics":        "--topics",
-	"TopicPattern":  "--pattern",
-	"ZooKeeper":     "--zookeeper",
-	"Brokers":       "--brokers",
-	"Layout":        "--layout",
-	"MemberID":      "--member-id",
-	"Assignor":      "--assignor",
-	"Offsets":       "--offsets",
-	"Coordination":  "--coordination",
-	"InitialOffset": "--initial",
-	"Registerer":    "--metrics-addr",
+	"Group":          "--group",
+	"Topics":         "--topics",
+	"TopicPattern":   "--pattern",
+	"ZooKeeper":      "--zookeeper",
+	"Brokers":        "--brokers",
+	"Layout":         "--layout",
+	"MemberID":       "--member-id",
+	"Assignor":       "--assignor",
+	"Offsets":        "--offsets",
+	"Coordination":   "--coordination",
+	"InitialOffset":  "--initial",
+	"Registerer":     "--metrics-addr",
+	"ConnectTimeout": "--timeout",
+	"ZooKeeperAuth":  "--zk-user",
+	"ACL":            "--zk-acl",
+	"SASL":           "--sasl-user",
+	"TLS":            "--tls",
+	"Listener":       "--listener",
 }
 
 // fieldWord matches an identifier that may be a Config field name.

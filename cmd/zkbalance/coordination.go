@@ -73,7 +73,7 @@ layout, in_kafka_group, follower, mode, kafka_member_id, client_id, host,
 can_follow, reason) or, with --to or --detach-zookeeper, the plan (from, to,
 noop, detach_zookeeper, blockers[] as members[], steps[]).
 
-` + cli.ConnectionHelp,
+` + cli.SecureConnectionHelp,
 	Examples: `zkbalance coordination --group billing
 zkbalance coordination --group billing --to kafka            # dry run
 zkbalance coordination --group billing --to kafka --apply
@@ -89,8 +89,8 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	force := fs.Bool("force", false, "switch (or detach) even though a member cannot follow")
 	detach := fs.Bool("detach-zookeeper", false, "tell the members of a group in kafka mode to stop using ZooKeeper (dry run unless --apply)")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	cf := cli.AddClusterFlags(fs)
+	common := cli.AddCommonFlags(fs, time.Minute, "give up after this long")
+	cf := cli.AddSecureClusterFlags(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -111,12 +111,9 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	if mode == "" && !*detach && (*apply || *force) {
 		return cli.Usagef("--apply and --force need --to or --detach-zookeeper")
 	}
-	if *timeout <= 0 {
-		return cli.Usagef("--timeout must be positive")
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, common.Timeout())
 	defer cancel()
-	conn, client, err := openGroupTools(ctx, cf)
+	cc, conn, client, err := openGroupTools(ctx, cf, common)
 	if err != nil {
 		return err
 	}
@@ -127,7 +124,7 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 		return err
 	}
 	if *detach {
-		return runDetach(ctx, conn, client, st, *apply, *force, *asJSON, stdout)
+		return runDetach(ctx, conn, client, st, cc.sec.ACL, *apply, *force, *asJSON, stdout)
 	}
 	if mode == "" {
 		if *asJSON {
@@ -145,7 +142,7 @@ func runCoordination(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 		}
 		return printPlan(stdout, plan, false, *force)
 	}
-	plan, err := groupstate.SetCoordination(ctx, conn, client, *group, mode, *force, nil)
+	plan, err := groupstate.SetCoordination(ctx, conn, client, *group, mode, *force, cc.sec.ACL)
 	if errors.Is(err, groupstate.ErrCannotFollow) {
 		return fmt.Errorf("refusing to switch group %s to %s: %s; pass --force to switch anyway", *group, mode, groupstate.BlockersText(plan.Blockers))
 	}

@@ -13,12 +13,12 @@ import (
 )
 
 // runDetach is 'coordination --detach-zookeeper': the plan (dry run) or
-// SetDetach (--apply).
-func runDetach(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, st *groupstate.Coordination, apply, force, asJSON bool, stdout io.Writer) error {
+// SetDetach (--apply), which creates the mode znode, if missing, with acl.
+func runDetach(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, st *groupstate.Coordination, acl []zkwatch.ACL, apply, force, asJSON bool, stdout io.Writer) error {
 	plan := st.PlanDetach()
 	if apply {
 		var err error
-		plan, err = groupstate.SetDetach(ctx, conn, client, st.Group, force, nil)
+		plan, err = groupstate.SetDetach(ctx, conn, client, st.Group, force, acl)
 		if errors.Is(err, groupstate.ErrCannotDetach) {
 			return fmt.Errorf("refusing to detach group %s from zookeeper: %s; pass --force to detach anyway", st.Group, groupstate.DetachBlockersText(plan.Blockers))
 		}

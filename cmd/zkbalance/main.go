@@ -31,6 +31,15 @@
 // current directory. Exit status is 0 on success, 1 on failure (with a
 // one-line reason on stderr) and 2 on bad usage.
 //
+// Secured clusters: --zk-user authenticates to ZooKeeper (digest), with
+// --zk-acl for the znodes a command creates; --sasl-user and
+// --sasl-mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) to Kafka; --tls,
+// --tls-ca, --tls-cert, --tls-key and --tls-server-name encrypt the Kafka
+// connections; --listener picks the brokers' endpoint. Passwords come
+// from --zk-password-file and --sasl-password-file, or from
+// $ZKBALANCE_ZK_PASSWORD and $ZKBALANCE_SASL_PASSWORD, never from the
+// command line. Every command also has --log-json and --timeout.
+//
 // Install it with
 //
 //	go install github.com/zkbalance/zkbalance/cmd/zkbalance@latest
@@ -59,7 +68,10 @@ var app = cli.App{
 		{Name: "version", Summary: "print the build's version", Help: versionHelp, Run: runVersion},
 	},
 	Footer: "Connection: --zookeeper and --brokers, else $" + cli.EnvZooKeeper + " and $" + cli.EnvBrokers + ",\n" +
-		"else the " + cli.DefaultEnvFile + " file 'demo up' writes (see any command's --help).",
+		"else the " + cli.DefaultEnvFile + " file 'demo up' writes (see any command's --help).\n" +
+		"Secured clusters: --zk-user, --sasl-user, --tls-ca, --tls-cert, --listener; passwords from\n" +
+		"--zk-password-file / --sasl-password-file or $" + cli.EnvZKPassword + " / $" + cli.EnvSASLPassword + ".",
+	Explain: cli.ExplainSecurity,
 }
 
 func main() {

@@ -40,7 +40,7 @@ none), from_error (omitted when none), to, applied}, error (omitted when
 none)} instead; a failed --apply prints it too, with the changes that were
 written marked applied, and exits 1.
 
-` + cli.ConnectionHelp,
+` + cli.SecureConnectionHelp,
 	Examples: `zkbalance migrate-offsets --group billing --to kafka            # dry run: what would change
 zkbalance migrate-offsets --group billing --to kafka --apply    # write it
 zkbalance migrate-offsets --group billing --to zookeeper --apply --force
@@ -53,8 +53,8 @@ func runMigrateOffsets(ctx context.Context, fs *flag.FlagSet, args []string, std
 	apply := fs.Bool("apply", false, "write the changes (default: dry run)")
 	force := fs.Bool("force", false, "migrate even though members are registered")
 	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of lines")
-	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	cf := cli.AddClusterFlags(fs)
+	common := cli.AddCommonFlags(fs, time.Minute, "give up after this long")
+	cf := cli.AddSecureClusterFlags(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -70,19 +70,16 @@ func runMigrateOffsets(ctx context.Context, fs *flag.FlagSet, args []string, std
 	default:
 		return cli.Usagef("--to %q: want kafka or zookeeper", *to)
 	}
-	if *timeout <= 0 {
-		return cli.Usagef("--timeout must be positive")
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, common.Timeout())
 	defer cancel()
-	conn, client, err := openGroupTools(ctx, cf)
+	cc, conn, client, err := openGroupTools(ctx, cf, common)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	defer client.Close()
 
-	changes, err := groupstate.MigrateOffsets(ctx, conn, client, *group, dir, !*apply, *force)
+	changes, err := groupstate.MigrateOffsetsACL(ctx, conn, client, *group, dir, !*apply, *force, cc.sec.ACL)
 	if *asJSON {
 		return printMigrateJSON(stdout, *group, dir, !*apply, changes, err)
 	}

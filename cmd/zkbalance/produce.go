@@ -22,8 +22,8 @@ const maxProduceSize = 1000 * 1000
 
 // produceHelp is the --help of 'zkbalance produce'.
 var produceHelp = cli.Help{
-	Usage: "zkbalance produce --topic T [-n N] [--size B] [--rate R] [--keys K | --partition P] [flags]",
-	Description: `Writes -n test messages to a topic with acks from all in-sync replicas,
+	Usage: "zkbalance produce --topic T [--count N] [--size B] [--rate R] [--keys K | --partition P] [flags]",
+	Description: `Writes --count test messages to a topic with acks from all in-sync replicas,
 printing progress every second and a summary at the end. Every value starts
 with "seq=<n> " (n counting from 0) and is padded with '.' to --size bytes,
 so that a consumer can check what it got. Without --keys, messages have no
@@ -31,26 +31,26 @@ key and go to the partitions round robin; with --keys K they are keyed
 key-0 .. key-(K-1) in turn and partitioned by key hash. A missing topic is
 an error unless --create-partitions creates it.
 
-` + cli.ConnectionHelp,
-	Examples: `zkbalance produce --topic orders -n 100000 --create-partitions 8 --replication 3
-zkbalance produce --topic orders -n 1000 --rate 100 --keys 16
-zkbalance produce --topic orders -n 10 --partition 2 --brokers kafka1:9092 --zookeeper zk1:2181/kafka`,
+` + cli.SecureConnectionHelp,
+	Examples: `zkbalance produce --topic orders --count 100000 --create-partitions 8 --replication 3
+zkbalance produce --topic orders --count 1000 --rate 100 --keys 16
+zkbalance produce --topic orders --count 10 --partition 2 --brokers kafka1:9092 --zookeeper zk1:2181/kafka`,
 }
 
-// runProduce writes -n messages to a topic. Every value starts with
+// runProduce writes --count messages to a topic. Every value starts with
 // "seq=<n> " (n counting from 0) and is padded to --size bytes, so that a
 // consumer can check what it got.
 func runProduce(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	cf := cli.AddClusterFlags(fs)
+	cf := cli.AddSecureClusterFlags(fs)
+	common := cli.AddCommonFlags(fs, 30*time.Second, "give up when the brokers cannot be found, connected to or the topic created within this long")
 	topic := fs.String("topic", "", "topic to write to (required)")
-	n := fs.Int("n", 1000, "number of messages to write")
+	n := fs.Int("count", 1000, "number of messages to write")
 	size := fs.Int("size", 100, `value size in bytes (at least the "seq=<n> " prefix)`)
 	rate := fs.Float64("rate", 0, "messages per second (0: as fast as possible)")
 	keys := fs.Int("keys", 0, "use keys key-0..key-(K-1) round robin, partitioned by key hash (0: no key, partitions round robin)")
 	createPartitions := fs.Int("create-partitions", 0, "create --topic with this many partitions first if it does not exist (0: don't create)")
 	replication := fs.Int("replication", 1, "replication factor for --create-partitions")
 	onlyPartition := fs.Int("partition", -1, "write only to this partition (-1: all)")
-	jsonLog := fs.Bool("log-json", false, "log as JSON")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 	case *topic == "":
 		return fmt.Errorf("%w: --topic is required", cli.ErrUsage)
 	case *n < 0:
-		return cli.Usagef("-n must be >= 0 (got %d)", *n)
+		return cli.Usagef("--count must be >= 0 (got %d)", *n)
 	case *size < 0 || *size > maxProduceSize:
 		return cli.Usagef("--size must be between 0 and %d (got %d)", maxProduceSize, *size)
 	case *rate < 0:
@@ -74,18 +74,26 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 	case *keys > 0 && *onlyPartition >= 0:
 		return fmt.Errorf("%w: --keys and --partition exclude each other", cli.ErrUsage)
 	}
-	zookeeper, brokers, err := cf.Resolve()
+	log := common.Logger(slog.LevelInfo)
+	cc, err := resolveCluster(cf, false, log)
 	if err != nil {
 		return err
 	}
-	log := cli.NewLogger(*jsonLog, slog.LevelInfo)
+	// Connecting (finding the brokers, the client, creating the topic) is
+	// bounded by --timeout; sending is not.
+	connectCtx, cancel := context.WithTimeout(ctx, common.Timeout())
+	defer cancel()
+	brokers := cc.brokers
 	if len(brokers) == 0 {
-		if brokers, err = cli.BootstrapFromZooKeeper(ctx, zookeeper, log); err != nil {
+		if brokers, err = cc.sec.BootstrapFromZooKeeper(connectCtx, cc.zookeeper, log); err != nil {
 			return err
 		}
 	}
 
 	sc := produceSaramaConfig()
+	if err := cc.sec.ApplySarama(sc); err != nil {
+		return err
+	}
 	switch {
 	case *onlyPartition >= 0:
 		sc.Producer.Partitioner = sarama.NewManualPartitioner
@@ -95,13 +103,13 @@ func runProduce(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 		sc.Producer.Partitioner = sarama.NewRoundRobinPartitioner
 	}
 	if *createPartitions > 0 {
-		if err := ensureTopic(ctx, brokers, sc, *topic, int32(*createPartitions), int16(*replication), log); err != nil {
+		if err := ensureTopic(connectCtx, brokers, sc, *topic, int32(*createPartitions), int16(*replication), log); err != nil {
 			return err
 		}
 	}
-	client, err := sarama.NewClient(brokers, sc)
+	client, err := cc.sec.NewKafkaClient(connectCtx, brokers, sc)
 	if err != nil {
-		return fmt.Errorf("kafka client for %v: %w", brokers, err)
+		return err
 	}
 	defer client.Close()
 	parts, err := client.Partitions(*topic)

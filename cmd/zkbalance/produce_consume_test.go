@@ -74,7 +74,7 @@ func TestProduceConsume(t *testing.T) {
 	// 1. produce --create-partitions creates the topic and writes exactly N
 	// (round robin: the same number to each partition).
 	r := runBin(t, 3*time.Minute, cmdArgs(t, "produce", "--topic", topic,
-		"-n", strconv.Itoa(partitions*perPartition), "--size", "64",
+		"--count", strconv.Itoa(partitions*perPartition), "--size", "64",
 		"--create-partitions", strconv.Itoa(partitions), "--replication", "3")...)
 	if r.code != 0 {
 		t.Fatalf("produce: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -100,7 +100,7 @@ func TestProduceConsume(t *testing.T) {
 
 	// 2. The topic exists now: --create-partitions leaves it alone;
 	// --partition writes only there, paced by --rate, with keys absent.
-	r = runBin(t, 3*time.Minute, cmdArgs(t, "produce", "--topic", topic, "-n", "10",
+	r = runBin(t, 3*time.Minute, cmdArgs(t, "produce", "--topic", topic, "--count", "10",
 		"--create-partitions", "9", "--partition", "2", "--rate", "40")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "produced 10 messages") {
 		t.Fatalf("produce --partition: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -250,7 +250,7 @@ func TestProduceConsumeBadFlags(t *testing.T) {
 		{"consume unknown flag", offlineArgs("consume", "--group", "g", "--topics", "x", "--bogus"), "bogus"},
 		{"consume stray argument", offlineArgs("consume", "--group", "g", "--topics", "x", "extra"), "unexpected arguments"},
 		{"consume no zookeeper", []string{"consume", "--group", "g", "--topics", "x"}, "--zookeeper"},
-		{"produce negative n", offlineArgs("produce", "--topic", "x", "-n", "-1"), "-n"},
+		{"produce negative count", offlineArgs("produce", "--topic", "x", "--count", "-1"), "--count"},
 		{"produce bad size", offlineArgs("produce", "--topic", "x", "--size", "2000000"), "--size"},
 		{"produce negative rate", offlineArgs("produce", "--topic", "x", "--rate", "-3"), "--rate"},
 		{"produce keys and partition", offlineArgs("produce", "--topic", "x", "--keys", "2", "--partition", "0"), "--keys"},
@@ -259,6 +259,16 @@ func TestProduceConsumeBadFlags(t *testing.T) {
 		{"produce no zookeeper", []string{"produce", "--topic", "x"}, "--zookeeper"},
 		{"consume bad format", offlineArgs("consume", "--group", "g", "--topics", "x", "--format", "%t %x"), "%x"},
 		{"consume bad escape", offlineArgs("consume", "--group", "g", "--topics", "x", "--print", "--format", `%t\q`), `\q`},
+		{"zk user without password", offlineArgs("status", "--group", "g", "--zk-user", "u"), "ZKBALANCE_ZK_PASSWORD"},
+		{"zk password file without user", offlineArgs("consume", "--group", "g", "--topics", "x", "--zk-password-file", "f"), "--zk-user"},
+		{"zk acl without user", offlineArgs("consume", "--group", "g", "--topics", "x", "--zk-acl", "digest"), "--zk-user"},
+		{"bad zk acl", offlineArgs("coordination", "--group", "g", "--zk-acl", "open"), "--zk-acl"},
+		{"sasl user without password", offlineArgs("produce", "--topic", "x", "--sasl-user", "u"), "ZKBALANCE_SASL_PASSWORD"},
+		{"bad sasl mechanism", offlineArgs("reset-offsets", "--group", "g", "--all-topics", "--to-latest", "--sasl-user", "u", "--sasl-mechanism", "GSSAPI"), "--sasl-mechanism"},
+		{"sasl mechanism without user", offlineArgs("migrate-offsets", "--group", "g", "--sasl-mechanism", "PLAIN"), "--sasl-user"},
+		{"tls cert without key", offlineArgs("status", "--all", "--tls-cert", "c.pem"), "--tls-key"},
+		{"timeout zero", offlineArgs("status", "--all", "--timeout", "0s"), "-timeout"},
+		{"old -n flag", offlineArgs("produce", "--topic", "x", "-n", "5"), "-n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,7 +289,7 @@ func TestProduceConsumeBadFlags(t *testing.T) {
 func TestProduceMissingTopic(t *testing.T) {
 	shared.Get(t)
 	topic := uniqueName("missing")
-	r := runBin(t, 2*time.Minute, cmdArgs(t, "produce", "--topic", topic, "-n", "1")...)
+	r := runBin(t, 2*time.Minute, cmdArgs(t, "produce", "--topic", topic, "--count", "1")...)
 	sc := bufio.NewScanner(strings.NewReader(r.stderr))
 	var last string
 	for sc.Scan() {

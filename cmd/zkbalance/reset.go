@@ -62,7 +62,7 @@ partition, old_offset, zookeeper_offset, kafka_offset, new_offset, log_start,
 log_end, clamped ("log-start" or "log-end", omitted when not), applied,
 error (omitted when none)}}; offsets are -1 when absent.
 
-` + cli.ConnectionHelp,
+` + cli.SecureConnectionHelp,
 	Examples: `zkbalance reset-offsets --group billing --topic orders --to-earliest          # dry run: the plan
 zkbalance reset-offsets --group billing --topic orders:0,1 --shift-by -100 --apply
 zkbalance reset-offsets --group billing --all-topics --to-datetime 2026-12-01T00:00:00Z --apply
@@ -122,8 +122,8 @@ func runResetOffsets(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	apply := fs.Bool("apply", false, "write the new offsets (default: dry run)")
 	force := fs.Bool("force", false, "reset even though the group has live members")
 	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of a table")
-	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	cf := cli.AddClusterFlags(fs)
+	common := cli.AddCommonFlags(fs, time.Minute, "give up after this long")
+	cf := cli.AddSecureClusterFlags(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -155,31 +155,27 @@ func runResetOffsets(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	default:
 		return cli.Usagef("--store %q: want zookeeper, kafka or dual", *store)
 	}
-	if *timeout <= 0 {
-		return cli.Usagef("--timeout must be positive")
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, common.Timeout())
 	defer cancel()
-	zkConnect, brokers, err := cf.ResolveOptionalZooKeeper()
+	cc, err := resolveCluster(cf, true, common.Logger(slog.LevelWarn))
 	if err != nil {
 		return err
 	}
-	log := cli.NewLogger(false, slog.LevelWarn)
 	var conn *zkwatch.Conn
-	if zkConnect != "" {
-		if conn, err = cli.DialZooKeeper(ctx, zkConnect, log); err != nil {
+	if cc.zookeeper != "" {
+		if conn, err = cc.dialZooKeeper(ctx); err != nil {
 			return err
 		}
 		defer conn.Close()
 	} else if req.Store == "" {
 		req.Store = groupstate.StorageKafka // no ZooKeeper (Kafka 4)
 	}
-	client, err := groupToolsKafka(ctx, conn, brokers, log)
+	client, err := cc.groupToolsKafka(ctx, conn)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-
+	req.ACL = cc.sec.ACL
 	res, err := groupstate.ResetOffsets(ctx, conn, client, *group, req)
 	if res != nil {
 		var perr error

@@ -134,9 +134,10 @@ null.
     groups[]           sorted by group: {group, members (in ZooKeeper), layout,
                        in_zookeeper, coordination, kafka_state ("" when Kafka
                        was not asked), kafka_members}
-    warnings[]         e.g. Kafka could not be asked (omitted when none)
+    warnings[]         e.g. Kafka could not be asked, or a group's znodes have an
+                       ACL the --zk-user credentials do not match (omitted when none)
 
-` + cli.ConnectionHelp,
+` + cli.SecureConnectionHelp,
 	Examples: `zkbalance status --group billing --zookeeper zk1:2181/kafka
 zkbalance status --group billing --topic orders --watch 5s   # Ctrl-C to stop
 zkbalance status --group billing --json | jq '.rows[] | select(.lag > 1000)'
@@ -162,8 +163,8 @@ func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 		watch = d
 		return err
 	})
-	timeout := fs.Duration("timeout", time.Minute, "give up after this long (with --watch: per redraw)")
-	cf := cli.AddClusterFlags(fs)
+	common := cli.AddCommonFlags(fs, time.Minute, "give up after this long (with --watch: per redraw)")
+	cf := cli.AddSecureClusterFlags(fs)
 	if err := cli.Parse(fs, watchArgs(args)); err != nil {
 		return err
 	}
@@ -173,36 +174,33 @@ func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 	if *all && (len(topics) > 0 || watch > 0) {
 		return cli.Usagef("--topic and --watch go with --group, not --all")
 	}
-	if *timeout <= 0 {
-		return cli.Usagef("--timeout must be positive")
-	}
-	zkConnect, brokers, err := cf.ResolveOptionalZooKeeper()
+	timeout := common.Timeout()
+	cc, err := resolveCluster(cf, true, common.Logger(slog.LevelWarn))
 	if err != nil {
 		return err
 	}
 	// The connections are set up within --timeout; with --watch they stay
 	// open until the interrupt.
-	dialCtx, cancel := context.WithTimeout(ctx, *timeout)
+	dialCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	log := cli.NewLogger(false, slog.LevelWarn)
 	var conn *zkwatch.Conn
-	if zkConnect != "" {
-		if conn, err = cli.DialZooKeeper(dialCtx, zkConnect, log); err != nil {
+	if cc.zookeeper != "" {
+		if conn, err = cc.dialZooKeeper(dialCtx); err != nil {
 			return err
 		}
 		defer conn.Close()
 	}
 
 	if *all {
-		return statusAll(dialCtx, conn, brokers, log, stdout, *asJSON)
+		return statusAll(dialCtx, conn, cc, stdout, *asJSON)
 	}
-	client, err := groupToolsKafka(dialCtx, conn, brokers, log)
+	client, err := cc.groupToolsKafka(dialCtx, conn)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	read := func(ctx context.Context) (*groupstate.Status, error) {
-		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		st, err := groupstate.Read(ctx, conn, client, *group)
 		if err != nil {
@@ -246,8 +244,8 @@ type groupListEntry struct {
 
 // statusAll lists the groups of ZooKeeper (when conn is not nil) and of
 // Kafka. With ZooKeeper, Kafka not answering is a warning.
-func statusAll(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *slog.Logger, w io.Writer, asJSON bool) error {
-	client, kerr := groupToolsKafka(ctx, conn, brokers, log)
+func statusAll(ctx context.Context, conn *zkwatch.Conn, cc *clusterConn, w io.Writer, asJSON bool) error {
+	client, kerr := cc.groupToolsKafka(ctx, conn)
 	if kerr == nil {
 		defer client.Close()
 	}
@@ -300,6 +298,13 @@ func listGroups(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, c
 			if errors.Is(err, groupstate.ErrNoGroup) {
 				continue // deleted since the listing
 			}
+			if errors.Is(err, zkwatch.ErrNoAuth) {
+				// A group with a digest ACL these credentials do not
+				// match: listed, with a warning, not the end of the list.
+				entries[g] = &groupListEntry{Group: g, Layout: groupstate.LayoutUnknown, InZooKeeper: true}
+				warnings = append(warnings, fmt.Sprintf("group %s: not authenticated to read it in ZooKeeper (NOAUTH; see --zk-user)", g))
+				continue
+			}
 			if err != nil {
 				return nil, nil, err
 			}
@@ -311,8 +316,8 @@ func listGroups(ctx context.Context, conn *zkwatch.Conn, client sarama.Client, c
 		err = addKafkaGroups(ctx, client, entries)
 	}
 	if err != nil {
-		if conn == nil || ctx.Err() != nil {
-			return nil, nil, err
+		if conn == nil || ctx.Err() != nil || cli.IsSecurityError(err) {
+			return nil, nil, err // a wrong password or certificate is no outage to list around
 		}
 		warnings = append(warnings, fmt.Sprintf("kafka not consulted, only the groups under /consumers are listed: %v", err))
 	}
@@ -516,80 +521,4 @@ func ownersText(owners []groupstate.Owner) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// dialGroupTools resolves the cluster flags and connects to ZooKeeper for
-// the group tools (status, migrate-offsets, coordination); they log
-// warnings only.
-func dialGroupTools(ctx context.Context, cf *cli.ClusterFlags) (*zkwatch.Conn, []string, *slog.Logger, error) {
-	zkConnect, brokers, err := cf.Resolve()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	log := cli.NewLogger(false, slog.LevelWarn)
-	conn, err := cli.DialZooKeeper(ctx, zkConnect, log)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return conn, brokers, log, nil
-}
-
-// openGroupTools is dialGroupTools and groupToolsKafka, for the commands
-// that need both (migrate-offsets, coordination); the caller closes both.
-func openGroupTools(ctx context.Context, cf *cli.ClusterFlags) (*zkwatch.Conn, sarama.Client, error) {
-	conn, brokers, log, err := dialGroupTools(ctx, cf)
-	if err != nil {
-		return nil, nil, err
-	}
-	client, err := groupToolsKafka(ctx, conn, brokers, log)
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return conn, client, nil
-}
-
-// groupToolsKafka opens a Kafka client for the group tools: to brokers, or when none are given to the PLAINTEXT endpoints
-// registered in /brokers/ids.
-func groupToolsKafka(ctx context.Context, conn *zkwatch.Conn, brokers []string, log *slog.Logger) (sarama.Client, error) {
-	if len(brokers) == 0 {
-		if conn == nil {
-			return nil, errors.New("kafka client: no broker address and no zookeeper to find them in")
-		}
-		var err error
-		if brokers, err = cli.BrokersFromZooKeeper(ctx, conn, log); err != nil {
-			return nil, err
-		}
-	}
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V2_1_0_0
-	sc.ClientID = "zkbalance-cli"
-	sc.Net.DialTimeout = 10 * time.Second
-	sc.Metadata.Retry.Max = 5
-	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
-	// Looking at a topic must never create it (auto.create.topics.enable).
-	sc.Metadata.AllowAutoTopicCreation = false
-	type result struct {
-		c   sarama.Client
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() { // ends with NewClient; the select below or the closer takes its result
-		c, err := sarama.NewClient(brokers, sc)
-		ch <- result{c, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("kafka client for %v: %w", brokers, r.err)
-		}
-		return r.c, nil
-	case <-ctx.Done():
-		go func() { // closes a client that arrives too late
-			if r := <-ch; r.c != nil {
-				_ = r.c.Close()
-			}
-		}()
-		return nil, fmt.Errorf("kafka client for %v: %w", brokers, context.Cause(ctx))
-	}
 }

@@ -49,7 +49,7 @@ JSON endpoints (GET; the page uses them, so can scripts):
                      lag}, oldest first), interval_seconds, history_seconds};
                      404 for a group that does not exist
 
-` + cli.ConnectionHelp,
+` + cli.SecureConnectionHelp,
 	Examples: `zkbalance ui --zookeeper zk1:2181/kafka    # then open http://127.0.0.1:8080/
 zkbalance ui --listen 127.0.0.1:0 --interval 2s --history 5m
 curl -s 'http://127.0.0.1:8080/api/group?name=billing' | jq .total_lag`,
@@ -59,37 +59,36 @@ func runUI(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	listen := fs.String("listen", "127.0.0.1:8080", "serve the page on `host:port` (port 0: a free one)")
 	interval := fs.Duration("interval", 5*time.Second, "read each watched group this often")
 	history := fs.Duration("history", 15*time.Minute, "keep this much lag history per group")
-	timeout := fs.Duration("timeout", 30*time.Second, "give up connecting, and each read, after this long")
-	cf := cli.AddClusterFlags(fs)
+	common := cli.AddCommonFlags(fs, 30*time.Second, "give up connecting, and each read, after this long")
+	cf := cli.AddSecureClusterFlags(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
+	timeout := common.Timeout()
 	switch {
 	case *interval <= 0:
 		return cli.Usagef("--interval must be positive")
 	case *history < *interval:
 		return cli.Usagef("--history must be at least --interval")
-	case *timeout <= 0:
-		return cli.Usagef("--timeout must be positive")
 	}
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return cli.Usagef("--listen %q: %v", *listen, err)
 	}
-	zkConnect, brokers, err := cf.ResolveOptionalZooKeeper()
+	log := common.Logger(slog.LevelWarn)
+	cc, err := resolveCluster(cf, true, log)
 	if err != nil {
 		return err
 	}
-	dialCtx, cancel := context.WithTimeout(ctx, *timeout)
+	dialCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	log := cli.NewLogger(false, slog.LevelWarn)
 	var conn *zkwatch.Conn
-	if zkConnect != "" {
-		if conn, err = cli.DialZooKeeper(dialCtx, zkConnect, log); err != nil {
+	if cc.zookeeper != "" {
+		if conn, err = cc.dialZooKeeper(dialCtx); err != nil {
 			return err
 		}
 		defer conn.Close()
 	}
-	client, err := groupToolsKafka(dialCtx, conn, brokers, log)
+	client, err := cc.groupToolsKafka(dialCtx, conn)
 	if err != nil {
 		return err
 	}
@@ -100,7 +99,7 @@ func runUI(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Write
 	if err != nil {
 		return fmt.Errorf("ui: listen on %s: %w", *listen, err)
 	}
-	srv := newUIServer(uiConfig{Interval: *interval, History: *history, Timeout: *timeout}, clusterReader(conn, client), clusterLister(conn, client), log)
+	srv := newUIServer(uiConfig{Interval: *interval, History: *history, Timeout: timeout}, clusterReader(conn, client), clusterLister(conn, client), log)
 	fmt.Fprintf(stdout, "zkbalance ui: serving %s (interrupt to stop)\n", serveURL(ln.Addr()))
 	return srv.serve(ctx, ln)
 }

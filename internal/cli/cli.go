@@ -57,6 +57,9 @@ type App struct {
 	Summary  string // what the binary is for, first line of its usage
 	Commands []Command
 	Footer   string // printed after the command list
+	// Explain, when set, rewrites a failed command's error before it is
+	// printed (e.g. ExplainSecurity, to name the flags that fix it).
+	Explain func(error) error
 }
 
 // Main runs the command named by args[0] and returns the exit status.
@@ -91,6 +94,9 @@ func (a *App) Main(ctx context.Context, args []string, stdout, stderr io.Writer)
 			fmt.Fprintf(stderr, "%s %s: %s\n", a.Name, c.Name, OneLine(err))
 			return 2
 		default:
+			if a.Explain != nil {
+				err = a.Explain(err)
+			}
 			fmt.Fprintf(stderr, "%s %s: %s\n", a.Name, c.Name, OneLine(err))
 			return 1
 		}

@@ -28,10 +28,15 @@ $` + EnvBrokers + `, and failing those (a convenience for the local
 cluster) from the ` + DefaultEnvFile + ` file 'demo up' writes in the current
 directory (--env-file; "" to never read one).`
 
+// SecureConnectionHelp is ConnectionHelp and SecurityHelp, for the
+// commands with AddSecureClusterFlags.
+const SecureConnectionHelp = ConnectionHelp + "\n\n" + SecurityHelp
+
 // ClusterFlags are the connection flags of every command that talks to a
 // cluster.
 type ClusterFlags struct {
 	zookeeper, brokers, envFile *string
+	security                    *SecurityFlags // nil without AddSecureClusterFlags
 }
 
 // AddClusterFlags adds --zookeeper, --brokers and --env-file to fs.
@@ -42,6 +47,19 @@ func AddClusterFlags(fs *flag.FlagSet) *ClusterFlags {
 		envFile:   fs.String("env-file", DefaultEnvFile, `file written by 'demo up' to read the addresses from when neither flags nor environment give them ("": none)`),
 	}
 }
+
+// AddSecureClusterFlags adds the connection flags (AddClusterFlags) and
+// the security flags (AddSecurityFlags) to fs: the flags of every
+// zkbalance command that talks to a cluster.
+func AddSecureClusterFlags(fs *flag.FlagSet) *ClusterFlags {
+	cf := AddClusterFlags(fs)
+	cf.security = AddSecurityFlags(fs)
+	return cf
+}
+
+// Security resolves the security flags (see SecurityFlags.Resolve); with
+// AddClusterFlags alone it is an unsecured cluster's.
+func (cf *ClusterFlags) Security() (*Security, error) { return cf.security.Resolve() }
 
 // Resolve returns the ZooKeeper connect string and the broker addresses
 // (empty: read them from /brokers/ids). Flags win over the environment,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -87,17 +88,25 @@ func TestReadEnvFile(t *testing.T) {
 
 func TestBuildVersion(t *testing.T) {
 	for _, tc := range []struct {
-		bi   debug.BuildInfo
-		want string
+		bi                   debug.BuildInfo
+		linkedRev, linkedMod string
+		want                 string
 	}{
-		{debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}}, "(devel), go1.26.0"},
-		{debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v0.0.0-20260101000000-0123456789ab"}},
+		{debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}}, "", "", "(devel), go1.26.0"},
+		{debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}}, "", "", "v1.2.3, go1.26.0"},
+		{debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v0.0.0-20260101000000-0123456789ab"}}, "", "",
 			"v0.0.0-20260101000000-0123456789ab, go1.26.0"},
+		{debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v0.0.0-20260101000000-0123456789ab+dirty"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}}, "", "",
+			"v0.0.0-20260101000000-0123456789ab+dirty, commit 0123456789ab+dirty, go1.26.0"},
+		{debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}}, "fedcba9876543210", "false",
+			"(devel), commit fedcba987654, go1.26.0"},
 		{debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
-			{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}},
-			"(devel) (0123456789ab+dirty), go1.26.0"},
+			{Key: "vcs.revision", Value: "0123456789abcdef0123"}}}, "fedcba9876543210", "true",
+			"(devel), commit 0123456789ab, go1.26.0"},
+		{debug.BuildInfo{Main: debug.Module{}}, "", "", "(devel), " + runtime.Version()},
 	} {
-		if got := buildVersion(&tc.bi); got != tc.want {
+		if got := buildVersion(&tc.bi, tc.linkedRev, tc.linkedMod); got != tc.want {
 			t.Errorf("buildVersion = %q; want %q", got, tc.want)
 		}
 	}

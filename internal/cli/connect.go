@@ -14,10 +14,20 @@ import (
 const FailFast = 1500 * time.Millisecond
 
 // DialZooKeeper connects to the ZooKeeper connect string servers for a
-// one-shot command: it fails within FailFast when no server can be
-// dialled (zkwatch.ErrUnreachable wrapping e.g. "connect: connection
-// refused"), at once when a host does not resolve, and otherwise waits
-// for a session until ctx is done.
+// one-shot command, without credentials: see Security.DialZooKeeper.
 func DialZooKeeper(ctx context.Context, servers string, log *slog.Logger) (*zkwatch.Conn, error) {
-	return zkwatch.Dial(ctx, zkwatch.Config{Servers: servers, Logger: log, FailFast: FailFast})
+	return (*Security)(nil).DialZooKeeper(ctx, servers, log)
+}
+
+// DialZooKeeper connects to the ZooKeeper connect string servers for a
+// one-shot command, with s's credentials (none when s is nil): it fails
+// within FailFast when no server can be dialled (zkwatch.ErrUnreachable
+// wrapping e.g. "connect: connection refused"), at once when a host does
+// not resolve, and otherwise waits for a session until ctx is done.
+func (s *Security) DialZooKeeper(ctx context.Context, servers string, log *slog.Logger) (*zkwatch.Conn, error) {
+	cfg := zkwatch.Config{Servers: servers, Logger: log, FailFast: FailFast}
+	if s != nil {
+		cfg.Auth = s.ZooKeeperAuth
+	}
+	return zkwatch.Dial(ctx, cfg)
 }

@@ -62,6 +62,10 @@ type Config struct {
 	// by a CA made at start (Cluster.TLSConfig, Cluster.CACertPEM). Default
 	// false.
 	TLS bool
+	// TLSClientAuth (with TLS) gives every broker one more SSL listener,
+	// ListenerSSLClientAuth, that requires a client certificate signed by
+	// the cluster's CA (Cluster.ClientCertFiles). Default false.
+	TLSClientAuth bool
 	// ProxiedListener gives every broker one more listener, ListenerProxied
 	// (security protocol PLAINTEXT), whose advertised address is a
 	// internal/proxy.Proxy the cluster starts and owns, one per broker,

@@ -37,6 +37,10 @@ const (
 	ListenerSASLPlaintext = "SASL_PLAINTEXT" // with Config.SASLUsers
 	ListenerSSL           = "SSL"            // with Config.TLS
 	ListenerSASLSSL       = "SASL_SSL"       // with Config.SASLUsers and Config.TLS
+	// ListenerSSLClientAuth (with Config.TLS and Config.TLSClientAuth)
+	// speaks SSL and requires a client certificate signed by the
+	// cluster's CA.
+	ListenerSSLClientAuth = "SSL_CLIENT_AUTH"
 	// ListenerProxied (with Config.ProxiedListener) speaks PLAINTEXT and is
 	// advertised at the broker's proxy (Cluster.BrokerProxy).
 	ListenerProxied = "PROXIED"
@@ -57,6 +61,9 @@ func (cfg Config) listenerNames() []string {
 	if len(cfg.SASLUsers) > 0 && cfg.TLS {
 		names = append(names, ListenerSASLSSL)
 	}
+	if cfg.TLS && cfg.TLSClientAuth {
+		names = append(names, ListenerSSLClientAuth)
+	}
 	if cfg.ProxiedListener {
 		names = append(names, ListenerProxied)
 	}
@@ -65,8 +72,11 @@ func (cfg Config) listenerNames() []string {
 
 // securityProtocolOf is the security protocol of listener name.
 func securityProtocolOf(name string) string {
-	if name == ListenerProxied {
+	switch name {
+	case ListenerProxied:
 		return "PLAINTEXT"
+	case ListenerSSLClientAuth:
+		return "SSL"
 	}
 	return name
 }
@@ -128,6 +138,14 @@ func (c *Cluster) securityProps() map[string]string {
 		props["ssl.keystore.certificate.chain"] = string(c.tls.chainPEM)
 		props["ssl.keystore.key"] = string(c.tls.keyPEM)
 		props["ssl.client.auth"] = "none"
+		if c.cfg.TLSClientAuth {
+			// Only this listener asks for client certificates, verified
+			// against the cluster's CA (a PEM truststore, KIP-651).
+			prefix := "listener.name." + strings.ToLower(ListenerSSLClientAuth) + "."
+			props[prefix+"ssl.client.auth"] = "required"
+			props[prefix+"ssl.truststore.type"] = "PEM"
+			props[prefix+"ssl.truststore.certificates"] = string(c.tls.caPEM)
+		}
 	}
 	return props
 }
@@ -135,6 +153,8 @@ func (c *Cluster) securityProps() map[string]string {
 // tlsMaterial is the cluster's test CA and the certificate all brokers
 // present (for 127.0.0.1 and localhost), made at start.
 type tlsMaterial struct {
+	caKey    *ecdsa.PrivateKey
+	caCert   *x509.Certificate
 	caPEM    []byte
 	chainPEM []byte // broker certificate, then the CA
 	keyPEM   []byte // PKCS#8
@@ -191,6 +211,8 @@ func makeTLS(dir string) (*tlsMaterial, error) {
 		return nil, err
 	}
 	m := &tlsMaterial{
+		caKey:  caKey,
+		caCert: caCert,
 		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 		pool:   x509.NewCertPool(),
@@ -203,6 +225,64 @@ func makeTLS(dir string) (*tlsMaterial, error) {
 		}
 	}
 	return m, nil
+}
+
+// ClientCertFiles makes a client certificate for common name cn, signed by
+// the cluster's CA (ECDSA P-256, for client authentication, valid from an
+// hour ago for a day), and writes it and its PKCS#8 key in PEM to
+// Dir()/client-<cn>.pem and Dir()/client-<cn>-key.pem. The
+// ListenerSSLClientAuth listener (Config.TLSClientAuth) accepts it. It
+// fails without Config.TLS.
+func (c *Cluster) ClientCertFiles(cn string) (certFile, keyFile string, err error) {
+	if c.tls == nil {
+		return "", "", errors.New("cluster: no TLS (Config.TLS)")
+	}
+	if !saslUserRe.MatchString(cn) {
+		return "", "", fmt.Errorf("cluster: client certificate name %q: use letters, digits, '_', '.' and '-'", cn)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return "", "", err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial.Add(serial, big.NewInt(3)),
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"zkbalance"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.tls.caCert, &key.PublicKey, c.tls.caKey)
+	if err != nil {
+		return "", "", fmt.Errorf("cluster: client certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	certFile = filepath.Join(c.dir, "client-"+cn+".pem")
+	keyFile = filepath.Join(c.dir, "client-"+cn+"-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return "", "", fmt.Errorf("cluster: %w", err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return "", "", fmt.Errorf("cluster: %w", err)
+	}
+	return certFile, keyFile, nil
+}
+
+// CACertFile is the path of the PEM certificate of the cluster's CA,
+// Dir()/ca.pem ("" without Config.TLS).
+func (c *Cluster) CACertFile() string {
+	if c.tls == nil {
+		return ""
+	}
+	return filepath.Join(c.dir, "ca.pem")
 }
 
 // createScramUsers stores the SCRAM-SHA-256 and SCRAM-SHA-512 credentials of

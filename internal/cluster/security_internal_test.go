@@ -31,6 +31,8 @@ func TestSecurityConfigChecks(t *testing.T) {
 		{Config{TLS: true, SASLUsers: map[string]string{"u": "p"}}, "[PLAINTEXT SASL_PLAINTEXT SSL SASL_SSL]"},
 		{Config{ProxiedListener: true}, "[PLAINTEXT PROXIED]"},
 		{Config{TLS: true, ProxiedListener: true}, "[PLAINTEXT SSL PROXIED]"},
+		{Config{TLS: true, TLSClientAuth: true}, "[PLAINTEXT SSL SSL_CLIENT_AUTH]"},
+		{Config{TLSClientAuth: true}, "[PLAINTEXT]"},
 	} {
 		if got := strings.Join(tc.cfg.listenerNames(), " "); "["+got+"]" != tc.want {
 			t.Errorf("listenerNames(%+v) = [%s], want %s", tc.cfg, got, tc.want)
@@ -81,5 +83,46 @@ func TestMakeTLS(t *testing.T) {
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "localhost"}); err == nil {
 		t.Error("the broker certificate verifies without the test CA")
+	}
+}
+
+// TestClientCertFiles: the client certificate is signed by the cluster's
+// CA for client authentication, and only the SSL_CLIENT_AUTH listener
+// requires one (Config.TLSClientAuth).
+func TestClientCertFiles(t *testing.T) {
+	dir := t.TempDir()
+	m, err := makeTLS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{cfg: Config{TLS: true, TLSClientAuth: true}, dir: dir, tls: m}
+	certFile, keyFile, err := c.ClientCertFiles("cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: m.pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil || leaf.Subject.CommonName != "cli" {
+		t.Errorf("client certificate %q does not verify for client auth: %v", leaf.Subject.CommonName, err)
+	}
+	if _, _, err := c.ClientCertFiles("a b"); err == nil {
+		t.Error("bad name accepted")
+	}
+	if _, _, err := (&Cluster{}).ClientCertFiles("cli"); err == nil {
+		t.Error("ClientCertFiles without TLS succeeded")
+	}
+	props := c.securityProps()
+	if props["ssl.client.auth"] != "none" || props["listener.name.ssl_client_auth.ssl.client.auth"] != "required" ||
+		props["listener.name.ssl_client_auth.ssl.truststore.certificates"] != string(m.caPEM) {
+		t.Errorf("client auth props: %v", props)
+	}
+	if got := securityProtocolOf(ListenerSSLClientAuth); got != "SSL" {
+		t.Errorf("security protocol of %s = %s", ListenerSSLClientAuth, got)
 	}
 }

@@ -65,10 +65,10 @@ func (b *Binary) Path(t testing.TB) string {
 }
 
 // Env is the environment the binaries run with: the test's, with the
-// connection variables of cmd/zkbalance cleared so that only explicit flags
+// connection and password variables of cmd/zkbalance cleared so that only explicit flags
 // count.
 func Env() []string {
-	return append(os.Environ(), "ZKBALANCE_ZOOKEEPER=", "ZKBALANCE_BROKERS=")
+	return append(os.Environ(), "ZKBALANCE_ZOOKEEPER=", "ZKBALANCE_BROKERS=", "ZKBALANCE_ZK_PASSWORD=", "ZKBALANCE_SASL_PASSWORD=")
 }
 
 // Result is one finished run.
@@ -81,11 +81,18 @@ type Result struct {
 // code; it fails t if bin cannot be run or does not finish within timeout.
 func Run(t testing.TB, bin, dir string, timeout time.Duration, args ...string) Result {
 	t.Helper()
+	return RunEnv(t, bin, dir, timeout, nil, args...)
+}
+
+// RunEnv is Run with extra KEY=VALUE entries added to Env (they win over
+// it), e.g. a password variable.
+func RunEnv(t testing.TB, bin, dir string, timeout time.Duration, env []string, args ...string) Result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	cmd.Env = Env()
+	cmd.Env = append(Env(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

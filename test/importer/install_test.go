@@ -52,6 +52,9 @@ func TestGoInstallAtVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("installed zkbalance version: %v\n%s", err, out)
 	}
+	if !strings.HasPrefix(string(out), "zkbalance "+installVersion+", go") {
+		t.Errorf("zkbalance version after go install ...@%s: %q; want the module version", installVersion, out)
+	}
 	t.Logf("go install ...@%s works; zkbalance version: %s", installVersion, strings.TrimSpace(string(out)))
 }
 

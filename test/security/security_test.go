@@ -24,6 +24,7 @@ import (
 
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/cmdtest"
 	"github.com/zkbalance/zkbalance/internal/kafkacoord"
 )
 
@@ -32,6 +33,9 @@ var shared = cluster.NewShared(cluster.Config{
 	Chroot:    "/kafka", // the SCRAM credentials go under the chroot
 	SASLUsers: map[string]string{plainUser: plainPassword, scramUser: scramPassword},
 	TLS:       true,
+	// An SSL_CLIENT_AUTH listener that requires a client certificate
+	// (cli_test.go).
+	TLSClientAuth: true,
 })
 
 const (
@@ -40,7 +44,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	shared.Main(m)
+	code := shared.Run(m)
+	cmdtest.Cleanup()
+	os.Exit(code)
 }
 
 func testCtx(t *testing.T, d time.Duration) context.Context {
@@ -180,7 +186,7 @@ func kafkaOffsets(t *testing.T, group, topic string) map[int32]int64 {
 
 func TestListeners(t *testing.T) {
 	cl := shared.Get(t)
-	want := []string{cluster.ListenerPlaintext, cluster.ListenerSASLPlaintext, cluster.ListenerSSL, cluster.ListenerSASLSSL}
+	want := []string{cluster.ListenerPlaintext, cluster.ListenerSASLPlaintext, cluster.ListenerSSL, cluster.ListenerSASLSSL, cluster.ListenerSSLClientAuth}
 	if got := cl.Listeners(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("Listeners() = %v, want %v", got, want)
 	}
