@@ -180,7 +180,7 @@ func TestUIUsage(t *testing.T) {
 	}{
 		{[]string{"--interval", "0s"}, "--interval must be positive"},
 		{[]string{"--interval", "10s", "--history", "5s"}, "--history must be at least --interval"},
-		{[]string{"--timeout", "-1s"}, "--timeout must be positive"},
+		{[]string{"--timeout", "-1s"}, "flag -timeout: must be positive"},
 		{[]string{"--listen", "8080"}, `--listen "8080"`},
 		{[]string{"stray"}, "unexpected arguments"},
 	} {
