@@ -240,9 +240,15 @@ func runConsume(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 					log.Warn("topic does not exist; waiting for it to be created", "topic", t)
 				}
 			}
-			if own := owned.len(); own == 0 && n == last {
+			own := owned.len()
+			switch {
+			case own == 0 && n == last && ctx.Err() != nil:
+				// Run is leaving: the reasons below describe a member
+				// that wants partitions.
+				out.Printf("%s leaving the group total=%d owned=0\n", now.Format(clockFormat), n)
+			case own == 0 && n == last:
 				out.Printf("%s idle: %s total=%d owned=0\n", now.Format(clockFormat), idleReason(h), n)
-			} else {
+			default:
 				out.Printf("%s %d msgs/s total=%d owned=%d\n", now.Format(clockFormat), n-last, n, own)
 			}
 			last = n
