@@ -70,6 +70,13 @@ type authCreds struct {
 // Conn is the client connection and tracks all details for communication with the server.
 type Conn struct {
 	lastZxid         atomic.Int64 // zkbalance patch: written by recvLoop, read by sendSetWatches on the loop goroutine
+	// zkbalance patch: when a server last answered (any packet read by
+	// recvLoop, or a session handshake), as the time since epoch (a
+	// monotonic reading), and the negotiated session timeout in ms; both
+	// read by LastReceive and NegotiatedTimeout from any goroutine.
+	epoch      time.Time
+	lastRecv   atomic.Int64
+	negotiated atomic.Int32
 	sessionID        int64
 	state            State // must be 32-bit aligned
 	xid              uint32
@@ -205,7 +212,9 @@ func Connect(servers []string, sessionTimeout time.Duration, options ...connOpti
 		logInfo:        true, // default is true for backwards compatability
 		buf:            make([]byte, bufferSize),
 		resendZkAuthFn: resendZkAuth,
+		epoch:          time.Now(),
 	}
+	conn.lastRecv.Store(-1) // zkbalance patch: no answer yet
 
 	// Set provided options.
 	for _, option := range options {
@@ -341,6 +350,7 @@ func (c *Conn) SetLogger(l Logger) {
 
 func (c *Conn) setTimeouts(sessionTimeoutMs int32) {
 	c.sessionTimeoutMs = sessionTimeoutMs
+	c.negotiated.Store(sessionTimeoutMs) // zkbalance patch
 	sessionTimeout := time.Duration(sessionTimeoutMs) * time.Millisecond
 	c.recvTimeout = sessionTimeout * 2 / 3
 	c.pingInterval = c.recvTimeout / 2
@@ -711,6 +721,7 @@ func (c *Conn) authenticate() error {
 	}
 
 	atomic.StoreInt64(&c.sessionID, r.SessionID)
+	c.noteReceive() // zkbalance patch: the handshake is an answer
 	c.setTimeouts(r.TimeOut)
 	c.passwd = r.Passwd
 	c.setState(StateHasSession)
@@ -819,6 +830,7 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 		if err != nil {
 			return err
 		}
+		c.noteReceive() // zkbalance patch: any whole packet is an answer
 
 		res := responseHeader{}
 		_, err = decodePacket(buf[:16], &res)
@@ -874,6 +886,30 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 			}
 		}
 	}
+}
+
+// noteReceive records that a server answered now (zkbalance patch).
+func (c *Conn) noteReceive() {
+	c.lastRecv.Store(int64(time.Since(c.epoch)))
+}
+
+// LastReceive is when a server last answered on this connection: the last
+// whole packet read from any server (a reply, a ping reply, a watch event)
+// or the last session handshake; the zero Time before the first
+// (zkbalance patch). The Time carries a monotonic clock reading, so
+// time.Since(LastReceive()) is not affected by wall-clock changes.
+func (c *Conn) LastReceive() time.Time {
+	d := c.lastRecv.Load()
+	if d < 0 {
+		return time.Time{}
+	}
+	return c.epoch.Add(time.Duration(d))
+}
+
+// NegotiatedTimeout is the session timeout the server granted in the last
+// handshake (the requested one before the first) (zkbalance patch).
+func (c *Conn) NegotiatedTimeout() time.Duration {
+	return time.Duration(c.negotiated.Load()) * time.Millisecond
 }
 
 func (c *Conn) nextXid() int32 {
