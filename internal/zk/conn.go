@@ -69,14 +69,7 @@ type authCreds struct {
 
 // Conn is the client connection and tracks all details for communication with the server.
 type Conn struct {
-	lastZxid atomic.Int64 // zkbalance patch: written by recvLoop, read by sendSetWatches on the loop goroutine
-	// zkbalance patch: when a server last answered (any packet read by
-	// recvLoop, or a session handshake), as the time since epoch (a
-	// monotonic reading), and the negotiated session timeout in ms; both
-	// read by LastReceive and NegotiatedTimeout from any goroutine.
-	epoch            time.Time
-	lastRecv         atomic.Int64
-	negotiated       atomic.Int32
+	lastZxid         atomic.Int64 // zkbalance patch: written by recvLoop, read by sendSetWatches on the loop goroutine
 	sessionID        int64
 	state            State // must be 32-bit aligned
 	xid              uint32
@@ -120,6 +113,14 @@ type Conn struct {
 	logInfo bool // true if information messages are logged; false if only errors are logged
 
 	buf []byte
+
+	// zkbalance patch: when a server last answered (any packet read by
+	// recvLoop, or a session handshake), as the time since epoch (a
+	// monotonic reading), and the negotiated session timeout in ms; both
+	// read by LastReceive and NegotiatedTimeout from any goroutine.
+	epoch      time.Time
+	lastRecv   atomic.Int64
+	negotiated atomic.Int32
 }
 
 // connOption represents a connection option.
