@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -43,7 +44,8 @@ const (
 var shared = cluster.NewShared(cluster.Config{Brokers: 3, ProxiedListener: true})
 
 func TestMain(m *testing.M) {
-	shared.Main(m)
+	// The ensemble tests' cluster (ensemble_test.go) is closed too.
+	os.Exit(func() int { defer ensembleShared.Close(); return shared.Run(m) }())
 }
 
 // suite is one chaos run's state.
