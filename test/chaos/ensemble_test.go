@@ -365,14 +365,18 @@ func TestEnsembleRollingRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, longest, sum := gapSummary(partitionGaps(log.Records(), from, to))
+	stops := stoppedHandlers(members, marks)
 	t.Logf("RESULT rolling restart of a steady group (%s): longest processing gap per partition %s; handlers stopped %d times; members logged: %s",
-		to.Sub(from).Round(time.Millisecond), sum, stoppedHandlers(members, marks), stderrSummary(members, marks))
+		to.Sub(from).Round(time.Millisecond), sum, stops, stderrSummary(members, marks))
 	r.checkSessionsKept(before, "steady rolling restart")
 	// A server restart pauses no handler when the member reconnects to
 	// another server before ZooKeeper has been silent for half the
-	// session (3 s); a gap that long means handlers were stopped.
-	if longest >= session/2 {
-		t.Errorf("longest processing gap %s through the rolling restart: handlers were stopped although every session survived", longest)
+	// session (3 s). (Measured before the handler stop was based on the
+	// time since the last answer: every member stopped at every restart of
+	// its server, gaps p50 1.19 s, max 1.21 s; after: no stop, p50 317 ms,
+	// max 323 ms.)
+	if stops != 0 || longest >= session/2 {
+		t.Errorf("handlers stopped %d times, longest processing gap %s through the rolling restart, although every session survived", stops, longest)
 	}
 
 	// Again, while members join and leave.
