@@ -64,11 +64,11 @@ func sameActions(got, want []action) bool {
 func TestScheduleTransitions(t *testing.T) {
 	canceled := fmt.Errorf("rebalance: %w", context.Canceled)
 	tests := []struct {
-		name    string
-		from    schedState
-		ev      event
-		want    []action
-		to      schedState
+		name string
+		from schedState
+		ev   event
+		want []action
+		to   schedState
 	}{
 		// Starting.
 		{name: "first rebalance needs no trigger", from: schedState{pending: true}, ev: evt(evStart),
