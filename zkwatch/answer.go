@@ -2,9 +2,10 @@ package zkwatch
 
 import "time"
 
-// LastAnswer is when a ZooKeeper server last answered this Conn: the last
-// reply, ping reply or watch notification read from any server, or the
-// last handshake that kept or opened a session; the zero Time before the
+// LastAnswer is when a ZooKeeper server last answered a request of this
+// Conn: the last reply or ping reply read from any server, or the last
+// handshake that kept or opened a session (not a watch notification: the
+// server sends those without hearing from the client); the zero Time before the
 // first. go-zookeeper pings every third of the negotiated session timeout,
 // so on a healthy connection LastAnswer is never older than that plus a
 // round trip.

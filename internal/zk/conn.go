@@ -114,8 +114,8 @@ type Conn struct {
 
 	buf []byte
 
-	// zkbalance patch: when a server last answered (any packet read by
-	// recvLoop, or a session handshake), as the time since epoch (a
+	// zkbalance patch: when a server last answered a request (a reply or
+	// ping reply read by recvLoop, or a session handshake), as the time since epoch (a
 	// monotonic reading), and the negotiated session timeout in ms; both
 	// read by LastReceive and NegotiatedTimeout from any goroutine.
 	epoch      time.Time
@@ -831,7 +831,6 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 		if err != nil {
 			return err
 		}
-		c.noteReceive() // zkbalance patch: any whole packet is an answer
 
 		res := responseHeader{}
 		_, err = decodePacket(buf[:16], &res)
@@ -855,12 +854,14 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 			c.notifyWatches(ev)
 		} else if res.Xid == -2 {
 			// Ping response. Ignore.
+			c.noteReceive() // zkbalance patch: the answer to a ping
 		} else if res.Xid < 0 {
 			c.logger.Printf("Xid < 0 (%d) but not ping or watcher event", res.Xid)
 		} else {
 			if res.Zxid > 0 {
 				c.lastZxid.Store(res.Zxid)
 			}
+			c.noteReceive() // zkbalance patch: the answer to a request
 
 			c.requestsLock.Lock()
 			req, ok := c.requests[res.Xid]
@@ -894,9 +895,10 @@ func (c *Conn) noteReceive() {
 	c.lastRecv.Store(int64(time.Since(c.epoch)))
 }
 
-// LastReceive is when a server last answered on this connection: the last
-// whole packet read from any server (a reply, a ping reply, a watch event)
-// or the last session handshake; the zero Time before the first
+// LastReceive is when a server last answered a request of this
+// connection: the last reply or ping reply read from any server, or the
+// last session handshake (not a watch event: the server sends those
+// without hearing from the client); the zero Time before the first
 // (zkbalance patch). The Time carries a monotonic clock reading, so
 // time.Since(LastReceive()) is not affected by wall-clock changes.
 func (c *Conn) LastReceive() time.Time {
