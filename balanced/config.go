@@ -103,15 +103,24 @@ type Config struct {
 	// SessionTimeout is the ZooKeeper session timeout: how long a crashed
 	// member keeps its partitions. Default 6s.
 	SessionTimeout time.Duration
-	// LostAfterDisconnect: when the connection to ZooKeeper is down this
+	// LostAfterDisconnect: when no ZooKeeper server has answered for this
 	// long, the member stops every handler (as lost, committing nothing),
-	// because the server may already have expired the session and given the
-	// partitions to others; it resumes when the same session comes back.
-	// Default 0: at once. A silent network partition is only detected after
-	// 2/3 of the session timeout, when the server may expire the session
-	// 1/3 later, so any grace above SessionTimeout/3 risks two members
-	// processing one partition; a positive grace trades that risk for fewer
-	// pauses on short ZooKeeper outages.
+	// because the server expires the session one session timeout after it
+	// last heard from the member and may then give the partitions to
+	// others; it resumes when ZooKeeper answers again in the same session.
+	// It counts from the last answer (a reply, or go-zookeeper's ping
+	// reply, every third of the session timeout), not from when a
+	// disconnect is noticed: a reset connection (a server restarted or
+	// killed) is noticed at once, a silent network partition only after
+	// 2/3 of the session timeout. So a member that reconnects to another
+	// server of the ensemble within the limit pauses nothing, while a silent
+	// partition stops the handlers at the limit, before the server can
+	// expire the session. Default 0: SessionTimeout/2. Otherwise it must be
+	// more than SessionTimeout/3 (the ping interval: less would stop the
+	// handlers between two pings) and less than SessionTimeout. When the
+	// server grants a shorter session timeout than SessionTimeout, the limit
+	// shrinks in proportion. In kafka mode the silence ends the generation
+	// (ErrSessionExpired) instead of suspending it.
 	LostAfterDisconnect time.Duration
 	// ConnectTimeout bounds the first connection to ZooKeeper in Run, and
 	// then the Kafka client's bootstrap (its TLS and SASL handshakes and
@@ -388,6 +397,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LostAfterDisconnect < 0 {
 		return bad("LostAfterDisconnect", "negative duration %s", c.LostAfterDisconnect)
+	}
+	if c.LostAfterDisconnect != 0 && (c.LostAfterDisconnect <= c.SessionTimeout/3 || c.LostAfterDisconnect >= c.SessionTimeout) {
+		return bad("LostAfterDisconnect", "%s is not between SessionTimeout/3 (%s, the ping interval) and SessionTimeout (%s)",
+			c.LostAfterDisconnect, c.SessionTimeout/3, c.SessionTimeout)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

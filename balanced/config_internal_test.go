@@ -49,6 +49,9 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"SessionTimeout", func(c *Config) { c.SessionTimeout = time.Millisecond }},
 		{"CommitInterval", func(c *Config) { c.CommitInterval = time.Nanosecond }},
 		{"LostAfterDisconnect", func(c *Config) { c.LostAfterDisconnect = -1 }},
+		{"LostAfterDisconnect", func(c *Config) { c.LostAfterDisconnect = 2 * time.Second }}, // SessionTimeout/3 of 6 s
+		{"LostAfterDisconnect", func(c *Config) { c.LostAfterDisconnect = 6 * time.Second }},
+		{"LostAfterDisconnect", func(c *Config) { c.SessionTimeout = 10 * time.Second; c.LostAfterDisconnect = 3 * time.Second }},
 		{"MemberID", func(c *Config) { c.MemberID = "a/b" }},
 		// Without ZooKeeper: only kafka mode with Brokers, no ZooKeeper
 		// settings, a Sarama Version Kafka 4 accepts.

@@ -43,8 +43,8 @@ import (
 //     on a heartbeat or commit, or no heartbeat through for
 //     KafkaSessionTimeout: handlers cancelled with ErrGenerationLost,
 //     nothing committed, OnLost, owner znodes released after the handlers
-//     stopped; then rejoin), when the ZooKeeper session is lost or the
-//     connection is down longer than LostAfterDisconnect (ErrSessionExpired,
+//     stopped; then rejoin), when the ZooKeeper session is lost or no
+//     ZooKeeper server has answered for LostAfterDisconnect (ErrSessionExpired,
 //     nothing committed, OnLost; a new session, then rejoin), or at close
 //     (ErrClosed, commit, release, LeaveGroup).
 //
@@ -225,28 +225,21 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 		defer wg.Done()
 		claimed <- c.claimAll(gctx, sess, g.assigned, c.leadersOf(gctx, sess, g.assigned), h, g)
 	}()
-	var events <-chan zkwatch.SessionEvent
 	var sessDone, detach <-chan struct{}
+	var silence *silenceWatch
+	var silenceC <-chan time.Time
 	if sess != nil {
-		events, sessDone, detach = sess.Subscribe(gctx), sess.Done(), c.detach.requested()
+		sessDone, detach = sess.Done(), c.detach.requested()
+		silence = newSilenceWatch(sess, c.silenceLimit(sess))
+		silenceC = silence.C()
+		defer silence.stop()
 	}
 	wantDetach, claimsDone := false, false
-	var grace *time.Timer
-	var graceC <-chan time.Time
-	defer func() {
-		if grace != nil {
-			grace.Stop()
-		}
-	}()
 	for {
 		if wantDetach && claimsDone {
 			// Follow mode: drop ZooKeeper, keep the generation (coord_detach.go).
 			wantDetach = false
-			events, sessDone = nil, nil
-			if grace != nil {
-				grace.Stop()
-				grace, graceC = nil, nil
-			}
+			sessDone, silenceC = nil, nil
 			c.dropZooKeeper(ctx, sess)
 		}
 		select {
@@ -272,23 +265,12 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 			c.metrics.rebalances.Inc()
 			c.noteRebalance(gctx, nil)
 			c.log.Info("kafka generation started", "generation", g.id, "owned", len(tps), "claims took", time.Since(t0))
-		case <-graceC:
-			c.log.Warn("disconnected from ZooKeeper too long; stopping the handlers", "after", c.cfg.LostAfterDisconnect)
-			return endSessionLost, stopHB
-		case se, ok := <-events:
-			switch {
-			case !ok:
-				events = nil
-			case se.State == zkwatch.StateDisconnected && grace == nil:
-				if c.cfg.LostAfterDisconnect == 0 {
-					c.log.Warn("disconnected from ZooKeeper; stopping the handlers")
-					return endSessionLost, stopHB
-				}
-				grace = time.NewTimer(c.cfg.LostAfterDisconnect)
-				graceC = grace.C
-			case se.State == zkwatch.StateHasSession && grace != nil:
-				grace.Stop()
-				grace, graceC = nil, nil
+		case <-silenceC:
+			// A generation stopped for silence is over: its claims are
+			// released with a new session (silence.go).
+			if v, silent := silence.check(false); v == silenceStop {
+				c.log.Warn("ZooKeeper silent too long; stopping the handlers", "silent", silent.Round(time.Millisecond), "limit", silence.limit)
+				return endSessionLost, stopHB
 			}
 		}
 	}

@@ -15,8 +15,8 @@ import (
 type Health struct {
 	// Connected is true while Run holds a ZooKeeper session and is
 	// connected to it: false before Run has connected, while the
-	// connection is down (handlers are stopped then, see
-	// Config.LostAfterDisconnect) and after Run returned. Without
+	// connection is down (the handlers go on until no server has answered
+	// for Config.LostAfterDisconnect) and after Run returned. Without
 	// ZooKeeper (kafka mode, Config.ZooKeeper empty) it is true while the
 	// member is in a Kafka group generation.
 	Connected bool

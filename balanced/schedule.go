@@ -15,15 +15,13 @@ var rebalanceRetry = partition.Backoff{Initial: 200 * time.Millisecond, Max: 5 *
 
 // scheduler holds the session loop's decisions: when to start a
 // rebalance, when a newer trigger supersedes the running one, when owner
-// changes are answered, when handlers stop because the connection is down
-// and when they resume. It is a pure state machine: handle takes one event
+// changes are answered, when handlers stop because ZooKeeper has been
+// silent too long and when they resume. (When it has been silent too long
+// is silence.go's judgeSilence.) It is a pure state machine: handle takes one event
 // and returns the actions the loop performs, in order; it does no I/O,
 // starts no goroutine and reads no clock (delays are values in actions).
 // One goroutine (the session loop) uses it.
 type scheduler struct {
-	// lostAfterDisconnect is Config.LostAfterDisconnect: how long the
-	// connection may be down before the handlers are suspended.
-	lostAfterDisconnect time.Duration
 	schedState
 }
 
@@ -34,11 +32,10 @@ type schedState struct {
 	pending bool
 	// running: a rebalance runs; its result is still to come.
 	running bool
-	// suspended: the connection was down longer than lostAfterDisconnect
-	// and the handlers are stopped until the same session is back.
+	// suspended: ZooKeeper was silent for the silence limit (see
+	// silence.go) and the handlers are stopped until it answers again in
+	// the same session.
 	suspended bool
-	// graceArmed: the connection is down and the grace timer runs.
-	graceArmed bool
 	// retries counts the rebalances that failed in a row.
 	retries int
 	// Sticky groups: owner changes do not supersede a running rebalance
@@ -56,8 +53,8 @@ type schedState struct {
 
 // newScheduler returns the scheduler of a new session: its first
 // rebalance is pending (it needs no trigger) and starts on evStart.
-func newScheduler(lostAfterDisconnect time.Duration) *scheduler {
-	return &scheduler{lostAfterDisconnect: lostAfterDisconnect, schedState: schedState{pending: true}}
+func newScheduler() *scheduler {
+	return &scheduler{schedState: schedState{pending: true}}
 }
 
 // eventKind is what happened, as the session loop tells the scheduler.
@@ -80,12 +77,13 @@ const (
 	evRebalanceDone
 	// evRetryDue: the retry timer of a failed rebalance fired.
 	evRetryDue
-	// evDisconnected: the connection to ZooKeeper is down.
-	evDisconnected
-	// evReconnected: connected again within the same session.
-	evReconnected
-	// evGraceExpired: the grace timer fired.
-	evGraceExpired
+	// evSilent: ZooKeeper has not answered for the silence limit (the
+	// connection may look up or down): the server may expire the session
+	// soon.
+	evSilent
+	// evAnswering: ZooKeeper answers again in the same session after an
+	// evSilent.
+	evAnswering
 	// evSessionExpired: the session is gone; the loop returns after the
 	// actions (the caller opens a new session).
 	evSessionExpired
@@ -94,7 +92,7 @@ const (
 )
 
 var eventNames = [...]string{"?", "start", "trigger", "owners changed", "owners quiet", "claim waits",
-	"rebalance done", "retry due", "disconnected", "reconnected", "grace expired", "session expired", "close"}
+	"rebalance done", "retry due", "silent", "answering", "session expired", "close"}
 
 func (k eventKind) String() string {
 	if k < 0 || int(k) >= len(eventNames) {
@@ -135,10 +133,6 @@ const (
 	// actArmRetry: log the failure (err) and fire evRetryDue after delay,
 	// replacing an armed retry.
 	actArmRetry
-	// actArmGrace: fire evGraceExpired after delay.
-	actArmGrace
-	// actStopGrace: stop the grace timer.
-	actStopGrace
 	// actCancelHandlers: cancel every handler's context at once (cause
 	// ErrSessionExpired); with keepClaims (suspending) first log that the
 	// handlers stop until the session is back.
@@ -152,7 +146,7 @@ const (
 )
 
 var actionNames = [...]string{"?", "start rebalance", "supersede", "release rebalance", "stop rebalance",
-	"sync watches", "trigger owners", "owners settled", "arm retry", "arm grace", "stop grace",
+	"sync watches", "trigger owners", "owners settled", "arm retry",
 	"cancel handlers", "lose handlers", "resumed"}
 
 func (k actionKind) String() string {
@@ -167,7 +161,7 @@ type action struct {
 	kind       actionKind
 	reasons    []string      // actSupersede, actTriggerOwners (one), actOwnersSettled
 	topics     []string      // actSyncWatches
-	delay      time.Duration // actArmRetry, actArmGrace
+	delay      time.Duration // actArmRetry
 	err        error         // actArmRetry
 	keepClaims bool          // actCancelHandlers, actLoseHandlers
 }
@@ -181,8 +175,6 @@ func (a action) String() string {
 		s += fmt.Sprint(a.topics)
 	case actArmRetry:
 		s += fmt.Sprintf("(%s, %v)", a.delay, a.err)
-	case actArmGrace:
-		s += fmt.Sprintf("(%s)", a.delay)
 	case actCancelHandlers, actLoseHandlers:
 		if a.keepClaims {
 			s += "(keep claims)"
@@ -231,25 +223,13 @@ func (s *scheduler) handle(ev event) []action {
 		acts = s.done(ev.result)
 	case evRetryDue:
 		s.pending = true
-	case evDisconnected:
-		if !s.graceArmed && !s.suspended {
-			s.graceArmed = true
-			acts = append(acts, action{kind: actArmGrace, delay: s.lostAfterDisconnect})
-		}
-		if s.lostAfterDisconnect == 0 {
-			acts = s.suspend(acts)
-		}
-	case evReconnected:
-		if s.graceArmed {
-			s.graceArmed = false
-			acts = append(acts, action{kind: actStopGrace})
-		}
+	case evSilent:
+		acts = s.suspend(acts)
+	case evAnswering:
 		if s.suspended {
 			s.suspended, s.pending = false, true
 			acts = append(acts, action{kind: actResumed})
 		}
-	case evGraceExpired:
-		acts = s.suspend(acts)
 	case evSessionExpired:
 		acts = append(acts, action{kind: actCancelHandlers})
 		acts = s.stop(acts)
@@ -285,10 +265,6 @@ func (s *scheduler) done(r rebalanceResult) []action {
 // rebalance once the same session is back. The handlers' contexts are
 // cancelled first, before anything that may wait.
 func (s *scheduler) suspend(acts []action) []action {
-	if s.graceArmed {
-		s.graceArmed = false
-		acts = append(acts, action{kind: actStopGrace})
-	}
 	if s.suspended {
 		return acts
 	}

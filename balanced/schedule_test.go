@@ -41,8 +41,6 @@ func retryAct(d time.Duration, err error) action {
 	return action{kind: actArmRetry, delay: d, err: err}
 }
 
-func graceAct(d time.Duration) action { return action{kind: actArmGrace, delay: d} }
-
 func cancelAct(keep bool) action { return action{kind: actCancelHandlers, keepClaims: keep} }
 
 func loseAct(keep bool) action { return action{kind: actLoseHandlers, keepClaims: keep} }
@@ -51,7 +49,6 @@ var (
 	start    = act(actStartRebalance)
 	release  = act(actReleaseRebalance)
 	stopReb  = act(actStopRebalance)
-	stopGrc  = act(actStopGrace)
 	resumed  = act(actResumed)
 	noAction []action
 )
@@ -65,15 +62,13 @@ func sameActions(got, want []action) bool {
 
 // TestScheduleTransitions: one event from a given state.
 func TestScheduleTransitions(t *testing.T) {
-	const lost = 5 * time.Second
 	canceled := fmt.Errorf("rebalance: %w", context.Canceled)
 	tests := []struct {
-		name    string
-		noGrace bool // LostAfterDisconnect is 0 (else lost)
-		from    schedState
-		ev      event
-		want    []action
-		to      schedState
+		name string
+		from schedState
+		ev   event
+		want []action
+		to   schedState
 	}{
 		// Starting.
 		{name: "first rebalance needs no trigger", from: schedState{pending: true}, ev: evt(evStart),
@@ -153,31 +148,19 @@ func TestScheduleTransitions(t *testing.T) {
 		{name: "retry due while suspended waits", from: schedState{suspended: true},
 			ev: evt(evRetryDue), want: noAction, to: schedState{suspended: true, pending: true}},
 
-		// Connection loss within the session.
-		{name: "disconnect arms the grace timer", from: schedState{running: true},
-			ev: evt(evDisconnected), want: []action{graceAct(lost)}, to: schedState{running: true, graceArmed: true}},
-		{name: "disconnect again keeps the grace timer", from: schedState{graceArmed: true},
-			ev: evt(evDisconnected), want: noAction, to: schedState{graceArmed: true}},
-		{name: "disconnect while suspended arms nothing", from: schedState{suspended: true},
-			ev: evt(evDisconnected), want: noAction, to: schedState{suspended: true}},
-		{name: "disconnect with no grace suspends at once", noGrace: true, from: schedState{running: true, pending: true},
-			ev:   evt(evDisconnected),
-			want: []action{graceAct(0), stopGrc, cancelAct(true), stopReb, loseAct(true)},
-			to:   schedState{suspended: true, pending: true}},
-		{name: "disconnect with no grace while idle", noGrace: true, from: schedState{},
-			ev: evt(evDisconnected), want: []action{graceAct(0), stopGrc, cancelAct(true), loseAct(true)}, to: schedState{suspended: true}},
-		{name: "disconnect with no grace while suspended", noGrace: true, from: schedState{suspended: true},
-			ev: evt(evDisconnected), want: noAction, to: schedState{suspended: true}},
-		{name: "grace expiry suspends: cancel handlers first, then stop the rebalance",
-			from: schedState{running: true, graceArmed: true, ownersDirty: true},
-			ev:   evt(evGraceExpired), want: []action{stopGrc, cancelAct(true), stopReb, loseAct(true)},
-			to: schedState{suspended: true, ownersDirty: true}},
-		{name: "reconnect stops the grace timer", from: schedState{running: true, graceArmed: true},
-			ev: evt(evReconnected), want: []action{stopGrc}, to: schedState{running: true}},
-		{name: "reconnect resumes with a rebalance", from: schedState{suspended: true, retries: 1},
-			ev: evt(evReconnected), want: []action{resumed, start}, to: schedState{running: true, retries: 1}},
-		{name: "reconnect while connected changes nothing", from: schedState{running: true},
-			ev: evt(evReconnected), want: noAction, to: schedState{running: true}},
+		// ZooKeeper silent within the session.
+		{name: "silence suspends: cancel handlers first, then stop the rebalance",
+			from: schedState{running: true, pending: true, ownersDirty: true},
+			ev:   evt(evSilent), want: []action{cancelAct(true), stopReb, loseAct(true)},
+			to: schedState{suspended: true, pending: true, ownersDirty: true}},
+		{name: "silence while idle", from: schedState{},
+			ev: evt(evSilent), want: []action{cancelAct(true), loseAct(true)}, to: schedState{suspended: true}},
+		{name: "silence while suspended changes nothing", from: schedState{suspended: true},
+			ev: evt(evSilent), want: noAction, to: schedState{suspended: true}},
+		{name: "answers again: resume with a rebalance", from: schedState{suspended: true, retries: 1},
+			ev: evt(evAnswering), want: []action{resumed, start}, to: schedState{running: true, retries: 1}},
+		{name: "answering while not suspended changes nothing", from: schedState{running: true},
+			ev: evt(evAnswering), want: noAction, to: schedState{running: true}},
 
 		// The end of the session.
 		{name: "session expiry cancels handlers, stops the rebalance, loses handlers", from: schedState{running: true, pending: true},
@@ -188,15 +171,12 @@ func TestScheduleTransitions(t *testing.T) {
 			ev: evt(evSessionExpired), want: []action{cancelAct(false), loseAct(false)}, to: schedState{suspended: true}},
 		{name: "close stops the rebalance", from: schedState{running: true, pending: true},
 			ev: evt(evClose), want: []action{stopReb}, to: schedState{pending: true}},
-		{name: "close while idle", from: schedState{graceArmed: true},
-			ev: evt(evClose), want: noAction, to: schedState{graceArmed: true}},
+		{name: "close while idle", from: schedState{suspended: true},
+			ev: evt(evClose), want: noAction, to: schedState{suspended: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &scheduler{lostAfterDisconnect: lost, schedState: tt.from}
-			if tt.noGrace {
-				s.lostAfterDisconnect = 0
-			}
+			s := &scheduler{schedState: tt.from}
 			got := s.handle(tt.ev)
 			if !sameActions(got, tt.want) {
 				t.Errorf("%v: actions\n got %v\nwant %v", tt.ev.kind, got, tt.want)
@@ -216,10 +196,9 @@ func TestScheduleSequences(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		lost  time.Duration
 		steps []step
 	}{
-		{name: "failures back off, doubling to the cap; success resets", lost: time.Second, steps: []step{
+		{name: "failures back off, doubling to the cap; success resets", steps: []step{
 			{evt(evStart), []action{start}},
 			{doneEv([]string{"a"}, errBoom), []action{release, syncAct("a"), retryAct(200*time.Millisecond, errBoom)}},
 			{evt(evRetryDue), []action{start}},
@@ -237,28 +216,20 @@ func TestScheduleSequences(t *testing.T) {
 			{triggerEv("members changed"), []action{start}},
 			{doneEv(nil, errBoom), []action{release, retryAct(200*time.Millisecond, errBoom)}},
 		}},
-		{name: "a short disconnect changes nothing", lost: time.Second, steps: []step{
+		{name: "a silence suspends until ZooKeeper answers again", steps: []step{
 			{evt(evStart), []action{start}},
-			{evt(evDisconnected), []action{graceAct(time.Second)}},
-			{evt(evReconnected), []action{stopGrc}},
-			{doneEv([]string{"a"}, nil), []action{release, syncAct("a")}},
-		}},
-		{name: "a long disconnect suspends until the session is back", lost: time.Second, steps: []step{
-			{evt(evStart), []action{start}},
-			{evt(evDisconnected), []action{graceAct(time.Second)}},
-			{evt(evGraceExpired), []action{stopGrc, cancelAct(true), stopReb, loseAct(true)}},
+			{evt(evSilent), []action{cancelAct(true), stopReb, loseAct(true)}},
 			{triggerEv("members changed"), noAction},
-			{evt(evDisconnected), noAction},
-			{evt(evReconnected), []action{resumed, start}},
+			{evt(evRetryDue), noAction},
+			{evt(evAnswering), []action{resumed, start}},
 			{doneEv([]string{"a"}, nil), []action{release, syncAct("a")}},
 		}},
-		{name: "suspended then the session expires", lost: time.Second, steps: []step{
+		{name: "suspended then the session expires", steps: []step{
 			{evt(evStart), []action{start}},
-			{evt(evDisconnected), []action{graceAct(time.Second)}},
-			{evt(evGraceExpired), []action{stopGrc, cancelAct(true), stopReb, loseAct(true)}},
+			{evt(evSilent), []action{cancelAct(true), stopReb, loseAct(true)}},
 			{evt(evSessionExpired), []action{cancelAct(false), loseAct(false)}},
 		}},
-		{name: "sticky: owner changes wait for quiet owners unless a claim waits", lost: time.Second, steps: []step{
+		{name: "sticky: owner changes wait for quiet owners unless a claim waits", steps: []step{
 			{evt(evStart), []action{start}},
 			{evt(evOwnersChanged), noAction}, // remembered
 			{evt(evOwnersChanged), noAction},
@@ -279,7 +250,7 @@ func TestScheduleSequences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newScheduler(tt.lost)
+			s := newScheduler()
 			for i, st := range tt.steps {
 				if got := s.handle(st.ev); !sameActions(got, st.want) {
 					t.Fatalf("step %d (%v): actions\n got %v\nwant %v", i, st.ev.kind, got, st.want)
@@ -290,48 +261,45 @@ func TestScheduleSequences(t *testing.T) {
 }
 
 // TestScheduleInvariant: after every event of any sequence, a pending
-// rebalance waits only for a running one or a suspension, and an armed
-// grace timer means not suspended.
+// rebalance waits only for a running one or a suspension.
 func TestScheduleInvariant(t *testing.T) {
 	evs := []event{triggerEv("x"), evt(evOwnersChanged), quietEv("o"), evt(evClaimWaits),
 		doneEv([]string{"a"}, nil), doneEv(nil, errBoom), doneEv(nil, context.Canceled), evt(evRetryDue),
-		evt(evDisconnected), evt(evReconnected), evt(evGraceExpired)}
-	for _, lost := range []time.Duration{0, time.Second} {
-		// Every sequence of 5 events after the start (a result only while running, a grace
-		// expiry only while armed: as the loop delivers them).
-		var walk func(s scheduler, depth int, trail []eventKind)
-		walk = func(s scheduler, depth int, trail []eventKind) {
-			if s.pending && !s.running && !s.suspended {
-				t.Fatalf("lost=%s %v: pending rebalance not started: %+v", lost, trail, s.schedState)
-			}
-			if s.graceArmed && s.suspended {
-				t.Fatalf("lost=%s %v: grace armed while suspended: %+v", lost, trail, s.schedState)
-			}
-			if depth == 0 {
-				return
-			}
-			for _, ev := range evs {
-				if ev.kind == evRebalanceDone && !s.running || ev.kind == evGraceExpired && !s.graceArmed {
-					continue
-				}
-				next := s
-				acts := next.handle(ev)
-				starts := 0
-				for _, a := range acts {
-					if a.kind == actStartRebalance {
-						starts++
-					}
-				}
-				if starts > 1 || starts == 1 && acts[len(acts)-1].kind != actStartRebalance {
-					t.Fatalf("lost=%s %v %v: start must come last and once: %v", lost, trail, ev.kind, acts)
-				}
-				walk(next, depth-1, append(trail[:len(trail):len(trail)], ev.kind))
-			}
+		evt(evSilent), evt(evAnswering)}
+	// Every sequence of 5 events after the start (a result only while
+	// running, as the loop delivers them).
+	var walk func(s scheduler, depth int, trail []eventKind)
+	walk = func(s scheduler, depth int, trail []eventKind) {
+		if s.pending && !s.running && !s.suspended {
+			t.Fatalf("%v: pending rebalance not started: %+v", trail, s.schedState)
 		}
-		s := newScheduler(lost)
-		s.handle(evt(evStart))
-		walk(*s, 5, nil)
+		if depth == 0 {
+			return
+		}
+		for _, ev := range evs {
+			if ev.kind == evRebalanceDone && !s.running {
+				continue
+			}
+			next := s
+			acts := next.handle(ev)
+			starts := 0
+			for _, a := range acts {
+				if a.kind == actStartRebalance {
+					starts++
+				}
+			}
+			if starts > 1 || starts == 1 && acts[len(acts)-1].kind != actStartRebalance {
+				t.Fatalf("%v %v: start must come last and once: %v", trail, ev.kind, acts)
+			}
+			if next.suspended && next.running {
+				t.Fatalf("%v %v: a rebalance runs while suspended: %+v", trail, ev.kind, next.schedState)
+			}
+			walk(next, depth-1, append(trail[:len(trail):len(trail)], ev.kind))
+		}
 	}
+	s := newScheduler()
+	s.handle(evt(evStart))
+	walk(*s, 5, nil)
 }
 
 func TestScheduleRetryBackoff(t *testing.T) {

@@ -57,10 +57,12 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	go func() { defer wg.Done(); c.commitLoop(sctx, func() { co.Trigger("commit fenced") }) }()
 	w.armSession()
 
+	limit := c.silenceLimit(sess)
+	silence := newSilenceWatch(sess, limit)
+	defer silence.stop()
 	l := &sessionLoop{c: c, ctx: sctx, sess: sess, h: h, watches: w, ownersCo: ownersCo,
-		results: make(chan rebalanceResult, 1)}
-	defer l.stopGrace()
-	s := newScheduler(c.cfg.LostAfterDisconnect)
+		results: make(chan rebalanceResult, 1), silenceLimit: limit}
+	s := newScheduler()
 	l.do(s.handle(event{kind: evStart}))
 	for {
 		var ev event
@@ -84,20 +86,30 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		case <-l.retry:
 			l.retry = nil
 			ev = event{kind: evRetryDue}
-		case <-l.grace:
-			ev = event{kind: evGraceExpired}
+		case <-silence.C():
+			v, silent := silence.check(s.suspended)
+			switch v {
+			case silenceStop:
+				l.silent = silent
+				ev = event{kind: evSilent}
+			case silenceResume:
+				ev = event{kind: evAnswering}
+			default:
+				continue
+			}
 		case se, ok := <-events:
 			switch {
 			case !ok:
 				events = nil // the session's end follows (sess.Done or sctx.Done)
-				continue
 			case se.State == zkwatch.StateDisconnected:
-				ev = event{kind: evDisconnected}
+				// The session may well live on: the handlers go on until
+				// ZooKeeper has been silent for the limit (silence.go).
+				c.log.Info("disconnected from ZooKeeper; handlers go on unless it stays silent",
+					"silent", time.Since(sess.LastAnswer()).Round(time.Millisecond), "limit", limit)
 			case se.State == zkwatch.StateHasSession:
-				ev = event{kind: evReconnected}
-			default:
-				continue
+				silence.lookNow()
 			}
+			continue
 		}
 		l.do(s.handle(ev))
 	}
@@ -114,11 +126,11 @@ type sessionLoop struct {
 	watches  *watches
 	ownersCo *zkwatch.Coalescer
 
-	results    chan rebalanceResult // the running rebalance's (buffered: 1)
-	rcancel    context.CancelFunc   // cancels the running (or last) rebalance
-	graceTimer *time.Timer
-	grace      <-chan time.Time // graceTimer's, nil when not armed
-	retry      <-chan time.Time // nil when not armed
+	results      chan rebalanceResult // the running rebalance's (buffered: 1)
+	rcancel      context.CancelFunc   // cancels the running (or last) rebalance
+	retry        <-chan time.Time     // nil when not armed
+	silenceLimit time.Duration        // see silence.go
+	silent       time.Duration        // how long ZooKeeper was silent at the last evSilent
 }
 
 // do performs acts in order.
@@ -151,33 +163,20 @@ func (l *sessionLoop) do(acts []action) {
 		case actArmRetry:
 			c.log.Warn("rebalance failed; retrying", "err", a.err, "in", a.delay)
 			l.retry = time.After(a.delay)
-		case actArmGrace:
-			l.graceTimer = time.NewTimer(a.delay)
-			l.grace = l.graceTimer.C
-		case actStopGrace:
-			l.stopGrace()
 		case actCancelHandlers:
 			if a.keepClaims {
-				c.log.Warn("disconnected from ZooKeeper; stopping handlers until the session is back",
-					"after", c.cfg.LostAfterDisconnect)
+				c.log.Warn("ZooKeeper silent too long; stopping handlers until it answers in the same session",
+					"silent", l.silent.Round(time.Millisecond), "limit", l.silenceLimit)
 			}
 			c.cancelAll(ErrSessionExpired)
 		case actLoseHandlers:
 			c.loseAll(l.ctx, ErrSessionExpired, a.keepClaims)
 		case actResumed:
-			c.log.Info("reconnected in the same session; resuming")
+			c.log.Info("ZooKeeper answers again in the same session; resuming")
 		default:
 			c.log.Error("session loop: unknown action (a bug)", "action", a)
 		}
 	}
-}
-
-// stopGrace stops the grace timer, if armed.
-func (l *sessionLoop) stopGrace() {
-	if l.graceTimer != nil {
-		l.graceTimer.Stop()
-	}
-	l.graceTimer, l.grace = nil, nil
 }
 
 // register creates our ephemeral /consumers/<g>/ids/<member> znode. One left
@@ -301,6 +300,12 @@ func (c *Consumer) cancelAll(cause error) {
 	for _, w := range c.workersSnapshot() {
 		w.cancel(cause)
 	}
+}
+
+// silenceLimit is how long ZooKeeper may be silent before the handlers
+// stop, for sess (see silence.go).
+func (c *Consumer) silenceLimit(sess *zkwatch.Conn) time.Duration {
+	return silenceLimit(c.cfg.LostAfterDisconnect, c.cfg.SessionTimeout, sess.NegotiatedTimeout())
 }
 
 // drain empties a signal channel without blocking.

@@ -37,7 +37,11 @@ type Config struct {
 	SessionTimeout time.Duration
 	// Dialer, when set, opens the TCP connections (tests use it to capture
 	// session credentials or to route through a fault-injecting proxy).
-	// Either way Dial wraps it in BoundedDialer with SessionTimeout.
+	// Either way Dial wraps it in BoundedDialer with SessionTimeout, and
+	// bounds each session handshake by SessionTimeout divided by the
+	// number of servers (at least a second), as ZooKeeper's Java client
+	// does: a server that accepts and never answers leaves time to try
+	// the others within the session.
 	Dialer Dialer
 	// Logger receives connection and watch diagnostics. Default slog.Default().
 	Logger *slog.Logger
@@ -161,7 +165,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	dials := &dialLog{}
 	opts := sliceOf(zk.WithLogger(zkLogger{cfg.Logger}), zk.WithEventCallback(c.onEvent),
-		zk.WithDialer(dials.wrap(BoundedDialer(cfg.Dialer, cfg.SessionTimeout))))
+		zk.WithDialer(dials.wrap(boundedDialer(cfg.Dialer, cfg.SessionTimeout, handshakeBound(cfg.SessionTimeout, len(servers))))))
 	conn, _, err := zk.Connect(servers, cfg.SessionTimeout, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("zkwatch: connect %s: %w", cfg.Servers, err)
@@ -329,6 +333,16 @@ func (c *Conn) Close() {
 	if c.zk != nil {
 		c.zk.Close()
 	}
+}
+
+// handshakeBound is the time each session handshake gets: the session
+// timeout divided by the number of servers, at least a second (never more
+// than the session timeout). Pure.
+func handshakeBound(session time.Duration, servers int) time.Duration {
+	if servers <= 1 {
+		return session
+	}
+	return min(session, max(time.Second, session/time.Duration(servers)))
 }
 
 // zkLogger routes go-zookeeper's printf logging to slog at debug level.

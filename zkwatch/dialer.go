@@ -20,6 +20,17 @@ import (
 // it with the session timeout as the limit; reads and writes of an
 // established connection already use shorter deadlines and are unaffected.
 func BoundedDialer(dial Dialer, limit time.Duration) Dialer {
+	return boundedDialer(dial, limit, limit)
+}
+
+// boundedDialer is BoundedDialer whose handshake (go-zookeeper's session
+// handshake, the only deadline it sets more than 3 x limit ahead: ten
+// times its receive timeout) is bounded by handshake instead. Dial gives
+// each server of an ensemble the session timeout divided by the number of
+// servers, as ZooKeeper's Java client does, so that a server that accepts
+// and never answers (cut off by a silent partition) leaves time to reach
+// another one within the session.
+func boundedDialer(dial Dialer, limit, handshake time.Duration) Dialer {
 	if dial == nil {
 		dial = net.DialTimeout
 	}
@@ -28,21 +39,30 @@ func BoundedDialer(dial Dialer, limit time.Duration) Dialer {
 		if err != nil {
 			return nil, err
 		}
-		return boundedConn{Conn: c, limit: limit}, nil
+		return boundedConn{Conn: c, limit: limit, handshake: min(handshake, limit)}, nil
 	}
 }
 
-// boundedConn caps every deadline set on it at limit from now.
+// boundedConn caps every deadline set on it at limit from now, and one more
+// than 3 x limit ahead (the handshake's) at handshake from now.
 type boundedConn struct {
 	net.Conn
-	limit time.Duration
+	limit, handshake time.Duration
 }
 
 func (c boundedConn) capped(t time.Time) time.Time {
-	if t.IsZero() || c.limit <= 0 {
+	return capDeadline(t, time.Now(), c.limit, c.handshake)
+}
+
+// capDeadline caps deadline t set at now (see boundedConn). Pure.
+func capDeadline(t, now time.Time, limit, handshake time.Duration) time.Time {
+	if t.IsZero() || limit <= 0 {
 		return t
 	}
-	if max := time.Now().Add(c.limit); t.After(max) {
+	if handshake > 0 && t.After(now.Add(3*limit)) {
+		return now.Add(handshake)
+	}
+	if max := now.Add(limit); t.After(max) {
 		return max
 	}
 	return t

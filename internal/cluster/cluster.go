@@ -37,6 +37,24 @@ type Config struct {
 	Brokers int
 	// ZooKeeperOnly starts ZooKeeper alone (Brokers is ignored).
 	ZooKeeperOnly bool
+	// ZooKeeperServers is the number of ZooKeeper servers. Default 1: one
+	// standalone server. More (3 for the usual ensemble; at most 7) start
+	// a quorum from the same jars, servers 1..n on their own client,
+	// quorum and election ports and data directories; the brokers connect
+	// with every server in zookeeper.connect. ZooKeeperConnect lists them
+	// all (ZooKeeperAddr is server 1's); StopZooKeeperServer,
+	// KillZooKeeperServer and StartZooKeeperServer act on one server,
+	// ZooKeeperLeader finds the leader (four-letter word srvr), while
+	// StartZooKeeper, StopZooKeeper and KillZooKeeper act on all.
+	// Refused with KRaft.
+	ZooKeeperServers int
+	// ZooKeeperProxies puts an internal/proxy.Proxy in front of every
+	// ZooKeeper server (ZooKeeperProxy(i)); ProxiedZooKeeperConnect lists
+	// them, so a client that connects with it can be cut off one server
+	// while the others, the brokers and the harness stay connected. The
+	// proxies keep their ports across server restarts and are closed by
+	// Close. Default false. Refused with KRaft.
+	ZooKeeperProxies bool
 	// Chroot, when set (e.g. "/kafka"), is the ZooKeeper chroot Kafka uses:
 	// zookeeper.connect is "127.0.0.1:port/kafka".
 	Chroot string
@@ -116,7 +134,8 @@ type Cluster struct {
 	libs   string
 	java   string
 	zkPort int
-	zk     *process // nil with Config.KRaft
+	zk     *process    // server 1's; nil with Config.KRaft
+	zks    []*zkServer // every ZooKeeper server (ensemble.go); none with Config.KRaft
 	// logConfig is the log4j (log4j2 with Config.KRaft) configuration file.
 	logConfig string
 	brokers   map[int32]*broker
@@ -142,6 +161,9 @@ type broker struct {
 // process logs.
 func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if err := cfg.checkKRaft(); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkEnsemble(); err != nil {
 		return nil, err
 	}
 	if cfg.Brokers <= 0 {
@@ -222,7 +244,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	cfg.Logger.Info("cluster up", "zookeeper", c.ZooKeeperAddr(), "brokers", c.BrokerAddrs())
+	cfg.Logger.Info("cluster up", "zookeeper", c.ZooKeeperConnect(), "brokers", c.BrokerAddrs())
 	return c, nil
 }
 
@@ -242,7 +264,7 @@ func (c *Cluster) writeConfigs(proxyCtx context.Context) error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	if !c.cfg.KRaft {
-		if err := c.writeZooKeeperConfig(); err != nil {
+		if err := c.writeZooKeeperConfigs(proxyCtx); err != nil {
 			return err
 		}
 	}
@@ -302,30 +324,6 @@ func (c *Cluster) writeConfigs(proxyCtx context.Context) error {
 			logPath: filepath.Join(c.dir, fmt.Sprintf("kafka-%d.log", id)),
 			args:    append(c.jvmArgs(c.logConfig, heap), "kafka.Kafka", propPath),
 		}}
-	}
-	return nil
-}
-
-// writeZooKeeperConfig chooses ZooKeeper's port and writes its zoo.cfg.
-func (c *Cluster) writeZooKeeperConfig() error {
-	var err error
-	if c.zkPort, err = freePort(); err != nil {
-		return err
-	}
-	zkDir := filepath.Join(c.dir, "zookeeper")
-	if err := os.MkdirAll(zkDir, 0o755); err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
-	zkCfg := filepath.Join(c.dir, "zoo.cfg")
-	zkProps := fmt.Sprintf("tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"+
-		"clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n"+
-		"admin.enableServer=false\n4lw.commands.whitelist=*\n", zkDir, c.zkPort)
-	if err := os.WriteFile(zkCfg, []byte(zkProps), 0o644); err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
-	c.zk = &process{
-		name: "zookeeper", java: c.java, logPath: filepath.Join(c.dir, "zookeeper.log"),
-		args: append(c.jvmArgs(c.logConfig, "128m"), "org.apache.zookeeper.server.ZooKeeperServerMain", zkCfg),
 	}
 	return nil
 }
@@ -444,8 +442,9 @@ func freePort() (int, error) {
 // Dir is the directory holding data, configs and process logs.
 func (c *Cluster) Dir() string { return c.dir }
 
-// ZooKeeperAddr is "127.0.0.1:port" of ZooKeeper, without chroot; "" when
-// the cluster has none (Config.KRaft).
+// ZooKeeperAddr is "127.0.0.1:port" of ZooKeeper (of server 1 in a quorum:
+// see ZooKeeperConnect), without chroot; "" when the cluster has none
+// (Config.KRaft).
 func (c *Cluster) ZooKeeperAddr() string {
 	if !c.HasZooKeeper() {
 		return ""
@@ -460,7 +459,7 @@ func (c *Cluster) KafkaZooKeeperConnect() string {
 	if !c.HasZooKeeper() {
 		return ""
 	}
-	return c.ZooKeeperAddr() + c.cfg.Chroot
+	return c.ZooKeeperConnect() + c.cfg.Chroot
 }
 
 // HasZooKeeper reports whether the cluster runs a ZooKeeper: false for a
@@ -514,8 +513,8 @@ func (c *Cluster) BrokerAddr(id int32) string {
 // LogTails returns the last n lines of every process log, for failure reports.
 func (c *Cluster) LogTails(n int) string {
 	var b strings.Builder
-	if c.zk != nil {
-		fmt.Fprintf(&b, "--- zookeeper (%s)\n%s\n", c.zk.logPath, c.zk.logTail(n))
+	for _, s := range c.zks {
+		fmt.Fprintf(&b, "--- %s (%s)\n%s\n", s.proc.name, s.proc.logPath, s.proc.logTail(n))
 	}
 	for _, id := range c.BrokerIDs() {
 		p := c.brokers[id].proc
@@ -537,8 +536,15 @@ func (c *Cluster) Close() error {
 		for _, px := range c.proxies {
 			_ = px.Close()
 		}
-		if c.zk != nil {
-			_ = c.zk.signal(sigTerm, 5*time.Second)
+		for _, s := range c.zks {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = s.proc.signal(sigTerm, 5*time.Second) }()
+		}
+		wg.Wait()
+		for _, s := range c.zks {
+			if s.proxy != nil {
+				_ = s.proxy.Close()
+			}
 		}
 		if c.ownDir && os.Getenv("ZKBALANCE_KEEP_CLUSTER_DIR") == "" {
 			_ = os.RemoveAll(c.dir)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,11 +20,28 @@ import (
 const sigTerm = syscall.SIGTERM
 
 // StartZooKeeper starts the ZooKeeper server (again) on its port and data
-// directory and waits until it answers "ruok". ErrNoZooKeeper with
+// directory and waits until it answers "ruok"; in a quorum
+// (Config.ZooKeeperServers) it starts every server that is not running and
+// waits until each serves as leader or follower. ErrNoZooKeeper with
 // Config.KRaft.
 func (c *Cluster) StartZooKeeper(ctx context.Context) error {
 	if c.zk == nil {
 		return ErrNoZooKeeper
+	}
+	if len(c.zks) > 1 {
+		for _, s := range c.zks {
+			if !s.proc.running() {
+				if err := s.proc.start(); err != nil {
+					return err
+				}
+			}
+		}
+		for _, s := range c.zks {
+			if err := c.waitServing(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if err := c.zk.start(); err != nil {
 		return err
@@ -34,23 +52,32 @@ func (c *Cluster) StartZooKeeper(ctx context.Context) error {
 	return nil
 }
 
-// StopZooKeeper stops ZooKeeper with SIGTERM (SIGKILL after 5 s). Sessions
-// survive a restart within their timeout because ZooKeeper persists them.
-// ErrNoZooKeeper with Config.KRaft.
+// StopZooKeeper stops ZooKeeper (every server of a quorum) with SIGTERM
+// (SIGKILL after 5 s). Sessions survive a restart within their timeout
+// because ZooKeeper persists them. ErrNoZooKeeper with Config.KRaft.
 func (c *Cluster) StopZooKeeper() error {
-	if c.zk == nil {
-		return ErrNoZooKeeper
-	}
-	return c.zk.signal(sigTerm, 5*time.Second)
+	return c.signalZooKeeper(sigTerm)
 }
 
-// KillZooKeeper kills ZooKeeper with SIGKILL. ErrNoZooKeeper with
-// Config.KRaft.
+// KillZooKeeper kills ZooKeeper (every server of a quorum) with SIGKILL.
+// ErrNoZooKeeper with Config.KRaft.
 func (c *Cluster) KillZooKeeper() error {
+	return c.signalZooKeeper(syscall.SIGKILL)
+}
+
+// signalZooKeeper stops every running ZooKeeper server with sig; it
+// returns errNotRunning when none ran.
+func (c *Cluster) signalZooKeeper(sig syscall.Signal) error {
 	if c.zk == nil {
 		return ErrNoZooKeeper
 	}
-	return c.zk.signal(syscall.SIGKILL, 5*time.Second)
+	err := errNotRunning
+	for _, s := range c.zks {
+		if e := s.proc.signal(sig, 5*time.Second); e == nil {
+			err = nil
+		}
+	}
+	return err
 }
 
 // StartBroker starts broker id (again) and waits until it is registered and
@@ -200,13 +227,14 @@ func (c *Cluster) withZK(ctx context.Context, fn func(*zk.Conn) error) error {
 }
 
 // DialZooKeeper opens a go-zookeeper connection to the cluster's ZooKeeper
-// (no chroot) and waits until it has a session. The caller closes it.
+// (any server of a quorum; no chroot) and waits until it has a session. The caller closes it.
 // ErrNoZooKeeper with Config.KRaft.
 func (c *Cluster) DialZooKeeper(ctx context.Context, sessionTimeout time.Duration) (*zk.Conn, error) {
 	if !c.HasZooKeeper() {
 		return nil, ErrNoZooKeeper
 	}
-	conn, events, err := zk.Connect([]string{c.ZooKeeperAddr()}, sessionTimeout, zk.WithLogger(quietLogger{}),
+	servers := strings.Split(c.ZooKeeperConnect(), ",")
+	conn, events, err := zk.Connect(servers, sessionTimeout, zk.WithLogger(quietLogger{}),
 		zk.WithDialer(zkwatch.BoundedDialer(nil, sessionTimeout)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: zookeeper connect: %w", err)

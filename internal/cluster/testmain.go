@@ -80,7 +80,7 @@ func (s *Shared) start() {
 	took := time.Since(begin).Round(time.Millisecond)
 	if c.HasZooKeeper() {
 		fmt.Fprintf(os.Stderr, "real cluster: ZooKeeper %s + %d Kafka %s broker(s) %v up in %s\n",
-			c.ZooKeeperAddr(), len(c.BrokerIDs()), c.KafkaVersion(), c.BrokerAddrs(), took)
+			c.ZooKeeperConnect(), len(c.BrokerIDs()), c.KafkaVersion(), c.BrokerAddrs(), took)
 	} else {
 		fmt.Fprintf(os.Stderr, "real cluster: Kafka %s (KRaft, no ZooKeeper) %v up in %s\n",
 			c.KafkaVersion(), c.BrokerAddrs(), took)

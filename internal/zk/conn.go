@@ -113,6 +113,14 @@ type Conn struct {
 	logInfo bool // true if information messages are logged; false if only errors are logged
 
 	buf []byte
+
+	// zkbalance patch: when a server last answered a request (a reply or
+	// ping reply read by recvLoop, or a session handshake), as the time since epoch (a
+	// monotonic reading), and the negotiated session timeout in ms; both
+	// read by LastReceive and NegotiatedTimeout from any goroutine.
+	epoch      time.Time
+	lastRecv   atomic.Int64
+	negotiated atomic.Int32
 }
 
 // connOption represents a connection option.
@@ -205,7 +213,9 @@ func Connect(servers []string, sessionTimeout time.Duration, options ...connOpti
 		logInfo:        true, // default is true for backwards compatability
 		buf:            make([]byte, bufferSize),
 		resendZkAuthFn: resendZkAuth,
+		epoch:          time.Now(),
 	}
+	conn.lastRecv.Store(-1) // zkbalance patch: no answer yet
 
 	// Set provided options.
 	for _, option := range options {
@@ -341,6 +351,7 @@ func (c *Conn) SetLogger(l Logger) {
 
 func (c *Conn) setTimeouts(sessionTimeoutMs int32) {
 	c.sessionTimeoutMs = sessionTimeoutMs
+	c.negotiated.Store(sessionTimeoutMs) // zkbalance patch
 	sessionTimeout := time.Duration(sessionTimeoutMs) * time.Millisecond
 	c.recvTimeout = sessionTimeout * 2 / 3
 	c.pingInterval = c.recvTimeout / 2
@@ -711,6 +722,7 @@ func (c *Conn) authenticate() error {
 	}
 
 	atomic.StoreInt64(&c.sessionID, r.SessionID)
+	c.noteReceive() // zkbalance patch: the handshake is an answer
 	c.setTimeouts(r.TimeOut)
 	c.passwd = r.Passwd
 	c.setState(StateHasSession)
@@ -842,12 +854,14 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 			c.notifyWatches(ev)
 		} else if res.Xid == -2 {
 			// Ping response. Ignore.
+			c.noteReceive() // zkbalance patch: the answer to a ping
 		} else if res.Xid < 0 {
 			c.logger.Printf("Xid < 0 (%d) but not ping or watcher event", res.Xid)
 		} else {
 			if res.Zxid > 0 {
 				c.lastZxid.Store(res.Zxid)
 			}
+			c.noteReceive() // zkbalance patch: the answer to a request
 
 			c.requestsLock.Lock()
 			req, ok := c.requests[res.Xid]
@@ -874,6 +888,31 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 			}
 		}
 	}
+}
+
+// noteReceive records that a server answered now (zkbalance patch).
+func (c *Conn) noteReceive() {
+	c.lastRecv.Store(int64(time.Since(c.epoch)))
+}
+
+// LastReceive is when a server last answered a request of this
+// connection: the last reply or ping reply read from any server, or the
+// last session handshake (not a watch event: the server sends those
+// without hearing from the client); the zero Time before the first
+// (zkbalance patch). The Time carries a monotonic clock reading, so
+// time.Since(LastReceive()) is not affected by wall-clock changes.
+func (c *Conn) LastReceive() time.Time {
+	d := c.lastRecv.Load()
+	if d < 0 {
+		return time.Time{}
+	}
+	return c.epoch.Add(time.Duration(d))
+}
+
+// NegotiatedTimeout is the session timeout the server granted in the last
+// handshake (the requested one before the first) (zkbalance patch).
+func (c *Conn) NegotiatedTimeout() time.Duration {
+	return time.Duration(c.negotiated.Load()) * time.Millisecond
 }
 
 func (c *Conn) nextXid() int32 {

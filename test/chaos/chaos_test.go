@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,7 +45,8 @@ const (
 var shared = cluster.NewShared(cluster.Config{Brokers: 3, ProxiedListener: true})
 
 func TestMain(m *testing.M) {
-	shared.Main(m)
+	// The ensemble tests' cluster (ensemble_test.go) is closed too.
+	os.Exit(func() int { defer ensembleShared.Close(); return shared.Run(m) }())
 }
 
 // suite is one chaos run's state.
@@ -63,28 +66,39 @@ type suite struct {
 	applied map[string]int
 
 	restarts sync.WaitGroup // delayed restarts of killed members
+
+	// ensemble: the cluster is the ZooKeeper ensemble of ensemble_test.go;
+	// members connect with every server's proxy and the schedule draws
+	// ensemble faults (ensemble_chaos_test.go).
+	ensemble bool
 }
 
 func TestChaos(t *testing.T) {
-	cl := shared.Get(t)
+	runChaos(t, shared.Get(t), false)
+}
+
+// runChaos is TestChaos on cl; with ensemble, cl is the ZooKeeper
+// ensemble's cluster and the schedule is ensembleFault's.
+func runChaos(t *testing.T, cl *cluster.Cluster, ensemble bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), *duration+10*time.Minute)
 	defer cancel()
-	s := &suite{t: t, cl: cl, ctx: ctx, dir: t.TempDir(), group: fmt.Sprintf("chaos-%d", time.Now().UnixNano()%1e6), applied: map[string]int{}}
+	s := &suite{t: t, cl: cl, ctx: ctx, dir: t.TempDir(), group: fmt.Sprintf("chaos-%d", time.Now().UnixNano()%1e6),
+		applied: map[string]int{}, ensemble: ensemble}
 	s.bin = buildMember(t, s.dir)
 	for i := range numTopics {
 		topic := fmt.Sprintf("%s-t%d", s.group, i)
-		if err := cl.CreateTopic(ctx, topic, numPartitions, 3); err != nil {
+		if err := cl.CreateTopic(ctx, topic, numPartitions, int16(min(3, len(cl.BrokerIDs())))); err != nil {
 			t.Fatal(err)
 		}
 		s.topics = append(s.topics, topic)
 	}
-	obs, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.ZooKeeperAddr(), SessionTimeout: 30 * time.Second})
+	obs, err := zkwatch.Dial(ctx, zkwatch.Config{Servers: cl.ZooKeeperConnect(), SessionTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer obs.Close()
 	actx, stopAudit := context.WithCancel(ctx)
-	aud := startAudit(actx, cl.ZooKeeperAddr(), s.group, s.topics, session+5*time.Second) // the members' connect string
+	aud := startAudit(actx, cl.ZooKeeperConnect(), s.group, s.topics, session+5*time.Second) // the members' servers
 	defer stopAudit()
 
 	for range *numMembers {
@@ -159,9 +173,19 @@ func TestChaos(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	for _, id := range cl.BrokerIDs() {
+		if cl.BrokerProxy(id) == nil {
+			continue
+		}
 		st := cl.BrokerProxy(id).Stats()
 		t.Logf("broker %d proxy: %d connections accepted, %d reset by faults, %d dial errors, %d/%d bytes to broker/members",
 			id, st.Accepted, st.FaultResets, st.DialErrors, st.BytesToTarget, st.BytesToClient)
+	}
+	if s.ensemble { // a quorum was always up: no session may have expired
+		for _, m := range s.liveMembers() {
+			if strings.Contains(m.stderr.String(), "zookeeper session expired") {
+				t.Errorf("member %s lost its session while a quorum was up", m.name)
+			}
+		}
 	}
 	stopAudit()
 	violations, stats := aud.result()
@@ -204,6 +228,10 @@ func (s *suite) produce(count *atomic.Int64) error {
 
 // fault applies one fault chosen by rng.
 func (s *suite) fault(rng *rand.Rand, n int) {
+	if s.ensemble {
+		s.ensembleFault(rng, n)
+		return
+	}
 	cl := s.cl
 	// The order is part of the schedule (a seed draws indexes): with it the
 	// short run of make test (seed 1, 12 faults) draws every kind but
@@ -303,7 +331,13 @@ func (s *suite) join() {
 	s.serial++
 	name := "m" + strconv.Itoa(s.serial)
 	s.mu.Unlock()
-	m, err := startMember(s.ctx, s.bin, s.dir, name, cl.ZooKeeperAddr(), cl.ProxiedBrokerAddrs(), s.group, s.topics, session)
+	var m *memberProc
+	var err error
+	if s.ensemble {
+		m, err = startMemberConnect(s.bin, s.dir, name, cl.ProxiedZooKeeperConnect(), cl.BrokerAddrs(), s.group, s.topics, session)
+	} else {
+		m, err = startMember(s.ctx, s.bin, s.dir, name, cl.ZooKeeperAddr(), cl.ProxiedBrokerAddrs(), s.group, s.topics, session)
+	}
 	if err != nil {
 		s.t.Errorf("join %s: %v", name, err)
 		return

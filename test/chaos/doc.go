@@ -27,6 +27,15 @@
 // ZooKeeper, unreachable mid-run for all members at once and check what the
 // members do meanwhile and after.
 //
+// The ensemble tests (ensemble_test.go) run against a second cluster: a
+// 3-server ZooKeeper quorum with a proxy in front of every server and one
+// broker; members connect with all three proxies. They kill -9 the leader
+// during a join storm, restart every server in turn (measuring the longest
+// processing gap per partition) while members join and leave, and cut one
+// server off from its clients; no member may lose its session. With
+// -chaos.ensemble (make chaos) TestChaosEnsemble runs the chaos schedule
+// against that cluster with ensemble faults (ensemble_chaos_test.go).
+//
 // The follow-mode fault tests (follow_faults_test.go) switch a group of
 // Coordination follow members to Kafka's group coordinator and back and
 // inject one fault in the middle of each switch: a member killed with

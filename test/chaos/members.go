@@ -18,14 +18,15 @@ import (
 )
 
 // memberProc is one incarnation of a member: a test/member process whose
-// ZooKeeper connection goes through its own proxy and whose broker
-// connections go through the cluster's broker proxies.
+// ZooKeeper connection goes through its own proxy (none for an ensemble
+// member: startMemberConnect) and whose broker connections go through the
+// cluster's broker proxies.
 type memberProc struct {
 	name    string
 	id      string
 	cmd     *exec.Cmd
 	done    chan struct{}
-	proxy   *proxy.Proxy
+	proxy   *proxy.Proxy // nil when started by startMemberConnect
 	logPath string
 	stderr  *tailBuffer
 }
@@ -38,9 +39,22 @@ func startMember(ctx context.Context, bin, dir, name, zkAddr string, brokers []s
 	if err != nil {
 		return nil, err
 	}
+	return startMemberWith(bin, dir, name, px.Addr(), px, brokers, group, topics, session, extra...)
+}
+
+// startMemberConnect is startMember without a proxy of its own: the member
+// connects with connect (e.g. every server of a ZooKeeper ensemble, or
+// their proxies).
+func startMemberConnect(bin, dir, name, connect string, brokers []string, group string, topics []string, session time.Duration, extra ...string) (*memberProc, error) {
+	return startMemberWith(bin, dir, name, connect, nil, brokers, group, topics, session, extra...)
+}
+
+// startMemberWith starts the member with connect as its ZooKeeper connect
+// string; px (closed when the member ends; may be nil) is its own proxy.
+func startMemberWith(bin, dir, name, connect string, px *proxy.Proxy, brokers []string, group string, topics []string, session time.Duration, extra ...string) (*memberProc, error) {
 	m := &memberProc{name: name, proxy: px, done: make(chan struct{}), logPath: filepath.Join(dir, name+".log"),
 		stderr: &tailBuffer{max: 64 << 10}}
-	m.cmd = exec.Command(bin, "-name", name, "-zookeeper", px.Addr(), "-group", group,
+	m.cmd = exec.Command(bin, "-name", name, "-zookeeper", connect, "-group", group,
 		"-topics", strings.Join(topics, ","), "-brokers", strings.Join(brokers, ","),
 		"-log", m.logPath, "-session-timeout", session.String())
 	m.cmd.Args = append(m.cmd.Args, extra...)
@@ -48,11 +62,11 @@ func startMember(ctx context.Context, bin, dir, name, zkAddr string, brokers []s
 	m.cmd.Stderr = m.stderr
 	stdout, err := m.cmd.StdoutPipe()
 	if err != nil {
-		px.Close()
+		m.closeProxy()
 		return nil, err
 	}
 	if err := m.cmd.Start(); err != nil {
-		px.Close()
+		m.closeProxy()
 		return nil, err
 	}
 	ids := make(chan string, 1)
@@ -70,7 +84,7 @@ func startMember(ctx context.Context, bin, dir, name, zkAddr string, brokers []s
 	case m.id = <-ids:
 		return m, nil
 	case <-m.done:
-		px.Close()
+		m.closeProxy()
 		return nil, fmt.Errorf("member %s exited at start: %s", name, m.stderr.String())
 	case <-time.After(60 * time.Second):
 		m.kill()
@@ -82,7 +96,13 @@ func startMember(ctx context.Context, bin, dir, name, zkAddr string, brokers []s
 func (m *memberProc) kill() {
 	_ = m.cmd.Process.Signal(syscall.SIGKILL)
 	<-m.done
-	m.proxy.Close()
+	m.closeProxy()
+}
+
+func (m *memberProc) closeProxy() {
+	if m.proxy != nil {
+		_ = m.proxy.Close()
+	}
 }
 
 // leave stops the member gracefully (SIGTERM), killing it after 60s.
@@ -94,7 +114,7 @@ func (m *memberProc) leave() error {
 		m.kill()
 		return fmt.Errorf("member %s did not leave within 60s", m.name)
 	}
-	m.proxy.Close()
+	m.closeProxy()
 	return nil
 }
 
