@@ -126,11 +126,12 @@ func (r *ensembleRun) startStream() {
 	r.t.Cleanup(func() { _, _ = r.stream.Stop() })
 }
 
-// settled waits until the live members are registered and own every
-// partition, and returns the owner znodes.
+// settled waits until the live members are registered and own their
+// shares (waitSettled), and returns the owner znodes.
 func (r *ensembleRun) settled() map[int32]ownerZnode {
 	r.t.Helper()
-	return waitOwners(r.t, r.ctx, r.obs, r.group, r.topic, ensemblePartitions, len(r.live()))
+	owners, _ := waitSettled(r.t, r.ctx, r.obs, r.group, r.topic, ensemblePartitions, len(r.live()), nil)
+	return owners
 }
 
 // sessions maps every registered member id to the session its

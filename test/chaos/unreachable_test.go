@@ -184,17 +184,16 @@ func TestBrokersUnreachableMidRun(t *testing.T) {
 // At the end: no member exited, lost 0, overlap 0, committed offsets equal
 // the log end, and the ownership audit is clean.
 //
-// Observed (the test logs the members' warnings of each cut). A member
-// notices a silent cut when go-zookeeper's read times out (2/3 of the
-// session, 4 s, after the last answer) or, when the cut is shorter, only
-// when the proxy resets the connection at its end; until then its handlers
-// keep running (the brokers are reachable, and the session is alive). It
-// then logs "disconnected from ZooKeeper; stopping handlers until the
-// session is back" and stops every handler, and go-zookeeper waits a second
-// before dialling its only server again. After the short cut the same
-// session is back: the member logs "partitions lost" (OnLost) and, at Info,
-// "reconnected in the same session; resuming", and restarts the handlers
-// from the last committed offset; the owner znodes are untouched. During
+// Observed (the test logs the members' warnings of each cut). A member's
+// handlers keep running while ZooKeeper is silent for less than
+// LostAfterDisconnect (half the session, 3 s, counted from the server's
+// last answer, not from when the cut is noticed): the brokers are
+// reachable, and the session is alive. Past that it logs "ZooKeeper silent
+// too long; stopping handlers until it answers in the same session" and
+// stops every handler. After the short cut the same session is back: the
+// member logs "partitions lost" (OnLost) and, at Info, "ZooKeeper answers
+// again in the same session; resuming", and restarts the handlers from the
+// last committed offset; the owner znodes are untouched. During
 // the long cut the server expires the sessions about 6 s in and the member
 // and owner znodes vanish; on reconnect each member logs "zookeeper session
 // expired", a "commit fenced: partition no longer ours; stopping its
