@@ -211,20 +211,23 @@ func connectionDropped(err error) bool {
 func (c *Consumer) registerOnce(ctx context.Context, sess *zkwatch.Conn) error {
 	p := idPath(c.cfg.Group, c.memberID)
 	data := registration(c.cfg.Layout, c.cfg.Topics, c.cfg.TopicPattern)
-	// /consumers is shared by every group: world:anyone ALL, as Kafka
-	// leaves it; the group's own znodes get Config.ACL.
-	if err := sess.EnsurePath(ctx, "/consumers", nil); err != nil {
-		return fmt.Errorf("balanced: register: %w", err)
-	}
-	if err := sess.EnsurePath(ctx, idsPath(c.cfg.Group), c.cfg.ACL); err != nil {
-		return fmt.Errorf("balanced: register: %w", err)
-	}
 	deadline := time.Now().Add(2 * c.cfg.SessionTimeout)
+	ensured := false
 	for attempt := 0; ; attempt++ {
+		// The create comes first: the group's directories exist but for
+		// the first member ever, and each check would cost a round trip
+		// on every join's critical path.
 		_, err := sess.Create(ctx, p, data, zkwatch.FlagEphemeral, c.cfg.ACL)
 		if err == nil {
 			c.log.Info("registered", "path", p)
 			return nil
+		}
+		if errors.Is(err, zkwatch.ErrNoNode) && !ensured {
+			ensured = true
+			if err := c.ensureGroupDirs(ctx, sess); err != nil {
+				return fmt.Errorf("balanced: register: %w", err)
+			}
+			continue
 		}
 		if !errors.Is(err, zkwatch.ErrNodeExists) {
 			return fmt.Errorf("balanced: register: %w", err)
@@ -240,6 +243,16 @@ func (c *Consumer) registerOnce(ctx context.Context, sess *zkwatch.Conn) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// ensureGroupDirs creates /consumers and the group's ids directory where
+// missing. /consumers is shared by every group: world:anyone ALL, as Kafka
+// leaves it; the group's own znodes get Config.ACL.
+func (c *Consumer) ensureGroupDirs(ctx context.Context, sess *zkwatch.Conn) error {
+	if err := sess.EnsurePath(ctx, "/consumers", nil); err != nil {
+		return err
+	}
+	return sess.EnsurePath(ctx, idsPath(c.cfg.Group), c.cfg.ACL)
 }
 
 // commitLoop commits marked offsets every CommitInterval. A fenced commit
