@@ -128,7 +128,7 @@ func (l *sessionLoop) do(acts []action) {
 		switch a.kind {
 		case actStartRebalance:
 			drain(c.claimWaits) // a signal of an earlier rebalance
-			l.rcancel = c.startRebalance(l.ctx, l.sess, l.h, l.watches.addTopics, l.results)
+			l.rcancel = c.startRebalance(l.ctx, l.sess, l.h, l.watches, l.results)
 		case actSupersede:
 			c.log.Info("rebalance superseded by a newer trigger", "reasons", a.reasons)
 			c.metrics.superseded.Inc()
@@ -302,9 +302,9 @@ func (c *Consumer) commitLoop(ctx context.Context, fenced func()) {
 
 // startRebalance runs one rebalance on its own goroutine, reporting on
 // results; the session loop always receives that result before it returns.
-func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, topicsRead), results chan<- rebalanceResult) context.CancelFunc {
+func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, w *watches, results chan<- rebalanceResult) context.CancelFunc {
 	rctx, cancel := context.WithCancel(ctx)
-	go func() { results <- c.rebalance(rctx, sess, h, onTopics) }()
+	go func() { results <- c.rebalance(rctx, sess, h, w) }()
 	return cancel
 }
 

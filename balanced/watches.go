@@ -3,6 +3,7 @@ package balanced
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/zkbalance/zkbalance/partition"
@@ -54,6 +55,9 @@ type watches struct {
 
 	mu     sync.Mutex // the rebalance goroutine adds topic watches too (addTopics)
 	topics map[string]*topicWatch
+
+	knownMu sync.Mutex
+	known   known // the session watches' last snapshots (see latest)
 }
 
 // topicWatch is the watches of one group topic.
@@ -79,10 +83,39 @@ func (w *watches) wait() { w.wg.Wait() }
 func (w *watches) armSession() {
 	var armed sync.WaitGroup
 	armed.Add(3)
-	w.run(w.sess.WatchChildren(w.ctx, idsPath(w.group)), &armed, nil, w.fire("members changed"))
+	w.run(w.sess.WatchChildren(w.ctx, idsPath(w.group)), &armed, w.remember(func(k *known, l []string) { k.members = l }), w.fire("members changed"))
 	w.run(w.sess.WatchChildren(w.ctx, zkwatch.BrokerIDsPath), &armed, nil, w.fire("brokers changed"))
-	w.run(w.sess.WatchChildren(w.ctx, zkwatch.BrokerTopicsPath), &armed, nil, w.fire("topics changed"))
+	w.run(w.sess.WatchChildren(w.ctx, zkwatch.BrokerTopicsPath), &armed, w.remember(func(k *known, l []string) { k.topics = l }), w.fire("topics changed"))
 	armed.Wait()
+}
+
+// latest is what the session watches saw last: the rebalance takes it
+// instead of reading the same again (a round trip on a join's critical
+// path). A snapshot is remembered before it triggers anything, so a
+// rebalance triggered by a change sees at least that change.
+func (w *watches) latest() known {
+	w.knownMu.Lock()
+	defer w.knownMu.Unlock()
+	return w.known
+}
+
+// remember is a filter that passes every snapshot and keeps its children
+// with set (nil when the snapshot failed or the znode is missing: the
+// rebalance then reads for itself).
+func (w *watches) remember(set func(*known, []string)) func(zkwatch.Snapshot) bool {
+	return func(s zkwatch.Snapshot) bool {
+		var l []string
+		if s.Err == nil && s.Exists {
+			l = slices.Clone(s.Children)
+			if l == nil {
+				l = []string{}
+			}
+		}
+		w.knownMu.Lock()
+		set(&w.known, l)
+		w.knownMu.Unlock()
+		return true
+	}
 }
 
 // addTopics watches topics (those not watched yet), and in the pykafka
@@ -149,14 +182,16 @@ func (w *watches) fire(reason string) func() {
 
 // run calls fire on every snapshot of ch, on a goroutine of its own. With
 // armed set, the first snapshot only marks armed done (as does the end of
-// ch before any snapshot). With a filter (and no armed), a snapshot fires
-// only if the filter says so; the filter runs on that goroutine only.
+// ch before any snapshot). With a filter, a snapshot fires only if the
+// filter says so; the filter sees every snapshot (the first one too), on
+// that goroutine only.
 func (w *watches) run(ch <-chan zkwatch.Snapshot, armed *sync.WaitGroup, filter func(zkwatch.Snapshot) bool, fire func()) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		first := true
 		for snap := range ch {
+			pass := filter == nil || filter(snap)
 			if first {
 				first = false
 				if armed != nil {
@@ -164,7 +199,7 @@ func (w *watches) run(ch <-chan zkwatch.Snapshot, armed *sync.WaitGroup, filter 
 					continue
 				}
 			}
-			if filter != nil && !filter(snap) {
+			if !pass {
 				continue
 			}
 			fire()
