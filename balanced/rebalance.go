@@ -29,7 +29,7 @@ import (
 func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, w *watches) (res rebalanceResult) {
 	defer func() { c.noteRebalance(ctx, res.err) }()
 	start := time.Now()
-	v, err := c.readView(ctx, sess, w.latest())
+	v, err := c.readView(ctx, sess, w.latest(ctx), w.takePrefetched())
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, errNotRegistered) {
 			if rerr := c.register(ctx, sess); rerr != nil {
@@ -381,9 +381,18 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 // otherPykafkaOwner returns the path of an owner znode "<l>-<p>" for tp's
 // partition under another leader l than ours, in either owners directory
 // (Python 2's owners/<t> or Python 3's owners/b'<t>'), or "".
+// Both directories are listed at once (one round trip).
 func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32) (string, error) {
-	for _, dir := range []string{ownersPath(c.cfg.Group, tp.Topic), py3OwnersPath(c.cfg.Group, tp.Topic)} {
-		names, _, err := sess.Children(ctx, dir)
+	dirs := []string{ownersPath(c.cfg.Group, tp.Topic), py3OwnersPath(c.cfg.Group, tp.Topic)}
+	lists := make([][]string, len(dirs))
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, dir := range dirs {
+		wg.Go(func() { lists[i], _, errs[i] = sess.Children(ctx, dir) })
+	}
+	wg.Wait()
+	for i, dir := range dirs {
+		names, err := lists[i], errs[i]
 		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue
 		}

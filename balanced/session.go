@@ -55,6 +55,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	go func() { defer wg.Done(); ownersCo.Run(sctx) }()
 	go func() { defer wg.Done(); co.Run(sctx) }()
 	go func() { defer wg.Done(); c.commitLoop(sctx, func() { co.Trigger("commit fenced") }) }()
+	w.prefetched = c.prefetchTopics(sctx, sess) // while the watches are armed
 	w.armSession()
 
 	l := &sessionLoop{c: c, ctx: sctx, sess: sess, h: h, watches: w, ownersCo: ownersCo,

@@ -50,7 +50,11 @@ type known struct {
 // (sticky) their owners directories are read at once; then only what those
 // reads revealed: the owner znodes of directories changed since the last
 // rebalance, and the topics of new subscriptions (rare).
-func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known) (view, error) {
+//
+// prefetched, when not nil, delivers what a read of the likely topics
+// made while the session's watches were armed (the session's first
+// rebalance only): those topics are not read again.
+func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, prefetched <-chan map[string]topicRead) (view, error) {
 	ids := kn.members
 	if ids == nil || !slices.Contains(ids, c.memberID) {
 		var err error
@@ -75,7 +79,26 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known) (
 		wg   sync.WaitGroup
 	)
 	wg.Go(func() { regs = sess.GetMany(ctx, paths) })
-	wg.Go(func() { read = c.readTopics(ctx, sess, guess) })
+	wg.Go(func() {
+		if prefetched != nil {
+			select {
+			case read = <-prefetched:
+			case <-ctx.Done():
+			}
+		}
+		var rest []string
+		for _, t := range guess {
+			if _, ok := read[t]; !ok {
+				rest = append(rest, t)
+			}
+		}
+		more := c.readTopics(ctx, sess, rest, c.owners)
+		if read == nil {
+			read = more
+		} else {
+			maps.Copy(read, more)
+		}
+	})
 	if c.cfg.Assignor != partition.Sticky { // sticky reads every owner znode anyway
 		wg.Go(func() { ours = statOwned(ctx, sess, c.workersSnapshot()) })
 	}
@@ -127,7 +150,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known) (
 			missing = append(missing, t)
 		}
 	}
-	maps.Copy(read, c.readTopics(ctx, sess, missing))
+	maps.Copy(read, c.readTopics(ctx, sess, missing, c.owners))
 	v := view{topicZxids: map[string]int64{}}
 	owners := map[string]ownersRead{}
 	for _, t := range slices.Sorted(maps.Keys(wanted)) {
@@ -241,8 +264,9 @@ type topicRead struct {
 
 // readTopics reads each topic's registration (and, in the pykafka layout,
 // its partitions' leaders) and, for the sticky assignor, its owners
-// directory, all topics and both reads at once.
-func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []string) map[string]topicRead {
+// directory (unless unchanged since cache), all topics and both reads at
+// once.
+func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []string, cache map[string]ownersRead) map[string]topicRead {
 	out := make(map[string]topicRead, len(topics))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -262,7 +286,7 @@ func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []
 			}
 		})
 		if c.cfg.Assignor == partition.Sticky {
-			cached := c.owners[t]
+			cached := cache[t]
 			inner.Go(func() { r.owners = readOwnersDir(ctx, sess, ownersPath(c.cfg.Group, t), cached) })
 		}
 		wg.Go(func() {
@@ -404,5 +428,18 @@ func statOwned(ctx context.Context, sess *zkwatch.Conn, ws map[TopicPartition]*w
 		})
 	}
 	wg.Wait()
+	return out
+}
+
+// prefetchTopics starts reading the topics this member subscribes to (and
+// the known members do), as a session's first rebalance would, while the
+// session's watches are armed: the rebalance's first round of reads then
+// needs only the members' registrations. The read ends with ctx; its
+// result is sent once on the returned channel (buffered).
+func (c *Consumer) prefetchTopics(ctx context.Context, sess *zkwatch.Conn) <-chan map[string]topicRead {
+	topics := likelyTopics(c.regs, c.ownSubscription(), nil)
+	cache := maps.Clone(c.owners)
+	out := make(chan map[string]topicRead, 1)
+	go func() { out <- c.readTopics(ctx, sess, topics, cache) }() // ends with ctx: every read does
 	return out
 }
