@@ -197,9 +197,10 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		}
 		wg.Wait()
 	}
-	// Revokes finish even if the rebalance is superseded.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
+	// Revokes finish even if the rebalance is superseded: the checks may
+	// take as long as the handlers and the commits together.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RevokeTimeout+15*time.Second)
+	defer ccancel()
 	bySession := map[*zkwatch.Conn][]*worker{}
 	for _, w := range ws {
 		bySession[w.fence.Conn] = append(bySession[w.fence.Conn], w)
@@ -215,7 +216,7 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		}
 		ch := make(chan *partition.Releases, 1)
 		checks[conn] = ch
-		go func() { ch <- partition.CheckReleases(rctx, conn, claims, known.stats) }() // waited for below
+		go func() { ch <- partition.CheckReleases(cctx, conn, claims, known.stats) }() // waited for below
 	}
 	t0 := time.Now()
 	checkedAt := t0
@@ -230,6 +231,8 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		}
 	})
 	t1 := time.Now()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
 	parallel(func(w *worker) {
 		if err := c.finish(rctx, w, commit); err != nil {
 			c.log.Warn("final commit failed; the next owner resumes from the last commit",
