@@ -51,6 +51,10 @@ type Consumer struct {
 	// one rebalance at a time). Members write their registration once per
 	// id; an entry is dropped when its id leaves the group.
 	regs map[string]subscription
+	// owners (sticky) caches the owners directories the last rebalance
+	// read, by topic (used by one rebalance at a time): an unchanged
+	// directory is not read again (see ownersRead.unchanged).
+	owners map[string]ownersRead
 
 	// claimWaits is signalled (never blocking) when a claim finds its
 	// partition held by another member and waits: the session loop then

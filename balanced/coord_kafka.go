@@ -400,7 +400,7 @@ func (c *Consumer) revokeEverything(ctx context.Context, cause error) {
 	if len(ws) == 0 {
 		return
 	}
-	tps := c.revokeAll(ctx, ws, cause, true)
+	tps := c.revokeAll(ctx, ws, cause, true, ownerChecks{})
 	if hook := c.cfg.Hooks.OnRevoked; hook != nil {
 		c.hook(func() { hook(ctx, tps) })
 	}

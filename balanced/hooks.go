@@ -10,7 +10,8 @@ import (
 //
 // Hooks are called one at a time, never concurrently with each other: the
 // consumer serializes them. Which goroutine calls them: OnAssigned and
-// OnRevoked the rebalance's (which waits for them), except the OnRevoked of
+// OnRevoked the rebalance's or one it waits for (a rebalance calls
+// OnRevoked before OnAssigned), except the OnRevoked of
 // the partitions given up at shutdown, which runs on the goroutine that
 // called Run just before Run returns; OnLost the session loop's (Run's
 // goroutine); OnError the one where the failure happened (for a fetch error

@@ -46,6 +46,25 @@ type fence struct {
 	// generation the partition was assigned in: commits carry its id and
 	// member id, and the coordinator refuses them once it is over.
 	Gen *kafkaGeneration
+	// Claimed, when set, is the offset znode as read right behind the
+	// claim's create (partition.Claim.After): the ZooKeeper store's Fetch
+	// takes it instead of reading again. Only a fresh claim's fence has it.
+	Claimed *partition.Read
+}
+
+// offsetZnode is the znode the offset store s reads tp's offset from in
+// ZooKeeper, or "" when it reads none there: a claim reads it in the same
+// round trip as its create (fence.Claimed).
+func offsetZnode(s offsetStore, tp partition.TopicPartition) string {
+	switch st := s.(type) {
+	case *zooKeeperOffsetStore:
+		return st.znode(tp)
+	case *dualOffsetStore:
+		return offsetZnode(st.first, tp)
+	case *followOffsetStore:
+		return offsetZnode(st.zk, tp)
+	}
+	return ""
 }
 
 // Check verifies, with a read, that the owner znode exists, belongs to the

@@ -19,7 +19,8 @@ import (
 // connection. Scala members (offsets.storage=zookeeper) and this store read
 // each other's offsets.
 //
-// Fetch reads through the fence's Conn and needs no ownership: a missing
+// Fetch reads through the fence's Conn (or takes fence.Claimed, the read
+// made right behind the claim) and needs no ownership: a missing
 // znode is "no offset" (ok false); an empty, non-numeric, negative or
 // out-of-range value is an error wrapping ErrBadOffset that names the path.
 //
@@ -77,7 +78,13 @@ func (s *zooKeeperOffsetStore) Fetch(ctx context.Context, f fence, tp partition.
 	if f.Conn == nil {
 		return 0, false, fmt.Errorf("balanced: fetch offset %s: no zookeeper connection in the fence", p)
 	}
-	data, _, err := f.Conn.Get(ctx, p)
+	var data []byte
+	var err error
+	if r := f.Claimed; r != nil && r.Path == p && (r.Err == nil || errors.Is(r.Err, zkwatch.ErrNoNode)) {
+		data, err = r.Data, r.Err // read right behind the claim
+	} else {
+		data, _, err = f.Conn.Get(ctx, p)
+	}
 	if errors.Is(err, zkwatch.ErrNoNode) {
 		return 0, false, nil
 	}

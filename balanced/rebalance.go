@@ -21,14 +21,15 @@ import (
 // supersedes it. It never waits on fetching or on a handler beyond
 // RevokeTimeout; claims wait (with backoff) only for other members.
 //
-// onTopics is told the group's topics (and what was read of them: their
-// registrations' zxids, the leaders in the pykafka layout) as soon as they
-// are read, so that their watches
-// are armed before any claim waits.
-func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, topicsRead)) (res rebalanceResult) {
+// It takes what the session watches w saw last instead of reading it again
+// (see readView), and tells w the group's topics (and what was read of
+// them: their registrations' zxids, the leaders in the pykafka layout) as
+// soon as they are read, so that their watches are armed before any claim
+// waits.
+func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, w *watches) (res rebalanceResult) {
 	defer func() { c.noteRebalance(ctx, res.err) }()
 	start := time.Now()
-	v, err := c.readView(ctx, sess)
+	v, err := c.readView(ctx, sess, w.latest(ctx), w.takePrefetched())
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, errNotRegistered) {
 			if rerr := c.register(ctx, sess); rerr != nil {
@@ -41,7 +42,7 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	if c.cfg.Layout == LayoutPykafka {
 		read.leaders = v.input.Topics
 	}
-	onTopics(v.topics, read)
+	w.addTopics(v.topics, read)
 	asg, err := c.assignor.Assign(v.input)
 	if err != nil {
 		return rebalanceResult{topics: v.topics, err: err}
@@ -64,18 +65,27 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	}
 	added, revokedTPs := partition.Diff(prev, next, self)
 	viewTook := time.Since(start)
-	if len(revokedTPs) > 0 {
-		revoked := make([]*worker, len(revokedTPs))
-		for i, tp := range revokedTPs {
-			revoked[i] = have[tp]
+	// Revokes and claims run at once: a claim first reads its owner znode
+	// (and mostly waits for another member's release), which need not wait
+	// for our own releases. OnRevoked still comes before OnAssigned.
+	var revokeTook time.Duration
+	revokeDone := make(chan struct{})
+	go func() { // waited for below
+		defer close(revokeDone)
+		if len(revokedTPs) > 0 {
+			revoked := make([]*worker, len(revokedTPs))
+			for i, tp := range revokedTPs {
+				revoked[i] = have[tp]
+			}
+			tps := c.revokeAll(ctx, revoked, ErrRevoked, true, ownerChecks{stats: v.ownerStats, at: start})
+			if hook := c.cfg.Hooks.OnRevoked; hook != nil {
+				c.hook(func() { hook(ctx, tps) })
+			}
 		}
-		tps := c.revokeAll(ctx, revoked, ErrRevoked, true)
-		if hook := c.cfg.Hooks.OnRevoked; hook != nil {
-			c.hook(func() { hook(ctx, tps) })
-		}
-	}
-	revokeTook := time.Since(start) - viewTook
+		revokeTook = time.Since(start) - viewTook
+	}()
 	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h, nil)
+	<-revokeDone
 	claimed = append(claimed, resumed...)
 	slices.SortFunc(claimed, partition.CompareTopicPartitions)
 	if hook := c.cfg.Hooks.OnAssigned; hook != nil && len(claimed) > 0 {
@@ -161,7 +171,7 @@ func (c *Consumer) dropDead(ctx context.Context) {
 		}
 	}
 	if len(dead) > 0 {
-		c.revokeAll(ctx, dead, ErrRevoked, false)
+		c.revokeAll(ctx, dead, ErrRevoked, false, ownerChecks{})
 	}
 }
 
@@ -169,8 +179,12 @@ func (c *Consumer) dropDead(ctx context.Context) {
 // commits what they marked (if commit) and deletes their owner znodes. It works in
 // phases over all workers at once — wait, commit, release — so that the
 // ZooKeeper writes of one phase share log syncs instead of queueing one by
-// one behind each other's reads.
-func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, commit bool) []TopicPartition {
+// one behind each other's reads. The release's ownership checks (reads)
+// run beside the first two phases, so that only the deletes follow the
+// commits; known has owner znodes' stats the caller read already (the
+// view's), which spare those reads. Checks older than checkFreshFor when
+// the deletes are due (a handler slow to return) are made again.
+func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, commit bool, known ownerChecks) []TopicPartition {
 	for _, w := range ws {
 		w.cancel(cause)
 	}
@@ -183,7 +197,32 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		}
 		wg.Wait()
 	}
+	// Revokes finish even if the rebalance is superseded: the checks may
+	// take as long as the handlers and the commits together.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RevokeTimeout+15*time.Second)
+	defer ccancel()
+	bySession := map[*zkwatch.Conn][]*worker{}
+	for _, w := range ws {
+		bySession[w.fence.Conn] = append(bySession[w.fence.Conn], w)
+	}
+	checks := map[*zkwatch.Conn]chan *partition.Releases{}
+	for conn, group := range bySession {
+		if conn == nil || c.zkDetached() {
+			continue // no owner znodes (kafka mode without ZooKeeper, or released when detaching)
+		}
+		claims := make([]partition.Claim, len(group))
+		for i, w := range group {
+			claims[i] = w.claim
+		}
+		ch := make(chan *partition.Releases, 1)
+		checks[conn] = ch
+		go func() { ch <- partition.CheckReleases(cctx, conn, claims, known.stats) }() // waited for below
+	}
 	t0 := time.Now()
+	checkedAt := t0
+	if known.stats != nil && known.at.Before(t0) {
+		checkedAt = known.at
+	}
 	parallel(func(w *worker) {
 		if !w.wait(c.cfg.RevokeTimeout) {
 			c.log.Warn("handler did not return within RevokeTimeout; releasing the partition anyway",
@@ -192,7 +231,6 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		}
 	})
 	t1 := time.Now()
-	// Revokes finish even if the rebalance is superseded.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	parallel(func(w *worker) {
@@ -203,19 +241,16 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		}
 	})
 	t2 := time.Now()
-	bySession := map[*zkwatch.Conn][]*worker{}
-	for _, w := range ws {
-		bySession[w.fence.Conn] = append(bySession[w.fence.Conn], w)
-	}
-	for conn, group := range bySession {
-		if conn == nil || c.zkDetached() {
-			continue // no owner znodes (kafka mode without ZooKeeper, or released when detaching)
+	for conn, ch := range checks {
+		group := bySession[conn]
+		rel := <-ch
+		if c.zkDetached() {
+			continue // released when detaching
 		}
-		claims := make([]partition.Claim, len(group))
-		for i, w := range group {
-			claims[i] = w.claim
+		if time.Since(checkedAt) > checkFreshFor {
+			rel = partition.CheckReleases(rctx, conn, rel.Claims(), nil)
 		}
-		for i, err := range partition.ReleaseAll(rctx, conn, claims) {
+		for i, err := range rel.Delete(rctx) {
 			if err != nil {
 				c.log.Warn("release failed", "topic", group[i].tp.Topic, "partition", group[i].tp.Partition, "err", err)
 				c.partitionFailed(rctx, "release", group[i].tp, err)
@@ -231,6 +266,19 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 	slices.SortFunc(tps, partition.CompareTopicPartitions)
 	return tps
 }
+
+// ownerChecks are owner znodes' stats read before a revoke (path -> stat)
+// and when they were read (at the latest).
+type ownerChecks struct {
+	stats map[string]*zkwatch.Stat
+	at    time.Time
+}
+
+// checkFreshFor is how old a release's ownership check may be when the
+// deletes are due: it narrows the time in which a znode deleted by a third
+// party and re-created by another member could be taken for ours (see
+// partition.CheckReleases).
+const checkFreshFor = time.Second
 
 // claimAll claims the partitions in parallel and starts a worker for each as
 // soon as it is claimed. It returns what was claimed, sorted. kgen is the
@@ -288,6 +336,7 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 // the leader, so an owner under another leader's name also counts as held.
 func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32) (partition.Claim, error) {
 	cl := partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff, ACL: c.cfg.ACL,
+		ReadAfter: offsetZnode(c.store, tp),
 		OnRetry: func(path string, attempt int, holder []byte) {
 			c.metrics.claimRetries.Inc()
 			select {
@@ -335,9 +384,18 @@ func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPar
 // otherPykafkaOwner returns the path of an owner znode "<l>-<p>" for tp's
 // partition under another leader l than ours, in either owners directory
 // (Python 2's owners/<t> or Python 3's owners/b'<t>'), or "".
+// Both directories are listed at once (one round trip).
 func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32) (string, error) {
-	for _, dir := range []string{ownersPath(c.cfg.Group, tp.Topic), py3OwnersPath(c.cfg.Group, tp.Topic)} {
-		names, _, err := sess.Children(ctx, dir)
+	dirs := []string{ownersPath(c.cfg.Group, tp.Topic), py3OwnersPath(c.cfg.Group, tp.Topic)}
+	lists := make([][]string, len(dirs))
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, dir := range dirs {
+		wg.Go(func() { lists[i], _, errs[i] = sess.Children(ctx, dir) })
+	}
+	wg.Wait()
+	for i, dir := range dirs {
+		names, err := lists[i], errs[i]
 		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue
 		}
@@ -356,8 +414,14 @@ func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp
 
 // startWorker starts tp's worker on gen, handing it the caller's reference;
 // kgen is the Kafka generation in kafka mode, else nil.
+//
+// A fresh claim's After (the offset read behind its create) goes to the
+// fence, for the first offset fetch only; the worker keeps the claim
+// without it, so that a resumed worker reads its offset again.
 func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler, gen *fetchGen, kgen *kafkaGeneration) {
-	w := newWorker(ctx, tp, cl, fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version, Gen: kgen}, gen)
+	after := cl.After
+	cl.After = nil
+	w := newWorker(ctx, tp, cl, fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version, Gen: kgen, Claimed: after}, gen)
 	c.setWorker(tp, w)
 	go c.runWorker(w, h) // owned via c.workers: every worker is waited for by revoke, loss or shutdown
 }
@@ -433,7 +497,7 @@ func (c *Consumer) leaveZooKeeperMode(ctx context.Context, sess *zkwatch.Conn) {
 		ws = append(ws, w)
 	}
 	if len(ws) > 0 {
-		tps := c.revokeAll(ctx, ws, cause, true)
+		tps := c.revokeAll(ctx, ws, cause, true, ownerChecks{})
 		if hook := c.cfg.Hooks.OnRevoked; hook != nil {
 			c.hook(func() { hook(ctx, tps) })
 		}

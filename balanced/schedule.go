@@ -39,15 +39,20 @@ type schedState struct {
 	// retries counts the rebalances that failed in a row.
 	retries int
 	// Sticky groups: owner changes do not supersede a running rebalance
-	// (each member's claims and releases would restart everyone's), unless
-	// it waits for a partition another member holds (claimWaiting): the
-	// holder may be keeping it on newer owners than this member read.
-	// Otherwise they are remembered (ownersDirty) and, like changes seen
-	// while idle, answered by another rebalance once the owners have been
-	// quiet for 10 x RebalanceDelay (at most 50 x after the first change;
-	// the owners coalescer's periods). Every member thus reads the owners
-	// again after the last change, so all compute with the same input and
-	// agree, without a storm of reads while partitions are still moving.
+	// (each member's claims and releases would restart everyone's). They
+	// are remembered (ownersDirty) and, like changes seen while idle,
+	// answered by another rebalance once the owners have been quiet for
+	// 10 x RebalanceDelay (at most 50 x after the first change; the owners
+	// coalescer's periods). Every member thus reads the owners again after
+	// the last change, so all compute with the same input and agree,
+	// without a storm of reads while partitions are still moving.
+	//
+	// A rebalance that waits for a partition another member holds
+	// (claimWaiting) while the owners change is superseded, but only once
+	// the owners have been quiet (the coalescer runs then too): the holder
+	// may be keeping it on newer owners than this member read, but the
+	// change is usually the very release the claim waits for, which the
+	// claim takes at once (superseding it would read everything again).
 	ownersDirty, claimWaiting bool
 }
 
@@ -196,18 +201,22 @@ func (s *scheduler) handle(ev event) []action {
 		}
 	case evOwnersChanged:
 		switch {
-		case s.running && s.claimWaiting && !s.ownersDirty:
-			s.ownersDirty, s.pending = true, true
-			acts = append(acts, action{kind: actSupersede, reasons: []string{"owners changed while a claim waits"}})
+		case s.running && s.claimWaiting:
+			s.ownersDirty = true
+			acts = append(acts, action{kind: actTriggerOwners, reasons: []string{"owners changed while a claim waits"}})
 		case s.running:
 			s.ownersDirty = true
 		default:
 			acts = append(acts, action{kind: actTriggerOwners, reasons: []string{"owners changed"}})
 		}
 	case evOwnersQuiet:
-		if s.running {
+		switch {
+		case s.running && s.claimWaiting && !s.pending:
+			s.ownersDirty, s.pending = true, true
+			acts = append(acts, action{kind: actSupersede, reasons: append([]string{"owners quiet while a claim waits"}, ev.reasons...)})
+		case s.running:
 			s.ownersDirty = true
-		} else {
+		default:
 			s.pending = true
 			acts = append(acts, action{kind: actOwnersSettled, reasons: ev.reasons})
 		}
@@ -215,8 +224,7 @@ func (s *scheduler) handle(ev event) []action {
 		if s.running && !s.claimWaiting {
 			s.claimWaiting = true
 			if s.ownersDirty {
-				s.pending = true
-				acts = append(acts, action{kind: actSupersede, reasons: []string{"a claim waits and the owners changed"}})
+				acts = append(acts, action{kind: actTriggerOwners, reasons: []string{"a claim waits and the owners changed"}})
 			}
 		}
 	case evRebalanceDone:

@@ -88,11 +88,14 @@ func TestScheduleTransitions(t *testing.T) {
 			ev: triggerEv("members changed"), want: noAction, to: schedState{suspended: true, pending: true}},
 
 		// Sticky owner changes.
-		{name: "owners change while a claim waits supersedes", from: schedState{running: true, claimWaiting: true},
-			ev: evt(evOwnersChanged), want: []action{supersedeAct("owners changed while a claim waits")},
+		{name: "owners change while a claim waits waits for quiet owners", from: schedState{running: true, claimWaiting: true},
+			ev: evt(evOwnersChanged), want: []action{ownersAct("owners changed while a claim waits")},
+			to: schedState{running: true, claimWaiting: true, ownersDirty: true}},
+		{name: "owners quiet while a claim waits supersedes", from: schedState{running: true, claimWaiting: true, ownersDirty: true},
+			ev: quietEv("owners changed while a claim waits"), want: []action{supersedeAct("owners quiet while a claim waits", "owners changed while a claim waits")},
 			to: schedState{running: true, claimWaiting: true, ownersDirty: true, pending: true}},
-		{name: "owners change while a claim waits supersedes once", from: schedState{running: true, claimWaiting: true, ownersDirty: true, pending: true},
-			ev: evt(evOwnersChanged), want: noAction, to: schedState{running: true, claimWaiting: true, ownersDirty: true, pending: true}},
+		{name: "owners quiet while a claim waits supersedes once", from: schedState{running: true, claimWaiting: true, ownersDirty: true, pending: true},
+			ev: quietEv("o"), want: noAction, to: schedState{running: true, claimWaiting: true, ownersDirty: true, pending: true}},
 		{name: "owners change does not supersede a rebalance without waiting claims", from: schedState{running: true},
 			ev: evt(evOwnersChanged), want: noAction, to: schedState{running: true, ownersDirty: true}},
 		{name: "owners change while idle waits for the owners to calm", from: schedState{},
@@ -109,9 +112,9 @@ func TestScheduleTransitions(t *testing.T) {
 			to: schedState{suspended: true, pending: true}},
 		{name: "claim waits with clean owners is remembered", from: schedState{running: true},
 			ev: evt(evClaimWaits), want: noAction, to: schedState{running: true, claimWaiting: true}},
-		{name: "claim waits with changed owners supersedes", from: schedState{running: true, ownersDirty: true},
-			ev: evt(evClaimWaits), want: []action{supersedeAct("a claim waits and the owners changed")},
-			to: schedState{running: true, ownersDirty: true, claimWaiting: true, pending: true}},
+		{name: "claim waits with changed owners waits for quiet owners", from: schedState{running: true, ownersDirty: true},
+			ev: evt(evClaimWaits), want: []action{ownersAct("a claim waits and the owners changed")},
+			to: schedState{running: true, ownersDirty: true, claimWaiting: true}},
 		{name: "claim waits again changes nothing", from: schedState{running: true, ownersDirty: true, claimWaiting: true},
 			ev: evt(evClaimWaits), want: noAction, to: schedState{running: true, ownersDirty: true, claimWaiting: true}},
 		{name: "claim wait signal while idle is stale", from: schedState{},
@@ -229,17 +232,20 @@ func TestScheduleSequences(t *testing.T) {
 			{evt(evSilent), []action{cancelAct(true), stopReb, loseAct(true)}},
 			{evt(evSessionExpired), []action{cancelAct(false), loseAct(false)}},
 		}},
-		{name: "sticky: owner changes wait for quiet owners unless a claim waits", steps: []step{
+		{name: "sticky: owner changes wait for quiet owners, and then supersede a waiting claim", steps: []step{
 			{evt(evStart), []action{start}},
 			{evt(evOwnersChanged), noAction}, // remembered
 			{evt(evOwnersChanged), noAction},
-			{evt(evClaimWaits), []action{supersedeAct("a claim waits and the owners changed")}},
+			{evt(evClaimWaits), []action{ownersAct("a claim waits and the owners changed")}},
 			{evt(evClaimWaits), noAction},
+			{quietEv("a claim waits and the owners changed"), []action{supersedeAct("owners quiet while a claim waits", "a claim waits and the owners changed")}},
 			{doneEv([]string{"a"}, context.Canceled), []action{release, syncAct("a"), start}},
 			{evt(evClaimWaits), []action{}}, // a new rebalance: flags were reset
-			{evt(evOwnersChanged), []action{supersedeAct("owners changed while a claim waits")}},
-			{evt(evOwnersChanged), noAction},
-			{doneEv([]string{"a"}, context.Canceled), []action{release, syncAct("a"), start}},
+			{evt(evOwnersChanged), []action{ownersAct("owners changed while a claim waits")}},
+			{evt(evOwnersChanged), []action{ownersAct("owners changed while a claim waits")}},
+			{doneEv([]string{"a"}, nil), []action{release, ownersAct("owners changed during the rebalance"), syncAct("a")}}, // the claim got its partition
+			{quietEv("owners changed while a claim waits", "owners changed during the rebalance"), []action{
+				{kind: actOwnersSettled, reasons: []string{"owners changed while a claim waits", "owners changed during the rebalance"}}, start}},
 			{evt(evOwnersChanged), noAction},
 			{doneEv([]string{"a"}, nil), []action{release, ownersAct("owners changed during the rebalance"), syncAct("a")}},
 			{evt(evOwnersChanged), []action{ownersAct("owners changed")}},

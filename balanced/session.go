@@ -55,6 +55,7 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	go func() { defer wg.Done(); ownersCo.Run(sctx) }()
 	go func() { defer wg.Done(); co.Run(sctx) }()
 	go func() { defer wg.Done(); c.commitLoop(sctx, func() { co.Trigger("commit fenced") }) }()
+	w.prefetched = c.prefetchTopics(sctx, sess) // while the watches are armed
 	w.armSession()
 
 	limit := c.silenceLimit(sess)
@@ -140,7 +141,7 @@ func (l *sessionLoop) do(acts []action) {
 		switch a.kind {
 		case actStartRebalance:
 			drain(c.claimWaits) // a signal of an earlier rebalance
-			l.rcancel = c.startRebalance(l.ctx, l.sess, l.h, l.watches.addTopics, l.results)
+			l.rcancel = c.startRebalance(l.ctx, l.sess, l.h, l.watches, l.results)
 		case actSupersede:
 			c.log.Info("rebalance superseded by a newer trigger", "reasons", a.reasons)
 			c.metrics.superseded.Inc()
@@ -210,20 +211,23 @@ func connectionDropped(err error) bool {
 func (c *Consumer) registerOnce(ctx context.Context, sess *zkwatch.Conn) error {
 	p := idPath(c.cfg.Group, c.memberID)
 	data := registration(c.cfg.Layout, c.cfg.Topics, c.cfg.TopicPattern)
-	// /consumers is shared by every group: world:anyone ALL, as Kafka
-	// leaves it; the group's own znodes get Config.ACL.
-	if err := sess.EnsurePath(ctx, "/consumers", nil); err != nil {
-		return fmt.Errorf("balanced: register: %w", err)
-	}
-	if err := sess.EnsurePath(ctx, idsPath(c.cfg.Group), c.cfg.ACL); err != nil {
-		return fmt.Errorf("balanced: register: %w", err)
-	}
 	deadline := time.Now().Add(2 * c.cfg.SessionTimeout)
+	ensured := false
 	for attempt := 0; ; attempt++ {
+		// The create comes first: the group's directories exist but for
+		// the first member ever, and each check would cost a round trip
+		// on every join's critical path.
 		_, err := sess.Create(ctx, p, data, zkwatch.FlagEphemeral, c.cfg.ACL)
 		if err == nil {
 			c.log.Info("registered", "path", p)
 			return nil
+		}
+		if errors.Is(err, zkwatch.ErrNoNode) && !ensured {
+			ensured = true
+			if err := c.ensureGroupDirs(ctx, sess); err != nil {
+				return fmt.Errorf("balanced: register: %w", err)
+			}
+			continue
 		}
 		if !errors.Is(err, zkwatch.ErrNodeExists) {
 			return fmt.Errorf("balanced: register: %w", err)
@@ -239,6 +243,16 @@ func (c *Consumer) registerOnce(ctx context.Context, sess *zkwatch.Conn) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// ensureGroupDirs creates /consumers and the group's ids directory where
+// missing. /consumers is shared by every group: world:anyone ALL, as Kafka
+// leaves it; the group's own znodes get Config.ACL.
+func (c *Consumer) ensureGroupDirs(ctx context.Context, sess *zkwatch.Conn) error {
+	if err := sess.EnsurePath(ctx, "/consumers", nil); err != nil {
+		return err
+	}
+	return sess.EnsurePath(ctx, idsPath(c.cfg.Group), c.cfg.ACL)
 }
 
 // commitLoop commits marked offsets every CommitInterval. A fenced commit
@@ -288,9 +302,9 @@ func (c *Consumer) commitLoop(ctx context.Context, fenced func()) {
 
 // startRebalance runs one rebalance on its own goroutine, reporting on
 // results; the session loop always receives that result before it returns.
-func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, onTopics func([]string, topicsRead), results chan<- rebalanceResult) context.CancelFunc {
+func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, w *watches, results chan<- rebalanceResult) context.CancelFunc {
 	rctx, cancel := context.WithCancel(ctx)
-	go func() { results <- c.rebalance(rctx, sess, h, onTopics) }()
+	go func() { results <- c.rebalance(rctx, sess, h, w) }()
 	return cancel
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -22,37 +23,87 @@ type view struct {
 	topics []string // sorted topics any member subscribes to that exist
 	// topicZxids are the modification zxids of the topics' registrations read.
 	topicZxids map[string]int64
+	// ownerStats are the stats of owner znodes read with the view (sticky:
+	// all of them; else ours, when we hold few): a revoke's ownership
+	// check takes them instead of reading again (see revokeAll).
+	ownerStats map[string]*zkwatch.Stat
+}
+
+// known is what the session's watches saw last, which a rebalance takes
+// instead of reading it again (a nil list: not known). Every change after
+// that snapshot fires the watch again and triggers another rebalance, so
+// the view is as fresh as one read now would be by the time it matters.
+type known struct {
+	members []string // children of /consumers/<g>/ids, sorted
+	topics  []string // children of /brokers/topics, sorted
 }
 
 // readView reads the group's state. Malformed member registrations and
 // topic registrations are logged and skipped (every zkbalance member skips
 // the same ones, so they still agree); a missing self registration is an
 // error (the caller re-registers).
-func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, error) {
-	ids, _, err := sess.Children(ctx, idsPath(c.cfg.Group))
-	if err != nil {
-		return view{}, fmt.Errorf("read members: %w", err)
-	}
-	slices.Sort(ids)
-	// Registrations already read are taken from the cache; the others are
-	// read concurrently: the requests pipeline on the one connection
-	// instead of paying a round trip each.
-	subs := map[string]subscription{}
-	var unread []string
-	for _, id := range ids {
-		if s, ok := c.regs[id]; ok {
-			subs[id] = s
-		} else {
-			unread = append(unread, id)
+//
+// It waits for as few round trips as it can, since each is on the
+// critical path of every join: the member list comes from the ids watch
+// (kn); the new members' registrations, the registrations of the topics
+// the group is likely to read (those of the known members and our own) and
+// (sticky) their owners directories are read at once; then only what those
+// reads revealed: the owner znodes of directories changed since the last
+// rebalance, and the topics of new subscriptions (rare).
+//
+// prefetched, when not nil, delivers what a read of the likely topics
+// made while the session's watches were armed (the session's first
+// rebalance only): those topics are not read again.
+func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, prefetched <-chan map[string]topicRead) (view, error) {
+	ids := kn.members
+	if ids == nil || !slices.Contains(ids, c.memberID) {
+		var err error
+		if ids, _, err = sess.Children(ctx, idsPath(c.cfg.Group)); err != nil {
+			return view{}, fmt.Errorf("read members: %w", err)
 		}
+		slices.Sort(ids)
 	}
+	subs, unread := cachedRegistrations(c.regs, ids)
+	existing := kn.topics
+	guess := likelyTopics(subs, c.ownSubscription(), existing)
 	paths := make([]string, len(unread))
 	for i, id := range unread {
 		paths[i] = idPath(c.cfg.Group, id)
 	}
-	regs := sess.GetMany(ctx, paths)
+	// Round one: the new registrations beside the likely topics (and our
+	// owner znodes, which a revoke checks before it deletes them).
+	var (
+		regs []zkwatch.GetResult
+		read map[string]topicRead
+		ours map[string]*zkwatch.Stat
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() { regs = sess.GetMany(ctx, paths) })
+	wg.Go(func() {
+		if prefetched != nil {
+			select {
+			case read = <-prefetched:
+			case <-ctx.Done():
+			}
+		}
+		var rest []string
+		for _, t := range guess {
+			if _, ok := read[t]; !ok {
+				rest = append(rest, t)
+			}
+		}
+		more := c.readTopics(ctx, sess, rest, c.owners)
+		if read == nil {
+			read = more
+		} else {
+			maps.Copy(read, more)
+		}
+	})
+	if c.cfg.Assignor != partition.Sticky { // sticky reads every owner znode anyway
+		wg.Go(func() { ours = statOwned(ctx, sess, c.workersSnapshot()) })
+	}
+	wg.Wait()
 	for i, id := range unread {
-		p := paths[i]
 		data, err := regs[i].Data, regs[i].Err
 		if errors.Is(err, zkwatch.ErrNoNode) {
 			continue // left meanwhile; its leave triggers another rebalance
@@ -60,7 +111,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		if err != nil {
 			return view{}, fmt.Errorf("read member: %w", err)
 		}
-		s, err := parseRegistration(p, data)
+		s, err := parseRegistration(paths[i], data)
 		if err != nil {
 			// Not cached: read again next time, in case it is rewritten.
 			c.log.Warn("skipping member with a malformed registration", "err", err)
@@ -70,15 +121,11 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		subs[id] = s
 	}
 	c.regs = subs
-	needTopicList := false
-	for _, s := range subs {
-		needTopicList = needTopicList || s.static == nil
-	}
 	if _, ok := subs[c.memberID]; !ok {
 		return view{}, fmt.Errorf("%w: %s is missing", errNotRegistered, idPath(c.cfg.Group, c.memberID))
 	}
-	var existing []string
-	if needTopicList {
+	if needsTopicList(subs) && existing == nil {
+		var err error
 		if existing, err = sess.ReadTopicNames(ctx); err != nil {
 			return view{}, fmt.Errorf("read topics: %w", err)
 		}
@@ -96,17 +143,25 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 			wanted[t] = true
 		}
 	}
-	v := view{topicZxids: map[string]int64{}}
-	for _, t := range slices.Sorted(maps.Keys(wanted)) {
-		data, st, err := sess.Get(ctx, zkwatch.TopicPath(t))
-		var topic zkwatch.Topic
-		if err == nil {
-			v.topicZxids[t] = st.Mzxid
-			topic, err = zkwatch.ParseTopic(zkwatch.TopicPath(t), data)
+	// Round two, rarely: topics no known member subscribed to.
+	var missing []string
+	for t := range wanted {
+		if _, ok := read[t]; !ok {
+			missing = append(missing, t)
 		}
+	}
+	maps.Copy(read, c.readTopics(ctx, sess, missing, c.owners))
+	v := view{topicZxids: map[string]int64{}}
+	owners := map[string]ownersRead{}
+	for _, t := range slices.Sorted(maps.Keys(wanted)) {
+		r := read[t]
+		err := r.err
 		if errors.Is(err, zkwatch.ErrNoNode) {
 			c.log.Debug("subscribed topic does not exist (yet)", "topic", t)
 			continue
+		}
+		if r.zxid != 0 { // read, if not parsed
+			v.topicZxids[t] = r.zxid
 		}
 		var pe *zkwatch.ParseError
 		if errors.As(err, &pe) {
@@ -120,65 +175,271 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn) (view, erro
 		v.topics = append(v.topics, t)
 		parts := map[int32]int32{}
 		if c.cfg.Layout == LayoutPykafka {
-			leaders, err := sess.ReadLeaders(ctx, topic)
-			if errors.As(err, &pe) && leaders != nil {
-				c.log.Warn("malformed partition state; its leader counts as unknown (-1)", "err", err)
-				c.reportError(ctx, fmt.Errorf("balanced: leaders of %s: %w", t, err))
-			} else if err != nil {
-				return view{}, fmt.Errorf("read leaders: %w", err)
+			if errors.As(r.leadersErr, &pe) && r.leaders != nil {
+				c.log.Warn("malformed partition state; its leader counts as unknown (-1)", "err", r.leadersErr)
+				c.reportError(ctx, fmt.Errorf("balanced: leaders of %s: %w", t, r.leadersErr))
+			} else if r.leadersErr != nil {
+				return view{}, fmt.Errorf("read leaders: %w", r.leadersErr)
 			}
-			parts = leaders
+			parts = r.leaders
 		} else {
-			for _, p := range topic.PartitionIDs() {
+			for _, p := range r.topic.PartitionIDs() {
 				parts[p] = -1
 			}
 		}
 		in.Topics[t] = parts
-	}
-	if c.cfg.Assignor == partition.Sticky {
-		if in.Previous, err = c.readOwners(ctx, sess, v.topics, subs); err != nil {
-			return view{}, err
+		if c.cfg.Assignor == partition.Sticky {
+			if r.owners.err != nil {
+				return view{}, fmt.Errorf("read owners: %w", r.owners.err)
+			}
+			owners[t] = r.owners
 		}
+	}
+	v.ownerStats = ours
+	if c.cfg.Assignor == partition.Sticky {
+		in.Previous = previousOwners(owners, subs)
+		c.owners = owners
+		v.ownerStats = ownerStats(owners)
 	}
 	v.input = in
 	return v, nil
 }
 
-// readOwners maps each owned partition to the member id holding it.
-func (c *Consumer) readOwners(ctx context.Context, sess *zkwatch.Conn, topics []string, members map[string]subscription) (map[TopicPartition]string, error) {
-	out := map[TopicPartition]string{}
+// ownSubscription is our own registration's subscription.
+func (c *Consumer) ownSubscription() subscription {
+	s, _ := parseRegistration("", registration(c.cfg.Layout, c.cfg.Topics, c.cfg.TopicPattern))
+	return s
+}
+
+// cachedRegistrations splits ids into the registrations already read (a
+// new map) and the ids still to read, in the order of ids.
+func cachedRegistrations(cache map[string]subscription, ids []string) (map[string]subscription, []string) {
+	subs := map[string]subscription{}
+	var unread []string
+	for _, id := range ids {
+		if s, ok := cache[id]; ok {
+			subs[id] = s
+		} else {
+			unread = append(unread, id)
+		}
+	}
+	return subs, unread
+}
+
+// likelyTopics are the topics the known subscriptions (and ours) resolve
+// to against existing (patterns resolve to nothing while it is unknown),
+// sorted: those a rebalance reads before it knows the new members'
+// subscriptions.
+func likelyTopics(subs map[string]subscription, own subscription, existing []string) []string {
+	set := map[string]bool{}
+	for _, s := range append(slices.Collect(maps.Values(subs)), own) {
+		for t := range s.topics(existing) {
+			set[t] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// needsTopicList reports whether a subscription is a pattern, which only
+// the list of existing topics resolves.
+func needsTopicList(subs map[string]subscription) bool {
+	for _, s := range subs {
+		if s.static == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// topicRead is what readTopics read of one topic.
+type topicRead struct {
+	topic zkwatch.Topic
+	zxid  int64 // the registration's modification zxid
+	err   error // reading or parsing the registration
+	// leaders (pykafka layout): each partition's leader, as ReadLeaders.
+	leaders    map[int32]int32
+	leadersErr error
+	owners     ownersRead // sticky
+}
+
+// readTopics reads each topic's registration (and, in the pykafka layout,
+// its partitions' leaders) and, for the sticky assignor, its owners
+// directory (unless unchanged since cache), all topics and both reads at
+// once.
+func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []string, cache map[string]ownersRead) map[string]topicRead {
+	out := make(map[string]topicRead, len(topics))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, t := range topics {
-		names, _, err := sess.Children(ctx, ownersPath(c.cfg.Group, t))
-		if errors.Is(err, zkwatch.ErrNoNode) {
+		var r topicRead
+		var inner sync.WaitGroup
+		inner.Go(func() {
+			p := zkwatch.TopicPath(t)
+			data, st, err := sess.Get(ctx, p)
+			if err == nil {
+				r.zxid = st.Mzxid
+				r.topic, err = zkwatch.ParseTopic(p, data)
+			}
+			r.err = err
+			if err == nil && c.cfg.Layout == LayoutPykafka {
+				r.leaders, r.leadersErr = sess.ReadLeaders(ctx, r.topic)
+			}
+		})
+		if c.cfg.Assignor == partition.Sticky {
+			cached := cache[t]
+			inner.Go(func() { r.owners = readOwnersDir(ctx, sess, ownersPath(c.cfg.Group, t), cached) })
+		}
+		wg.Go(func() {
+			inner.Wait()
+			mu.Lock()
+			out[t] = r
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// ownersRead is one owners directory as read: its stat and, in the order
+// of its children, each owner znode's partition, value and stat.
+type ownersRead struct {
+	dir     *zkwatch.Stat // nil: the directory does not exist
+	entries []ownerEntry
+	err     error
+}
+
+// ownerEntry is one owner znode.
+type ownerEntry struct {
+	path      string
+	partition int32
+	value     string
+	stat      *zkwatch.Stat
+}
+
+// unchanged reports whether dir is the directory cached was read from,
+// with the same children: same creation zxid and same zxid of the last
+// child created or deleted. Owner znodes are never rewritten (every
+// implementation creates and deletes them only), so their values are then
+// the cached ones too.
+func (o ownersRead) unchanged(dir *zkwatch.Stat) bool {
+	return o.err == nil && o.dir != nil && dir != nil && o.dir.Czxid == dir.Czxid && o.dir.Pzxid == dir.Pzxid
+}
+
+// readOwnersDir lists the owners directory dir and reads its owner znodes,
+// unless cached is the same directory unchanged: then its values stand.
+func readOwnersDir(ctx context.Context, sess *zkwatch.Conn, dir string, cached ownersRead) ownersRead {
+	names, st, err := sess.Children(ctx, dir)
+	if errors.Is(err, zkwatch.ErrNoNode) {
+		return ownersRead{}
+	}
+	if err != nil {
+		return ownersRead{err: err}
+	}
+	if cached.unchanged(st) {
+		return cached
+	}
+	var parts []int32
+	var paths []string
+	for _, n := range names {
+		if p, ok := parseOwnerName(n); ok {
+			parts = append(parts, p)
+			paths = append(paths, dir+"/"+n)
+		}
+	}
+	out := ownersRead{dir: st}
+	for i, r := range sess.GetMany(ctx, paths) {
+		if errors.Is(r.Err, zkwatch.ErrNoNode) {
+			// Deleted since the listing: the directory changed, so a later
+			// read does not take this one for unchanged.
+			out.dir = nil
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("read owners: %w", err)
+		if r.Err != nil {
+			return ownersRead{err: fmt.Errorf("read owner: %w", r.Err)}
 		}
-		var parts []int32
-		var paths []string
-		for _, n := range names {
-			if p, ok := parseOwnerName(n); ok {
-				parts = append(parts, p)
-				paths = append(paths, ownersPath(c.cfg.Group, t)+"/"+n)
-			}
-		}
-		for i, r := range sess.GetMany(ctx, paths) {
-			p := parts[i]
-			if errors.Is(r.Err, zkwatch.ErrNoNode) {
-				continue
-			}
-			if r.Err != nil {
-				return nil, fmt.Errorf("read owner: %w", r.Err)
-			}
-			owner := string(r.Data)
+		out.entries = append(out.entries, ownerEntry{path: paths[i], partition: parts[i], value: string(r.Data), stat: r.Stat})
+	}
+	return out
+}
+
+// previousOwners maps each owned partition to the member id holding it: an
+// owner value that is not a member id but a thread id "<member>-<n>" of
+// the Scala layout counts as that member.
+func previousOwners(owners map[string]ownersRead, members map[string]subscription) map[TopicPartition]string {
+	out := map[TopicPartition]string{}
+	for t, o := range owners {
+		for _, e := range o.entries {
+			owner := e.value
 			if _, ok := members[owner]; !ok {
 				if m, _, ok := partition.SplitThreadID(owner); ok {
 					owner = m
 				}
 			}
-			out[TopicPartition{Topic: t, Partition: p}] = owner
+			out[TopicPartition{Topic: t, Partition: e.partition}] = owner
 		}
 	}
-	return out, nil
+	return out
+}
+
+// ownerStats maps each owner znode of owners (what the sticky view read)
+// to its stat, for the release's ownership check; nil without any.
+func ownerStats(owners map[string]ownersRead) map[string]*zkwatch.Stat {
+	var out map[string]*zkwatch.Stat
+	for _, o := range owners {
+		for _, e := range o.entries {
+			if out == nil {
+				out = map[string]*zkwatch.Stat{}
+			}
+			out[e.path] = e.stat
+		}
+	}
+	return out
+}
+
+// maxOwnedStats bounds the owner znodes statOwned reads: one wave of
+// pipelined requests (GetMany's bound). A member holding more checks them
+// when it revokes them, as every caller but a rebalance does.
+const maxOwnedStats = 256
+
+// statOwned reads the stats of the owner znodes (and mirrors) of the
+// workers that hold them in sess's session, unless there are more than
+// maxOwnedStats; a znode found missing is left out.
+func statOwned(ctx context.Context, sess *zkwatch.Conn, ws map[TopicPartition]*worker) map[string]*zkwatch.Stat {
+	var paths []string
+	for _, w := range ws {
+		if w.fence.Conn == sess && w.claim.Session == sess.SessionID() {
+			paths = append(paths, w.claim.Path)
+			paths = append(paths, w.claim.Also...)
+		}
+	}
+	if len(paths) == 0 || len(paths) > maxOwnedStats {
+		return nil
+	}
+	out := make(map[string]*zkwatch.Stat, len(paths))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range paths {
+		wg.Go(func() {
+			if ok, st, err := sess.Exists(ctx, p); err == nil && ok {
+				mu.Lock()
+				out[p] = st
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// prefetchTopics starts reading the topics this member subscribes to (and
+// the known members do), as a session's first rebalance would, while the
+// session's watches are armed: the rebalance's first round of reads then
+// needs only the members' registrations. The read ends with ctx; its
+// result is sent once on the returned channel (buffered).
+func (c *Consumer) prefetchTopics(ctx context.Context, sess *zkwatch.Conn) <-chan map[string]topicRead {
+	topics := likelyTopics(c.regs, c.ownSubscription(), nil)
+	cache := maps.Clone(c.owners)
+	out := make(chan map[string]topicRead, 1)
+	go func() { out <- c.readTopics(ctx, sess, topics, cache) }() // ends with ctx: every read does
+	return out
 }

@@ -3,7 +3,9 @@ package balanced
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
@@ -54,6 +56,18 @@ type watches struct {
 
 	mu     sync.Mutex // the rebalance goroutine adds topic watches too (addTopics)
 	topics map[string]*topicWatch
+
+	// prefetched is the session's first rebalance's read of its likely
+	// topics (see Consumer.prefetchTopics), taken once (takePrefetched).
+	prefetched <-chan map[string]topicRead
+
+	knownMu sync.Mutex
+	known   known // the session watches' last snapshots (see latest)
+	// pending: a change of the members (topics) was notified and its
+	// snapshot is being read; knownCh is closed (and replaced) whenever a
+	// snapshot is remembered.
+	membersPending, topicsPending bool
+	knownCh                       chan struct{}
 }
 
 // topicWatch is the watches of one group topic.
@@ -79,10 +93,109 @@ func (w *watches) wait() { w.wg.Wait() }
 func (w *watches) armSession() {
 	var armed sync.WaitGroup
 	armed.Add(3)
-	w.run(w.sess.WatchChildren(w.ctx, idsPath(w.group)), &armed, nil, w.fire("members changed"))
+	members := func() (*bool, *[]string) { return &w.membersPending, &w.known.members }
+	topics := func() (*bool, *[]string) { return &w.topicsPending, &w.known.topics }
+	// The members and topics watches trigger as soon as ZooKeeper notifies
+	// a change, so the coalescer's quiet period runs while the new
+	// children are read; the rebalance then waits for them (latest).
+	w.run(w.sess.WatchChildrenNotify(w.ctx, idsPath(w.group), w.notified(members, "members changed"), w.remember(members)),
+		&armed, notNotified, w.fire("members changed"))
 	w.run(w.sess.WatchChildren(w.ctx, zkwatch.BrokerIDsPath), &armed, nil, w.fire("brokers changed"))
-	w.run(w.sess.WatchChildren(w.ctx, zkwatch.BrokerTopicsPath), &armed, nil, w.fire("topics changed"))
+	w.run(w.sess.WatchChildrenNotify(w.ctx, zkwatch.BrokerTopicsPath, w.notified(topics, "topics changed"), w.remember(topics)),
+		&armed, notNotified, w.fire("topics changed"))
 	armed.Wait()
+}
+
+// takePrefetched returns the prefetched topics' channel the first time,
+// nil afterwards. Only the rebalance goroutine (one at a time) calls it.
+func (w *watches) takePrefetched() <-chan map[string]topicRead {
+	ch := w.prefetched
+	w.prefetched = nil
+	return ch
+}
+
+// notNotified passes the snapshots whose change was not notified (and
+// triggered) already.
+func notNotified(s zkwatch.Snapshot) bool { return !s.Notified }
+
+// knownField picks one list of w.known and its pending flag (to be used
+// with knownMu held).
+type knownField func() (pending *bool, list *[]string)
+
+// pendingWait bounds latest's wait for a notified change's snapshot; after
+// it the rebalance reads for itself.
+const pendingWait = 2 * time.Second
+
+// latest is what the session watches saw last: the rebalance takes it
+// instead of reading the same again (a round trip on a join's critical
+// path). A snapshot is remembered before it triggers anything, and a
+// notified change that is still being read is waited for (at most
+// pendingWait, then that list is left unknown), so a rebalance triggered
+// by a change sees at least that change.
+func (w *watches) latest(ctx context.Context) known {
+	t := time.NewTimer(pendingWait)
+	defer t.Stop()
+	for {
+		w.knownMu.Lock()
+		k, mp, tp := w.known, w.membersPending, w.topicsPending
+		if w.knownCh == nil {
+			w.knownCh = make(chan struct{})
+		}
+		ch := w.knownCh
+		w.knownMu.Unlock()
+		if !mp && !tp {
+			return k
+		}
+		select {
+		case <-ch:
+			continue
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		if mp {
+			k.members = nil
+		}
+		if tp {
+			k.topics = nil
+		}
+		return k
+	}
+}
+
+// notified is the changed func of a watch whose snapshots remember keeps:
+// it marks field pending and triggers a rebalance (reason).
+func (w *watches) notified(field knownField, reason string) func() {
+	return func() {
+		w.knownMu.Lock()
+		pending, _ := field()
+		*pending = true
+		w.knownMu.Unlock()
+		w.trigger(reason)
+	}
+}
+
+// remember is the seen func of a watch: it keeps every snapshot's
+// children in field (nil when the snapshot failed or the znode is missing:
+// the rebalance then reads for itself) and ends field's pending state. It
+// runs on the watch's goroutine, in order with notified.
+func (w *watches) remember(field knownField) func(zkwatch.Snapshot) {
+	return func(s zkwatch.Snapshot) {
+		var l []string
+		if s.Err == nil && s.Exists {
+			l = slices.Clone(s.Children)
+			if l == nil {
+				l = []string{}
+			}
+		}
+		w.knownMu.Lock()
+		pending, list := field()
+		*list, *pending = l, false
+		if w.knownCh != nil {
+			close(w.knownCh)
+			w.knownCh = nil
+		}
+		w.knownMu.Unlock()
+	}
 }
 
 // addTopics watches topics (those not watched yet), and in the pykafka
@@ -149,14 +262,16 @@ func (w *watches) fire(reason string) func() {
 
 // run calls fire on every snapshot of ch, on a goroutine of its own. With
 // armed set, the first snapshot only marks armed done (as does the end of
-// ch before any snapshot). With a filter (and no armed), a snapshot fires
-// only if the filter says so; the filter runs on that goroutine only.
+// ch before any snapshot). With a filter, a snapshot fires only if the
+// filter says so; the filter sees every snapshot (the first one too), on
+// that goroutine only.
 func (w *watches) run(ch <-chan zkwatch.Snapshot, armed *sync.WaitGroup, filter func(zkwatch.Snapshot) bool, fire func()) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		first := true
 		for snap := range ch {
+			pass := filter == nil || filter(snap)
 			if first {
 				first = false
 				if armed != nil {
@@ -164,7 +279,7 @@ func (w *watches) run(ch <-chan zkwatch.Snapshot, armed *sync.WaitGroup, filter 
 					continue
 				}
 			}
-			if filter != nil && !filter(snap) {
+			if !pass {
 				continue
 			}
 			fire()

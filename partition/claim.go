@@ -32,6 +32,18 @@ type Claim struct {
 	// with the same value, and released with it (pykafka's Python 3 path
 	// beside its Python 2 one). Usually empty.
 	Also []string
+	// After is the read of Claimer.ReadAfter sent right behind the create
+	// that took Path, so that it saw the state just after the claim; nil
+	// when it was not read (no ReadAfter, a claim with mirrors, or an owner
+	// znode found already ours).
+	After *Read
+}
+
+// Read is the result of reading one znode.
+type Read struct {
+	// Path is the znode read (relative to the chroot).
+	Path string
+	zkwatch.GetResult
 }
 
 // Claimer creates ephemeral owner znodes, retrying with backoff while
@@ -48,36 +60,63 @@ type Claimer struct {
 	OnRetry func(path string, attempt int, holder []byte)
 	// ACL for created znodes (nil: world all).
 	ACL []zkwatch.ACL
+	// ReadAfter, if set, is a znode read in the same round trip as the
+	// create that takes the owner znode, right behind it (Claim.After):
+	// the partition's committed offset, which the new owner needs next.
+	// ZooKeeper answers a session's requests in order, so the read sees
+	// every write that came before the claim, the previous owner's final
+	// commit included.
+	ReadAfter string
 }
 
 // Claim creates the ephemeral owner znode p with value, creating missing
 // parents; with also, the mirror znodes are created in the same
 // transaction, so that either all are ours or none is. While one of them
 // exists and is not ours it retries until ctx is done, each retry as soon as
-// the holder deletes that znode (a watch) and at the latest after the
-// backoff delay; it never gives up by itself. When ctx ends first, the error
-// wraps ErrOwned (if a holder was seen) and the context's cause, and a
-// create of ours that may have landed meanwhile is removed.
+// the holder deletes that znode (a watch armed by the read that found it
+// held) and at the latest after the backoff delay; it never gives up by
+// itself. When ctx ends first, the error wraps ErrOwned (if a holder was
+// seen) and the context's cause, and a create of ours that may have landed
+// meanwhile is removed.
+//
+// Round trips: a free partition takes two (read, create), a held one
+// after its release one more than the release's notification (the create,
+// sent as soon as the deletion is seen, without reading again).
 func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...string) (Claim, error) {
 	paths := append([]string{p}, also...)
+	deleted := false // paths[0] was just seen deleted: create without looking
 	for attempt := 0; ; {
-		// Look before writing: a create that fails is still a write ZooKeeper
-		// must log, and it would queue our session's reads behind it.
-		held, holder, missing, version, err := c.look(ctx, paths, value)
-		if err != nil {
-			return Claim{}, c.abandon(ctx, paths, value, err)
+		var (
+			held    string
+			holder  []byte
+			missing []string
+			version int32
+			gone    <-chan zkwatch.Event
+			err     error
+		)
+		if deleted && len(paths) == 1 {
+			missing = paths
+		} else {
+			// Look before writing: a create that fails is still a write
+			// ZooKeeper must log, and it would queue our session's reads
+			// behind it.
+			held, holder, missing, version, gone, err = c.look(ctx, paths, value)
+			if err != nil {
+				return Claim{}, c.abandon(ctx, paths, value, err)
+			}
 		}
+		deleted = false
 		if held == "" {
 			if len(missing) == 0 {
 				return Claim{Path: p, Version: version, Session: c.Conn.SessionID(), Also: also}, nil
 			}
-			err := c.create(ctx, missing, value)
+			after, err := c.create(ctx, missing, value)
 			switch {
 			case err == nil:
 				if missing[0] == p {
 					version = 0
 				}
-				return Claim{Path: p, Version: version, Session: c.Conn.SessionID(), Also: also}, nil
+				return Claim{Path: p, Version: version, Session: c.Conn.SessionID(), Also: also, After: after}, nil
 			case errors.Is(err, zkwatch.ErrNoNode):
 				for _, q := range missing {
 					if err := c.Conn.EnsurePath(ctx, path.Dir(q), c.ACL); err != nil {
@@ -91,23 +130,17 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 				return Claim{}, c.abandon(ctx, paths, value, err)
 			}
 		}
-		// Wait for the holder's release (a watch) but no longer than the
-		// backoff delay, then look again.
-		exists, _, gone, err := c.Conn.ExistsW(ctx, held)
-		if err != nil {
-			return Claim{}, c.abandon(ctx, paths, value, err)
-		}
-		if !exists {
-			continue
-		}
+		// Wait for the holder's release (the watch the look armed) but no
+		// longer than the backoff delay, then look again.
 		if c.OnRetry != nil {
 			c.OnRetry(held, attempt, holder)
 		}
 		t := time.NewTimer(c.Backoff.Delay(attempt, rand.Float64()))
 		select {
 		case <-t.C:
-		case <-gone:
+		case ev, ok := <-gone:
 			t.Stop()
+			deleted = ok && ev.Type == zkwatch.EventNodeDeleted && held == p
 		case <-ctx.Done():
 			t.Stop()
 			return Claim{}, c.abandon(ctx, paths, value, fmt.Errorf("%w (held by %q): %w", ErrOwned, holder, context.Cause(ctx)))
@@ -116,40 +149,49 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 	}
 }
 
-// look reads paths: the first one held by someone else ("") and its value,
-// the ones missing, and the version of paths[0] if it is ours.
-func (c Claimer) look(ctx context.Context, paths []string, value []byte) (held string, holder []byte, missing []string, version int32, err error) {
+// look reads paths: the first one held by someone else ("") with its value
+// and a watch on it (gone), the ones missing, and the version of paths[0]
+// if it is ours.
+func (c Claimer) look(ctx context.Context, paths []string, value []byte) (held string, holder []byte, missing []string, version int32, gone <-chan zkwatch.Event, err error) {
 	for i, q := range paths {
-		data, st, err := c.Conn.Get(ctx, q)
+		data, st, ev, err := c.Conn.GetW(ctx, q)
 		if errors.Is(err, zkwatch.ErrNoNode) {
 			missing = append(missing, q)
 			continue
 		}
 		if err != nil {
-			return "", nil, nil, 0, err
+			return "", nil, nil, 0, nil, err
 		}
 		if st.EphemeralOwner != c.Conn.SessionID() || !bytes.Equal(data, value) {
-			return q, data, nil, 0, nil
+			return q, data, nil, 0, ev, nil
 		}
 		if i == 0 {
 			version = st.Version
 		}
 	}
-	return "", nil, missing, version, nil
+	return "", nil, missing, version, nil, nil
 }
 
-// create creates the ephemeral znodes, in one transaction if more than one.
-func (c Claimer) create(ctx context.Context, paths []string, value []byte) error {
+// create creates the ephemeral znodes, in one transaction if more than one;
+// a single create carries the ReadAfter read behind it.
+func (c Claimer) create(ctx context.Context, paths []string, value []byte) (*Read, error) {
 	if len(paths) == 1 {
-		_, err := c.Conn.Create(ctx, paths[0], value, zkwatch.FlagEphemeral, c.ACL)
-		return err
+		if c.ReadAfter == "" {
+			_, err := c.Conn.Create(ctx, paths[0], value, zkwatch.FlagEphemeral, c.ACL)
+			return nil, err
+		}
+		_, got, err := c.Conn.CreateThenGet(ctx, paths[0], value, zkwatch.FlagEphemeral, c.ACL, c.ReadAfter)
+		if err != nil {
+			return nil, err
+		}
+		return &Read{Path: c.ReadAfter, GetResult: got}, nil
 	}
 	ops := make([]any, len(paths))
 	for i, q := range paths {
 		ops[i] = &zkwatch.CreateRequest{Path: q, Data: value, Flags: zkwatch.FlagEphemeral, Acl: c.ACL}
 	}
 	_, err := c.Conn.Multi(ctx, ops...)
-	return err
+	return nil, err
 }
 
 // abandon removes creates of ours that may have been applied although their
@@ -186,39 +228,73 @@ const maxMultiOps = 1000
 // syncs. A claim's mirrors are deleted in one transaction with it. The
 // result has one error (or nil) per claim.
 func ReleaseAll(ctx context.Context, conn *zkwatch.Conn, claims []Claim) []error {
-	errs := make([]error, len(claims))
-	dels := make([][]*zkwatch.DeleteRequest, len(claims))
+	return CheckReleases(ctx, conn, claims, nil).Delete(ctx)
+}
+
+// Releases are claims of one session checked for release (CheckReleases),
+// to be deleted (Delete).
+type Releases struct {
+	conn   *zkwatch.Conn
+	claims []Claim
+	dels   [][]*zkwatch.DeleteRequest
+	errs   []error
+}
+
+// CheckReleases is ReleaseAll's first phase: it checks that each claim's
+// znodes (and mirrors) still belong to the claiming session, reading their
+// stats at once, except those known already holds (znode path -> stat as
+// read recently, e.g. by the rebalance that revokes them: nil or missing
+// entries are read). A caller may run it while it does something else
+// before the deletes (the final commits): the check and the delete are
+// never atomic, the check only narrows the time in which a znode deleted
+// by a third party and created again by another member could be taken for
+// ours.
+func CheckReleases(ctx context.Context, conn *zkwatch.Conn, claims []Claim, known map[string]*zkwatch.Stat) *Releases {
+	r := &Releases{conn: conn, claims: claims, dels: make([][]*zkwatch.DeleteRequest, len(claims)), errs: make([]error, len(claims))}
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i, cl := range claims {
-		wg.Go(func() {
-			var mu sync.Mutex
-			var inner sync.WaitGroup
-			for j, p := range append([]string{cl.Path}, cl.Also...) {
-				inner.Go(func() {
-					ok, st, err := conn.Exists(ctx, p)
-					mu.Lock()
-					defer mu.Unlock()
-					switch {
-					case err != nil:
-						errs[i] = errors.Join(errs[i], fmt.Errorf("release %s: %w", p, err))
-					case !ok:
-					case st.EphemeralOwner != cl.Session || cl.Session != conn.SessionID():
-						if j == 0 {
-							errs[i] = errors.Join(errs[i], fmt.Errorf("release %s: %w", p, ErrNotHeld))
-						}
-					default:
-						v := cl.Version
-						if j > 0 {
-							v = st.Version
-						}
-						dels[i] = append(dels[i], &zkwatch.DeleteRequest{Path: p, Version: v})
+		for j, p := range append([]string{cl.Path}, cl.Also...) {
+			wg.Go(func() {
+				ok, st := true, known[p]
+				var err error
+				if st == nil {
+					ok, st, err = conn.Exists(ctx, p)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					r.errs[i] = errors.Join(r.errs[i], fmt.Errorf("release %s: %w", p, err))
+				case !ok:
+				case st.EphemeralOwner != cl.Session || cl.Session != conn.SessionID():
+					if j == 0 {
+						r.errs[i] = errors.Join(r.errs[i], fmt.Errorf("release %s: %w", p, ErrNotHeld))
 					}
-				})
-			}
-			inner.Wait()
-		})
+				default:
+					v := cl.Version
+					if j > 0 {
+						v = st.Version
+					}
+					r.dels[i] = append(r.dels[i], &zkwatch.DeleteRequest{Path: p, Version: v})
+				}
+			})
+		}
 	}
 	wg.Wait()
+	return r
+}
+
+// Claims are the claims checked.
+func (r *Releases) Claims() []Claim { return r.claims }
+
+// Delete is ReleaseAll's second phase: it deletes the znodes found ours,
+// with their versions, all in one transaction; if that fails (a znode
+// changed since the check), none is applied and each claim is released on
+// its own. It returns one error (or nil) per claim, the check's included.
+func (r *Releases) Delete(ctx context.Context) []error {
+	conn, claims, dels, errs := r.conn, r.claims, r.dels, r.errs
+	var wg sync.WaitGroup
 	// Every delete in one transaction: one request and one log entry for
 	// ZooKeeper instead of one each. If any fails (a znode changed since
 	// the check), none is applied and each claim is released on its own.

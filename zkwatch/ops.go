@@ -266,3 +266,50 @@ func (c *Conn) ExistsW(ctx context.Context, p string) (bool, *Stat, <-chan Event
 	}
 	return v.ok, v.s, v.ev, nil
 }
+
+// GetW reads a znode's data and stat and arms a one-shot watch that fires
+// on its deletion or a change of its data. The channel gets one event (or
+// is closed unfired when the connection ends). A missing znode is an error
+// wrapping ErrNoNode, and then no watch is armed.
+func (c *Conn) GetW(ctx context.Context, p string) ([]byte, *Stat, <-chan Event, error) {
+	type r struct {
+		b  []byte
+		s  stat
+		ev <-chan Event
+	}
+	v, err := do(ctx, c, func(z *zk.Conn) (r, error) { b, s, ev, err := z.GetW(c.abs(p)); return r{b, s, ev}, err })
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("zkwatch: get %s: %w", p, err)
+	}
+	return v.b, v.s, v.ev, nil
+}
+
+// CreateThenGet creates a znode as Create does and reads getPath right
+// behind it, in one round trip: the read is sent without waiting for the
+// create's answer, and ZooKeeper answers a session's requests in order, so
+// it sees the state just after the create. The read's result is returned
+// whether or not the create succeeded (unless the request could not be
+// sent at all); err is the create's.
+func (c *Conn) CreateThenGet(ctx context.Context, p string, data []byte, flags int32, acl []ACL, getPath string) (string, GetResult, error) {
+	if acl == nil {
+		acl = zk.WorldACL(zk.PermAll)
+	}
+	type r struct {
+		path string
+		get  GetResult
+	}
+	v, err := do(ctx, c, func(z *zk.Conn) (r, error) {
+		created, err, data, st, gerr := z.CreateThenGet(c.abs(p), data, flags, acl, c.abs(getPath))
+		if gerr != nil {
+			gerr = fmt.Errorf("zkwatch: get %s: %w", getPath, gerr)
+		}
+		return r{created, GetResult{Data: data, Stat: st, Err: gerr}}, err
+	})
+	if err != nil {
+		if v.get.Err == nil && v.get.Stat == nil {
+			v.get.Err = fmt.Errorf("zkwatch: get %s: %w", getPath, err)
+		}
+		return "", v.get, fmt.Errorf("zkwatch: create %s: %w", p, err)
+	}
+	return c.rel(v.path), v.get, nil
+}

@@ -23,24 +23,36 @@ func (c *Conn) ReadBroker(ctx context.Context, id int32) (Broker, error) {
 // ReadBrokers reads every registered broker, sorted by id. A broker whose
 // registration vanishes between the listing and the read is left out; one
 // that fails to parse is left out and reported in the returned error (joined,
-// each naming its path) while the others are still returned.
+// each naming its path) while the others are still returned. The
+// registrations are read concurrently (GetMany): two round trips in all,
+// however many brokers there are.
 func (c *Conn) ReadBrokers(ctx context.Context) ([]Broker, error) {
-	ids, _, err := c.Children(ctx, BrokerIDsPath)
+	names, _, err := c.Children(ctx, BrokerIDsPath)
 	if err != nil {
 		return nil, err
 	}
-	var out []Broker
-	var errs []error
-	for _, s := range ids {
+	var (
+		out   []Broker
+		errs  []error
+		paths []string
+	)
+	for _, s := range names {
 		id, err := strconv.ParseInt(s, 10, 32)
 		if err != nil || strconv.FormatInt(id, 10) != s {
 			errs = append(errs, &ParseError{Path: BrokerIDsPath + "/" + s, Err: fmt.Errorf("broker id %q is not an int32", s)})
 			continue
 		}
-		b, err := c.ReadBroker(ctx, int32(id))
-		if errors.Is(err, zk.ErrNoNode) {
+		paths = append(paths, BrokerPath(int32(id)))
+	}
+	for i, r := range c.GetMany(ctx, paths) {
+		if errors.Is(r.Err, zk.ErrNoNode) {
 			continue
 		}
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+			continue
+		}
+		b, err := ParseBroker(paths[i], r.Data)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -24,6 +24,10 @@ type Snapshot struct {
 	Stat *Stat
 	// SessionID is the session the snapshot was read in.
 	SessionID int64
+	// Notified is set when the change this snapshot shows was announced
+	// to the watch's changed func (WatchChildrenNotify) before it was
+	// read.
+	Notified bool
 	// Err is set when the read failed with an error that retrying is unlikely
 	// to fix quickly (e.g. no auth); the watch keeps retrying with backoff.
 	// Connection loss and session expiry are not reported here: the watch
@@ -45,21 +49,39 @@ const (
 // re-arms on the new session after an expiry. The channel is closed when ctx
 // is done or the Conn is closed; ctx owns the goroutine behind it.
 func (c *Conn) WatchChildren(ctx context.Context, p string) <-chan Snapshot {
-	return c.watch(ctx, p, watchChildren)
+	return c.watch(ctx, p, watchChildren, nil)
+}
+
+// WatchChildrenNotify is WatchChildren that also calls changed as soon as
+// ZooKeeper notifies a change, before the new children are read (a caller
+// can start what takes a while, such as waiting for a burst of changes to
+// end, while the read is under way; the snapshot read next has Notified
+// set), and seen with every snapshot just before it is delivered. Both
+// are called on the watch's goroutine, in the order things happen, and
+// must not block.
+func (c *Conn) WatchChildrenNotify(ctx context.Context, p string, changed func(), seen func(Snapshot)) <-chan Snapshot {
+	return c.watch(ctx, p, watchChildren, &notify{changed: changed, seen: seen})
+}
+
+// notify is WatchChildrenNotify's callbacks.
+type notify struct {
+	changed func()
+	seen    func(Snapshot)
 }
 
 // WatchData watches the data of p, with the same delivery rules as
 // WatchChildren. A missing znode is delivered as Exists=false and watched
 // for creation.
 func (c *Conn) WatchData(ctx context.Context, p string) <-chan Snapshot {
-	return c.watch(ctx, p, watchData)
+	return c.watch(ctx, p, watchData, nil)
 }
 
-func (c *Conn) watch(ctx context.Context, p string, kind watchKind) <-chan Snapshot {
+func (c *Conn) watch(ctx context.Context, p string, kind watchKind, n *notify) <-chan Snapshot {
 	out := make(chan Snapshot, 1)
 	go func() {
 		defer close(out)
 		backoff := retryBackoff{min: 100 * time.Millisecond, max: 2 * time.Second}
+		notified := false // a change was announced to changed and not read yet
 		for {
 			if err := c.WaitSession(ctx); err != nil {
 				return
@@ -71,7 +93,11 @@ func (c *Conn) watch(ctx context.Context, p string, kind watchKind) <-chan Snaps
 				}
 				if !transient(err) {
 					c.log.Warn("zkwatch: watch read failed", "path", p, "err", err)
-					deliver(out, Snapshot{Path: p, Err: err, SessionID: c.SessionID()})
+					es := Snapshot{Path: p, Err: err, SessionID: c.SessionID()}
+					if n != nil {
+						n.seen(es)
+					}
+					deliver(out, es)
 				} else {
 					c.log.Debug("zkwatch: watch read retry", "path", p, "err", err)
 				}
@@ -81,11 +107,19 @@ func (c *Conn) watch(ctx context.Context, p string, kind watchKind) <-chan Snaps
 				continue
 			}
 			backoff.reset()
+			snap.Notified, notified = notified, false
+			if n != nil {
+				n.seen(snap)
+			}
 			deliver(out, snap)
 			select {
 			case e, ok := <-ev:
-				if ok && e.Type == zk.EventNotWatching {
+				switch {
+				case ok && e.Type == zk.EventNotWatching:
 					c.log.Debug("zkwatch: watch dropped, re-arming", "path", p, "err", e.Err)
+				case ok && n != nil:
+					notified = true
+					n.changed()
 				}
 			case <-ctx.Done():
 				return

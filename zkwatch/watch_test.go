@@ -223,3 +223,40 @@ func TestOneSessionConnEndsAtExpiry(t *testing.T) {
 		t.Fatal("a OneSession conn opened a new session")
 	}
 }
+
+// TestWatchChildrenNotify: changed comes before the snapshot it announces,
+// which is Notified; seen sees every snapshot, in order.
+func TestWatchChildrenNotify(t *testing.T) {
+	shared.Get(t)
+	ctx := testCtx(t, time.Minute)
+	c := dial(t, "/zkw-notify", zkwatch.Config{})
+	if err := c.EnsurePath(ctx, "/ids", nil); err != nil {
+		t.Fatal(err)
+	}
+	log := make(chan string, 16)
+	w := c.WatchChildrenNotify(ctx, "/ids", func() { log <- "changed" }, func(s zkwatch.Snapshot) {
+		log <- fmt.Sprintf("seen %v %v", s.Children, s.Notified)
+	})
+	first := next(t, w, 10*time.Second, "empty", func(s zkwatch.Snapshot) bool { return s.Exists && len(s.Children) == 0 })
+	if first.Notified {
+		t.Fatal("the first snapshot is not a notified change")
+	}
+	if _, err := c.Create(ctx, "/ids/a", nil, zkwatch.FlagEphemeral, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := next(t, w, 10*time.Second, "a", func(s zkwatch.Snapshot) bool { return slices.Equal(s.Children, []string{"a"}) })
+	if !s.Notified {
+		t.Fatal("the snapshot after a change is Notified")
+	}
+	want := []string{"seen [] false", "changed", "seen [a] true"}
+	for i, w := range want {
+		select {
+		case got := <-log:
+			if got != w {
+				t.Fatalf("call %d: %q, want %q", i, got, w)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call %d: none, want %q", i, w)
+		}
+	}
+}

@@ -61,6 +61,17 @@ const (
 	PermAll    = zk.PermAll
 )
 
+// EventType is the kind of a watch event (Event.Type).
+type EventType = zk.EventType
+
+// Watch event types callers branch on.
+const (
+	EventNodeCreated         = zk.EventNodeCreated
+	EventNodeDeleted         = zk.EventNodeDeleted
+	EventNodeDataChanged     = zk.EventNodeDataChanged
+	EventNodeChildrenChanged = zk.EventNodeChildrenChanged
+)
+
 // Errors of the ZooKeeper server and client that callers branch on with
 // errors.Is; Conn's methods wrap them.
 var (
