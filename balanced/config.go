@@ -193,8 +193,12 @@ type Config struct {
 	// Sarama is the base client config for fetching (copied; the consumer
 	// sets what it needs). Default sarama.NewConfig() with Version 2.1,
 	// Consumer.MaxWaitTime 100ms (newly assigned partitions start fetching
-	// only between fetch requests) and ChannelBufferSize 64 (memory per
-	// owned partition).
+	// only between fetch requests), ChannelBufferSize 64 (memory per
+	// owned partition) and a MetricRegistry that keeps nothing: sarama's
+	// go-metrics (request rates and sizes, fetch batch sizes) cost a
+	// registry lookup and a histogram update per partition in every fetch
+	// response, and the consumer exports its own metrics instead. Set
+	// Sarama, with a registry of yours, to keep them.
 	Sarama *sarama.Config
 	// ZooKeeperDialer, when set, opens ZooKeeper TCP connections (tests,
 	// proxies).
@@ -411,6 +415,8 @@ func (c Config) withDefaults() (Config, error) {
 		// for a member owning 1000 partitions. The handler takes one
 		// message at a time; 64 still covers a fetch in flight.
 		sc.ChannelBufferSize = 64
+		// sarama's client metrics: none is read (see discardMetrics).
+		sc.MetricRegistry = discardMetrics{}
 	}
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Offsets.Initial = c.InitialOffset

@@ -48,6 +48,7 @@ var (
 	flagRSSPartitions   = flag.Int("bench.rss-partitions", 0, "rss: partitions the member owns (smoke 50, full 1000)")
 	flagRSSBurst        = flag.Int("bench.rss-burst", 0, "rss: 1 KiB messages per partition consumed before the second reading (smoke 10, full 100)")
 	flagRSSIdle         = flag.Duration("bench.rss-idle", 0, "rss: idle time after owning every partition (smoke 1s, full 10s)")
+	flagRSSProfile      = flag.String("bench.rss-profile", "", "rss: write the zkbalance member's heap and goroutine profiles into this directory, idle-* at the idle reading and burst-* after the burst (test/member -profile)")
 	flagMigMembers      = flag.Int("bench.migration-members", 0, "migration: members of the group switched to Kafka coordination (smoke 4, full 16)")
 	flagMigPartitions   = flag.Int("bench.migration-partitions", 0, "migration: partitions of its topic (smoke 32, full 256)")
 	flagMigInterval     = flag.Duration("bench.migration-interval", 100*time.Millisecond, "migration: the stream sends one message to every partition this often")
