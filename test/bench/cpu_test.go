@@ -35,6 +35,9 @@ func buildConsumer(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
+// cpuProfileRuns numbers the CPU profiles of -bench.cpu-profile.
+var cpuProfileRuns int
+
 // consumerRun is what one consumer process used.
 type consumerRun struct {
 	cpu     time.Duration
@@ -47,6 +50,10 @@ func runConsumer(ctx context.Context, cl *cluster.Cluster, bin, dir, contender, 
 	cmd := exec.CommandContext(ctx, bin, "-contender", contender, "-zookeeper", cl.ZooKeeperAddr(),
 		"-brokers", strings.Join(cl.BrokerAddrs(), ","), "-topic", topic, "-partitions", strconv.Itoa(parts),
 		"-count", strconv.Itoa(count), "-group", uniq("g-cpu-"+contender))
+	if *flagCPUProfile != "" {
+		cpuProfileRuns++
+		cmd.Args = append(cmd.Args, "-cpuprofile", filepath.Join(*flagCPUProfile, fmt.Sprintf("%s-%d.cpu.pb.gz", contender, cpuProfileRuns)))
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -61,6 +61,7 @@ var (
 	flagOnly            = flag.String("bench.only", "", "comma-separated subset of throughput,latency,writes,rss,migration,roundtrips,cpu (default all)")
 	flagCPUMessages     = flag.Int("bench.cpu-messages", 0, "cpu: 1 KiB messages over 8 partitions each contender's process reads (smoke 20000, full 1000000)")
 	flagCPURounds       = flag.Int("bench.cpu-rounds", 0, "cpu: rounds, the contenders interleaved (smoke 1, full 5)")
+	flagCPUProfile      = flag.String("bench.cpu-profile", "", "cpu: write each consumer process's CPU profile into this directory (<contender>-<n>.cpu.pb.gz)")
 	flagBacklogParts    = flag.Int("bench.backlog-partitions", 0, "cpu: partitions of the backlog a zkbalance member process catches up (smoke 50, full 1000)")
 	flagBacklogPerPart  = flag.Int("bench.backlog-messages", 0, "cpu: 1 KiB messages per backlog partition (smoke 20, full 1024: 1 GiB over 1000 partitions)")
 	flagRTT             = flag.Duration("bench.rtt", 10*time.Millisecond, "roundtrips: the round trip a proxy adds between the members and ZooKeeper (half each way)")
