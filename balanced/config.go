@@ -202,8 +202,14 @@ type Config struct {
 	// Sarama is the base client config for fetching (copied; the consumer
 	// sets what it needs). Default sarama.NewConfig() with Version 2.1,
 	// Consumer.MaxWaitTime 100ms (newly assigned partitions start fetching
-	// only between fetch requests) and ChannelBufferSize 64 (memory per
-	// owned partition).
+	// only between fetch requests), ChannelBufferSize 64 (memory per
+	// owned partition), Consumer.Fetch.MaxBytes 4 MiB (the bytes one fetch
+	// response from a broker may carry, so the memory a member catching up
+	// holds; sarama's default is 50 MiB) and a MetricRegistry that keeps nothing: sarama's
+	// go-metrics (request rates and sizes, fetch batch sizes) cost a
+	// registry lookup and a histogram update per partition in every fetch
+	// response, and the consumer exports its own metrics instead. Set
+	// Sarama, with a registry of yours, to keep them.
 	Sarama *sarama.Config
 	// ZooKeeperDialer, when set, opens ZooKeeper TCP connections (tests,
 	// proxies).
@@ -424,6 +430,16 @@ func (c Config) withDefaults() (Config, error) {
 		// for a member owning 1000 partitions. The handler takes one
 		// message at a time; 64 still covers a fetch in flight.
 		sc.ChannelBufferSize = 64
+		// sarama's client metrics: none is read (see discardMetrics).
+		sc.MetricRegistry = discardMetrics{}
+		// A fetch response may carry this much (sarama's default is
+		// 50 MiB): the bytes in flight per broker, held while the
+		// partitions' handlers take their messages. Below 4 MiB the CPU
+		// per message rises (2 MiB: 1.14 x raw sarama's with 50 MiB,
+		// 4 MiB: 0.99 x, 8 partitions of 1 KiB messages); at 4 MiB a
+		// member catching up 100 MiB over 1000 partitions peaks at
+		// 85 MiB RSS instead of 190 MiB.
+		sc.Consumer.Fetch.MaxBytes = 4 << 20
 	}
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Offsets.Initial = c.InitialOffset

@@ -35,10 +35,16 @@ var ErrInvalidPath = errors.New("zk: invalid path")
 var DefaultLogger Logger = defaultLogger{}
 
 const (
-	bufferSize      = 1536 * 1024
-	eventChanSize   = 6
-	sendChanSize    = 16
-	protectedPrefix = "_c_"
+	bufferSize = 1536 * 1024
+	// initialBufferSize is what the send buffer and each connection's
+	// receive buffer start at; they grow to the packet they must hold, up
+	// to bufferSize (or the WithMaxConnBufferSize / WithMaxBufferSize
+	// limits). Two buffers of bufferSize from the start were 3 MiB of
+	// every client's heap, for packets that are mostly under 1 KiB.
+	initialBufferSize = 16 * 1024
+	eventChanSize     = 6
+	sendChanSize      = 16
+	protectedPrefix   = "_c_"
 )
 
 type watchType int
@@ -112,7 +118,8 @@ type Conn struct {
 	logger  Logger
 	logInfo bool // true if information messages are logged; false if only errors are logged
 
-	buf []byte
+	buf        []byte // send buffer, grown by sendData up to maxSendBuf
+	maxSendBuf int
 
 	// zkbalance patch: when a server last answered a request (a reply or
 	// ping reply read by recvLoop, or a session handshake), as the time since epoch (a
@@ -211,7 +218,8 @@ func Connect(servers []string, sessionTimeout time.Duration, options ...connOpti
 		passwd:         emptyPassword,
 		logger:         DefaultLogger,
 		logInfo:        true, // default is true for backwards compatability
-		buf:            make([]byte, bufferSize),
+		buf:            make([]byte, initialBufferSize),
+		maxSendBuf:     bufferSize,
 		resendZkAuthFn: resendZkAuth,
 		epoch:          time.Now(),
 	}
@@ -316,7 +324,10 @@ func WithMaxBufferSize(maxBufferSize int) connOption {
 // where znode is bigger than default 1mb.
 func WithMaxConnBufferSize(maxBufferSize int) connOption {
 	return func(c *Conn) {
-		c.buf = make([]byte, maxBufferSize)
+		c.maxSendBuf = maxBufferSize
+		if len(c.buf) > maxBufferSize {
+			c.buf = make([]byte, maxBufferSize)
+		}
 	}
 }
 
@@ -731,20 +742,11 @@ func (c *Conn) authenticate() error {
 }
 
 func (c *Conn) sendData(req *request) error {
-	header := &requestHeader{req.xid, req.opcode}
-	n, err := encodePacket(c.buf[4:], header)
+	n, err := c.encodeRequest(req)
 	if err != nil {
 		req.recvChan <- response{-1, err}
 		return nil
 	}
-
-	n2, err := encodePacket(c.buf[4+n:], req.pkt)
-	if err != nil {
-		req.recvChan <- response{-1, err}
-		return nil
-	}
-
-	n += n2
 
 	binary.BigEndian.PutUint32(c.buf[:4], uint32(n))
 
@@ -802,8 +804,27 @@ func (c *Conn) sendLoop() error {
 	}
 }
 
+// encodeRequest encodes req's header and packet into c.buf after the 4
+// length bytes and returns their length, doubling c.buf (up to maxSendBuf)
+// while it is too short.
+func (c *Conn) encodeRequest(req *request) (int, error) {
+	header := &requestHeader{req.xid, req.opcode}
+	for {
+		n, err := encodePacket(c.buf[4:], header)
+		if err == nil {
+			var n2 int
+			n2, err = encodePacket(c.buf[4+n:], req.pkt)
+			n += n2
+		}
+		if err != ErrShortBuffer || len(c.buf) >= c.maxSendBuf {
+			return n, err
+		}
+		c.buf = make([]byte, min(2*len(c.buf), c.maxSendBuf))
+	}
+}
+
 func (c *Conn) recvLoop(conn net.Conn) error {
-	sz := bufferSize
+	sz := initialBufferSize
 	if c.maxBufferSize > 0 && sz > c.maxBufferSize {
 		sz = c.maxBufferSize
 	}

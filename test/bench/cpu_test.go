@@ -35,6 +35,9 @@ func buildConsumer(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
+// cpuProfileRuns numbers the CPU profiles of -bench.cpu-profile.
+var cpuProfileRuns int
+
 // consumerRun is what one consumer process used.
 type consumerRun struct {
 	cpu     time.Duration
@@ -47,6 +50,10 @@ func runConsumer(ctx context.Context, cl *cluster.Cluster, bin, dir, contender, 
 	cmd := exec.CommandContext(ctx, bin, "-contender", contender, "-zookeeper", cl.ZooKeeperAddr(),
 		"-brokers", strings.Join(cl.BrokerAddrs(), ","), "-topic", topic, "-partitions", strconv.Itoa(parts),
 		"-count", strconv.Itoa(count), "-group", uniq("g-cpu-"+contender))
+	if *flagCPUProfile != "" {
+		cpuProfileRuns++
+		cmd.Args = append(cmd.Args, "-cpuprofile", filepath.Join(*flagCPUProfile, fmt.Sprintf("%s-%d.cpu.pb.gz", contender, cpuProfileRuns)))
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -180,7 +187,7 @@ func (r *run) cpuMethod() []string {
 		"Wall-clock rates swing ±40 % between rounds on this shared 2-core machine (the brokers run on it too); CPU time swings much less, so the goal is judged " +
 			"on the median of zkbalance's CPU over raw sarama's within each round.",
 		fmt.Sprintf("Backlog: a topic of %d partitions with %d messages of %d B each (%s in all), read from the oldest offset by one zkbalance member process "+
-			"(defaults: sarama ChannelBufferSize 64, Fetch.Default 1 MiB); its peak RSS.", s.backlogParts, s.backlogPerPart, messageBytes,
+			"(defaults: sarama ChannelBufferSize 64, Fetch.Default 1 MiB per partition, Fetch.MaxBytes 4 MiB per response); its peak RSS.", s.backlogParts, s.backlogPerPart, messageBytes,
 			fmt.Sprintf("%.0f MiB", float64(s.backlogParts*s.backlogPerPart*messageBytes)/(1<<20))),
 	}
 }

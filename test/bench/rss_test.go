@@ -52,13 +52,30 @@ func procStatusMiB(pid int, field string) (float64, error) {
 
 // memberProc is a test/member process.
 type memberProc struct {
-	cmd    *exec.Cmd
-	id     chan string
-	done   chan struct{}
-	stderr string
+	cmd      *exec.Cmd
+	id       chan string
+	profiled chan struct{} // a "profiled" line was read
+	done     chan struct{}
+	stderr   string
 }
 
-func startMemberProc(cl *cluster.Cluster, bin, group, topic, dir string) (*memberProc, error) {
+// profile makes the member write its profiles (it must run with -profile)
+// and waits until it has.
+func (p *memberProc) profile(ctx context.Context) error {
+	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return err
+	}
+	select {
+	case <-p.profiled:
+		return nil
+	case <-p.done:
+		return fmt.Errorf("member exited: %s", p.tail())
+	case <-ctx.Done():
+		return fmt.Errorf("member wrote no profile: %w", ctx.Err())
+	}
+}
+
+func startMemberProc(cl *cluster.Cluster, bin, group, topic, dir string, extra ...string) (*memberProc, error) {
 	stderrPath := filepath.Join(dir, "member.stderr")
 	errf, err := os.Create(stderrPath)
 	if err != nil {
@@ -67,6 +84,7 @@ func startMemberProc(cl *cluster.Cluster, bin, group, topic, dir string) (*membe
 	defer errf.Close()
 	cmd := exec.Command(bin, "-name", "rss", "-zookeeper", cl.ZooKeeperAddr(), "-group", group, "-topics", topic,
 		"-log", filepath.Join(dir, "processing.log"))
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = errf
 	stdout, err := cmd.StdoutPipe()
@@ -76,7 +94,7 @@ func startMemberProc(cl *cluster.Cluster, bin, group, topic, dir string) (*membe
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &memberProc{cmd: cmd, id: make(chan string, 1), done: make(chan struct{}), stderr: stderrPath}
+	p := &memberProc{cmd: cmd, id: make(chan string, 1), profiled: make(chan struct{}, 1), done: make(chan struct{}), stderr: stderrPath}
 	go func() { // owned by the process: ends at its exit (stdout EOF), then reaps it
 		defer close(p.done)
 		sc := bufio.NewScanner(stdout)
@@ -84,6 +102,12 @@ func startMemberProc(cl *cluster.Cluster, bin, group, topic, dir string) (*membe
 		for sc.Scan() {
 			if id, ok := strings.CutPrefix(sc.Text(), "member-id "); ok {
 				p.id <- id
+			}
+			if sc.Text() == "profiled" {
+				select {
+				case p.profiled <- struct{}{}:
+				default:
+				}
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
@@ -174,9 +198,28 @@ func (r *run) rssZK(t *testing.T, x *bench.RSS) error {
 	if err != nil {
 		return err
 	}
-	p, err := startMemberProc(r.cl, bin, group, topic, dir)
+	var extra []string
+	if *flagRSSProfile != "" {
+		extra = []string{"-profile", filepath.Join(*flagRSSProfile, "member")}
+	}
+	p, err := startMemberProc(r.cl, bin, group, topic, dir, extra...)
 	if err != nil {
 		return err
+	}
+	snap := func(stage string) error {
+		if *flagRSSProfile == "" {
+			return nil
+		}
+		if err := p.profile(ctx); err != nil {
+			return err
+		}
+		for _, suffix := range []string{".heap.pb.gz", ".heap.txt", ".goroutine.txt"} {
+			from := filepath.Join(*flagRSSProfile, "member"+suffix)
+			if err := os.Rename(from, filepath.Join(*flagRSSProfile, stage+suffix)); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -220,6 +263,9 @@ func (r *run) rssZK(t *testing.T, x *bench.RSS) error {
 	if x.IdleMiB, err = procStatusMiB(pid, "VmRSS"); err != nil {
 		return err
 	}
+	if err := snap("idle"); err != nil {
+		return err
+	}
 	if err := burst(ctx, r.cl, topic, x.Partitions, x.Burst/x.Partitions); err != nil {
 		return err
 	}
@@ -237,8 +283,10 @@ func (r *run) rssZK(t *testing.T, x *bench.RSS) error {
 	if x.BurstMiB, err = procStatusMiB(pid, "VmRSS"); err != nil {
 		return err
 	}
-	x.PeakMiB, err = procStatusMiB(pid, "VmHWM")
-	return err
+	if x.PeakMiB, err = procStatusMiB(pid, "VmHWM"); err != nil {
+		return err
+	}
+	return snap("burst")
 }
 
 func (p *memberProc) exited() bool {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,19 @@ func main() {
 	count := flag.Int64("count", 0, "messages to read")
 	group := flag.String("group", "", "group (zkbalance, group)")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "consumer: cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	if *count <= 0 || *topic == "" || *brokers == "" {
 		fmt.Fprintln(os.Stderr, "consumer: -count, -topic and -brokers are required")
 		os.Exit(2)
