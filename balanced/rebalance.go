@@ -85,6 +85,11 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		revokeTook = time.Since(start) - viewTook
 	}()
 	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h, nil)
+	// A claim that failed (not one the rebalance gave up: the connection
+	// closed under it, say) leaves its partition unowned; nothing else
+	// may trigger another rebalance (a reconnect in the same session does
+	// not), so this one ends with an error and is retried after backoff.
+	failedClaims := len(added) - len(claimed)
 	<-revokeDone
 	claimed = append(claimed, resumed...)
 	slices.SortFunc(claimed, partition.CompareTopicPartitions)
@@ -93,6 +98,9 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	}
 	if ctx.Err() != nil {
 		return rebalanceResult{topics: v.topics, err: ctx.Err()}
+	}
+	if failedClaims > 0 {
+		return rebalanceResult{topics: v.topics, err: fmt.Errorf("%w: %d of %d claims failed; retrying", errClaimsFailed, failedClaims, len(added))}
 	}
 	took := time.Since(start)
 	c.metrics.rebalances.Inc()

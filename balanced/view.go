@@ -15,6 +15,10 @@ import (
 // errNotRegistered: our own member znode is gone (deleted by someone).
 var errNotRegistered = errors.New("balanced: our member registration is missing")
 
+// errClaimsFailed ends a rebalance some of whose claims failed (not gave
+// up): the scheduler retries it after backoff.
+var errClaimsFailed = errors.New("balanced: partition claims failed")
+
 // view is what a rebalance reads from ZooKeeper: the group's members and
 // subscriptions, the partitions (and leaders) of their topics, and, for the
 // sticky assignor, the current owners.

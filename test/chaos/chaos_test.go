@@ -75,6 +75,9 @@ type suite struct {
 
 func TestChaos(t *testing.T) {
 	runChaos(t, shared.Get(t), false)
+	if *chaosEnsemble { // make chaos; not a skipped test in make test
+		t.Run("ensemble", runChaosEnsemble)
+	}
 }
 
 // runChaos is TestChaos on cl; with ensemble, cl is the ZooKeeper

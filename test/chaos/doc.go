@@ -33,7 +33,7 @@
 // during a join storm, restart every server in turn (measuring the longest
 // processing gap per partition) while members join and leave, and cut one
 // server off from its clients; no member may lose its session. With
-// -chaos.ensemble (make chaos) TestChaosEnsemble runs the chaos schedule
+// -chaos.ensemble (make chaos) TestChaos/ensemble runs the chaos schedule
 // against that cluster with ensemble faults (ensemble_chaos_test.go).
 //
 // The follow-mode fault tests (follow_faults_test.go) switch a group of

@@ -8,9 +8,9 @@ import (
 )
 
 var chaosEnsemble = flag.Bool("chaos.ensemble", false,
-	"run TestChaosEnsemble (make chaos sets it; make test runs the shorter ensemble tests of ensemble_test.go)")
+	"also run TestChaos/ensemble, the schedule on the ensemble (make chaos sets it; make test runs the shorter ensemble tests of ensemble_test.go)")
 
-// TestChaosEnsemble is TestChaos against the 3-server ZooKeeper ensemble of
+// TestChaos/ensemble (runChaosEnsemble) is TestChaos against the 3-server ZooKeeper ensemble of
 // ensemble_test.go (one broker), the members connecting with every
 // server's proxy, under a schedule of ensemble faults next to member ones:
 // the leader killed with SIGKILL and restarted 2-4 s later, a follower
@@ -28,11 +28,11 @@ var chaosEnsemble = flag.Bool("chaos.ensemble", false,
 // It runs with -chaos.ensemble (make chaos), with the -chaos.* schedule
 // flags:
 //
-//	go test ./test/chaos -run TestChaosEnsemble -v -chaos.ensemble -chaos.messages 100000 -chaos.faults 50 -chaos.duration 5m -chaos.seed 7
-func TestChaosEnsemble(t *testing.T) {
-	if !*chaosEnsemble {
-		t.Skip("the long ensemble chaos run: -chaos.ensemble (make chaos)")
-	}
+//	go test ./test/chaos -run TestChaos/ensemble -v -chaos.ensemble -chaos.messages 100000 -chaos.faults 50 -chaos.duration 5m -chaos.seed 7
+//
+// runChaosEnsemble is TestChaos's second part with -chaos.ensemble (make
+// chaos): the schedule on the ensemble's cluster.
+func runChaosEnsemble(t *testing.T) {
 	runChaos(t, ensembleShared.Get(t), true)
 }
 
