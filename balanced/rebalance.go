@@ -258,7 +258,7 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		if time.Since(checkedAt) > checkFreshFor {
 			rel = partition.CheckReleases(rctx, conn, rel.Claims(), nil)
 		}
-		for i, err := range rel.Delete(rctx) {
+		for i, err := range releaseRetrying(rctx, conn, rel) {
 			if err != nil {
 				c.log.Warn("release failed", "topic", group[i].tp.Topic, "partition", group[i].tp.Partition, "err", err)
 				c.partitionFailed(rctx, "release", group[i].tp, err)
@@ -273,6 +273,50 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 	}
 	slices.SortFunc(tps, partition.CompareTopicPartitions)
 	return tps
+}
+
+// releaseRetrying deletes rel's owner znodes and checks and deletes again,
+// after a short backoff, those whose release failed because the
+// connection closed under it (a ZooKeeper server restarting or a leader
+// change): the session lives on elsewhere, and an owner znode left behind
+// would hold the partition from its next owner until the session ends.
+// Other errors (not ours any more, NOAUTH) are returned at once; so is
+// every error when ctx ends. One error (or nil) per claim, in rel's order.
+func releaseRetrying(ctx context.Context, conn *zkwatch.Conn, rel *partition.Releases) []error {
+	errs := rel.Delete(ctx)
+	claims := rel.Claims()
+	backoff := 100 * time.Millisecond
+	for attempt := 0; attempt < 6 && ctx.Err() == nil; attempt++ {
+		var again []int
+		for i, err := range errs {
+			if retryableRelease(err) {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return errs
+		}
+		backoff *= 2
+		retry := make([]partition.Claim, len(again))
+		for j, i := range again {
+			retry[j] = claims[i]
+		}
+		for j, err := range partition.CheckReleases(ctx, conn, retry, nil).Delete(ctx) {
+			errs[again[j]] = err
+		}
+	}
+	return errs
+}
+
+// retryableRelease: the connection failed under the release, not the
+// release itself.
+func retryableRelease(err error) bool {
+	return errors.Is(err, zkwatch.ErrConnectionClosed) || errors.Is(err, zkwatch.ErrNoServer)
 }
 
 // ownerChecks are owner znodes' stats read before a revoke (path -> stat)
