@@ -253,6 +253,13 @@ func retriableOffsetErr(err error) bool {
 		errors.Is(err, sarama.ErrLeaderNotAvailable) || errors.Is(err, sarama.ErrUnknownTopicOrPartition)
 }
 
+// retriableCoordinatorErr reports whether an OffsetFetch error passes once
+// the group coordinator has loaded its offsets.
+func retriableCoordinatorErr(err error) bool {
+	return errors.Is(err, sarama.ErrOffsetsLoadInProgress) || errors.Is(err, sarama.ErrNotCoordinatorForConsumer) ||
+		errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable)
+}
+
 // CommittedOffsets reads group's committed offsets of topic's partitions
 // 0..n-1 from Kafka (OffsetFetch through the admin API); -1 where the group
 // has none.
@@ -269,12 +276,22 @@ func (c *Cluster) CommittedOffsets(ctx context.Context, group, topic string, n i
 	for i := range ps {
 		ps[i] = int32(i)
 	}
-	resp, err := a.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
+	// Right after a broker (re)start its group coordinator may still be
+	// loading the offsets topic (COORDINATOR_LOAD_IN_PROGRESS) or not yet
+	// be the coordinator: retry for a while.
+	var resp *sarama.OffsetFetchResponse
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		resp, err = a.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
+		if err == nil && resp.Err != sarama.ErrNoError {
+			err = resp.Err
+		}
+		if err == nil || !retriableCoordinatorErr(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: offsets of group %s: %w", group, err)
-	}
-	if resp.Err != sarama.ErrNoError {
-		return nil, fmt.Errorf("cluster: offsets of group %s: %w", group, resp.Err)
 	}
 	out := make(map[int32]int64, n)
 	for _, p := range ps {
