@@ -48,6 +48,17 @@ func (cc *clusterConn) dialZooKeeper(ctx context.Context) (*zkwatch.Conn, error)
 	return cc.sec.DialZooKeeper(ctx, cc.zookeeper, cc.log)
 }
 
+// dialOptionalZooKeeper is dialZooKeeper for the commands that also work
+// on Kafka alone (resolveCluster with optionalZooKeeper): nil, and no
+// error, when the cluster has no ZooKeeper. The caller closes a non-nil
+// connection.
+func (cc *clusterConn) dialOptionalZooKeeper(ctx context.Context) (*zkwatch.Conn, error) {
+	if cc.zookeeper == "" {
+		return nil, nil
+	}
+	return cc.dialZooKeeper(ctx)
+}
+
 // kafkaBrokers is the broker addresses: --brokers, or the endpoints of
 // the listener (--listener, or the security protocol's) registered in
 // /brokers/ids, read through conn (nil: none, an error without --brokers).

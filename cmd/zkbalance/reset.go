@@ -14,7 +14,6 @@ import (
 
 	"github.com/zkbalance/zkbalance/groupstate"
 	"github.com/zkbalance/zkbalance/internal/cli"
-	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 // resetHelp is the --help of 'zkbalance reset-offsets'.
@@ -161,11 +160,11 @@ func runResetOffsets(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 	if err != nil {
 		return err
 	}
-	var conn *zkwatch.Conn
-	if cc.zookeeper != "" {
-		if conn, err = cc.dialZooKeeper(ctx); err != nil {
-			return err
-		}
+	conn, err := cc.dialOptionalZooKeeper(ctx)
+	if err != nil {
+		return err
+	}
+	if conn != nil {
 		defer conn.Close()
 	} else if req.Store == "" {
 		req.Store = groupstate.StorageKafka // no ZooKeeper (Kafka 4)

@@ -183,11 +183,11 @@ func runStatus(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 	// open until the interrupt.
 	dialCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var conn *zkwatch.Conn
-	if cc.zookeeper != "" {
-		if conn, err = cc.dialZooKeeper(dialCtx); err != nil {
-			return err
-		}
+	conn, err := cc.dialOptionalZooKeeper(dialCtx)
+	if err != nil {
+		return err
+	}
+	if conn != nil {
 		defer conn.Close()
 	}
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,42 +63,6 @@ func stopCtx(ctx context.Context) context.Context {
 	return ctx
 }
 
-// counter counts messages and times the first and the want-th.
-type counter struct {
-	want        int64
-	n           atomic.Int64
-	first, last atomic.Int64 // unix nanos
-	done        chan struct{}
-}
-
-func newCounter(want int) *counter { return &counter{want: int64(want), done: make(chan struct{})} }
-
-func (c *counter) add() {
-	now := time.Now().UnixNano()
-	c.first.CompareAndSwap(0, now)
-	if c.n.Add(1) == c.want {
-		c.last.Store(now)
-		close(c.done)
-	}
-}
-
-func (c *counter) wait(ctx context.Context) error {
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("consumed %d of %d: %w", c.n.Load(), c.want, context.Cause(ctx))
-	}
-}
-
-func (c *counter) rate() float64 {
-	secs := time.Duration(c.last.Load() - c.first.Load()).Seconds()
-	if secs <= 0 {
-		return 0
-	}
-	return float64(c.want) / secs
-}
-
 func tputRaw(ctx context.Context, cl *cluster.Cluster, topic string, n int) (float64, error) {
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_1_0_0
@@ -114,7 +77,7 @@ func tputRaw(ctx context.Context, cl *cluster.Cluster, topic string, n int) (flo
 		return 0, err
 	}
 	defer consumer.Close()
-	c := newCounter(n)
+	c := bench.NewCounter(n)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -129,23 +92,23 @@ func tputRaw(ctx context.Context, cl *cluster.Cluster, topic string, n int) (flo
 			for {
 				select {
 				case <-pc.Messages():
-					c.add()
+					c.Add()
 				case <-ctx.Done():
 					return
 				}
 			}
 		})
 	}
-	if err := c.wait(ctx); err != nil {
+	if err := c.Wait(ctx); err != nil {
 		return 0, err
 	}
-	return c.rate(), nil
+	return c.Rate(), nil
 }
 
 func tputZK(ctx context.Context, cl *cluster.Cluster, topic string, n int) (float64, error) {
-	c := newCounter(n)
+	c := bench.NewCounter(n)
 	m, err := startZK(cl, "tput", balanced.Config{Group: uniq("g-tput-zk"), Topics: []string{topic}},
-		balanced.EachMessage(func(context.Context, *balanced.Message) error { c.add(); return nil }))
+		balanced.EachMessage(func(context.Context, *balanced.Message) error { c.Add(); return nil }))
 	if err != nil {
 		return 0, err
 	}
@@ -153,8 +116,8 @@ func tputZK(ctx context.Context, cl *cluster.Cluster, topic string, n int) (floa
 }
 
 func tputCG(ctx context.Context, cl *cluster.Cluster, topic string, n int) (float64, error) {
-	c := newCounter(n)
-	m, err := startCG(cl, 0, uniq("g-tput-sarama"), topic, &cgHandler{topic: topic, onMsg: func(*sarama.ConsumerMessage) { c.add() }})
+	c := bench.NewCounter(n)
+	m, err := startCG(cl, 0, uniq("g-tput-sarama"), topic, &cgHandler{topic: topic, onMsg: func(*sarama.ConsumerMessage) { c.Add() }})
 	if err != nil {
 		return 0, err
 	}
@@ -249,13 +212,13 @@ func (r *run) runThroughput(t *testing.T) {
 
 // measure waits until c has counted every message, stops the member m and
 // returns c's rate; the first error of the two wins.
-func measure(ctx context.Context, c *counter, m interface{ stop(context.Context) error }) (float64, error) {
-	werr := c.wait(ctx)
+func measure(ctx context.Context, c *bench.Counter, m interface{ stop(context.Context) error }) (float64, error) {
+	werr := c.Wait(ctx)
 	if err := m.stop(stopCtx(ctx)); err != nil && werr == nil {
 		werr = err
 	}
 	if werr != nil {
 		return 0, werr
 	}
-	return c.rate(), nil
+	return c.Rate(), nil
 }

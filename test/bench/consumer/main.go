@@ -27,12 +27,12 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/zkbalance/zkbalance/balanced"
+	"github.com/zkbalance/zkbalance/test/bench"
 )
 
 func main() {
@@ -63,7 +63,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	c := &counter{want: *count, done: make(chan struct{})}
+	c := bench.NewCounter(int(*count))
 	bs := strings.Split(*brokers, ",")
 	var err error
 	switch *contender {
@@ -91,30 +91,10 @@ func main() {
 	}
 }
 
-// counter counts messages; done is closed at the want-th.
-type counter struct {
-	want        int64
-	n           atomic.Int64
-	first, last atomic.Int64 // unix nanos
-	done        chan struct{}
-}
-
-func (c *counter) add() {
-	now := time.Now().UnixNano()
-	c.first.CompareAndSwap(0, now)
-	if c.n.Add(1) == c.want {
-		c.last.Store(now)
-		fmt.Printf("done %.3f\n", time.Duration(now-c.first.Load()).Seconds())
-		close(c.done)
-	}
-}
-
-func (c *counter) wait(ctx context.Context) error {
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("read %d of %d messages: %w", c.n.Load(), c.want, ctx.Err())
+// tally counts a message and prints "done <seconds>" at the last one.
+func tally(c *bench.Counter) {
+	if c.Add() {
+		fmt.Printf("done %.3f\n", c.Seconds())
 	}
 }
 
@@ -125,7 +105,7 @@ func saramaConfig(id string) *sarama.Config {
 	return sc
 }
 
-func runZK(ctx context.Context, c *counter, zk string, brokers []string, group, topic string) error {
+func runZK(ctx context.Context, c *bench.Counter, zk string, brokers []string, group, topic string) error {
 	cons, err := balanced.New(balanced.Config{
 		ZooKeeper: zk, Brokers: brokers, Group: group, Topics: []string{topic},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
@@ -137,22 +117,22 @@ func runZK(ctx context.Context, c *counter, zk string, brokers []string, group, 
 	defer stop()
 	done := make(chan error, 1)
 	go func() {
-		done <- cons.Run(rctx, balanced.EachMessage(func(context.Context, *balanced.Message) error { c.add(); return nil }))
+		done <- cons.Run(rctx, balanced.EachMessage(func(context.Context, *balanced.Message) error { tally(c); return nil }))
 	}()
 	select {
-	case <-c.done:
+	case <-c.Done():
 	case err := <-done:
 		return fmt.Errorf("Run returned early: %w", err)
 	case <-ctx.Done():
 		stop()
 		<-done
-		return c.wait(ctx)
+		return c.Wait(ctx)
 	}
 	stop()
 	return <-done
 }
 
-func runRaw(ctx context.Context, c *counter, brokers []string, topic string, partitions int) error {
+func runRaw(ctx context.Context, c *bench.Counter, brokers []string, topic string, partitions int) error {
 	client, err := sarama.NewClient(brokers, saramaConfig("bench-cpu-raw"))
 	if err != nil {
 		return err
@@ -177,29 +157,29 @@ func runRaw(ctx context.Context, c *counter, brokers []string, topic string, par
 			for {
 				select {
 				case <-pc.Messages():
-					c.add()
+					tally(c)
 				case <-rctx.Done():
 					return
 				}
 			}
 		})
 	}
-	return c.wait(ctx)
+	return c.Wait(ctx)
 }
 
-type cgHandler struct{ c *counter }
+type cgHandler struct{ c *bench.Counter }
 
 func (cgHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (cgHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 func (h cgHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	for m := range claim.Messages() {
-		h.c.add()
+		tally(h.c)
 		s.MarkMessage(m, "")
 	}
 	return nil
 }
 
-func runGroup(ctx context.Context, c *counter, brokers []string, group, topic string) error {
+func runGroup(ctx context.Context, c *bench.Counter, brokers []string, group, topic string) error {
 	sc := saramaConfig("bench-cpu-group")
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	g, err := sarama.NewConsumerGroup(brokers, group, sc)
@@ -223,7 +203,7 @@ func runGroup(ctx context.Context, c *counter, brokers []string, group, topic st
 			}
 		}
 	}()
-	werr := c.wait(ctx)
+	werr := c.Wait(ctx)
 	cancel()
 	<-loop
 	if err := g.Close(); err != nil && werr == nil {
