@@ -55,6 +55,10 @@ type Consumer struct {
 	// read, by topic (used by one rebalance at a time): an unchanged
 	// directory is not read again (see ownersRead.unchanged).
 	owners map[string]ownersRead
+	// tree (sticky) is the current session's owners tree (owners_tree.go),
+	// nil without one; guarded by treeMu.
+	treeMu sync.Mutex
+	tree   *ownersTree
 
 	// claimWaits is signalled (never blocking) when a claim finds its
 	// partition held by another member and waits: the session loop then

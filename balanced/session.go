@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zkbalance/zkbalance/internal/ctxsleep"
+	"github.com/zkbalance/zkbalance/partition"
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
@@ -44,6 +45,11 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		w.wait()
 	}()
 
+	if c.cfg.Assignor == partition.Sticky {
+		tree := c.watchOwnersTree(sctx, sess) // before any owner is read
+		c.setTree(tree)
+		defer func() { c.setTree(nil); tree.close() }()
+	}
 	if err := c.register(sctx, sess); err != nil {
 		if ctx.Err() != nil || errors.Is(err, zkwatch.ErrSessionExpired) {
 			return nil

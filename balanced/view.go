@@ -291,7 +291,7 @@ func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []
 		})
 		if c.cfg.Assignor == partition.Sticky {
 			cached := cache[t]
-			inner.Go(func() { r.owners = readOwnersDir(ctx, sess, ownersPath(c.cfg.Group, t), cached) })
+			inner.Go(func() { r.owners = c.readOwners(ctx, sess, t, cached) })
 		}
 		wg.Go(func() {
 			inner.Wait()
@@ -302,6 +302,18 @@ func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []
 	}
 	wg.Wait()
 	return out
+}
+
+// readOwners reads topic's owners directory: from the session's owners
+// tree when it has one (reading only what changed), else whole (unless
+// unchanged since cached).
+func (c *Consumer) readOwners(ctx context.Context, sess *zkwatch.Conn, topic string, cached ownersRead) ownersRead {
+	if t := c.treeFor(sess); t != nil {
+		if out, ok := t.read(ctx, topic); ok {
+			return out
+		}
+	}
+	return readOwnersDir(ctx, sess, ownersPath(c.cfg.Group, topic), cached)
 }
 
 // ownersRead is one owners directory as read: its stat and, in the order

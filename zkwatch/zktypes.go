@@ -83,6 +83,9 @@ var (
 	ErrAuthFailed       = zk.ErrAuthFailed
 	ErrConnectionClosed = zk.ErrConnectionClosed
 	ErrNoServer         = zk.ErrNoServer
+	// ErrUnimplemented: the server does not know the request (WatchTree on
+	// ZooKeeper before 3.6).
+	ErrUnimplemented = zk.ErrUnimplemented
 )
 
 // WorldACL is the ACL that gives everyone (world:anyone) perms.

@@ -104,6 +104,8 @@ type Conn struct {
 	requestsLock sync.Mutex
 	watchers     map[watchPathType][]chan Event
 	watchersLock sync.Mutex
+	trees        map[*treeWatch]struct{} // zkbalance patch: tree watches (tree.go)
+	treesMu      sync.Mutex
 	closeChan    chan struct{} // channel to tell send loop stop
 
 	// Debug (used by unit tests)
@@ -504,7 +506,9 @@ func (c *Conn) loop(ctx context.Context) {
 			}()
 
 			c.sendSetWatches()
+			c.resendTrees() // zkbalance patch
 			wg.Wait()
+			c.treesLost(ErrConnectionClosed) // zkbalance patch
 		}
 
 		c.setState(StateDisconnected)
@@ -873,6 +877,7 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 			}
 			c.sendEvent(ev)
 			c.notifyWatches(ev)
+			c.notifyTrees(ev) // zkbalance patch
 		} else if res.Xid == -2 {
 			// Ping response. Ignore.
 			c.noteReceive() // zkbalance patch: the answer to a ping

@@ -630,6 +630,8 @@ func requestStructForOp(op int32) interface{} {
 		return &multiRequest{}
 	case opReconfig:
 		return &reconfigRequest{}
+	case opAddWatch:
+		return &addWatchRequest{}
 	}
 	return nil
 }

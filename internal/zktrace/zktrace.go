@@ -106,11 +106,11 @@ func (r *Recorder) add(e *Event) {
 var opNames = map[int32]string{
 	-11: "close", 1: "create", 2: "delete", 3: "exists", 4: "getData", 5: "setData",
 	6: "getACL", 7: "setACL", 8: "getChildren", 9: "sync", 11: "ping", 12: "getChildren2",
-	13: "check", 14: "multi", 15: "create2", 22: "multiRead", 100: "setAuth", 101: "setWatches",
+	13: "check", 14: "multi", 15: "create2", 22: "multiRead", 100: "setAuth", 101: "setWatches", 106: "addWatch",
 }
 
 // Opcodes whose request body starts with the path (a jute string).
-var pathOps = map[int32]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 12: true, 13: true, 15: true}
+var pathOps = map[int32]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 12: true, 13: true, 15: true, 106: true}
 
 // conn decodes the frames (a 4-byte length, then the body) each way. The
 // first frame each way is the session handshake, which has no xid.

@@ -1,0 +1,274 @@
+package balanced
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// ownersTree is the sticky assignor's copy of the group's owner znodes,
+// kept by a persistent recursive watch on /consumers/<g>/owners
+// (ZooKeeper 3.6+) for one session. Without it every member re-read every
+// owner znode of a topic whenever one of them changed, and during a join
+// they all change: M members × P partitions reads per rebalance (557k
+// requests per join at 64 × 4096). With it a member reads a topic's owners
+// once per connection and then only the znodes created since.
+//
+// Exactness rests on ZooKeeper's ordering: the watch's events and the
+// replies of requests arrive in the server's order, so a reply reflects no
+// change whose event has not been applied. A read's answer is taken only
+// when no event touched its znode since the read was sent; otherwise the
+// events stand (a deletion) or the znode is read again (a creation).
+// While the connection is lost the copy is dropped, and rebuilt from reads
+// sent after the watch is registered again.
+type ownersTree struct {
+	sess   *zkwatch.Conn
+	root   string // /consumers/<g>/owners
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the watch's goroutine ended
+
+	mu sync.Mutex
+	st ownersState
+}
+
+// watchOwnersTree starts setting the tree watch for sess's session. It
+// does not wait for the server's answer: the request goes out before the
+// member registers, so the server has set the watch before it answers any
+// read a rebalance sends. Until it answers (or when it cannot: before
+// ZooKeeper 3.6), reads fall back to whole directories. close ends it.
+func (c *Consumer) watchOwnersTree(ctx context.Context, sess *zkwatch.Conn) *ownersTree {
+	ctx, cancel := context.WithCancel(ctx)
+	t := &ownersTree{sess: sess, root: "/consumers/" + c.cfg.Group + "/owners", cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		stop, err := sess.WatchTree(ctx, t.root, t.onEvent)
+		switch {
+		case err == nil:
+			<-ctx.Done()
+			stop()
+		case errors.Is(err, zkwatch.ErrUnimplemented):
+			c.log.Info("ZooKeeper before 3.6 has no persistent watches: the sticky assignor reads whole owners directories", "err", err)
+		case ctx.Err() == nil:
+			c.log.Warn("owners tree watch not set: the sticky assignor reads whole owners directories", "err", err)
+		}
+	}()
+	return t
+}
+
+// setTree makes t the owners tree of its session (nil: none).
+func (c *Consumer) setTree(t *ownersTree) {
+	c.treeMu.Lock()
+	c.tree = t
+	c.treeMu.Unlock()
+}
+
+// treeFor is sess's owners tree, or nil.
+func (c *Consumer) treeFor(sess *zkwatch.Conn) *ownersTree {
+	c.treeMu.Lock()
+	defer c.treeMu.Unlock()
+	if c.tree == nil || c.tree.sess != sess {
+		return nil
+	}
+	return c.tree
+}
+
+// close ends the watch's callbacks and its goroutine.
+func (t *ownersTree) close() {
+	if t != nil {
+		t.cancel()
+		<-t.done
+	}
+}
+
+// onEvent applies one watch event; it runs on the connection's receive
+// goroutine and never blocks on I/O.
+func (t *ownersTree) onEvent(ev zkwatch.TreeEvent) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch ev.Kind {
+	case zkwatch.TreeWatching:
+		t.st.reset(true)
+	case zkwatch.TreeLost:
+		t.st.reset(false)
+	default:
+		rest, ok := strings.CutPrefix(ev.Path, t.root+"/")
+		if !ok {
+			return
+		}
+		topic, name, ok := strings.Cut(rest, "/")
+		if !ok || strings.Contains(name, "/") {
+			return // the topic's directory itself, or deeper
+		}
+		p, ok := parseOwnerName(name)
+		if !ok {
+			return
+		}
+		t.st.apply(topic, p, ev.Kind == zkwatch.TreeDeleted)
+	}
+}
+
+// read returns topic's owners as the tree knows them, reading what it
+// does not know: the whole directory once per connection, then the owner
+// znodes created since. ok is false when the tree is not watching (the
+// caller reads the directory itself).
+func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok bool) {
+	dir := t.root + "/" + topic
+	t.mu.Lock()
+	if !t.st.watching {
+		t.mu.Unlock()
+		return ownersRead{}, false
+	}
+	tc, gen := t.st.topic(topic), t.st.gen
+	if !tc.valid {
+		sent := t.st.seq
+		t.mu.Unlock()
+		full := readOwnersDir(ctx, t.sess, dir, ownersRead{})
+		if full.err != nil {
+			return full, true
+		}
+		t.mu.Lock()
+		if t.st.gen != gen {
+			t.mu.Unlock()
+			return full, true // the connection changed meanwhile: a plain read
+		}
+		tc.install(full.entries, sent)
+	}
+	for range 8 {
+		dirty, sent := tc.dirtyParts(), t.st.seq
+		if len(dirty) == 0 {
+			out := ownersRead{entries: tc.sorted()}
+			t.mu.Unlock()
+			return out, true
+		}
+		t.mu.Unlock()
+		paths := make([]string, len(dirty))
+		for i, p := range dirty {
+			paths[i] = fmt.Sprintf("%s/%d", dir, p)
+		}
+		res := t.sess.GetMany(ctx, paths)
+		t.mu.Lock()
+		if t.st.gen != gen {
+			t.mu.Unlock()
+			return readOwnersDir(ctx, t.sess, dir, ownersRead{}), true
+		}
+		for i, r := range res {
+			if r.Err != nil && !errors.Is(r.Err, zkwatch.ErrNoNode) {
+				t.mu.Unlock()
+				return ownersRead{err: fmt.Errorf("read owner: %w", r.Err)}, true
+			}
+			e := ownerEntry{path: paths[i], partition: dirty[i]}
+			if r.Err == nil {
+				e.value, e.stat = string(r.Data), r.Stat
+			}
+			tc.take(e, r.Err == nil, sent)
+		}
+	}
+	// Still changing after 8 rounds: what is known now; the owners
+	// watch's next change makes the member read again.
+	out = ownersRead{entries: tc.sorted()}
+	t.mu.Unlock()
+	return out, true
+}
+
+// ownersState is the tree's bookkeeping, without I/O (table-tested).
+type ownersState struct {
+	watching bool
+	gen      uint64 // bumped on every reset: reads sent before are void
+	seq      uint64 // events applied so far
+	topics   map[string]*topicOwners
+}
+
+// topicOwners is one topic's owner znodes.
+type topicOwners struct {
+	valid   bool // read whole since the watch was registered
+	entries map[int32]ownerEntry
+	dirty   map[int32]bool   // created or changed since read: read again
+	last    map[int32]uint64 // seq of the last event per partition
+}
+
+func (s *ownersState) reset(watching bool) {
+	s.watching = watching
+	s.gen++
+	s.topics = nil
+}
+
+// topic returns topic's record, made on first use: events are recorded
+// from then on, so a whole read sent after it can be completed by them.
+func (s *ownersState) topic(topic string) *topicOwners {
+	if s.topics == nil {
+		s.topics = map[string]*topicOwners{}
+	}
+	tc := s.topics[topic]
+	if tc == nil {
+		tc = &topicOwners{entries: map[int32]ownerEntry{}, dirty: map[int32]bool{}, last: map[int32]uint64{}}
+		s.topics[topic] = tc
+	}
+	return tc
+}
+
+// apply records a creation or data change (deleted false) or a deletion of
+// topic's owner znode for p. Topics never read are not recorded: their
+// first read is whole.
+func (s *ownersState) apply(topic string, p int32, deleted bool) {
+	s.seq++
+	tc := s.topics[topic]
+	if tc == nil {
+		return
+	}
+	tc.last[p] = s.seq
+	if deleted {
+		delete(tc.entries, p)
+		delete(tc.dirty, p)
+		return
+	}
+	tc.dirty[p] = true
+}
+
+// install takes a whole read of the directory sent when seq was sent:
+// entries touched by an event since stand as the events left them.
+func (tc *topicOwners) install(entries []ownerEntry, sent uint64) {
+	clear(tc.entries)
+	for p := range tc.dirty {
+		if tc.last[p] <= sent {
+			delete(tc.dirty, p) // the read reflects it
+		}
+	}
+	for _, e := range entries {
+		if tc.last[e.partition] > sent {
+			continue
+		}
+		tc.entries[e.partition] = e
+	}
+	tc.valid = true
+}
+
+// take takes the answer of one owner znode read sent at sent: found, or
+// missing (found false). An event since leaves it to the events.
+func (tc *topicOwners) take(e ownerEntry, found bool, sent uint64) {
+	if tc.last[e.partition] > sent {
+		return
+	}
+	delete(tc.dirty, e.partition)
+	if found {
+		tc.entries[e.partition] = e
+	} else {
+		delete(tc.entries, e.partition)
+	}
+}
+
+func (tc *topicOwners) dirtyParts() []int32 {
+	return slices.Sorted(maps.Keys(tc.dirty))
+}
+
+func (tc *topicOwners) sorted() []ownerEntry {
+	out := slices.Collect(maps.Values(tc.entries))
+	slices.SortFunc(out, func(a, b ownerEntry) int { return cmp.Compare(a.partition, b.partition) })
+	return out
+}

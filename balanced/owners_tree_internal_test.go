@@ -1,0 +1,154 @@
+package balanced
+
+import (
+	"maps"
+	"slices"
+	"testing"
+)
+
+func ownersOf(tc *topicOwners) map[int32]string {
+	out := map[int32]string{}
+	for p, e := range tc.entries {
+		out[p] = e.value
+	}
+	return out
+}
+
+func entry(p int32, v string) ownerEntry { return ownerEntry{partition: p, value: v} }
+
+func TestOwnersStateEvents(t *testing.T) {
+	type step struct {
+		event   *int32 // apply a creation (or deletion, del) of this partition
+		del     bool
+		install []ownerEntry // a whole read sent at sentAt
+		take    *ownerEntry  // a single read sent at sentAt
+		found   bool
+		sentAt  uint64
+	}
+	p := func(x int32) *int32 { return &x }
+	e := func(x int32, v string) *ownerEntry { en := entry(x, v); return &en }
+	tests := []struct {
+		name      string
+		steps     []step
+		want      map[int32]string
+		wantDirty []int32
+	}{
+		{
+			name:  "a whole read with no event since is taken as is",
+			steps: []step{{install: []ownerEntry{entry(0, "a"), entry(1, "b")}, sentAt: 0}},
+			want:  map[int32]string{0: "a", 1: "b"},
+		},
+		{
+			name: "a deletion after the read was sent wins over the read",
+			steps: []step{
+				{event: p(1), del: true},
+				{install: []ownerEntry{entry(0, "a"), entry(1, "b")}, sentAt: 0},
+			},
+			want: map[int32]string{0: "a"},
+		},
+		{
+			name: "a creation after the read was sent is read again",
+			steps: []step{
+				{event: p(2)},
+				{install: []ownerEntry{entry(0, "a")}, sentAt: 0},
+			},
+			want:      map[int32]string{0: "a"},
+			wantDirty: []int32{2},
+		},
+		{
+			name: "a creation before the read was sent is reflected by it",
+			steps: []step{
+				{event: p(2)},
+				{install: []ownerEntry{entry(0, "a"), entry(2, "c")}, sentAt: 1},
+			},
+			want: map[int32]string{0: "a", 2: "c"},
+		},
+		{
+			name: "delete then recreate: the old value goes, the new one is read",
+			steps: []step{
+				{install: []ownerEntry{entry(0, "a")}, sentAt: 0},
+				{event: p(0), del: true},
+				{event: p(0)},
+			},
+			want:      map[int32]string{},
+			wantDirty: []int32{0},
+		},
+		{
+			name: "a single read taken when nothing happened since",
+			steps: []step{
+				{install: nil, sentAt: 0},
+				{event: p(3)},
+				{take: e(3, "d"), found: true, sentAt: 1},
+			},
+			want: map[int32]string{3: "d"},
+		},
+		{
+			name: "a single read overtaken by a deletion is dropped",
+			steps: []step{
+				{install: nil, sentAt: 0},
+				{event: p(3)},
+				{event: p(3), del: true},
+				{take: e(3, "d"), found: true, sentAt: 1},
+			},
+			want: map[int32]string{},
+		},
+		{
+			name: "a single read overtaken by a recreation stays dirty",
+			steps: []step{
+				{install: nil, sentAt: 0},
+				{event: p(3)},
+				{event: p(3), del: true},
+				{event: p(3)},
+				{take: e(3, "d"), found: true, sentAt: 1},
+			},
+			want:      map[int32]string{},
+			wantDirty: []int32{3},
+		},
+		{
+			name: "a single read that finds nothing removes the entry",
+			steps: []step{
+				{install: []ownerEntry{entry(3, "old")}, sentAt: 0},
+				{take: e(3, ""), found: false, sentAt: 0},
+			},
+			want: map[int32]string{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s ownersState
+			s.reset(true)
+			tc := s.topic("t")
+			for _, st := range tt.steps {
+				switch {
+				case st.event != nil:
+					s.apply("t", *st.event, st.del)
+				case st.take != nil:
+					tc.take(*st.take, st.found, st.sentAt)
+				default:
+					tc.install(st.install, st.sentAt)
+				}
+			}
+			if got := ownersOf(tc); !maps.Equal(got, tt.want) {
+				t.Errorf("owners = %v, want %v", got, tt.want)
+			}
+			if got := tc.dirtyParts(); !slices.Equal(got, tt.wantDirty) {
+				t.Errorf("dirty = %v, want %v", got, tt.wantDirty)
+			}
+		})
+	}
+}
+
+func TestOwnersStateReset(t *testing.T) {
+	var s ownersState
+	s.reset(true)
+	s.topic("t").install([]ownerEntry{entry(0, "a")}, 0)
+	gen := s.gen
+	s.reset(false)
+	if s.watching || s.gen == gen || s.topics != nil {
+		t.Fatalf("after a lost watch: watching %v, gen %d (was %d), topics %v", s.watching, s.gen, gen, s.topics)
+	}
+	s.apply("t", 1, false) // a topic never read since is not recorded
+	if s.topics != nil {
+		t.Fatalf("an event made a record: %v", s.topics)
+	}
+}
