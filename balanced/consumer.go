@@ -59,6 +59,9 @@ type Consumer struct {
 	// nil without one; guarded by treeMu.
 	treeMu sync.Mutex
 	tree   *ownersTree
+	// ownerReads counts the sticky reads of owners: whole directories
+	// listed and read, and single owner znodes read from the tree (tests).
+	ownerReads struct{ whole, single atomic.Int64 }
 
 	// claimWaits is signalled (never blocking) when a claim finds its
 	// partition held by another member and waits: the session loop then

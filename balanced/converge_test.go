@@ -1,6 +1,7 @@
 package balanced_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -85,3 +86,60 @@ func TestStickyConvergesUnderChurn(t *testing.T) {
 	}
 	waitConverged(t, 30*time.Second, partition.Sticky, group, topics, peers()...)
 }
+
+// TestStickyReadsOnlyWhatChanged: a sticky member keeps the owners with a
+// tree watch, so once the group has settled, a join makes the members read
+// no owners directory whole and only the owner znodes created since (the
+// partitions that moved), not every owner znode of the topic.
+func TestStickyReadsOnlyWhatChanged(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 5*time.Minute)
+	const parts = 256
+	topic, group := uniq(t, "sticky-reads"), uniq(t, "g-sticky-reads")
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	topics := map[string]int32{topic: parts}
+	cfg := balanced.Config{Group: group, Topics: []string{topic}, Assignor: partition.Sticky}
+	var live []*member
+	peers := func() []peer {
+		out := make([]peer, len(live))
+		for i, m := range live {
+			out[i] = m
+		}
+		return out
+	}
+	for i := range 4 {
+		live = append(live, startMember(t, fmt.Sprintf("m%d", i), cfg, waitHandler))
+	}
+	waitConverged(t, time.Minute, partition.Sticky, group, topics, peers()...)
+	time.Sleep(2 * time.Second) // the owners-quiet re-reads of the forming
+	type reads struct{ whole, single int64 }
+	before := make([]reads, len(live))
+	for i, m := range live {
+		before[i].whole, before[i].single = balanced.OwnerReads(m.c)
+	}
+	live = append(live, startMember(t, "joiner", cfg, waitHandler))
+	took := waitConverged(t, time.Minute, partition.Sticky, group, topics, peers()...)
+	time.Sleep(2 * time.Second)
+	moved := parts / 5
+	for i, m := range live[:4] {
+		whole, single := balanced.OwnerReads(m.c)
+		whole -= before[i].whole
+		single -= before[i].single
+		t.Logf("%s: %d whole directory reads, %d owner znodes read (about %d moved; converged in %s)", m.name, whole, single, moved, took.Round(time.Millisecond))
+		if whole != 0 {
+			t.Errorf("%s read the owners directory whole %d times during a join", m.name, whole)
+		}
+		if single > 3*int64(moved) {
+			t.Errorf("%s read %d owner znodes during a join that moved about %d", m.name, single, moved)
+		}
+	}
+}
+
+// waitHandler consumes nothing and returns when its partition is revoked.
+var waitHandler = balanced.HandlerFunc(func(ctx context.Context, _ *balanced.Claim) error {
+	<-ctx.Done()
+	return nil
+})
+

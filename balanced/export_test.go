@@ -16,6 +16,12 @@ func OpenFetchGens(c *Consumer) int {
 	return c.fetch.openGens()
 }
 
+// OwnerReads reports c's sticky owner reads so far: whole owners
+// directories, and single owner znodes read from its owners tree.
+func OwnerReads(c *Consumer) (whole, single int64) {
+	return c.ownerReads.whole.Load(), c.ownerReads.single.Load()
+}
+
 // Fetching lists the owned partitions whose fetching has started, sorted
 // (tests; test/bench reaches it through internal/balancedhook).
 func (c *Consumer) Fetching() []TopicPartition { return c.fetching() }

@@ -29,6 +29,7 @@ import (
 // While the connection is lost the copy is dropped, and rebuilt from reads
 // sent after the watch is registered again.
 type ownersTree struct {
+	c      *Consumer
 	sess   *zkwatch.Conn
 	root   string // /consumers/<g>/owners
 	cancel context.CancelFunc
@@ -45,7 +46,7 @@ type ownersTree struct {
 // ZooKeeper 3.6), reads fall back to whole directories. close ends it.
 func (c *Consumer) watchOwnersTree(ctx context.Context, sess *zkwatch.Conn) *ownersTree {
 	ctx, cancel := context.WithCancel(ctx)
-	t := &ownersTree{sess: sess, root: "/consumers/" + c.cfg.Group + "/owners", cancel: cancel, done: make(chan struct{})}
+	t := &ownersTree{c: c, sess: sess, root: "/consumers/" + c.cfg.Group + "/owners", cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(t.done)
 		stop, err := sess.WatchTree(ctx, t.root, t.onEvent)
@@ -129,6 +130,7 @@ func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok
 	if !tc.valid {
 		sent := t.st.seq
 		t.mu.Unlock()
+		t.c.ownerReads.whole.Add(1)
 		full := readOwnersDir(ctx, t.sess, dir, ownersRead{})
 		if full.err != nil {
 			return full, true
@@ -152,10 +154,12 @@ func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok
 		for i, p := range dirty {
 			paths[i] = fmt.Sprintf("%s/%d", dir, p)
 		}
+		t.c.ownerReads.single.Add(int64(len(paths)))
 		res := t.sess.GetMany(ctx, paths)
 		t.mu.Lock()
 		if t.st.gen != gen {
 			t.mu.Unlock()
+			t.c.ownerReads.whole.Add(1)
 			return readOwnersDir(ctx, t.sess, dir, ownersRead{}), true
 		}
 		for i, r := range res {

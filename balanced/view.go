@@ -313,6 +313,7 @@ func (c *Consumer) readOwners(ctx context.Context, sess *zkwatch.Conn, topic str
 			return out
 		}
 	}
+	c.ownerReads.whole.Add(1)
 	return readOwnersDir(ctx, sess, ownersPath(c.cfg.Group, topic), cached)
 }
 
