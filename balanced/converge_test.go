@@ -142,4 +142,3 @@ var waitHandler = balanced.HandlerFunc(func(ctx context.Context, _ *balanced.Cla
 	<-ctx.Done()
 	return nil
 })
-

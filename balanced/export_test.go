@@ -22,6 +22,15 @@ func OwnerReads(c *Consumer) (whole, single int64) {
 	return c.ownerReads.whole.Load(), c.ownerReads.single.Load()
 }
 
+// OffsetRequests reports the ListOffsets requests c's partition starts
+// sent (batched, see offsets_batch.go).
+func OffsetRequests(c *Consumer) int64 {
+	if c.fetch == nil {
+		return 0
+	}
+	return c.fetch.offsetRequests.Load()
+}
+
 // Fetching lists the owned partitions whose fetching has started, sorted
 // (tests; test/bench reaches it through internal/balancedhook).
 func (c *Consumer) Fetching() []TopicPartition { return c.fetching() }

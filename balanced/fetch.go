@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/IBM/sarama"
 )
@@ -35,6 +36,8 @@ type fetchPool struct {
 	cur     *fetchGen
 	open    map[*fetchGen]bool
 	closing sync.WaitGroup // retired generations being closed
+
+	offsetRequests atomic.Int64 // ListOffsets requests the generations' batches sent
 }
 
 // fetchGen is one sarama client and consumer, made in the background from
@@ -109,7 +112,7 @@ func (g *fetchGen) dial() {
 		g.err = fmt.Errorf("balanced: kafka client for fetching: %w", err)
 		return
 	}
-	consumer, err := sarama.NewConsumerFromClient(client)
+	consumer, err := sarama.NewConsumerFromClient(newBatchingClient(client, &g.pool.offsetRequests)) // see offsets_batch.go
 	if err != nil {
 		_ = client.Close()
 		g.err = fmt.Errorf("balanced: kafka consumer: %w", err)

@@ -57,3 +57,30 @@ func TestFetchGenerationsBounded(t *testing.T) {
 		t.Errorf("after Stop %d clients are open, want 0", n)
 	}
 }
+
+// TestPartitionStartsBatchOffsetRequests: a member that gains hundreds of
+// partitions at once starts them with a few ListOffsets requests per
+// broker, not two per partition (sarama's own), and still reads every
+// message from its offset.
+func TestPartitionStartsBatchOffsetRequests(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, 4*time.Minute)
+	const parts = 300
+	topic, group := uniq(t, "batch-offsets"), uniq(t, "g-batch-offsets")
+	if err := cl.CreateTopic(ctx, topic, parts, 1); err != nil {
+		t.Fatal(err)
+	}
+	produced := produceSpread(t, topic, parts, 2*parts)
+	var log plog
+	a := startMember(t, "A", balanced.Config{Group: group, Topics: []string{topic}}, recorder(&log, "A", 0))
+	waitProcessed(t, &log, total(produced), 2*time.Minute)
+	waitFetching(t, a, parts, 30*time.Second)
+	n := balanced.OffsetRequests(a.c)
+	t.Logf("%d partitions started with %d ListOffsets requests (sarama alone: %d)", parts, n, 2*parts)
+	if n == 0 || n > parts/2 {
+		t.Errorf("%d ListOffsets requests for %d partitions, want a few per broker", n, parts)
+	}
+	if an := log.Analyze(produced); an.Lost != 0 || an.Overlaps != 0 || an.Duplicates != 0 {
+		t.Errorf("lost %d, duplicates %d, overlaps %d", an.Lost, an.Duplicates, an.Overlaps)
+	}
+}

@@ -252,6 +252,32 @@ func owners(ms []*curveProc) map[partition.TopicPartition]string {
 
 // zkReceived is the ZooKeeper server's count of packets received
 // (zk_packets_received of the four-letter mntr).
+// waitZKQuiet waits until ZooKeeper receives at most about one request a
+// member per half second (their pings, one every 2 s, and little else),
+// and reports how long that took.
+func waitZKQuiet(ctx context.Context, addr string, members int) (time.Duration, error) {
+	start := time.Now()
+	last, err := zkReceived(addr)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return time.Since(start), context.Cause(ctx)
+		case <-time.After(500 * time.Millisecond):
+		}
+		n, err := zkReceived(addr)
+		if err != nil {
+			return time.Since(start), err
+		}
+		if n-last <= int64(max(members, 20)) {
+			return time.Since(start), nil
+		}
+		last = n
+	}
+}
+
 func zkReceived(addr string) (int64, error) {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -341,6 +367,12 @@ func (r *run) measureCurve(t *testing.T, c bench.Curve, bin, dir, topic string) 
 		return c
 	}
 	t.Logf("curve %s %d x %d: group formed in %s", c.Assignor, c.Members, c.Partitions, time.Since(t0).Round(time.Millisecond))
+	// Converged is not yet quiet: members re-read the owners once they stop
+	// changing (sticky), and each reads a topic's owners whole once per
+	// session. A join is measured from a quiet group.
+	if q, err := waitZKQuiet(fctx, r.cl.ZooKeeperAddr(), c.Members); err == nil {
+		t.Logf("curve %s %d x %d: ZooKeeper quiet after %s more", c.Assignor, c.Members, c.Partitions, q.Round(time.Millisecond))
+	}
 	ownersDir := fmt.Sprintf("/consumers/%s/owners/%s", g.group, topic)
 	cversion := func() (int32, error) {
 		ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
@@ -408,6 +440,9 @@ func (r *run) measureCurve(t *testing.T, c bench.Curve, bin, dir, topic string) 
 		lctx, cancel := context.WithTimeout(r.ctx, bound)
 		j.stop(lctx)
 		_, err = g.waitConverged(lctx, g.members, time.Now())
+		if err == nil {
+			_, err = waitZKQuiet(lctx, r.cl.ZooKeeperAddr(), c.Members)
+		}
 		cancel()
 		if err != nil {
 			c.Note = appendNote(c.Note, "the group did not settle after a leave: "+reason(err))
@@ -421,7 +456,7 @@ func (r *run) curveMethod() []string {
 	s := r.sizes
 	return []string{
 		fmt.Sprintf("For each topic size %v, group size %v and assignor %v: a new group of member processes (test/member, built without the race detector, "+
-			"defaults) on one empty topic, settled; then %d times: one member process joins, and after convergence it leaves (SIGTERM) and the group settles.",
+			"defaults) on one empty topic, settled (converged, and then ZooKeeper quiet: at most one request a member per 500 ms); then %d times: one member process joins, and after convergence it leaves (SIGTERM) and the group settles the same way.",
 			s.curvePartitions, s.curveMembers, s.curveAssignors, s.curveJoins),
 		"Convergence is measured from outside the members: each member prints its whole set after every change (from its OnAssigned, OnRevoked and OnLost hooks: " +
 			"claimed and handlers started, or released), with the time it printed it; the test process reads the lines and compares every member's last set with " +
