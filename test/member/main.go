@@ -70,6 +70,10 @@ func main() {
 	if *brokers != "" {
 		bootstrap = strings.Split(*brokers, ",")
 	}
+	// The moment the member starts (before balanced.New): a join is timed
+	// from here, as the in-process benchmarks time it from balanced.New
+	// (the process's exec and the Go runtime's start are not zkbalance's).
+	fmt.Fprintf(os.Stdout, "start %d\n", time.Now().UnixNano())
 	c, err := balanced.New(balanced.Config{
 		Group: *group, Topics: strings.Split(*topics, ","), ZooKeeper: *zk, Brokers: bootstrap,
 		SessionTimeout: *session, Assignor: *assignor, Logger: logger,
