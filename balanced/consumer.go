@@ -59,6 +59,9 @@ type Consumer struct {
 	// nil without one; guarded by treeMu.
 	treeMu sync.Mutex
 	tree   *ownersTree
+	// noTreeWatch: the server answered a tree watch UNIMPLEMENTED (before
+	// ZooKeeper 3.6, which also closes the connection): not asked again.
+	noTreeWatch atomic.Bool
 	// ownerReads counts the sticky reads of owners: whole directories
 	// listed and read, and single owner znodes read from the tree (tests).
 	ownerReads struct{ whole, single atomic.Int64 }

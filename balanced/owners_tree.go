@@ -45,6 +45,9 @@ type ownersTree struct {
 // read a rebalance sends. Until it answers (or when it cannot: before
 // ZooKeeper 3.6), reads fall back to whole directories. close ends it.
 func (c *Consumer) watchOwnersTree(ctx context.Context, sess *zkwatch.Conn) *ownersTree {
+	if c.noTreeWatch.Load() {
+		return nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	t := &ownersTree{c: c, sess: sess, root: "/consumers/" + c.cfg.Group + "/owners", cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -55,6 +58,9 @@ func (c *Consumer) watchOwnersTree(ctx context.Context, sess *zkwatch.Conn) *own
 			<-ctx.Done()
 			stop()
 		case errors.Is(err, zkwatch.ErrUnimplemented):
+			// Such a server also closes the connection (the session
+			// survives): later sessions do not ask again.
+			c.noTreeWatch.Store(true)
 			c.log.Info("ZooKeeper before 3.6 has no persistent watches: the sticky assignor reads whole owners directories", "err", err)
 		case ctx.Err() == nil:
 			c.log.Warn("owners tree watch not set: the sticky assignor reads whole owners directories", "err", err)
@@ -80,7 +86,7 @@ func (c *Consumer) treeFor(sess *zkwatch.Conn) *ownersTree {
 	return c.tree
 }
 
-// close ends the watch's callbacks and its goroutine.
+// close ends the watch's callbacks and its goroutine (nil: none).
 func (t *ownersTree) close() {
 	if t != nil {
 		t.cancel()
