@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zkbalance/zkbalance/internal/zk"
@@ -141,6 +142,10 @@ type Conn struct {
 	expired   bool
 	done      chan struct{}
 	oneSess   bool
+
+	// noMultiRead: the server answered multiRead UNIMPLEMENTED (before
+	// ZooKeeper 3.6): GetMany reads one znode a request.
+	noMultiRead atomic.Bool
 }
 
 // Dial connects and waits until the connection has a session, or ctx is done.

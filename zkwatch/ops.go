@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zkbalance/zkbalance/internal/zk"
 )
@@ -94,15 +95,46 @@ type GetResult struct {
 // maxInFlight bounds GetMany's concurrent requests.
 const maxInFlight = 256
 
-// GetMany reads paths concurrently, at most 256 at a time: the requests
-// pipeline on the one connection instead of paying a round trip each (a
-// member reading 256 owner znodes one by one waits 256 round trips). The
-// results are in the order of paths.
+// multiReadChunk is the paths one multiRead request of GetMany reads
+// (answers of owner and offset znodes stay far below ZooKeeper's 1 MiB
+// packet limit).
+const multiReadChunk = 128
+
+// GetMany reads paths and returns the results in the order of paths. On
+// ZooKeeper 3.6 and later it reads them in multiRead requests of up to 128
+// paths each (one request through the server's pipeline instead of one a
+// znode), the requests pipelined; on an older server (which answers the
+// first one UNIMPLEMENTED and closes the connection, the session
+// surviving) and from then on in this Conn, as single reads, at most 256 in
+// flight: the requests pipeline on the one connection instead of paying a
+// round trip each.
 func (c *Conn) GetMany(ctx context.Context, paths []string) []GetResult {
 	out := make([]GetResult, len(paths))
+	if len(paths) > 1 && !c.noMultiRead.Load() {
+		var wg sync.WaitGroup
+		var fallback atomic.Bool
+		sem := make(chan struct{}, maxInFlight/multiReadChunk*4)
+		for lo := 0; lo < len(paths); lo += multiReadChunk {
+			hi := min(lo+multiReadChunk, len(paths))
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if !c.getMulti(ctx, paths[lo:hi], out[lo:hi]) {
+					fallback.Store(true)
+				}
+			})
+		}
+		wg.Wait()
+		if !fallback.Load() {
+			return out
+		}
+	}
 	sem := make(chan struct{}, maxInFlight)
 	var wg sync.WaitGroup
 	for i, p := range paths {
+		if out[i].Stat != nil {
+			continue // answered by a multiRead
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
@@ -111,6 +143,34 @@ func (c *Conn) GetMany(ctx context.Context, paths []string) []GetResult {
 	}
 	wg.Wait()
 	return out
+}
+
+// getMulti reads paths in one multiRead request into out; false when the
+// server does not know multiRead (then out is left for single reads).
+func (c *Conn) getMulti(ctx context.Context, paths []string, out []GetResult) bool {
+	abs := make([]string, len(paths))
+	for i, p := range paths {
+		abs[i] = c.abs(p)
+	}
+	res, err := do(ctx, c, func(z *zk.Conn) ([]zk.MultiReadResult, error) { return z.GetMulti(abs) })
+	if errors.Is(err, zk.ErrUnimplemented) {
+		c.noMultiRead.Store(true)
+		return false
+	}
+	if err != nil && c.noMultiRead.Load() {
+		return false // the connection another chunk's UNIMPLEMENTED closed
+	}
+	for i, p := range paths {
+		switch {
+		case err != nil:
+			out[i].Err = fmt.Errorf("zkwatch: get %s: %w", p, err)
+		case res[i].Err != nil:
+			out[i].Err = fmt.Errorf("zkwatch: get %s: %w", p, res[i].Err)
+		default:
+			out[i].Data, out[i].Stat = res[i].Data, res[i].Stat
+		}
+	}
+	return true
 }
 
 // Children lists a znode's children (in server order).
