@@ -433,18 +433,11 @@ func statOwned(ctx context.Context, sess *zkwatch.Conn, ws map[TopicPartition]*w
 		return nil
 	}
 	out := make(map[string]*zkwatch.Stat, len(paths))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, p := range paths {
-		wg.Go(func() {
-			if ok, st, err := sess.Exists(ctx, p); err == nil && ok {
-				mu.Lock()
-				out[p] = st
-				mu.Unlock()
-			}
-		})
+	for i, r := range sess.GetMany(ctx, paths) { // one multiRead a 128
+		if r.Err == nil {
+			out[paths[i]] = r.Stat
+		}
 	}
-	wg.Wait()
 	return out
 }
 
