@@ -19,18 +19,31 @@ type CommonFlags struct {
 // says what the command bounds with it.
 func AddCommonFlags(fs *flag.FlagSet, def time.Duration, timeoutUsage string) *CommonFlags {
 	c := &CommonFlags{logJSON: fs.Bool("log-json", false, "log to stderr as JSON instead of text"), timeout: def}
-	fs.Func("timeout", fmt.Sprintf("%s (a `duration`; default %s)", timeoutUsage, def), func(s string) error {
-		d, err := time.ParseDuration(s)
-		switch {
-		case err != nil:
-			return fmt.Errorf("%q is not a duration such as 30s or 2m", s)
-		case d <= 0:
-			return fmt.Errorf("must be positive (got %s)", s)
-		}
-		c.timeout = d
-		return nil
-	})
+	fs.Var((*timeoutValue)(&c.timeout), "timeout", timeoutUsage+" (a `duration`)")
 	return c
+}
+
+// timeoutValue is --timeout's flag.Value: a positive duration, which
+// String gives back (flag.Visit users copy flags by it: demo up --detach).
+type timeoutValue time.Duration
+
+func (v *timeoutValue) String() string {
+	if v == nil || *v == 0 {
+		return ""
+	}
+	return time.Duration(*v).String()
+}
+
+func (v *timeoutValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a duration such as 30s or 2m", s)
+	case d <= 0:
+		return fmt.Errorf("must be positive (got %s)", s)
+	}
+	*v = timeoutValue(d)
+	return nil
 }
 
 // Timeout is --timeout.
