@@ -16,7 +16,7 @@ import (
 )
 
 // worker runs the handler of one owned partition. Its goroutine (run) owns
-// the partition consumer; the rebalance owns the worker.
+// the partition's fetch; the rebalance owns the worker.
 type worker struct {
 	tp       TopicPartition
 	gen      *fetchGen // the sarama client it fetches through; the worker holds a reference
@@ -28,7 +28,7 @@ type worker struct {
 	marked   atomic.Int64  // next offset to commit; -1 before any mark
 	hwm      atomic.Int64
 	first    atomic.Int64 // offset of the first message fetched; -1 before (counts processed messages when nothing was committed before)
-	fetching atomic.Bool  // a partition consumer is running
+	fetching atomic.Bool  // the partition is being fetched
 
 	// For the lag and commit series (lag.go).
 	start         atomic.Int64 // offset the worker started from (committed, or the symbolic InitialOffset); noOffset before it is read
@@ -74,25 +74,9 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 	w.start.Store(off)
 	c.kickLag() // the lag is known from now on
 	for w.ctx.Err() == nil {
-		if !c.waitClosed(w.ctx, w.tp) {
-			return
-		}
-		pc, err := c.consumePartition(w.ctx, w.gen, w.tp, off)
+		pf, err := c.consumePartition(w.ctx, w.gen, w.tp, off)
 		if w.ctx.Err() != nil {
 			return
-		}
-		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
-			w.log(c).Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
-			c.partitionFailed(w.ctx, "fetch", w.tp, fmt.Errorf("offset %d: %w; reset to %d", off, err, c.cfg.InitialOffset))
-			off = c.cfg.InitialOffset
-			w.startResolved.Store(noOffset)
-			w.start.Store(off)
-			// The stored offset no longer counts: the next mark, though
-			// lower, is committed over it.
-			w.commitMu.Lock()
-			w.committed = -1
-			w.commitMu.Unlock()
-			continue
 		}
 		if err != nil {
 			w.log(c).Warn("cannot fetch partition, retrying", "offset", off, "err", err)
@@ -111,34 +95,55 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		if c.log.Enabled(w.ctx, slog.LevelDebug) {
 			w.log(c).Debug("fetching", "offset", off, "read offset", tOffset, "since start", time.Since(t0))
 		}
-		off = c.runHandler(w, h, w.gen, pc, off)
+		next, outOfRange := c.runHandler(w, h, w.gen, pf, off)
 		w.fetching.Store(false)
+		if !outOfRange {
+			off = next
+			continue
+		}
+		w.log(c).Warn("stored offset out of range, resetting to the initial offset", "offset", next, "initial", c.cfg.InitialOffset)
+		c.partitionFailed(w.ctx, "fetch", w.tp, fmt.Errorf("offset %d: %w; reset to %d", next, sarama.ErrOffsetOutOfRange, c.cfg.InitialOffset))
+		off = c.cfg.InitialOffset
+		w.startResolved.Store(noOffset)
+		w.start.Store(off)
+		// The stored offset no longer counts: the next mark, though
+		// lower, is committed over it.
+		w.commitMu.Lock()
+		w.committed = -1
+		w.commitMu.Unlock()
 	}
 }
 
-// runHandler runs one handler call over pc and returns the offset to resume
-// from should the handler be restarted.
+// runHandler runs one handler call over pf and returns the offset to resume
+// from should the handler be restarted, and whether fetching stopped because
+// that offset is out of range (then the handler has returned and is
+// restarted at once).
 //
-// The handler reads pc directly (Claim.Next), or through a forwarding
-// goroutine started only if it asks for Claim.Messages. pc is closed in the
-// background as soon as the call's context ends — at a revoke, before the
-// handler has returned — so fetching is cancelled, never waited on: a revoke
-// does not wait for the broker's in-flight fetch or a slow handler.
-func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.PartitionConsumer, off int64) int64 {
+// The handler reads pf directly (Claim.Next), or through a forwarding
+// goroutine started only if it asks for Claim.Messages. pf is closed as soon
+// as the call's context ends — at a revoke, before the handler has returned
+// — so fetching stops at once: a revoke does not wait for the broker's
+// in-flight fetch or a slow handler.
+func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pf *partFetch, off int64) (int64, bool) {
+	defer gen.release() // pf's reference
 	runCtx, runCancel := context.WithCancel(w.ctx)
-	closed := c.markClosing(w.tp) // a later fetch of w.tp waits for this one's close
-	c.bg.Add(1)
-	context.AfterFunc(runCtx, func() { // its goroutine is owned by the consumer's bg group
-		defer c.bg.Done()
-		c.drainClose(w.tp, gen, pc, closed)
-	})
-	src := &fetchSource{ctx: runCtx, pc: pc, c: c, w: w}
+	stop := context.AfterFunc(runCtx, pf.close)
+	src := &fetchSource{ctx: runCtx, pf: pf, c: c, w: w}
 	claim := newClaim(w.tp, off, &w.marked, src)
 	err := h.Consume(w.ctx, claim)
 	runCancel()
 	src.wait()
+	stop()
+	pf.close() // the AfterFunc may run it too: close is idempotent
+	resume := off
+	if m := w.marked.Load(); m >= 0 {
+		resume = m
+	}
 	if w.ctx.Err() != nil {
-		return off
+		return off, false
+	}
+	if errors.Is(pf.endedWith(), sarama.ErrOffsetOutOfRange) {
+		return resume, true
 	}
 	if err != nil {
 		c.metrics.handlerErrors.WithLabelValues(w.tp.Topic).Inc()
@@ -147,17 +152,14 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.Par
 		"err", err, "after", c.cfg.HandlerRestartDelay)
 	c.partitionFailed(w.ctx, "consume", w.tp, err)
 	ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay)
-	if m := w.marked.Load(); m >= 0 {
-		return m
-	}
-	return off
+	return resume, false
 }
 
-// fetchSource is one handler call's view of a partition consumer, and the
+// fetchSource is one handler call's view of a partition fetch, and the
 // claimSource of its Claim.
 type fetchSource struct {
 	ctx context.Context // ends at revoke, loss, close, or when the handler returns
-	pc  sarama.PartitionConsumer
+	pf  *partFetch
 	c   *Consumer
 	w   *worker
 
@@ -166,56 +168,37 @@ type fetchSource struct {
 	fwdDone chan struct{}
 }
 
-// Next returns the next message of pc. It fails with the cause of ctx or
-// s.ctx once either is done, or ErrFetchStopped once pc has stopped. It logs
-// fetch errors while it waits.
+// Next returns the next fetched message of the partition. It fails with the
+// cause of ctx or s.ctx once either is done, or ErrFetchStopped once
+// fetching has stopped and every fetched message was taken. It logs fetch
+// errors while it waits.
 func (s *fetchSource) Next(ctx context.Context) (*Message, error) {
-	// Fast path, no blocking select: a message is usually waiting while a
-	// partition is being caught up.
-	if s.ctx.Err() != nil {
-		return nil, context.Cause(s.ctx)
-	}
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx)
-	}
-	select {
-	case sm, ok := <-s.pc.Messages():
-		return s.got(sm, ok)
-	default:
-	}
-	errs := s.pc.Errors()
 	for {
-		select {
-		case <-s.ctx.Done():
+		if s.ctx.Err() != nil {
 			return nil, context.Cause(s.ctx)
-		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
-		case err, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
+		}
+		m, errs, end := s.pf.take()
+		for _, err := range errs {
 			s.w.log(s.c).Warn("fetch error", "err", err)
 			s.c.partitionFailed(ctx, "fetch", s.w.tp, err)
-		case sm, ok := <-s.pc.Messages():
-			return s.got(sm, ok)
+		}
+		if m != nil {
+			s.w.hwm.Store(s.pf.hwm.Load())
+			s.w.first.CompareAndSwap(-1, m.Offset)
+			return m, nil
+		}
+		if end != nil {
+			return nil, ErrFetchStopped
+		}
+		select {
+		case <-s.ctx.Done():
+		case <-ctx.Done():
+		case <-s.pf.ready:
 		}
 	}
-}
-
-// got turns a receive from pc.Messages into next's result.
-func (s *fetchSource) got(sm *sarama.ConsumerMessage, ok bool) (*Message, error) {
-	if s.ctx.Err() != nil {
-		// A message the background close would have drained: the
-		// partition is no longer this call's.
-		return nil, context.Cause(s.ctx)
-	}
-	if !ok {
-		return nil, ErrFetchStopped
-	}
-	s.w.hwm.Store(s.pc.HighWaterMarkOffset())
-	s.w.first.CompareAndSwap(-1, sm.Offset)
-	return toMessage(sm), nil
 }
 
 // Messages starts (once) the goroutine that copies messages to a channel
@@ -266,105 +249,20 @@ func (s *fetchSource) wait() {
 	}
 }
 
-func toMessage(sm *sarama.ConsumerMessage) *Message {
-	m := &Message{Topic: sm.Topic, Partition: sm.Partition, Offset: sm.Offset, Key: sm.Key, Value: sm.Value, Timestamp: sm.Timestamp}
-	if len(sm.Headers) > 0 {
-		m.Headers = make([]Header, len(sm.Headers))
-		for i, h := range sm.Headers {
-			m.Headers[i] = Header{Key: h.Key, Value: h.Value}
-		}
-	}
-	return m
-}
-
-// consumePartition starts fetching tp, but gives up waiting when ctx ends:
-// sarama's ConsumePartition can block for a whole fetch cycle (up to
-// Consumer.MaxWaitTime) while the broker consumer admits new partitions, and
-// a revoke must not wait for that. A start that completes after ctx ended is
-// closed in the background.
-func (c *Consumer) consumePartition(ctx context.Context, gen *fetchGen, tp TopicPartition, off int64) (sarama.PartitionConsumer, error) {
-	fetcher, err := gen.get(ctx)
+// consumePartition starts fetching tp from off on gen, with a reference to
+// gen for the fetch (runHandler releases it).
+func (c *Consumer) consumePartition(ctx context.Context, gen *fetchGen, tp TopicPartition, off int64) (*partFetch, error) {
+	f, err := gen.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	type result struct {
-		pc  sarama.PartitionConsumer
-		err error
+	gen.acquire()
+	pf, err := f.start(tp, off)
+	if err != nil {
+		gen.release()
+		return nil, err
 	}
-	ch := make(chan result, 1)
-	gen.acquire() // for the partition consumer, released once it is closed
-	c.bg.Add(1)
-	go func() { // owned by the consumer's bg group
-		defer c.bg.Done()
-		pc, err := fetcher.ConsumePartition(tp.Topic, tp.Partition, off)
-		if err != nil {
-			gen.release()
-		}
-		ch <- result{pc, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.pc, r.err
-	case <-ctx.Done():
-		done := c.markClosing(tp)
-		c.bg.Add(1)
-		go func() { // owned by the consumer's bg group
-			defer c.bg.Done()
-			if r := <-ch; r.err == nil {
-				c.drainClose(tp, gen, r.pc, done)
-			} else {
-				c.closing.CompareAndDelete(tp, done)
-				close(done)
-			}
-		}()
-		return nil, context.Cause(ctx)
-	}
-}
-
-// markClosing records that tp has a partition consumer that is open or
-// being closed; later fetches of tp wait for the returned channel, closed
-// once that consumer is closed and drained (sarama allows one consumer per
-// partition).
-func (c *Consumer) markClosing(tp TopicPartition) chan struct{} {
-	done := make(chan struct{})
-	c.closing.Store(tp, done)
-	return done
-}
-
-// drainClose closes pc, drains its channels, then closes done and releases
-// pc's reference to its generation.
-func (c *Consumer) drainClose(tp TopicPartition, gen *fetchGen, pc sarama.PartitionConsumer, done chan struct{}) {
-	defer gen.release()
-	defer close(done)
-	pc.AsyncClose()
-	m, e := pc.Messages(), pc.Errors()
-	for m != nil || e != nil {
-		select {
-		case _, ok := <-m:
-			if !ok {
-				m = nil
-			}
-		case _, ok := <-e:
-			if !ok {
-				e = nil
-			}
-		}
-	}
-	c.closing.CompareAndDelete(tp, done)
-}
-
-// waitClosed waits until an earlier fetch of tp has fully closed.
-func (c *Consumer) waitClosed(ctx context.Context, tp TopicPartition) bool {
-	v, ok := c.closing.Load(tp)
-	if !ok {
-		return true
-	}
-	select {
-	case <-v.(chan struct{}):
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return pf, nil
 }
 
 // startOffset reads the committed offset, retrying transient errors until
