@@ -27,8 +27,9 @@ type worker struct {
 	done     chan struct{} // closed when run has returned
 	marked   atomic.Int64  // next offset to commit; -1 before any mark
 	hwm      atomic.Int64
-	first    atomic.Int64 // offset of the first message fetched; -1 before (counts processed messages when nothing was committed before)
-	fetching atomic.Bool  // the partition is being fetched
+	first    atomic.Int64              // offset of the first message fetched; -1 before (counts processed messages when nothing was committed before)
+	fetching atomic.Bool               // the partition is being fetched
+	pf       atomic.Pointer[partFetch] // the fetch of the running handler call; stop closes it
 
 	// For the lag and commit series (lag.go).
 	start         atomic.Int64 // offset the worker started from (committed, or the symbolic InitialOffset); noOffset before it is read
@@ -51,6 +52,16 @@ func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f 
 	w.startResolved.Store(noOffset)
 	w.listedEnd.Store(noOffset)
 	return w
+}
+
+// stop cancels the worker's context with cause and closes its partition's
+// fetch at once, before the handler returns: a revoke does not wait for
+// the broker's in-flight fetch or a slow handler.
+func (w *worker) stop(cause error) {
+	w.cancel(cause)
+	if pf := w.pf.Load(); pf != nil {
+		pf.close()
+	}
 }
 
 // log is the consumer's logger with the partition's attributes. It is made
@@ -121,20 +132,20 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 //
 // The handler reads pf directly (Claim.Next), or through a forwarding
 // goroutine started only if it asks for Claim.Messages. pf is closed as soon
-// as the call's context ends — at a revoke, before the handler has returned
-// — so fetching stops at once: a revoke does not wait for the broker's
-// in-flight fetch or a slow handler.
+// as the worker is stopped (worker.stop), before the handler has returned,
+// and when the handler returns.
 func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pf *partFetch, off int64) (int64, bool) {
 	defer gen.release() // pf's reference
-	runCtx, runCancel := context.WithCancel(w.ctx)
-	stop := context.AfterFunc(runCtx, pf.close)
-	src := &fetchSource{ctx: runCtx, pf: pf, c: c, w: w}
+	w.pf.Store(pf)
+	if w.ctx.Err() != nil { // stopped before pf was stored: stop did not see it
+		pf.close()
+	}
+	src := &fetchSource{ctx: w.ctx, pf: pf, c: c, w: w}
 	claim := newClaim(w.tp, off, &w.marked, src)
 	err := h.Consume(w.ctx, claim)
-	runCancel()
+	w.pf.Store(nil)
+	pf.close()
 	src.wait()
-	stop()
-	pf.close() // the AfterFunc may run it too: close is idempotent
 	resume := off
 	if m := w.marked.Load(); m >= 0 {
 		resume = m
@@ -158,19 +169,21 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pf *partFetch
 // fetchSource is one handler call's view of a partition fetch, and the
 // claimSource of its Claim.
 type fetchSource struct {
-	ctx context.Context // ends at revoke, loss, close, or when the handler returns
-	pf  *partFetch
+	ctx context.Context // the worker's: ends at revoke, loss or close
+	pf  *partFetch      // closed then too, and when the handler returns
 	c   *Consumer
 	w   *worker
 
 	once    sync.Once
 	msgs    chan *Message // set once Messages was asked for
+	quit    chan struct{} // closed by wait: the forwarder stops
 	fwdDone chan struct{}
 }
 
 // Next returns the next fetched message of the partition. It fails with the
 // cause of ctx or s.ctx once either is done, or ErrFetchStopped once
-// fetching has stopped and every fetched message was taken. It logs fetch
+// fetching has stopped (or the handler call is over) and every fetched
+// message was taken. It logs fetch
 // errors while it waits.
 func (s *fetchSource) Next(ctx context.Context) (*Message, error) {
 	for {
@@ -206,8 +219,9 @@ func (s *fetchSource) Next(ctx context.Context) (*Message, error) {
 func (s *fetchSource) Messages() <-chan *Message {
 	s.once.Do(func() {
 		s.msgs = make(chan *Message)
+		s.quit = make(chan struct{})
 		s.fwdDone = make(chan struct{})
-		go func() { // owned by runHandler, which waits for it (wait)
+		go func() { // owned by runHandler, which stops it and waits for it (wait)
 			defer close(s.fwdDone)
 			defer close(s.msgs)
 			for {
@@ -218,6 +232,8 @@ func (s *fetchSource) Messages() <-chan *Message {
 				select {
 				case s.msgs <- m:
 				case <-s.ctx.Done():
+					return
+				case <-s.quit:
 					return
 				}
 			}
@@ -237,14 +253,15 @@ func (s *fetchSource) Commit(ctx context.Context) error {
 	return s.c.commitClaim(ctx, s.w)
 }
 
-// wait waits for the forwarding goroutine, if one was started; s.ctx must be
-// done.
+// wait stops the forwarding goroutine, if one was started, and waits for
+// it; s.pf must be closed.
 func (s *fetchSource) wait() {
 	s.once.Do(func() { // no forwarder may start from now on
 		s.msgs = make(chan *Message)
 		close(s.msgs)
 	})
 	if s.fwdDone != nil {
+		close(s.quit)
 		<-s.fwdDone
 	}
 }
