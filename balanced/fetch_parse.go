@@ -28,6 +28,15 @@ type parsedBlock struct {
 // aborted transactions are skipped too.
 func parseBlock(tp TopicPartition, offset int64, b *sarama.FetchResponseBlock, readCommitted bool) parsedBlock {
 	out := parsedBlock{next: offset}
+	n := 0
+	for _, recs := range b.RecordsSet {
+		if recs != nil && recs.RecordBatch != nil {
+			n += len(recs.RecordBatch.Records)
+		}
+	}
+	if n > 0 {
+		out.msgs = make([]*Message, 0, n)
+	}
 	var aborted map[int64]bool
 	var txns []*sarama.AbortedTransaction
 	if readCommitted && len(b.AbortedTransactions) > 0 {

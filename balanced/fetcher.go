@@ -17,6 +17,10 @@ var errFetchClosed = errors.New("balanced: partition fetch closed")
 // of its fetched messages left to take.
 const fetchLowWater = 32
 
+// fetchBusyWait bounds a fetch request's MaxWaitTime while some partition
+// of the broker loop holds messages its handler is taking.
+const fetchBusyWait = 5 * time.Millisecond
+
 // fetchMinBytes is the least a fetch response is asked to carry while the
 // member holds more than Consumer.Fetch.MaxBytes of fetched, untaken
 // messages (partitions whose handlers are slow or blocked): the others
@@ -34,7 +38,10 @@ const fetchMinBytes = 64 << 10
 // partition (about 10 KiB of stacks and heap a partition). Memory in flight
 // is bounded: a partition is fetched only when its queue is nearly empty
 // (fetchLowWater), and a request asks for at most Fetch.MaxBytes less what
-// the queues of the whole fetcher hold (down to fetchMinBytes).
+// the queues of the whole fetcher hold (down to fetchMinBytes). A request
+// long-polls (Consumer.MaxWaitTime) only while none of the loop's
+// partitions is being consumed: otherwise a poll of caught-up partitions
+// would hold up the next fetch of the busy ones (fetchBusyWait).
 type fetcher struct {
 	client   sarama.Client
 	conf     *sarama.Config
@@ -467,19 +474,30 @@ func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry) {
 		req.MaxBytes = max(c.Consumer.Fetch.MaxBytes-int32(min(l.f.buffered.Load(), int64(c.Consumer.Fetch.MaxBytes))), fetchMinBytes)
 	}
 	var batch []fetchEntry
+	busy := false
 	l.mu.Lock()
 	for pf := range l.parts { // a map: a random order, so every partition gets its turn at a full response
 		pf.mu.Lock()
-		if pf.end == nil && !pf.inFlight && pf.offset >= 0 && len(pf.queue)-pf.head <= fetchLowWater {
+		switch left := len(pf.queue) - pf.head; {
+		case pf.end != nil || pf.inFlight || pf.offset < 0:
+		case left <= fetchLowWater:
 			pf.inFlight = true
 			req.AddBlock(pf.tp.Topic, pf.tp.Partition, pf.offset, pf.fetchSize, -1)
 			batch = append(batch, fetchEntry{pf, pf.offset})
+		default:
+			busy = true
 		}
 		pf.mu.Unlock()
 	}
 	l.mu.Unlock()
 	if len(batch) == 0 {
 		return nil, nil
+	}
+	if busy {
+		// A partition whose handler is taking its messages will be
+		// fetched again soon: a long poll of partitions that have
+		// nothing new would hold it up.
+		req.MaxWaitTime = min(req.MaxWaitTime, int32(fetchBusyWait/time.Millisecond))
 	}
 	return req, batch
 }
@@ -521,11 +539,16 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 			default:
 				if len(p.msgs) > 0 {
 					pf.fetchSize = c.Consumer.Fetch.Default
-					if pf.head > 0 {
+					switch {
+					case pf.head == len(pf.queue):
+						pf.queue, pf.head = p.msgs, 0
+					case pf.head > 0:
 						pf.queue = append(pf.queue[:0], pf.queue[pf.head:]...)
 						pf.head = 0
+						fallthrough
+					default:
+						pf.queue = append(pf.queue, p.msgs...)
 					}
-					pf.queue = append(pf.queue, p.msgs...)
 					pf.bytes += p.bytes
 				}
 				pf.offset = p.next
