@@ -106,13 +106,16 @@ type partFetch struct {
 	offset    int64 // next to fetch; OffsetOldest or OffsetNewest until listed
 	fetchSize int32
 	inFlight  bool
+	// tooLargeAt is the offset last reported as too large for
+	// Fetch.Max (reported once, not at every fetch).
+	tooLargeAt int64
 }
 
 // start begins fetching tp from offset (or sarama.OffsetOldest /
 // OffsetNewest). An offset out of range ends the fetch with
 // sarama.ErrOffsetOutOfRange once the broker says so.
 func (f *fetcher) start(tp TopicPartition, offset int64) (*partFetch, error) {
-	pf := &partFetch{f: f, tp: tp, ready: make(chan struct{}, 1), offset: offset, fetchSize: f.conf.Consumer.Fetch.Default}
+	pf := &partFetch{f: f, tp: tp, ready: make(chan struct{}, 1), offset: offset, fetchSize: f.conf.Consumer.Fetch.Default, tooLargeAt: -1}
 	f.mu.Lock()
 	switch {
 	case f.closed:
@@ -529,8 +532,19 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 			pf.hwm.Store(b.HighWaterMarkOffset)
 			switch {
 			case p.partial && c.Consumer.Fetch.Max > 0 && pf.fetchSize >= c.Consumer.Fetch.Max:
-				note = fmt.Errorf("offset %d: %w", pf.offset, sarama.ErrMessageTooLarge)
-				pf.offset++ // skipped, as sarama does
+				if pf.tooLargeAt != pf.offset {
+					pf.tooLargeAt = pf.offset
+					note = fmt.Errorf("offset %d: %w", pf.offset, sarama.ErrMessageTooLarge)
+				}
+				// From Fetch v3 on a broker returns a batch larger than
+				// the limits when it leads the response (the requests'
+				// partition order varies), and the block may have been
+				// cut short by the response's MaxBytes: nothing is
+				// skipped. Older brokers never return it: skipped, as
+				// sarama does.
+				if l.f.version < 3 {
+					pf.offset++
+				}
 			case p.partial:
 				pf.fetchSize = max(pf.fetchSize*2, pf.fetchSize) // no overflow
 				if m := c.Consumer.Fetch.Max; m > 0 {
