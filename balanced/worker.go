@@ -73,56 +73,91 @@ func (w *worker) log(c *Consumer) *slog.Logger {
 
 // run fetches the partition and runs the handler until the worker's context
 // is cancelled. A handler that returns early is restarted from the last mark.
+//
+// The goroutine of an idle partition waits inside the handler (Claim.Next),
+// one per owned partition: runWorker, runHandler and fetchSource.Next keep
+// the rare paths and log calls in functions of their own, so that what
+// they hold while waiting stays small (their frames and nothing on the
+// heap; the stack an idle partition waits on is about 0.7 KiB).
 func (c *Consumer) runWorker(w *worker, h Handler) {
-	defer close(w.done)
-	defer func() { w.gen.release() }()
-	t0 := time.Now()
-	off, ok := c.startOffset(w)
-	if !ok {
-		return
-	}
-	tOffset := time.Since(t0)
-	w.start.Store(off)
-	c.kickLag() // the lag is known from now on
-	for w.ctx.Err() == nil {
+	defer c.endWorker(w)
+	off, ok := c.firstOffset(w)
+	for ok && w.ctx.Err() == nil {
 		pf, err := c.consumePartition(w.ctx, w.gen, w.tp, off)
 		if w.ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			w.log(c).Warn("cannot fetch partition, retrying", "offset", off, "err", err)
-			c.partitionFailed(w.ctx, "fetch", w.tp, err)
-			if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
-				return
-			}
-			if w.gen.failed() {
-				old := w.gen
-				w.gen = c.fetch.current()
-				old.release()
-			}
+			ok = c.fetchFailed(w, off, err)
 			continue
 		}
 		w.fetching.Store(true)
-		if c.log.Enabled(w.ctx, slog.LevelDebug) {
-			w.log(c).Debug("fetching", "offset", off, "read offset", tOffset, "since start", time.Since(t0))
-		}
 		next, outOfRange := c.runHandler(w, h, w.gen, pf, off)
 		w.fetching.Store(false)
-		if !outOfRange {
-			off = next
-			continue
+		off = next
+		if outOfRange {
+			off = c.resetOutOfRange(w, next)
 		}
-		w.log(c).Warn("stored offset out of range, resetting to the initial offset", "offset", next, "initial", c.cfg.InitialOffset)
-		c.partitionFailed(w.ctx, "fetch", w.tp, fmt.Errorf("offset %d: %w; reset to %d", next, sarama.ErrOffsetOutOfRange, c.cfg.InitialOffset))
-		off = c.cfg.InitialOffset
-		w.startResolved.Store(noOffset)
-		w.start.Store(off)
-		// The stored offset no longer counts: the next mark, though
-		// lower, is committed over it.
-		w.commitMu.Lock()
-		w.committed = -1
-		w.commitMu.Unlock()
 	}
+}
+
+//go:noinline
+func (c *Consumer) endWorker(w *worker) {
+	w.gen.release()
+	close(w.done)
+}
+
+// firstOffset reads the offset the worker starts from; false if its
+// context ended first.
+//
+//go:noinline
+func (c *Consumer) firstOffset(w *worker) (int64, bool) {
+	t0 := time.Now()
+	off, ok := c.startOffset(w)
+	if !ok {
+		return 0, false
+	}
+	w.start.Store(off)
+	c.kickLag() // the lag is known from now on
+	if c.log.Enabled(w.ctx, slog.LevelDebug) {
+		w.log(c).Debug("fetching", "offset", off, "read offset", time.Since(t0))
+	}
+	return off, true
+}
+
+// fetchFailed reports a failed start of fetching and waits before the
+// retry; false if the worker's context ended.
+//
+//go:noinline
+func (c *Consumer) fetchFailed(w *worker, off int64, err error) bool {
+	w.log(c).Warn("cannot fetch partition, retrying", "offset", off, "err", err)
+	c.partitionFailed(w.ctx, "fetch", w.tp, err)
+	if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
+		return false
+	}
+	if w.gen.failed() {
+		old := w.gen
+		w.gen = c.fetch.current()
+		old.release()
+	}
+	return true
+}
+
+// resetOutOfRange reports that off is out of range and returns the offset
+// to restart from: Config.InitialOffset.
+//
+//go:noinline
+func (c *Consumer) resetOutOfRange(w *worker, off int64) int64 {
+	w.log(c).Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
+	c.partitionFailed(w.ctx, "fetch", w.tp, fmt.Errorf("offset %d: %w; reset to %d", off, sarama.ErrOffsetOutOfRange, c.cfg.InitialOffset))
+	w.startResolved.Store(noOffset)
+	w.start.Store(c.cfg.InitialOffset)
+	// The stored offset no longer counts: the next mark, though lower, is
+	// committed over it.
+	w.commitMu.Lock()
+	w.committed = -1
+	w.commitMu.Unlock()
+	return c.cfg.InitialOffset
 }
 
 // runHandler runs one handler call over pf and returns the offset to resume
@@ -135,14 +170,24 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 // as the worker is stopped (worker.stop), before the handler has returned,
 // and when the handler returns.
 func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pf *partFetch, off int64) (int64, bool) {
-	defer gen.release() // pf's reference
+	src := c.startHandler(w, pf)
+	err := h.Consume(w.ctx, newClaim(w.tp, off, &w.marked, src))
+	return c.endHandler(w, gen, src, off, err)
+}
+
+//go:noinline
+func (c *Consumer) startHandler(w *worker, pf *partFetch) *fetchSource {
 	w.pf.Store(pf)
 	if w.ctx.Err() != nil { // stopped before pf was stored: stop did not see it
 		pf.close()
 	}
-	src := &fetchSource{ctx: w.ctx, pf: pf, c: c, w: w}
-	claim := newClaim(w.tp, off, &w.marked, src)
-	err := h.Consume(w.ctx, claim)
+	return &fetchSource{ctx: w.ctx, pf: pf, c: c, w: w}
+}
+
+//go:noinline
+func (c *Consumer) endHandler(w *worker, gen *fetchGen, src *fetchSource, off int64, err error) (int64, bool) {
+	defer gen.release() // the fetch's reference
+	pf := src.pf
 	w.pf.Store(nil)
 	pf.close()
 	src.wait()
@@ -194,9 +239,8 @@ func (s *fetchSource) Next(ctx context.Context) (*Message, error) {
 			return nil, context.Cause(ctx)
 		}
 		m, errs, end := s.pf.take()
-		for _, err := range errs {
-			s.w.log(s.c).Warn("fetch error", "err", err)
-			s.c.partitionFailed(ctx, "fetch", s.w.tp, err)
+		if errs != nil {
+			s.report(ctx, errs)
 		}
 		if m != nil {
 			s.w.hwm.Store(s.pf.hwm.Load())
@@ -204,13 +248,33 @@ func (s *fetchSource) Next(ctx context.Context) (*Message, error) {
 			return m, nil
 		}
 		if end != nil {
+			s.pf.signal() // passed on: any other waiter sees the end too
 			return nil, ErrFetchStopped
 		}
-		select {
-		case <-s.ctx.Done():
-		case <-ctx.Done():
-		case <-s.pf.ready:
+		if ctx == s.ctx {
+			// The worker's context ends only through worker.stop,
+			// which closes pf and so signals ready.
+			<-s.pf.ready
+		} else {
+			s.waitAlso(ctx)
 		}
+	}
+}
+
+//go:noinline
+func (s *fetchSource) waitAlso(ctx context.Context) {
+	select {
+	case <-s.ctx.Done():
+	case <-ctx.Done():
+	case <-s.pf.ready:
+	}
+}
+
+//go:noinline
+func (s *fetchSource) report(ctx context.Context, errs []error) {
+	for _, err := range errs {
+		s.w.log(s.c).Warn("fetch error", "err", err)
+		s.c.partitionFailed(ctx, "fetch", s.w.tp, err)
 	}
 }
 
