@@ -202,10 +202,10 @@ type Config struct {
 	// Sarama is the base client config for fetching (copied; the consumer
 	// sets what it needs). Default sarama.NewConfig() with Version 2.1,
 	// Consumer.MaxWaitTime 100ms (newly assigned partitions start fetching
-	// only between fetch requests), ChannelBufferSize 64 (memory per
-	// owned partition), Consumer.Fetch.MaxBytes 4 MiB (the bytes one fetch
-	// response from a broker may carry, so the memory a member catching up
-	// holds; sarama's default is 50 MiB) and a MetricRegistry that keeps nothing: sarama's
+	// only between fetch requests), Consumer.Fetch.MaxBytes 4 MiB (the
+	// bytes one fetch response from a broker may carry, and about the
+	// fetched bytes a member catching up holds; sarama's default is
+	// 50 MiB) and a MetricRegistry that keeps nothing: sarama's
 	// go-metrics (request rates and sizes, fetch batch sizes) cost a
 	// registry lookup and a histogram update per partition in every fetch
 	// response, and the consumer exports its own metrics instead. Set
@@ -420,25 +420,19 @@ func (c Config) withDefaults() (Config, error) {
 		sc = &cp
 	} else {
 		sc.Version = sarama.V2_1_0_0
-		// A broker holds an empty fetch this long, and sarama admits newly
+		// A broker holds an empty fetch this long, and the fetcher adds newly
 		// assigned partitions only between fetches: 100ms (instead of 500ms)
 		// keeps a rebalance from waiting on idle fetches.
 		sc.Consumer.MaxWaitTime = 100 * time.Millisecond
-		// sarama allocates a Messages and an Errors channel of this
-		// capacity for every partition consumer up front: 4.5 KiB a
-		// partition at its default 256, 1.25 KiB at 64 — 6 MiB less RSS
-		// for a member owning 1000 partitions. The handler takes one
-		// message at a time; 64 still covers a fetch in flight.
-		sc.ChannelBufferSize = 64
 		// sarama's client metrics: none is read (see discardMetrics).
 		sc.MetricRegistry = discardMetrics{}
 		// A fetch response may carry this much (sarama's default is
-		// 50 MiB): the bytes in flight per broker, held while the
-		// partitions' handlers take their messages. Below 4 MiB the CPU
-		// per message rises (2 MiB: 1.14 x raw sarama's with 50 MiB,
-		// 4 MiB: 0.99 x, 8 partitions of 1 KiB messages); at 4 MiB a
-		// member catching up 100 MiB over 1000 partitions peaks at
-		// 85 MiB RSS instead of 190 MiB.
+		// 50 MiB), and the fetcher asks for less while the partitions'
+		// queues hold fetched messages their handlers have not taken
+		// (fetcher.go): the bytes a member catching up holds. Below
+		// 4 MiB the CPU per message rises (measured with sarama's
+		// partition consumers: 2 MiB 1.14 x raw sarama's with 50 MiB,
+		// 4 MiB 0.99 x, 8 partitions of 1 KiB messages).
 		sc.Consumer.Fetch.MaxBytes = 4 << 20
 	}
 	sc.Consumer.Return.Errors = true

@@ -34,13 +34,12 @@ type Consumer struct {
 	runDone chan struct{}
 
 	// Set up by Run, used by workers.
-	client  sarama.Client
-	addrs   []string // the bootstrap brokers the client was made with
-	fetch   *fetchPool
-	store   offsetStore
-	bg      sync.WaitGroup // background closes of partition consumers, the warming of a membership client
-	warm    warmState      // follow mode: the membership client warmed while leaving zookeeper mode
-	closing sync.Map       // TopicPartition -> chan struct{} closed once its open or closing partition consumer is closed
+	client sarama.Client
+	addrs  []string // the bootstrap brokers the client was made with
+	fetch  *fetchPool
+	store  offsetStore
+	bg     sync.WaitGroup // background closes of partition consumers, the warming of a membership client
+	warm   warmState      // follow mode: the membership client warmed while leaving zookeeper mode
 
 	// workers is owned by the Run goroutine and the rebalance it starts (one
 	// at a time); stateLock guards it against the commit loop and Owned.

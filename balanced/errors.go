@@ -33,9 +33,10 @@ var (
 	// of partition contexts cancelled by shutdown.
 	ErrClosed = errors.New("balanced: consumer closed")
 	// ErrFetchStopped is returned by Claim.Next when the partition's
-	// fetching stopped on its own (sarama closed the partition consumer,
-	// e.g. after an unrecoverable fetch error). The handler should return;
-	// while the partition is owned it is restarted from the last mark.
+	// fetching stopped on its own (its offset went out of range). The
+	// handler should return; while the partition is owned it is restarted
+	// from the last mark, or from Config.InitialOffset after an offset out
+	// of range.
 	ErrFetchStopped = errors.New("balanced: fetching of the partition stopped")
 	// ErrBadOffset means a stored offset could not be parsed or is negative.
 	ErrBadOffset = errors.New("balanced: malformed stored offset")

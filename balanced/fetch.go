@@ -13,16 +13,15 @@ import (
 // maxFetchGens bounds the sarama clients a member fetches through at once.
 const maxFetchGens = 4
 
-// fetchPool hands out the sarama Consumers that newly owned partitions are
-// fetched through.
+// fetchPool hands out the fetchers (fetcher.go) that newly owned partitions
+// are fetched through.
 //
-// sarama starts a partition consumer with two ListOffsets requests to the
-// partition's leader and then admits it to that broker's fetch loop between
-// two fetches, after a fixed 100 ms batch. On a client that is already
-// fetching, both requests queue behind the broker's in-flight long-poll
-// fetches on the same connection (up to Consumer.MaxWaitTime each) and the
-// admission waits for the in-flight fetch as well: 250–350 ms were measured
-// per join on idle partitions. So the partitions gained in one rebalance
+// A partition joins its broker's fetch loop between two fetches; on a
+// client that is already fetching, it waits for the in-flight long-poll
+// fetch (up to Consumer.MaxWaitTime), and its ListOffsets request, if its
+// start offset is symbolic, queues behind it on the same connection. (With
+// sarama's own partition consumers, two ListOffsets requests and a 100 ms
+// admission batch, 250–350 ms were measured per join on idle partitions.) So the partitions gained in one rebalance
 // start on a fresh client — a generation — whose connections carry no long
 // polls yet. A generation lives while any of its partitions is fetched and
 // is closed after its last one, once a newer generation exists. At most
@@ -37,22 +36,22 @@ type fetchPool struct {
 	open    map[*fetchGen]bool
 	closing sync.WaitGroup // retired generations being closed
 
-	offsetRequests atomic.Int64 // ListOffsets requests the generations' batches sent
+	offsetRequests atomic.Int64 // ListOffsets requests the generations' fetchers sent (tests)
 }
 
-// fetchGen is one sarama client and consumer, made in the background from
+// fetchGen is one sarama client and its fetcher, made in the background from
 // the moment the rebalance knows it will need it.
 type fetchGen struct {
 	pool  *fetchPool
-	ready chan struct{} // closed when consumer or err is set
+	ready chan struct{} // closed when fetcher or err is set
 	tps   []TopicPartition
 
-	client   sarama.Client
-	consumer sarama.Consumer
-	err      error
+	client  sarama.Client
+	fetcher *fetcher
+	err     error
 
 	// guarded by pool.mu
-	refs   int  // workers and partition consumers using it
+	refs   int  // workers and partition fetches using it
 	sealed bool // a newer generation takes new partitions
 	closed bool
 }
@@ -112,13 +111,8 @@ func (g *fetchGen) dial() {
 		g.err = fmt.Errorf("balanced: kafka client for fetching: %w", err)
 		return
 	}
-	consumer, err := sarama.NewConsumerFromClient(newBatchingClient(client, &g.pool.offsetRequests)) // see offsets_batch.go
-	if err != nil {
-		_ = client.Close()
-		g.err = fmt.Errorf("balanced: kafka consumer: %w", err)
-		return
-	}
-	g.client, g.consumer = client, consumer
+	g.client, g.fetcher = client, newFetcher(client, g.pool.conf)
+	g.fetcher.offsetRequests = &g.pool.offsetRequests
 	topics := map[string]bool{}
 	for _, tp := range g.tps {
 		topics[tp.Topic] = true
@@ -129,7 +123,7 @@ func (g *fetchGen) dial() {
 	}
 	if len(names) > 0 {
 		if err := client.RefreshMetadata(names...); err != nil {
-			return // the partition consumers retry and report it
+			return // the partition fetches retry and report it
 		}
 		for _, tp := range g.tps {
 			_, _ = client.Leader(tp.Topic, tp.Partition) // opens the connection
@@ -148,10 +142,10 @@ func (g *fetchGen) failed() bool {
 }
 
 // get waits until the generation is made.
-func (g *fetchGen) get(ctx context.Context) (sarama.Consumer, error) {
+func (g *fetchGen) get(ctx context.Context) (*fetcher, error) {
 	select {
 	case <-g.ready:
-		return g.consumer, g.err
+		return g.fetcher, g.err
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
@@ -189,17 +183,20 @@ func (p *fetchPool) closeLocked(g *fetchGen) {
 	go func() {
 		defer p.closing.Done()
 		<-g.ready
-		if g.consumer != nil {
-			_ = g.consumer.Close()
+		if g.fetcher != nil {
+			g.fetcher.shutdown()
 		}
 		if g.client != nil {
-			_ = g.client.Close()
+			_ = g.client.Close() // ends the loops' requests in flight
+		}
+		if g.fetcher != nil {
+			g.fetcher.wait()
 		}
 	}()
 }
 
 // close closes every generation (at shutdown, after the workers and the
-// partition consumers are done) and waits until all are closed.
+// partition fetches are done) and waits until all are closed.
 func (p *fetchPool) close() {
 	p.mu.Lock()
 	for g := range p.open {

@@ -59,8 +59,9 @@ func TestFetchGenerationsBounded(t *testing.T) {
 }
 
 // TestPartitionStartsBatchOffsetRequests: a member that gains hundreds of
-// partitions at once starts them with a few ListOffsets requests per
-// broker, not two per partition (sarama's own), and still reads every
+// partitions at once resolves their start offsets with a few ListOffsets
+// requests (one per broker loop and pass, fetcher.go), not two per
+// partition as sarama's PartitionConsumers did, and still reads every
 // message from its offset.
 func TestPartitionStartsBatchOffsetRequests(t *testing.T) {
 	cl := shared.Get(t)
@@ -77,10 +78,9 @@ func TestPartitionStartsBatchOffsetRequests(t *testing.T) {
 	waitFetching(t, a, parts, 30*time.Second)
 	n := balanced.OffsetRequests(a.c)
 	t.Logf("%d partitions started with %d ListOffsets requests (sarama alone: %d)", parts, n, 2*parts)
-	// Calls that arrive while a request is in flight share the next one:
-	// how many do depends on the machine's load (71 measured on an idle
-	// one, 151 under a full make test), never one a call.
-	if n == 0 || n > parts {
+	// How many passes a loop makes depends on when the claims land; sarama
+	// alone made 600 (a pass per partition start and offset).
+	if n == 0 || n > parts/4 {
 		t.Errorf("%d ListOffsets requests for %d partitions, want well under sarama's %d", n, parts, 2*parts)
 	}
 	if an := log.Analyze(produced); an.Lost != 0 || an.Overlaps != 0 || an.Duplicates != 0 {

@@ -194,7 +194,7 @@ func (c *Consumer) dropDead(ctx context.Context) {
 // the deletes are due (a handler slow to return) are made again.
 func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, commit bool, known ownerChecks) []TopicPartition {
 	for _, w := range ws {
-		w.cancel(cause)
+		w.stop(cause)
 	}
 	c.forgetWorkers(ws) // the partitions are being handed over: no lag of ours any more
 	parallel := func(fn func(w *worker)) {
@@ -490,7 +490,7 @@ func (c *Consumer) loseAll(ctx context.Context, cause error, keepClaims bool) {
 	var tps []TopicPartition
 	lost := make([]*worker, 0, len(ws))
 	for _, w := range ws {
-		w.cancel(cause)
+		w.stop(cause)
 		lost = append(lost, w)
 	}
 	c.forgetWorkers(lost) // lost (or suspended): no lag of ours any more

@@ -293,7 +293,7 @@ func (c *Consumer) commitLoop(ctx context.Context, fenced func()) {
 			case err == nil, ctx.Err() != nil:
 			case errors.Is(err, ErrNotOwner):
 				c.log.Warn("commit fenced: partition no longer ours; stopping its handler", "topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
-				w.cancel(ErrRevoked)
+				w.stop(ErrRevoked)
 				fenced()
 			default:
 				c.log.Warn("commit failed", "topic", w.tp.Topic, "partition", w.tp.Partition, "err", err)
@@ -318,7 +318,7 @@ func (c *Consumer) startRebalance(ctx context.Context, sess *zkwatch.Conn, h Han
 // decisions): the first step of losing the session.
 func (c *Consumer) cancelAll(cause error) {
 	for _, w := range c.workersSnapshot() {
-		w.cancel(cause)
+		w.stop(cause)
 	}
 }
 

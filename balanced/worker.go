@@ -16,7 +16,7 @@ import (
 )
 
 // worker runs the handler of one owned partition. Its goroutine (run) owns
-// the partition consumer; the rebalance owns the worker.
+// the partition's fetch; the rebalance owns the worker.
 type worker struct {
 	tp       TopicPartition
 	gen      *fetchGen // the sarama client it fetches through; the worker holds a reference
@@ -27,8 +27,9 @@ type worker struct {
 	done     chan struct{} // closed when run has returned
 	marked   atomic.Int64  // next offset to commit; -1 before any mark
 	hwm      atomic.Int64
-	first    atomic.Int64 // offset of the first message fetched; -1 before (counts processed messages when nothing was committed before)
-	fetching atomic.Bool  // a partition consumer is running
+	first    atomic.Int64              // offset of the first message fetched; -1 before (counts processed messages when nothing was committed before)
+	fetching atomic.Bool               // the partition is being fetched
+	pf       atomic.Pointer[partFetch] // the fetch of the running handler call; stop closes it
 
 	// For the lag and commit series (lag.go).
 	start         atomic.Int64 // offset the worker started from (committed, or the symbolic InitialOffset); noOffset before it is read
@@ -53,6 +54,16 @@ func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f 
 	return w
 }
 
+// stop cancels the worker's context with cause and closes its partition's
+// fetch at once, before the handler returns: a revoke does not wait for
+// the broker's in-flight fetch or a slow handler.
+func (w *worker) stop(cause error) {
+	w.cancel(cause)
+	if pf := w.pf.Load(); pf != nil {
+		pf.close()
+	}
+}
+
 // log is the consumer's logger with the partition's attributes. It is made
 // for each line, not kept: a logger With attributes costs about 0.3 KiB, for
 // every owned partition, and a worker logs rarely.
@@ -62,83 +73,133 @@ func (w *worker) log(c *Consumer) *slog.Logger {
 
 // run fetches the partition and runs the handler until the worker's context
 // is cancelled. A handler that returns early is restarted from the last mark.
+//
+// The goroutine of an idle partition waits inside the handler (Claim.Next),
+// one per owned partition: runWorker, runHandler and fetchSource.Next keep
+// the rare paths and log calls in functions of their own, so that what
+// they hold while waiting stays small (their frames and nothing on the
+// heap; the stack an idle partition waits on is about 0.7 KiB).
 func (c *Consumer) runWorker(w *worker, h Handler) {
-	defer close(w.done)
-	defer func() { w.gen.release() }()
-	t0 := time.Now()
-	off, ok := c.startOffset(w)
-	if !ok {
-		return
-	}
-	tOffset := time.Since(t0)
-	w.start.Store(off)
-	c.kickLag() // the lag is known from now on
-	for w.ctx.Err() == nil {
-		if !c.waitClosed(w.ctx, w.tp) {
-			return
-		}
-		pc, err := c.consumePartition(w.ctx, w.gen, w.tp, off)
+	defer c.endWorker(w)
+	off, ok := c.firstOffset(w)
+	for ok && w.ctx.Err() == nil {
+		pf, err := c.consumePartition(w.ctx, w.gen, w.tp, off)
 		if w.ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
-			w.log(c).Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
-			c.partitionFailed(w.ctx, "fetch", w.tp, fmt.Errorf("offset %d: %w; reset to %d", off, err, c.cfg.InitialOffset))
-			off = c.cfg.InitialOffset
-			w.startResolved.Store(noOffset)
-			w.start.Store(off)
-			// The stored offset no longer counts: the next mark, though
-			// lower, is committed over it.
-			w.commitMu.Lock()
-			w.committed = -1
-			w.commitMu.Unlock()
-			continue
-		}
 		if err != nil {
-			w.log(c).Warn("cannot fetch partition, retrying", "offset", off, "err", err)
-			c.partitionFailed(w.ctx, "fetch", w.tp, err)
-			if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
-				return
-			}
-			if w.gen.failed() {
-				old := w.gen
-				w.gen = c.fetch.current()
-				old.release()
-			}
+			ok = c.fetchFailed(w, off, err)
 			continue
 		}
 		w.fetching.Store(true)
-		if c.log.Enabled(w.ctx, slog.LevelDebug) {
-			w.log(c).Debug("fetching", "offset", off, "read offset", tOffset, "since start", time.Since(t0))
-		}
-		off = c.runHandler(w, h, w.gen, pc, off)
+		next, outOfRange := c.runHandler(w, h, w.gen, pf, off)
 		w.fetching.Store(false)
+		off = next
+		if outOfRange {
+			off = c.resetOutOfRange(w, next)
+		}
 	}
 }
 
-// runHandler runs one handler call over pc and returns the offset to resume
-// from should the handler be restarted.
+//go:noinline
+func (c *Consumer) endWorker(w *worker) {
+	w.gen.release()
+	close(w.done)
+}
+
+// firstOffset reads the offset the worker starts from; false if its
+// context ended first.
 //
-// The handler reads pc directly (Claim.Next), or through a forwarding
-// goroutine started only if it asks for Claim.Messages. pc is closed in the
-// background as soon as the call's context ends — at a revoke, before the
-// handler has returned — so fetching is cancelled, never waited on: a revoke
-// does not wait for the broker's in-flight fetch or a slow handler.
-func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.PartitionConsumer, off int64) int64 {
-	runCtx, runCancel := context.WithCancel(w.ctx)
-	closed := c.markClosing(w.tp) // a later fetch of w.tp waits for this one's close
-	c.bg.Add(1)
-	context.AfterFunc(runCtx, func() { // its goroutine is owned by the consumer's bg group
-		defer c.bg.Done()
-		c.drainClose(w.tp, gen, pc, closed)
-	})
-	src := &fetchSource{ctx: runCtx, pc: pc, c: c, w: w}
-	claim := newClaim(w.tp, off, &w.marked, src)
-	err := h.Consume(w.ctx, claim)
-	runCancel()
+//go:noinline
+func (c *Consumer) firstOffset(w *worker) (int64, bool) {
+	t0 := time.Now()
+	off, ok := c.startOffset(w)
+	if !ok {
+		return 0, false
+	}
+	w.start.Store(off)
+	c.kickLag() // the lag is known from now on
+	if c.log.Enabled(w.ctx, slog.LevelDebug) {
+		w.log(c).Debug("fetching", "offset", off, "read offset", time.Since(t0))
+	}
+	return off, true
+}
+
+// fetchFailed reports a failed start of fetching and waits before the
+// retry; false if the worker's context ended.
+//
+//go:noinline
+func (c *Consumer) fetchFailed(w *worker, off int64, err error) bool {
+	w.log(c).Warn("cannot fetch partition, retrying", "offset", off, "err", err)
+	c.partitionFailed(w.ctx, "fetch", w.tp, err)
+	if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
+		return false
+	}
+	if w.gen.failed() {
+		old := w.gen
+		w.gen = c.fetch.current()
+		old.release()
+	}
+	return true
+}
+
+// resetOutOfRange reports that off is out of range and returns the offset
+// to restart from: Config.InitialOffset.
+//
+//go:noinline
+func (c *Consumer) resetOutOfRange(w *worker, off int64) int64 {
+	w.log(c).Warn("stored offset out of range, resetting to the initial offset", "offset", off, "initial", c.cfg.InitialOffset)
+	c.partitionFailed(w.ctx, "fetch", w.tp, fmt.Errorf("offset %d: %w; reset to %d", off, sarama.ErrOffsetOutOfRange, c.cfg.InitialOffset))
+	w.startResolved.Store(noOffset)
+	w.start.Store(c.cfg.InitialOffset)
+	// The stored offset no longer counts: the next mark, though lower, is
+	// committed over it.
+	w.commitMu.Lock()
+	w.committed = -1
+	w.commitMu.Unlock()
+	return c.cfg.InitialOffset
+}
+
+// runHandler runs one handler call over pf and returns the offset to resume
+// from should the handler be restarted, and whether fetching stopped because
+// that offset is out of range (then the handler has returned and is
+// restarted at once).
+//
+// The handler reads pf directly (Claim.Next), or through a forwarding
+// goroutine started only if it asks for Claim.Messages. pf is closed as soon
+// as the worker is stopped (worker.stop), before the handler has returned,
+// and when the handler returns.
+func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pf *partFetch, off int64) (int64, bool) {
+	src := c.startHandler(w, pf)
+	err := h.Consume(w.ctx, newClaim(w.tp, off, &w.marked, src))
+	return c.endHandler(w, gen, src, off, err)
+}
+
+//go:noinline
+func (c *Consumer) startHandler(w *worker, pf *partFetch) *fetchSource {
+	w.pf.Store(pf)
+	if w.ctx.Err() != nil { // stopped before pf was stored: stop did not see it
+		pf.close()
+	}
+	return &fetchSource{ctx: w.ctx, pf: pf, c: c, w: w}
+}
+
+//go:noinline
+func (c *Consumer) endHandler(w *worker, gen *fetchGen, src *fetchSource, off int64, err error) (int64, bool) {
+	defer gen.release() // the fetch's reference
+	pf := src.pf
+	w.pf.Store(nil)
+	pf.close()
 	src.wait()
+	resume := off
+	if m := w.marked.Load(); m >= 0 {
+		resume = m
+	}
 	if w.ctx.Err() != nil {
-		return off
+		return off, false
+	}
+	if errors.Is(pf.endedWith(), sarama.ErrOffsetOutOfRange) {
+		return resume, true
 	}
 	if err != nil {
 		c.metrics.handlerErrors.WithLabelValues(w.tp.Topic).Inc()
@@ -147,75 +208,74 @@ func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pc sarama.Par
 		"err", err, "after", c.cfg.HandlerRestartDelay)
 	c.partitionFailed(w.ctx, "consume", w.tp, err)
 	ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay)
-	if m := w.marked.Load(); m >= 0 {
-		return m
-	}
-	return off
+	return resume, false
 }
 
-// fetchSource is one handler call's view of a partition consumer, and the
+// fetchSource is one handler call's view of a partition fetch, and the
 // claimSource of its Claim.
 type fetchSource struct {
-	ctx context.Context // ends at revoke, loss, close, or when the handler returns
-	pc  sarama.PartitionConsumer
+	ctx context.Context // the worker's: ends at revoke, loss or close
+	pf  *partFetch      // closed then too, and when the handler returns
 	c   *Consumer
 	w   *worker
 
 	once    sync.Once
 	msgs    chan *Message // set once Messages was asked for
+	quit    chan struct{} // closed by wait: the forwarder stops
 	fwdDone chan struct{}
 }
 
-// Next returns the next message of pc. It fails with the cause of ctx or
-// s.ctx once either is done, or ErrFetchStopped once pc has stopped. It logs
-// fetch errors while it waits.
+// Next returns the next fetched message of the partition. It fails with the
+// cause of ctx or s.ctx once either is done, or ErrFetchStopped once
+// fetching has stopped (or the handler call is over) and every fetched
+// message was taken. It logs fetch
+// errors while it waits.
 func (s *fetchSource) Next(ctx context.Context) (*Message, error) {
-	// Fast path, no blocking select: a message is usually waiting while a
-	// partition is being caught up.
-	if s.ctx.Err() != nil {
-		return nil, context.Cause(s.ctx)
-	}
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx)
-	}
-	select {
-	case sm, ok := <-s.pc.Messages():
-		return s.got(sm, ok)
-	default:
-	}
-	errs := s.pc.Errors()
 	for {
-		select {
-		case <-s.ctx.Done():
+		if s.ctx.Err() != nil {
 			return nil, context.Cause(s.ctx)
-		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
-		case err, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-			s.w.log(s.c).Warn("fetch error", "err", err)
-			s.c.partitionFailed(ctx, "fetch", s.w.tp, err)
-		case sm, ok := <-s.pc.Messages():
-			return s.got(sm, ok)
+		}
+		m, errs, end := s.pf.take()
+		if errs != nil {
+			s.report(ctx, errs)
+		}
+		if m != nil {
+			s.w.hwm.Store(s.pf.hwm.Load())
+			s.w.first.CompareAndSwap(-1, m.Offset)
+			return m, nil
+		}
+		if end != nil {
+			s.pf.signal() // passed on: any other waiter sees the end too
+			return nil, ErrFetchStopped
+		}
+		if ctx == s.ctx {
+			// The worker's context ends only through worker.stop,
+			// which closes pf and so signals ready.
+			<-s.pf.ready
+		} else {
+			s.waitAlso(ctx)
 		}
 	}
 }
 
-// got turns a receive from pc.Messages into next's result.
-func (s *fetchSource) got(sm *sarama.ConsumerMessage, ok bool) (*Message, error) {
-	if s.ctx.Err() != nil {
-		// A message the background close would have drained: the
-		// partition is no longer this call's.
-		return nil, context.Cause(s.ctx)
+//go:noinline
+func (s *fetchSource) waitAlso(ctx context.Context) {
+	select {
+	case <-s.ctx.Done():
+	case <-ctx.Done():
+	case <-s.pf.ready:
 	}
-	if !ok {
-		return nil, ErrFetchStopped
+}
+
+//go:noinline
+func (s *fetchSource) report(ctx context.Context, errs []error) {
+	for _, err := range errs {
+		s.w.log(s.c).Warn("fetch error", "err", err)
+		s.c.partitionFailed(ctx, "fetch", s.w.tp, err)
 	}
-	s.w.hwm.Store(s.pc.HighWaterMarkOffset())
-	s.w.first.CompareAndSwap(-1, sm.Offset)
-	return toMessage(sm), nil
 }
 
 // Messages starts (once) the goroutine that copies messages to a channel
@@ -223,8 +283,9 @@ func (s *fetchSource) got(sm *sarama.ConsumerMessage, ok bool) (*Message, error)
 func (s *fetchSource) Messages() <-chan *Message {
 	s.once.Do(func() {
 		s.msgs = make(chan *Message)
+		s.quit = make(chan struct{})
 		s.fwdDone = make(chan struct{})
-		go func() { // owned by runHandler, which waits for it (wait)
+		go func() { // owned by runHandler, which stops it and waits for it (wait)
 			defer close(s.fwdDone)
 			defer close(s.msgs)
 			for {
@@ -235,6 +296,8 @@ func (s *fetchSource) Messages() <-chan *Message {
 				select {
 				case s.msgs <- m:
 				case <-s.ctx.Done():
+					return
+				case <-s.quit:
 					return
 				}
 			}
@@ -254,117 +317,33 @@ func (s *fetchSource) Commit(ctx context.Context) error {
 	return s.c.commitClaim(ctx, s.w)
 }
 
-// wait waits for the forwarding goroutine, if one was started; s.ctx must be
-// done.
+// wait stops the forwarding goroutine, if one was started, and waits for
+// it; s.pf must be closed.
 func (s *fetchSource) wait() {
 	s.once.Do(func() { // no forwarder may start from now on
 		s.msgs = make(chan *Message)
 		close(s.msgs)
 	})
 	if s.fwdDone != nil {
+		close(s.quit)
 		<-s.fwdDone
 	}
 }
 
-func toMessage(sm *sarama.ConsumerMessage) *Message {
-	m := &Message{Topic: sm.Topic, Partition: sm.Partition, Offset: sm.Offset, Key: sm.Key, Value: sm.Value, Timestamp: sm.Timestamp}
-	if len(sm.Headers) > 0 {
-		m.Headers = make([]Header, len(sm.Headers))
-		for i, h := range sm.Headers {
-			m.Headers[i] = Header{Key: h.Key, Value: h.Value}
-		}
-	}
-	return m
-}
-
-// consumePartition starts fetching tp, but gives up waiting when ctx ends:
-// sarama's ConsumePartition can block for a whole fetch cycle (up to
-// Consumer.MaxWaitTime) while the broker consumer admits new partitions, and
-// a revoke must not wait for that. A start that completes after ctx ended is
-// closed in the background.
-func (c *Consumer) consumePartition(ctx context.Context, gen *fetchGen, tp TopicPartition, off int64) (sarama.PartitionConsumer, error) {
-	fetcher, err := gen.get(ctx)
+// consumePartition starts fetching tp from off on gen, with a reference to
+// gen for the fetch (runHandler releases it).
+func (c *Consumer) consumePartition(ctx context.Context, gen *fetchGen, tp TopicPartition, off int64) (*partFetch, error) {
+	f, err := gen.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	type result struct {
-		pc  sarama.PartitionConsumer
-		err error
+	gen.acquire()
+	pf, err := f.start(tp, off)
+	if err != nil {
+		gen.release()
+		return nil, err
 	}
-	ch := make(chan result, 1)
-	gen.acquire() // for the partition consumer, released once it is closed
-	c.bg.Add(1)
-	go func() { // owned by the consumer's bg group
-		defer c.bg.Done()
-		pc, err := fetcher.ConsumePartition(tp.Topic, tp.Partition, off)
-		if err != nil {
-			gen.release()
-		}
-		ch <- result{pc, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.pc, r.err
-	case <-ctx.Done():
-		done := c.markClosing(tp)
-		c.bg.Add(1)
-		go func() { // owned by the consumer's bg group
-			defer c.bg.Done()
-			if r := <-ch; r.err == nil {
-				c.drainClose(tp, gen, r.pc, done)
-			} else {
-				c.closing.CompareAndDelete(tp, done)
-				close(done)
-			}
-		}()
-		return nil, context.Cause(ctx)
-	}
-}
-
-// markClosing records that tp has a partition consumer that is open or
-// being closed; later fetches of tp wait for the returned channel, closed
-// once that consumer is closed and drained (sarama allows one consumer per
-// partition).
-func (c *Consumer) markClosing(tp TopicPartition) chan struct{} {
-	done := make(chan struct{})
-	c.closing.Store(tp, done)
-	return done
-}
-
-// drainClose closes pc, drains its channels, then closes done and releases
-// pc's reference to its generation.
-func (c *Consumer) drainClose(tp TopicPartition, gen *fetchGen, pc sarama.PartitionConsumer, done chan struct{}) {
-	defer gen.release()
-	defer close(done)
-	pc.AsyncClose()
-	m, e := pc.Messages(), pc.Errors()
-	for m != nil || e != nil {
-		select {
-		case _, ok := <-m:
-			if !ok {
-				m = nil
-			}
-		case _, ok := <-e:
-			if !ok {
-				e = nil
-			}
-		}
-	}
-	c.closing.CompareAndDelete(tp, done)
-}
-
-// waitClosed waits until an earlier fetch of tp has fully closed.
-func (c *Consumer) waitClosed(ctx context.Context, tp TopicPartition) bool {
-	v, ok := c.closing.Load(tp)
-	if !ok {
-		return true
-	}
-	select {
-	case <-v.(chan struct{}):
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return pf, nil
 }
 
 // startOffset reads the committed offset, retrying transient errors until

@@ -1,0 +1,639 @@
+package balanced
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// errFetchClosed ends a partition's fetching once its handler call is over.
+var errFetchClosed = errors.New("balanced: partition fetch closed")
+
+// fetchLowWater: a partition is fetched again once its handler has this few
+// of its fetched messages left to take.
+const fetchLowWater = 32
+
+// fetchBusyWait bounds a fetch request's MaxWaitTime while some partition
+// of the broker loop holds messages its handler is taking.
+const fetchBusyWait = 5 * time.Millisecond
+
+// fetchMinBytes is the least a fetch response is asked to carry while the
+// member holds more than Consumer.Fetch.MaxBytes of fetched, untaken
+// messages (partitions whose handlers are slow or blocked): the others
+// still progress.
+const fetchMinBytes = 64 << 10
+
+// fetcher fetches the partitions of one generation (fetchGen) through its
+// sarama client: one goroutine per broker (brokerLoop) sends one
+// FetchRequest for all the partitions that broker leads and puts each
+// partition's messages in that partition's queue (partFetch), where its
+// handler takes them.
+//
+// It replaces sarama's Consumer, whose PartitionConsumer runs two
+// goroutines, two channels of ChannelBufferSize and a ticker for every
+// partition (about 10 KiB of stacks and heap a partition). Memory in flight
+// is bounded: a partition is fetched only when its queue is nearly empty
+// (fetchLowWater), and a request asks for at most Fetch.MaxBytes less what
+// the queues of the whole fetcher hold (down to fetchMinBytes). A request
+// long-polls (Consumer.MaxWaitTime) only while none of the loop's
+// partitions is being consumed: otherwise a poll of caught-up partitions
+// would hold up the next fetch of the busy ones (fetchBusyWait).
+type fetcher struct {
+	client   sarama.Client
+	conf     *sarama.Config
+	version  int16 // of FetchRequest
+	buffered atomic.Int64
+	// offsetRequests, if set, counts the ListOffsets requests sent (tests).
+	offsetRequests *atomic.Int64
+	stop           chan struct{}
+	wg             sync.WaitGroup // broker loops and redispatches
+
+	mu     sync.Mutex
+	loops  map[*sarama.Broker]*brokerLoop
+	parts  map[TopicPartition]*partFetch
+	closed bool
+}
+
+func newFetcher(client sarama.Client, conf *sarama.Config) *fetcher {
+	return &fetcher{client: client, conf: conf, version: fetchVersion(conf.Version), stop: make(chan struct{}),
+		loops: map[*sarama.Broker]*brokerLoop{}, parts: map[TopicPartition]*partFetch{}}
+}
+
+// fetchVersion is the FetchRequest version sarama's consumer uses for v.
+func fetchVersion(v sarama.KafkaVersion) int16 {
+	switch {
+	case v.IsAtLeast(sarama.V2_7_0_0):
+		return 12
+	case v.IsAtLeast(sarama.V2_3_0_0):
+		return 11
+	case v.IsAtLeast(sarama.V2_1_0_0):
+		return 10
+	case v.IsAtLeast(sarama.V2_0_0_0):
+		return 8
+	case v.IsAtLeast(sarama.V1_1_0_0):
+		return 7
+	case v.IsAtLeast(sarama.V1_0_0_0):
+		return 6
+	case v.IsAtLeast(sarama.V0_11_0_0):
+		return 5
+	case v.IsAtLeast(sarama.V0_10_1_0):
+		return 3
+	case v.IsAtLeast(sarama.V0_10_0_0):
+		return 2
+	case v.IsAtLeast(sarama.V0_9_0_0):
+		return 1
+	}
+	return 0
+}
+
+// partFetch is one partition being fetched: the queue its broker loop fills
+// and its handler empties.
+type partFetch struct {
+	f     *fetcher
+	tp    TopicPartition
+	ready chan struct{} // capacity 1: messages, errors or the end arrived
+	hwm   atomic.Int64
+
+	mu        sync.Mutex
+	loop      *brokerLoop // nil while redispatched and once ended
+	queue     []*Message
+	head      int
+	bytes     int64 // of queue[head:]
+	errs      []error
+	end       error // fetching ended: errFetchClosed, sarama.ErrOffsetOutOfRange
+	offset    int64 // next to fetch; OffsetOldest or OffsetNewest until listed
+	fetchSize int32
+	inFlight  bool
+	// tooLargeAt is the offset last reported as too large for
+	// Fetch.Max (reported once, not at every fetch).
+	tooLargeAt int64
+}
+
+// start begins fetching tp from offset (or sarama.OffsetOldest /
+// OffsetNewest). An offset out of range ends the fetch with
+// sarama.ErrOffsetOutOfRange once the broker says so.
+func (f *fetcher) start(tp TopicPartition, offset int64) (*partFetch, error) {
+	pf := &partFetch{f: f, tp: tp, ready: make(chan struct{}, 1), offset: offset, fetchSize: f.conf.Consumer.Fetch.Default, tooLargeAt: -1}
+	f.mu.Lock()
+	switch {
+	case f.closed:
+		f.mu.Unlock()
+		return nil, fmt.Errorf("balanced: fetch %s/%d: %w", tp.Topic, tp.Partition, sarama.ErrClosedClient)
+	case f.parts[tp] != nil:
+		f.mu.Unlock()
+		return nil, fmt.Errorf("balanced: fetch %s/%d: already being fetched", tp.Topic, tp.Partition)
+	}
+	f.parts[tp] = pf
+	f.mu.Unlock()
+	leader, err := f.client.Leader(tp.Topic, tp.Partition)
+	if err != nil {
+		pf.close()
+		return nil, err
+	}
+	f.assign(pf, leader)
+	return pf, nil
+}
+
+// assign moves pf to the loop of its leader, starting the loop if needed.
+func (f *fetcher) assign(pf *partFetch, leader *sarama.Broker) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	l := f.loops[leader]
+	if l == nil {
+		l = &brokerLoop{f: f, broker: leader, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
+		f.loops[leader] = l
+		f.wg.Add(1)
+		go l.run() // owned by f: ends at stop, on a broker error, or once it has no partitions
+	}
+	pf.mu.Lock()
+	if pf.end != nil {
+		pf.mu.Unlock()
+		return
+	}
+	pf.loop = l
+	pf.inFlight = false
+	pf.mu.Unlock()
+	l.mu.Lock()
+	l.parts[pf] = struct{}{}
+	l.mu.Unlock()
+	l.poke()
+}
+
+// shutdown stops every loop; wait waits for them (after the client is
+// closed, which ends their in-flight requests).
+func (f *fetcher) shutdown() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		close(f.stop)
+	}
+}
+
+func (f *fetcher) wait() { f.wg.Wait() }
+
+// redispatch finds the new leaders of pfs after the retry backoff and moves
+// them there, retrying until each is placed, ended, or the fetcher stops.
+func (f *fetcher) redispatch(pfs []*partFetch) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	f.wg.Add(1)
+	go func() { // owned by f
+		defer f.wg.Done()
+		for retries := 0; len(pfs) > 0; retries++ {
+			backoff := f.conf.Consumer.Retry.Backoff
+			if fn := f.conf.Consumer.Retry.BackoffFunc; fn != nil {
+				backoff = fn(retries)
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-f.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			topics := map[string]bool{}
+			var names []string
+			for _, pf := range pfs {
+				if !topics[pf.tp.Topic] {
+					topics[pf.tp.Topic] = true
+					names = append(names, pf.tp.Topic)
+				}
+			}
+			_ = f.client.RefreshMetadata(names...) // a failure shows in Leader
+			var again []*partFetch
+			for _, pf := range pfs {
+				if pf.ended() {
+					continue
+				}
+				leader, err := f.client.Leader(pf.tp.Topic, pf.tp.Partition)
+				if err != nil {
+					pf.notify(err)
+					again = append(again, pf)
+					continue
+				}
+				f.assign(pf, leader)
+			}
+			pfs = again
+		}
+	}()
+}
+
+// take returns the next message, the errors reported since the last call,
+// and the end of fetching once the queue is empty.
+func (pf *partFetch) take() (*Message, []error, error) {
+	pf.mu.Lock()
+	errs := pf.errs
+	pf.errs = nil
+	if pf.head < len(pf.queue) {
+		m := pf.queue[pf.head]
+		pf.queue[pf.head] = nil
+		pf.head++
+		n := int64(len(m.Key) + len(m.Value))
+		pf.bytes -= n
+		left := len(pf.queue) - pf.head
+		if left == 0 {
+			pf.queue, pf.head = nil, 0
+		}
+		l := pf.loop
+		pf.mu.Unlock()
+		pf.f.buffered.Add(-n)
+		if left == fetchLowWater && l != nil {
+			l.poke()
+		}
+		return m, errs, nil
+	}
+	end := pf.end
+	pf.mu.Unlock()
+	return nil, errs, end
+}
+
+// notify reports a fetch error to the partition's handler (Claim.Next logs
+// it), keeping the last few.
+func (pf *partFetch) notify(err error) {
+	pf.mu.Lock()
+	if len(pf.errs) < 8 {
+		pf.errs = append(pf.errs, err)
+	}
+	pf.mu.Unlock()
+	pf.signal()
+}
+
+func (pf *partFetch) signal() {
+	select {
+	case pf.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (pf *partFetch) ended() bool {
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	return pf.end != nil
+}
+
+// endedWith is the error fetching ended with, nil while it goes on.
+func (pf *partFetch) endedWith() error {
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	return pf.end
+}
+
+// close stops fetching the partition and drops its queue. It does not
+// block and may be called more than once.
+func (pf *partFetch) close() {
+	pf.finish(errFetchClosed, true)
+}
+
+// finish ends the fetch with err (the first error sticks), dropping the
+// queue if drop, and frees the partition for another start.
+func (pf *partFetch) finish(err error, drop bool) {
+	f := pf.f
+	f.mu.Lock()
+	if f.parts[pf.tp] == pf {
+		delete(f.parts, pf.tp)
+	}
+	f.mu.Unlock()
+	pf.mu.Lock()
+	if pf.end == nil {
+		pf.end = err
+	}
+	l := pf.loop
+	pf.loop = nil
+	var freed int64
+	if drop {
+		freed = pf.bytes
+		pf.queue, pf.head, pf.bytes = nil, 0, 0
+	}
+	pf.mu.Unlock()
+	f.buffered.Add(-freed)
+	if l != nil {
+		l.mu.Lock()
+		delete(l.parts, pf)
+		l.mu.Unlock()
+		l.poke()
+	}
+	pf.signal()
+}
+
+// brokerLoop fetches the partitions one broker leads.
+type brokerLoop struct {
+	f      *fetcher
+	broker *sarama.Broker
+	wake   chan struct{} // capacity 1
+
+	mu    sync.Mutex
+	parts map[*partFetch]struct{}
+}
+
+func (l *brokerLoop) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// fetchEntry is one partition of a request in flight.
+type fetchEntry struct {
+	pf     *partFetch
+	offset int64
+}
+
+func (l *brokerLoop) run() {
+	defer l.f.wg.Done()
+	for {
+		select {
+		case <-l.f.stop:
+			return
+		default:
+		}
+		if !l.listOffsets() {
+			return
+		}
+		req, batch := l.request()
+		if req == nil {
+			if l.retireIfEmpty() {
+				return
+			}
+			select {
+			case <-l.f.stop:
+				return
+			case <-l.wake:
+			}
+			continue
+		}
+		resp, err := l.broker.Fetch(req)
+		select {
+		case <-l.f.stop:
+			return
+		default:
+		}
+		if err != nil {
+			l.fail(err)
+			return
+		}
+		l.deliver(resp, batch)
+	}
+}
+
+// retireIfEmpty ends the loop if no partition is left on it.
+func (l *brokerLoop) retireIfEmpty() bool {
+	l.f.mu.Lock()
+	defer l.f.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.parts) > 0 {
+		return false
+	}
+	if l.f.loops[l.broker] == l {
+		delete(l.f.loops, l.broker)
+	}
+	return true
+}
+
+// listOffsets resolves the symbolic start offsets of the loop's partitions
+// with one ListOffsets request; false if the broker failed (the loop has
+// ended).
+func (l *brokerLoop) listOffsets() bool {
+	var pfs []*partFetch
+	req := sarama.NewOffsetRequest(l.f.conf.Version)
+	l.mu.Lock()
+	for pf := range l.parts {
+		pf.mu.Lock()
+		if pf.end == nil && pf.offset < 0 {
+			req.AddBlock(pf.tp.Topic, pf.tp.Partition, pf.offset, 1)
+			pfs = append(pfs, pf)
+		}
+		pf.mu.Unlock()
+	}
+	l.mu.Unlock()
+	if len(pfs) == 0 {
+		return true
+	}
+	if n := l.f.offsetRequests; n != nil {
+		n.Add(1)
+	}
+	resp, err := l.broker.GetAvailableOffsets(req)
+	if err != nil {
+		l.fail(err)
+		return false
+	}
+	var moved []*partFetch
+	for _, pf := range pfs {
+		b := resp.GetBlock(pf.tp.Topic, pf.tp.Partition)
+		switch {
+		case b == nil:
+			pf.notify(fmt.Errorf("list offsets: %w", sarama.ErrIncompleteResponse))
+		case !errors.Is(b.Err, sarama.ErrNoError):
+			if leaderMoved(b.Err) {
+				moved = append(moved, pf)
+			} else {
+				pf.notify(fmt.Errorf("list offsets: %w", b.Err))
+			}
+		default:
+			off := b.Offset
+			if len(b.Offsets) > 0 {
+				off = b.Offsets[0]
+			}
+			pf.mu.Lock()
+			if pf.offset < 0 {
+				pf.offset = off
+			}
+			pf.mu.Unlock()
+		}
+	}
+	l.detach(moved)
+	return true
+}
+
+// leaderMoved: the partition must be fetched from another broker.
+func leaderMoved(err error) bool {
+	return errors.Is(err, sarama.ErrUnknownTopicOrPartition) || errors.Is(err, sarama.ErrNotLeaderForPartition) ||
+		errors.Is(err, sarama.ErrLeaderNotAvailable) || errors.Is(err, sarama.ErrReplicaNotAvailable) ||
+		errors.Is(err, sarama.ErrFencedLeaderEpoch) || errors.Is(err, sarama.ErrUnknownLeaderEpoch)
+}
+
+// request is the next FetchRequest: every partition with no fetch in
+// flight, a known offset, and fetchLowWater or fewer messages left; nil if
+// there is none.
+func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry) {
+	c := l.f.conf
+	req := &sarama.FetchRequest{
+		Version:     l.f.version,
+		MinBytes:    c.Consumer.Fetch.Min,
+		MaxWaitTime: int32(c.Consumer.MaxWaitTime / time.Millisecond),
+		Isolation:   c.Consumer.IsolationLevel,
+		// No fetch sessions (KIP-227), as sarama's consumer.
+		SessionID:    0,
+		SessionEpoch: -1,
+		RackID:       c.RackID,
+	}
+	if req.Version >= 3 {
+		req.MaxBytes = max(c.Consumer.Fetch.MaxBytes-int32(min(l.f.buffered.Load(), int64(c.Consumer.Fetch.MaxBytes))), fetchMinBytes)
+	}
+	var batch []fetchEntry
+	busy := false
+	l.mu.Lock()
+	for pf := range l.parts { // a map: a random order, so every partition gets its turn at a full response
+		pf.mu.Lock()
+		switch left := len(pf.queue) - pf.head; {
+		case pf.end != nil || pf.inFlight || pf.offset < 0:
+		case left <= fetchLowWater:
+			pf.inFlight = true
+			req.AddBlock(pf.tp.Topic, pf.tp.Partition, pf.offset, pf.fetchSize, -1)
+			batch = append(batch, fetchEntry{pf, pf.offset})
+		default:
+			busy = true
+		}
+		pf.mu.Unlock()
+	}
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	if busy {
+		// A partition whose handler is taking its messages will be
+		// fetched again soon: a long poll of partitions that have
+		// nothing new would hold it up.
+		req.MaxWaitTime = min(req.MaxWaitTime, int32(fetchBusyWait/time.Millisecond))
+	}
+	return req, batch
+}
+
+// deliver puts each partition's messages of resp in its queue.
+func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
+	c := l.f.conf
+	readCommitted := c.Consumer.IsolationLevel == sarama.ReadCommitted
+	var moved []*partFetch
+	for _, e := range batch {
+		pf := e.pf
+		b := resp.GetBlock(pf.tp.Topic, pf.tp.Partition)
+		var p parsedBlock
+		if b != nil && errors.Is(b.Err, sarama.ErrNoError) {
+			p = parseBlock(pf.tp, e.offset, b, readCommitted)
+		}
+		pf.mu.Lock()
+		pf.inFlight = false
+		if pf.end != nil || pf.loop != l || pf.offset != e.offset {
+			pf.mu.Unlock()
+			continue // closed or moved meanwhile
+		}
+		var note error
+		outOfRange := false
+		switch {
+		case b == nil:
+			// A throttled or incomplete response: fetched again next time.
+		case errors.Is(b.Err, sarama.ErrNoError):
+			pf.hwm.Store(b.HighWaterMarkOffset)
+			switch {
+			case p.partial && c.Consumer.Fetch.Max > 0 && pf.fetchSize >= c.Consumer.Fetch.Max:
+				if pf.tooLargeAt != pf.offset {
+					pf.tooLargeAt = pf.offset
+					note = fmt.Errorf("offset %d: %w", pf.offset, sarama.ErrMessageTooLarge)
+				}
+				// From Fetch v3 on a broker returns a batch larger than
+				// the limits when it leads the response (the requests'
+				// partition order varies), and the block may have been
+				// cut short by the response's MaxBytes: nothing is
+				// skipped. Older brokers never return it: skipped, as
+				// sarama does.
+				if l.f.version < 3 {
+					pf.offset++
+				}
+			case p.partial:
+				pf.fetchSize = max(pf.fetchSize*2, pf.fetchSize) // no overflow
+				if m := c.Consumer.Fetch.Max; m > 0 {
+					pf.fetchSize = min(pf.fetchSize, m)
+				}
+			default:
+				if len(p.msgs) > 0 {
+					pf.fetchSize = c.Consumer.Fetch.Default
+					switch {
+					case pf.head == len(pf.queue):
+						pf.queue, pf.head = p.msgs, 0
+					case pf.head > 0:
+						pf.queue = append(pf.queue[:0], pf.queue[pf.head:]...)
+						pf.head = 0
+						fallthrough
+					default:
+						pf.queue = append(pf.queue, p.msgs...)
+					}
+					pf.bytes += p.bytes
+				}
+				pf.offset = p.next
+			}
+		case errors.Is(b.Err, sarama.ErrOffsetOutOfRange):
+			outOfRange = true
+		case leaderMoved(b.Err):
+			moved = append(moved, pf)
+		default:
+			note = b.Err
+			moved = append(moved, pf)
+		}
+		pf.mu.Unlock()
+		if len(p.msgs) > 0 {
+			l.f.buffered.Add(p.bytes)
+			pf.signal()
+		}
+		if note != nil {
+			pf.notify(note)
+		}
+		if outOfRange {
+			pf.finish(sarama.ErrOffsetOutOfRange, false)
+		}
+	}
+	l.detach(moved)
+}
+
+// detach takes pfs off this loop and redispatches them.
+func (l *brokerLoop) detach(pfs []*partFetch) {
+	if len(pfs) == 0 {
+		return
+	}
+	l.mu.Lock()
+	for _, pf := range pfs {
+		delete(l.parts, pf)
+	}
+	l.mu.Unlock()
+	for _, pf := range pfs {
+		pf.mu.Lock()
+		if pf.loop == l {
+			pf.loop = nil
+		}
+		pf.inFlight = false
+		pf.mu.Unlock()
+	}
+	l.f.redispatch(pfs)
+}
+
+// fail ends the loop after a request to its broker failed: the connection
+// is closed (the client reopens it) and every partition is told and
+// redispatched.
+func (l *brokerLoop) fail(err error) {
+	_ = l.broker.Close()
+	l.f.mu.Lock()
+	if l.f.loops[l.broker] == l {
+		delete(l.f.loops, l.broker)
+	}
+	l.f.mu.Unlock()
+	l.mu.Lock()
+	pfs := make([]*partFetch, 0, len(l.parts))
+	for pf := range l.parts {
+		pfs = append(pfs, pf)
+	}
+	l.mu.Unlock()
+	for _, pf := range pfs {
+		pf.notify(fmt.Errorf("fetch from broker %d: %w", l.broker.ID(), err))
+	}
+	l.detach(pfs)
+}
