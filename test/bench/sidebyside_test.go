@@ -184,8 +184,8 @@ func (r *run) method() {
 	m["latency"] = []string{
 		fmt.Sprintf("Each contender and size: a new group of M members on one empty topic of %d partitions, settled; then %d times: one member joins, "+
 			"measured from its start until every partition is owned by the member the assignor gives it and fetching; the joiner leaves and the group settles (not measured) before the next join.", s.partitions, s.joins),
-		"zkbalance: members in the test process (each its own ZooKeeper session and Kafka clients). Start: before balanced.New. Done: the set of partitions each member fetches (its sarama " +
-			"PartitionConsumer started) equals its share of the assignor's answer for the members, computed with the current sets as previous owners (for sticky: the current " +
+		"zkbalance: members in the test process (each its own ZooKeeper session and Kafka clients). Start: before balanced.New. Done: the set of partitions each member fetches (its fetch " +
+			"started in a broker fetch loop) equals its share of the assignor's answer for the members, computed with the current sets as previous owners (for sticky: the current " +
 			"assignment is the assignor's fixed point), polled every 2 ms. \"owned\": the same with Owned() (owner znode claimed, handler started).",
 		"sarama ConsumerGroup: members in the test process (each its own client). Start: before sarama.NewConsumerGroup. Done: every member has a session of one new " +
 			"generation whose ConsumeClaim calls have all started (sarama starts a claim's handler after its PartitionConsumer) and the claims cover every partition once. " +

@@ -165,8 +165,8 @@ func (g *zkGroup) matches(ms []*zkMember, get func(*balanced.Consumer) []balance
 	return true
 }
 
-// fetchingOf lists the partitions a member has started fetching (its sarama
-// PartitionConsumer started), sorted; balanced does not export it.
+// fetchingOf lists the partitions a member has started fetching (added to a
+// broker fetch loop), sorted; balanced does not export it.
 var fetchingOf = balancedhook.Fetching.(func(*balanced.Consumer) []balanced.TopicPartition)
 
 // waitConverged polls (every 2 ms, in process) until the members own and
