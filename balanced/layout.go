@@ -14,7 +14,8 @@ import (
 // Paths of a group's znodes (relative to the chroot).
 func idsPath(group string) string            { return "/consumers/" + group + "/ids" }
 func idPath(group, member string) string     { return idsPath(group) + "/" + member }
-func ownersPath(group, topic string) string  { return "/consumers/" + group + "/owners/" + topic }
+func ownersRoot(group string) string         { return "/consumers/" + group + "/owners" }
+func ownersPath(group, topic string) string  { return ownersRoot(group) + "/" + topic }
 func offsetsPath(group, topic string) string { return "/consumers/" + group + "/offsets/" + topic }
 
 // py3OwnersPath is where pykafka running on Python 3 keeps the owner

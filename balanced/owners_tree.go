@@ -49,7 +49,7 @@ func (c *Consumer) watchOwnersTree(ctx context.Context, sess *zkwatch.Conn) *own
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	t := &ownersTree{c: c, sess: sess, root: "/consumers/" + c.cfg.Group + "/owners", cancel: cancel, done: make(chan struct{})}
+	t := &ownersTree{c: c, sess: sess, root: ownersRoot(c.cfg.Group), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(t.done)
 		stop, err := sess.WatchTree(ctx, t.root, t.onEvent)
@@ -126,7 +126,7 @@ func (t *ownersTree) onEvent(ev zkwatch.TreeEvent) {
 // znodes created since. ok is false when the tree is not watching (the
 // caller reads the directory itself).
 func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok bool) {
-	dir := t.root + "/" + topic
+	dir := ownersPath(t.c.cfg.Group, topic)
 	t.mu.Lock()
 	if !t.st.watching {
 		t.mu.Unlock()
