@@ -63,7 +63,7 @@ var (
 	flagCPURounds       = flag.Int("bench.cpu-rounds", 0, "cpu: rounds, the contenders interleaved (smoke 1, full 5)")
 	flagCPUProfile      = flag.String("bench.cpu-profile", "", "cpu: write each consumer process's CPU profile into this directory (<contender>-<n>.cpu.pb.gz)")
 	flagBacklogParts    = flag.Int("bench.backlog-partitions", 0, "cpu: partitions of the backlog a zkbalance member process catches up (smoke 50, full 1000)")
-	flagBacklogPerPart  = flag.Int("bench.backlog-messages", 0, "cpu: 1 KiB messages per backlog partition (smoke 20, full 1024: 1 GiB over 1000 partitions)")
+	flagBacklogPerPart  = flag.Int("bench.backlog-messages", 0, "cpu: 1 KiB messages per backlog partition (smoke 20, full 1049: just over 1 GiB over 1000 partitions; 1024 would be 1000 MiB)")
 	flagCurveMembers    = flag.String("bench.curve-members", "", "curve: steady group sizes, comma-separated (smoke 2, full 4,16,64)")
 	flagCurvePartitions = flag.String("bench.curve-partitions", "", "curve: topic sizes, comma-separated (smoke 16, full 256,1024,4096)")
 	flagCurveJoins      = flag.Int("bench.curve-joins", 0, "curve: joins per assignor and size (smoke 1, full 8)")
@@ -127,7 +127,7 @@ func resolve(t *testing.T) sizes {
 		cpuMessages:    pick(*flagCPUMessages, 20_000, 1_000_000),
 		cpuRounds:      pick(*flagCPURounds, 1, 5),
 		backlogParts:   pick(*flagBacklogParts, 50, 1000),
-		backlogPerPart: pick(*flagBacklogPerPart, 20, 1024),
+		backlogPerPart: pick(*flagBacklogPerPart, 20, 1049),
 		curveJoins:     pick(*flagCurveJoins, 1, 8),
 	}
 	if *flagRTT <= 0 {
