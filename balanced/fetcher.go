@@ -14,7 +14,7 @@ import (
 var errFetchClosed = errors.New("balanced: partition fetch closed")
 
 // fetchLowWater: a partition is fetched again once its handler has this few
-// of its fetched messages left to take.
+// of its fetched messages left to take, however much the member holds.
 const fetchLowWater = 32
 
 // fetchBusyWait bounds a fetch request's MaxWaitTime while some partition
@@ -22,9 +22,9 @@ const fetchLowWater = 32
 const fetchBusyWait = 5 * time.Millisecond
 
 // fetchMinBytes is the least a fetch response is asked to carry while the
-// member holds more than Consumer.Fetch.MaxBytes of fetched, untaken
-// messages (partitions whose handlers are slow or blocked): the others
-// still progress.
+// member holds more than Consumer.Fetch.MaxBytes in fetched, untaken
+// messages and requests in flight (partitions whose handlers are slow or
+// blocked): the others still progress.
 const fetchMinBytes = 64 << 10
 
 // fetcher fetches the partitions of one generation (fetchGen) through its
@@ -35,18 +35,27 @@ const fetchMinBytes = 64 << 10
 //
 // It replaces sarama's Consumer, whose PartitionConsumer runs two
 // goroutines, two channels of ChannelBufferSize and a ticker for every
-// partition (about 10 KiB of stacks and heap a partition). Memory in flight
-// is bounded: a partition is fetched only when its queue is nearly empty
-// (fetchLowWater), and a request asks for at most Fetch.MaxBytes less what
-// the queues of the whole fetcher hold (down to fetchMinBytes). A request
-// long-polls (Consumer.MaxWaitTime) only while none of the loop's
+// partition (about 10 KiB of stacks and heap a partition).
+//
+// Memory is bounded by Fetch.MaxBytes for the whole fetcher (held): the
+// bytes its queues hold plus the bytes its requests in flight may bring. A
+// request asks for at most what is left of it (down to fetchMinBytes), and
+// reserves that until its response is in the queues. A partition is
+// fetched again once its queue holds less than Fetch.Default while some of
+// Fetch.MaxBytes is left, so the next response is on its way while the
+// handler takes what the last one brought (fetchAhead); and, whatever the
+// fetcher holds, once it has fetchLowWater messages or fewer left. A
+// request long-polls (Consumer.MaxWaitTime) only while none of the loop's
 // partitions is being consumed: otherwise a poll of caught-up partitions
 // would hold up the next fetch of the busy ones (fetchBusyWait).
 type fetcher struct {
-	client   sarama.Client
-	conf     *sarama.Config
-	version  int16 // of FetchRequest
-	buffered atomic.Int64
+	client  sarama.Client
+	conf    *sarama.Config
+	version int16 // of FetchRequest
+	// held is what the queues hold (message keys and values) plus what
+	// the requests in flight reserved: at most Fetch.MaxBytes, plus
+	// fetchMinBytes per request sent when nothing was left.
+	held atomic.Int64
 	// offsetRequests, if set, counts the ListOffsets requests sent (tests).
 	offsetRequests *atomic.Int64
 	stop           chan struct{}
@@ -102,7 +111,8 @@ type partFetch struct {
 	loop      *brokerLoop // nil while redispatched and once ended
 	queue     []*Message
 	head      int
-	bytes     int64 // of queue[head:]
+	bytes     int64      // of queue[head:]
+	segs      []queueSeg // the responses queue[head:] came from, in order
 	errs      []error
 	end       error // fetching ended: errFetchClosed, sarama.ErrOffsetOutOfRange
 	offset    int64 // next to fetch; OffsetOldest or OffsetNewest until listed
@@ -111,6 +121,31 @@ type partFetch struct {
 	// tooLargeAt is the offset last reported as too large for
 	// Fetch.Max (reported once, not at every fetch).
 	tooLargeAt int64
+}
+
+// respHold is one fetch response while some of its messages are queued:
+// their keys and values are slices of the response's buffer, which stays in
+// memory until the last of them is taken. Its bytes count in the fetcher's
+// held until then.
+type respHold struct {
+	bytes int64        // its messages' keys and values
+	parts atomic.Int32 // partitions that queue some of its messages (+1 while delivered)
+}
+
+// drop is called once per partition done with r's messages (and once by
+// deliver); the last returns r's bytes to release.
+func (r *respHold) drop() int64 {
+	if r.parts.Add(-1) == 0 {
+		return r.bytes
+	}
+	return 0
+}
+
+// queueSeg is the part of a partition's queue that came from one response:
+// up to queue index end.
+type queueSeg struct {
+	end int
+	r   *respHold
 }
 
 // start begins fetching tp from offset (or sarama.OffsetOldest /
@@ -241,14 +276,20 @@ func (pf *partFetch) take() (*Message, []error, error) {
 		pf.head++
 		n := int64(len(m.Key) + len(m.Value))
 		pf.bytes -= n
-		left := len(pf.queue) - pf.head
+		var freed int64
+		if len(pf.segs) > 0 && pf.head == pf.segs[0].end {
+			freed = pf.segs[0].r.drop()
+			pf.segs[0] = queueSeg{}
+			pf.segs = pf.segs[1:]
+		}
+		left, queued, size := len(pf.queue)-pf.head, pf.bytes, pf.fetchSize
 		if left == 0 {
-			pf.queue, pf.head = nil, 0
+			pf.queue, pf.head, pf.segs = nil, 0, nil
 		}
 		l := pf.loop
 		pf.mu.Unlock()
-		pf.f.buffered.Add(-n)
-		if left == fetchLowWater && l != nil {
+		pf.f.release(freed)
+		if l != nil && (left == fetchLowWater || pf.f.aheadOpened(queued+n, queued, size)) {
 			l.poke()
 		}
 		return m, errs, nil
@@ -256,6 +297,52 @@ func (pf *partFetch) take() (*Message, []error, error) {
 	end := pf.end
 	pf.mu.Unlock()
 	return nil, errs, end
+}
+
+// fetchAhead reports whether a partition whose queue holds queued bytes,
+// fetched size bytes at a time, may be fetched before it is nearly empty,
+// the fetcher holding held: if it holds less than one Fetch.Default, while
+// what is left of Fetch.MaxBytes is at least size or a quarter of it (so
+// that requests do not shrink to slivers of it).
+func (f *fetcher) fetchAhead(queued, held int64, size int32) bool {
+	limit := int64(f.conf.Consumer.Fetch.MaxBytes)
+	return queued < int64(f.conf.Consumer.Fetch.Default) && limit-held >= min(limit/4, int64(size))
+}
+
+// aheadOpened reports whether taking a message (the partition's queue going
+// from queued0 to queued1 bytes) made it eligible for fetchAhead: the
+// moment to wake its loop. (Room opening in held wakes every loop:
+// release.)
+func (f *fetcher) aheadOpened(queued0, queued1 int64, size int32) bool {
+	held := f.held.Load()
+	return f.fetchAhead(queued1, held, size) && !f.fetchAhead(queued0, held, size)
+}
+
+// reserve takes up to want bytes of what is left of Fetch.MaxBytes for a
+// request, at least fetchMinBytes, and returns them.
+func (f *fetcher) reserve(want int64) int64 {
+	limit := int64(f.conf.Consumer.Fetch.MaxBytes)
+	for {
+		held := f.held.Load()
+		n := max(min(want, limit-held), min(want, fetchMinBytes))
+		if f.held.CompareAndSwap(held, held+n) {
+			return n
+		}
+	}
+}
+
+// release gives back n reserved or held bytes, and wakes every loop: the
+// room may let one fetch ahead.
+func (f *fetcher) release(n int64) {
+	if n == 0 {
+		return
+	}
+	f.held.Add(-n)
+	f.mu.Lock()
+	for _, l := range f.loops {
+		l.poke()
+	}
+	f.mu.Unlock()
 }
 
 // notify reports a fetch error to the partition's handler (Claim.Next logs
@@ -312,11 +399,13 @@ func (pf *partFetch) finish(err error, drop bool) {
 	pf.loop = nil
 	var freed int64
 	if drop {
-		freed = pf.bytes
-		pf.queue, pf.head, pf.bytes = nil, 0, 0
+		for _, s := range pf.segs {
+			freed += s.r.drop()
+		}
+		pf.queue, pf.head, pf.bytes, pf.segs = nil, 0, 0, nil
 	}
 	pf.mu.Unlock()
-	f.buffered.Add(-freed)
+	f.release(freed)
 	if l != nil {
 		l.mu.Lock()
 		delete(l.parts, pf)
@@ -360,7 +449,7 @@ func (l *brokerLoop) run() {
 		if !l.listOffsets() {
 			return
 		}
-		req, batch := l.request()
+		req, batch, reserved := l.request()
 		if req == nil {
 			if l.retireIfEmpty() {
 				return
@@ -375,14 +464,17 @@ func (l *brokerLoop) run() {
 		resp, err := l.broker.Fetch(req)
 		select {
 		case <-l.f.stop:
+			l.f.release(reserved)
 			return
 		default:
 		}
 		if err != nil {
+			l.f.release(reserved)
 			l.fail(err)
 			return
 		}
 		l.deliver(resp, batch)
+		l.f.release(reserved) // after deliver has added what came
 	}
 }
 
@@ -464,9 +556,10 @@ func leaderMoved(err error) bool {
 }
 
 // request is the next FetchRequest: every partition with no fetch in
-// flight, a known offset, and fetchLowWater or fewer messages left; nil if
-// there is none.
-func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry) {
+// flight, a known offset, and fetchLowWater or fewer messages left or room
+// to fetch ahead (fetchAhead); nil if there is none. The bytes it reserved
+// of Fetch.MaxBytes are for deliver to release.
+func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry, int64) {
 	c := l.f.conf
 	req := &sarama.FetchRequest{
 		Version:     l.f.version,
@@ -478,20 +571,20 @@ func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry) {
 		SessionEpoch: -1,
 		RackID:       c.RackID,
 	}
-	if req.Version >= 3 {
-		req.MaxBytes = max(c.Consumer.Fetch.MaxBytes-int32(min(l.f.buffered.Load(), int64(c.Consumer.Fetch.MaxBytes))), fetchMinBytes)
-	}
 	var batch []fetchEntry
+	var want int64 // what the response may carry at most
 	busy := false
+	held := l.f.held.Load()
 	l.mu.Lock()
 	for pf := range l.parts { // a map: a random order, so every partition gets its turn at a full response
 		pf.mu.Lock()
 		switch left := len(pf.queue) - pf.head; {
 		case pf.end != nil || pf.inFlight || pf.offset < 0:
-		case left <= fetchLowWater:
+		case left <= fetchLowWater || l.f.fetchAhead(pf.bytes, held, pf.fetchSize):
 			pf.inFlight = true
 			req.AddBlock(pf.tp.Topic, pf.tp.Partition, pf.offset, pf.fetchSize, -1)
 			batch = append(batch, fetchEntry{pf, pf.offset})
+			want += int64(pf.fetchSize)
 		default:
 			busy = true
 		}
@@ -499,7 +592,11 @@ func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry) {
 	}
 	l.mu.Unlock()
 	if len(batch) == 0 {
-		return nil, nil
+		return nil, nil, 0
+	}
+	reserved := l.f.reserve(want)
+	if req.Version >= 3 {
+		req.MaxBytes = int32(reserved)
 	}
 	if busy {
 		// A partition whose handler is taking its messages will be
@@ -507,7 +604,7 @@ func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry) {
 		// nothing new would hold it up.
 		req.MaxWaitTime = min(req.MaxWaitTime, int32(fetchBusyWait/time.Millisecond))
 	}
-	return req, batch
+	return req, batch, reserved
 }
 
 // deliver puts each partition's messages of resp in its queue.
@@ -515,6 +612,8 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 	c := l.f.conf
 	readCommitted := c.Consumer.IsolationLevel == sarama.ReadCommitted
 	var moved []*partFetch
+	r := &respHold{}
+	r.parts.Store(1) // deliver's own: no partition's last take releases r before all are queued
 	for _, e := range batch {
 		pf := e.pf
 		b := resp.GetBlock(pf.tp.Topic, pf.tp.Partition)
@@ -563,12 +662,18 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 						pf.queue, pf.head = p.msgs, 0
 					case pf.head > 0:
 						pf.queue = append(pf.queue[:0], pf.queue[pf.head:]...)
+						for i := range pf.segs {
+							pf.segs[i].end -= pf.head
+						}
 						pf.head = 0
 						fallthrough
 					default:
 						pf.queue = append(pf.queue, p.msgs...)
 					}
 					pf.bytes += p.bytes
+					pf.segs = append(pf.segs, queueSeg{end: len(pf.queue), r: r})
+					r.parts.Add(1)
+					r.bytes += p.bytes
 				}
 				pf.offset = p.next
 			}
@@ -582,7 +687,7 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 		}
 		pf.mu.Unlock()
 		if len(p.msgs) > 0 {
-			l.f.buffered.Add(p.bytes)
+			l.f.held.Add(p.bytes)
 			pf.signal()
 		}
 		if note != nil {
@@ -592,6 +697,7 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 			pf.finish(sarama.ErrOffsetOutOfRange, false)
 		}
 	}
+	l.f.release(r.drop())
 	l.detach(moved)
 }
 

@@ -187,7 +187,7 @@ func (r *run) cpuMethod() []string {
 		"Wall-clock rates swing ±40 % between rounds on this shared 2-core machine (the brokers run on it too); CPU time swings much less, so the goal is judged " +
 			"on the median of zkbalance's CPU over raw sarama's within each round.",
 		fmt.Sprintf("Backlog: a topic of %d partitions with %d messages of %d B each (%s in all), read from the oldest offset by one zkbalance member process "+
-			"(defaults: Fetch.Default 1 MiB per partition, Fetch.MaxBytes 4 MiB per response less what the partitions hold fetched); its peak RSS.", s.backlogParts, s.backlogPerPart, messageBytes,
+			"(defaults: Fetch.Default 1 MiB per partition, Fetch.MaxBytes 8 MiB for the responses it holds and the requests in flight together); its peak RSS.", s.backlogParts, s.backlogPerPart, messageBytes,
 			fmt.Sprintf("%.0f MiB", float64(s.backlogParts*s.backlogPerPart*messageBytes)/(1<<20))),
 	}
 }

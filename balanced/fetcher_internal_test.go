@@ -1,0 +1,146 @@
+package balanced
+
+import (
+	"testing"
+
+	"github.com/IBM/sarama"
+)
+
+// testFetcher is a fetcher with one broker loop and no client: enough for
+// deliver, take and close, which do no I/O.
+func testFetcher(maxBytes int32, tps ...TopicPartition) (*fetcher, *brokerLoop, []*partFetch) {
+	conf := sarama.NewConfig()
+	conf.Version = sarama.V2_1_0_0
+	conf.Consumer.Fetch.MaxBytes = maxBytes
+	f := newFetcher(nil, conf)
+	l := &brokerLoop{f: f, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
+	var pfs []*partFetch
+	for _, tp := range tps {
+		pf := &partFetch{f: f, tp: tp, ready: make(chan struct{}, 1), offset: 0, fetchSize: conf.Consumer.Fetch.Default, tooLargeAt: -1, loop: l}
+		f.parts[tp] = pf
+		l.parts[pf] = struct{}{}
+		pfs = append(pfs, pf)
+	}
+	return f, l, pfs
+}
+
+// respond delivers one response carrying n one-byte messages for each of
+// pfs from its next offset, as the loop does after a request.
+func respond(t *testing.T, l *brokerLoop, n int, pfs ...*partFetch) {
+	t.Helper()
+	resp := &sarama.FetchResponse{Version: 10, Blocks: map[string]map[int32]*sarama.FetchResponseBlock{}}
+	var batch []fetchEntry
+	for _, pf := range pfs {
+		pf.mu.Lock()
+		off := pf.offset
+		pf.inFlight = true
+		pf.mu.Unlock()
+		if resp.Blocks[pf.tp.Topic] == nil {
+			resp.Blocks[pf.tp.Topic] = map[int32]*sarama.FetchResponseBlock{}
+		}
+		resp.Blocks[pf.tp.Topic][pf.tp.Partition] = &sarama.FetchResponseBlock{HighWaterMarkOffset: off + int64(n),
+			RecordsSet: []*sarama.Records{recordBatch(off, n, nil)}}
+		batch = append(batch, fetchEntry{pf, off})
+	}
+	reserved := l.f.reserve(int64(n * len(pfs)))
+	l.deliver(resp, batch)
+	l.f.release(reserved)
+}
+
+func takeN(t *testing.T, pf *partFetch, n int) {
+	t.Helper()
+	for i := range n {
+		if m, _, _ := pf.take(); m == nil {
+			t.Fatalf("%s/%d: message %d of %d missing", pf.tp.Topic, pf.tp.Partition, i, n)
+		}
+	}
+}
+
+func expectHeld(t *testing.T, f *fetcher, want int64, when string) {
+	t.Helper()
+	if got := f.held.Load(); got != want {
+		t.Fatalf("%s: held %d bytes, want %d", when, got, want)
+	}
+}
+
+// TestFetcherHeldCountsResponsesUntilTaken: a response's bytes count in
+// held until the last of its messages is taken (its buffer stays in memory
+// until then), whichever partitions they went to and however the queues
+// span responses; closing a partition gives back what it still queued.
+func TestFetcherHeldCountsResponsesUntilTaken(t *testing.T) {
+	f, l, pfs := testFetcher(1<<20, TopicPartition{Topic: "t", Partition: 0}, TopicPartition{Topic: "t", Partition: 1})
+	a, b := pfs[0], pfs[1]
+
+	respond(t, l, 3, a, b) // response 1: 3 + 3 bytes
+	expectHeld(t, f, 6, "response 1 queued")
+	takeN(t, a, 3)
+	expectHeld(t, f, 6, "a took its part of response 1, b not yet")
+	takeN(t, b, 2)
+	respond(t, l, 4, b) // response 2 (fetched ahead): b's queue spans both
+	expectHeld(t, f, 10, "response 2 queued behind b's last of response 1")
+	takeN(t, b, 1)
+	expectHeld(t, f, 4, "response 1 all taken")
+	takeN(t, b, 2)
+	expectHeld(t, f, 4, "half of response 2 taken")
+	respond(t, l, 5, a, b) // response 3
+	expectHeld(t, f, 14, "response 3 queued")
+	a.close()
+	expectHeld(t, f, 14, "a closed: response 3 is still b's")
+	b.close()
+	expectHeld(t, f, 0, "both closed")
+	if m, _, end := b.take(); m != nil || end != errFetchClosed {
+		t.Fatalf("after close: %v, %v", m, end)
+	}
+}
+
+func TestFetcherReserve(t *testing.T) {
+	const limit = 1 << 20
+	tests := []struct {
+		name       string
+		held, want int64
+		reserved   int64
+	}{
+		{"all it wants", 0, 300 << 10, 300 << 10},
+		{"what is left", limit - 100<<10, 300 << 10, 100 << 10},
+		{"nothing left: the floor", limit, 300 << 10, fetchMinBytes},
+		{"over: the floor", limit + 5<<20, 300 << 10, fetchMinBytes},
+		{"less than the floor wanted", limit, 1 << 10, 1 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := testFetcher(limit)
+			f.held.Store(tt.held)
+			if got := f.reserve(tt.want); got != tt.reserved {
+				t.Fatalf("reserve(%d) at %d held: %d, want %d", tt.want, tt.held, got, tt.reserved)
+			}
+			if got := f.held.Load(); got != tt.held+tt.reserved {
+				t.Fatalf("held %d after, want %d", got, tt.held+tt.reserved)
+			}
+		})
+	}
+}
+
+func TestFetchAhead(t *testing.T) {
+	const limit, def = 8 << 20, 1 << 20 // Fetch.MaxBytes and sarama's Fetch.Default
+	tests := []struct {
+		name         string
+		queued, held int64
+		size         int32
+		ahead        bool
+	}{
+		{"empty queue, nothing held", 0, 0, def, true},
+		{"less than a fetch queued", def - 1, 0, def, true},
+		{"a whole fetch queued", def, 0, def, false},
+		{"room for a whole fetch", 0, limit - def, def, true},
+		{"less room than a fetch", 0, limit - def + 1, def, false},
+		{"a quarter left, fetch size grown past it", 0, limit - limit/4, 4 * def, true},
+		{"less than a quarter left, fetch size grown", 0, limit - limit/4 + 1, 4 * def, false},
+		{"over the limit", 0, limit + 1, def, false},
+	}
+	f, _, _ := testFetcher(limit)
+	for _, tt := range tests {
+		if got := f.fetchAhead(tt.queued, tt.held, tt.size); got != tt.ahead {
+			t.Errorf("%s: fetchAhead(%d, %d, %d) = %v, want %v", tt.name, tt.queued, tt.held, tt.size, got, tt.ahead)
+		}
+	}
+}
