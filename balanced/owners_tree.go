@@ -123,8 +123,8 @@ func (t *ownersTree) onEvent(ev zkwatch.TreeEvent) {
 
 // read returns topic's owners as the tree knows them, reading what it
 // does not know: the whole directory once per connection, then the owner
-// znodes created since. ok is false when the tree is not watching (the
-// caller reads the directory itself).
+// znodes created since, in one round (a GetMany). ok is false when the
+// tree is not watching (the caller reads the directory itself).
 func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok bool) {
 	dir := ownersPath(t.c.cfg.Group, topic)
 	t.mu.Lock()
@@ -148,13 +148,8 @@ func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok
 		}
 		tc.install(full.entries, sent)
 	}
-	for range 8 {
-		dirty, sent := tc.dirtyParts(), t.st.seq
-		if len(dirty) == 0 {
-			out := ownersRead{entries: tc.sorted()}
-			t.mu.Unlock()
-			return out, true
-		}
+	dirty, sent := tc.dirtyParts(), t.st.seq
+	if len(dirty) > 0 {
 		t.mu.Unlock()
 		paths := make([]string, len(dirty))
 		for i, p := range dirty {
@@ -180,8 +175,12 @@ func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok
 			tc.take(e, r.Err == nil, sent)
 		}
 	}
-	// Still changing after 8 rounds: what is known now; the owners
-	// watch's next change makes the member read again.
+	// One round only: owner znodes created while it was under way stay
+	// dirty and are left out, as if not created yet (their creation events
+	// have changed the owners, so the owners watch makes the member read
+	// again). Reading until none is dirty would chase a join's claims, one
+	// round trip after another, on the critical path of the rebalance
+	// that has to release the partitions those claims wait for.
 	out = ownersRead{entries: tc.sorted()}
 	t.mu.Unlock()
 	return out, true
