@@ -160,6 +160,9 @@ func (c *Conn) getMulti(ctx context.Context, paths []string, out []GetResult) bo
 	if err != nil && c.noMultiRead.Load() {
 		return false // the connection another chunk's UNIMPLEMENTED closed
 	}
+	if err == nil {
+		c.multiReadOK.Store(true)
+	}
 	for i, p := range paths {
 		switch {
 		case err != nil:
@@ -350,7 +353,21 @@ func (c *Conn) GetW(ctx context.Context, p string) ([]byte, *Stat, <-chan Event,
 // it sees the state just after the create. The read's result is returned
 // whether or not the create succeeded (unless the request could not be
 // sent at all); err is the create's.
+//
+// Concurrent calls are merged (createbatch.go): a call made while none is
+// in flight is sent at once, alone; calls made while one is in flight
+// gather for a millisecond and go together as one multi of their creates
+// with one multiRead of their reads right behind it. Each caller still
+// gets its own create's answer: when a merged multi fails on one create
+// (it then applies none), that create is sent again alone and the others
+// merged again. When ctx ends first the caller stops waiting, but its
+// create may still be sent and applied.
 func (c *Conn) CreateThenGet(ctx context.Context, p string, data []byte, flags int32, acl []ACL, getPath string) (string, GetResult, error) {
+	return c.creates.do(ctx, c, createItem{path: p, data: data, flags: flags, acl: acl, getPath: getPath})
+}
+
+// createThenGetOne is one unmerged CreateThenGet.
+func (c *Conn) createThenGetOne(ctx context.Context, p string, data []byte, flags int32, acl []ACL, getPath string) (string, GetResult, error) {
 	if acl == nil {
 		acl = zk.WorldACL(zk.PermAll)
 	}
