@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,6 +61,10 @@ type createBatch struct {
 }
 
 func (q *createCoalescer) do(ctx context.Context, c *Conn, it createItem) (string, GetResult, error) {
+	if ctx.Err() != nil { // never sent
+		return "", GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, context.Cause(ctx))},
+			fmt.Errorf("zkwatch: create %s: %w", it.path, context.Cause(ctx))
+	}
 	q.mu.Lock()
 	if q.inFlight == 0 {
 		q.inFlight++
@@ -83,9 +88,22 @@ func (q *createCoalescer) do(ctx context.Context, c *Conn, it createItem) (strin
 	case <-b.done:
 		return item.created, item.got, item.err
 	case <-ctx.Done():
-		return "", GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, context.Cause(ctx))},
-			fmt.Errorf("zkwatch: create %s: %w", it.path, context.Cause(ctx))
 	}
+	q.mu.Lock()
+	if q.next == b { // not sent: taken out, it never will be
+		b.items = slices.DeleteFunc(b.items, func(x *createItem) bool { return x == item })
+		q.mu.Unlock()
+	} else {
+		// Sent (or being sent): wait for the answer, so that whatever the
+		// caller sends next (a claim that gives up reads its znode to
+		// delete a create of its own that landed) goes behind the create.
+		// A caller of a single create gets the same order from the
+		// connection's queue.
+		q.mu.Unlock()
+		<-b.done
+	}
+	return "", GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, context.Cause(ctx))},
+		fmt.Errorf("zkwatch: create %s: %w", it.path, context.Cause(ctx))
 }
 
 // send closes b to new calls and sends it.
@@ -106,9 +124,10 @@ func (q *createCoalescer) send(c *Conn, b *createBatch) {
 
 // sendCreates sends items in multis of at most maxCreateBatch creates and
 // fills in their answers. It does not take a caller's context: a batch is
-// sent whole (callers that stop waiting leave their creates in it, as a
-// request already sent may be applied anyway); it ends when the server
-// answers or the connection fails the requests.
+// sent whole (a caller that stops waiting before it is sent is taken out of
+// it; after, its create stays, as a request already sent may be applied
+// anyway); it ends when the server answers or the connection fails the
+// requests.
 func (c *Conn) sendCreates(items []*createItem) {
 	var wg sync.WaitGroup
 	for lo := 0; lo < len(items); lo += maxCreateBatch {

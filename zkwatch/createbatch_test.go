@@ -1,6 +1,7 @@
 package zkwatch_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -92,4 +93,75 @@ func TestCreateThenGetMerged(t *testing.T) {
 		}
 	}
 	t.Logf("%d creates with reads behind: %d requests", n+1, requests)
+}
+
+// TestCreateThenGetMergedCancelled: calls whose context ends while their
+// creates gather are never sent; the others are unaffected.
+func TestCreateThenGetMergedCancelled(t *testing.T) {
+	shared.Get(t)
+	ctx := testCtx(t, time.Minute)
+	c := dial(t, "/zkw-createcancel", zkwatch.Config{})
+	if err := c.EnsurePath(ctx, "/owners", nil); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	const n = 200
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			cctx := ctx
+			if i%2 == 1 {
+				cctx = done // gives up at once
+			}
+			_, _, errs[i] = c.CreateThenGet(cctx, fmt.Sprintf("/owners/%d", i), []byte("me"), zkwatch.FlagEphemeral, nil, "/owners")
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		ok, _, err := c.Exists(ctx, fmt.Sprintf("/owners/%d", i))
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case i%2 == 0 && (errs[i] != nil || !ok):
+			t.Fatalf("create %d: %v, exists %v", i, errs[i], ok)
+		case i%2 == 1 && !errors.Is(errs[i], context.Canceled):
+			t.Fatalf("cancelled create %d: %v", i, errs[i])
+		case i%2 == 1 && ok:
+			t.Fatalf("cancelled create %d was applied", i)
+		}
+	}
+}
+
+// TestCreateThenGetMergedFewRequests: concurrent creates that all succeed
+// go out as a few multis (with their multiReads), not a request each.
+func TestCreateThenGetMergedFewRequests(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, time.Minute)
+	c := dial(t, "/zkw-createfew", zkwatch.Config{})
+	if err := c.EnsurePath(ctx, "/owners", nil); err != nil {
+		t.Fatal(err)
+	}
+	c.GetMany(ctx, []string{"/owners", "/"}) // the server answers multiRead
+	const n = 400
+	before := packetsReceived(t, cl.ZooKeeperAddr())
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, _, errs[i] = c.CreateThenGet(ctx, fmt.Sprintf("/owners/%d", i), []byte("me"), zkwatch.FlagEphemeral, nil, "/owners")
+		})
+	}
+	wg.Wait()
+	requests := packetsReceived(t, cl.ZooKeeperAddr()) - before
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+	}
+	t.Logf("%d creates with reads behind: %d requests", n, requests)
+	if requests > n/4 {
+		t.Fatalf("%d creates took %d requests", n, requests)
+	}
 }

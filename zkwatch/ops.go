@@ -360,8 +360,10 @@ func (c *Conn) GetW(ctx context.Context, p string) ([]byte, *Stat, <-chan Event,
 // with one multiRead of their reads right behind it. Each caller still
 // gets its own create's answer: when a merged multi fails on one create
 // (it then applies none), that create is sent again alone and the others
-// merged again. When ctx ends first the caller stops waiting, but its
-// create may still be sent and applied.
+// merged again. When ctx ends first, a create not yet sent is never sent;
+// one already sent (alone or merged) may still be applied, and a merged
+// one is waited for before the call returns ctx's error, so that a read
+// the caller sends next sees it if it was.
 func (c *Conn) CreateThenGet(ctx context.Context, p string, data []byte, flags int32, acl []ACL, getPath string) (string, GetResult, error) {
 	return c.creates.do(ctx, c, createItem{path: p, data: data, flags: flags, acl: acl, getPath: getPath})
 }
