@@ -85,6 +85,7 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		revokeTook = time.Since(start) - viewTook
 	}()
 	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h, nil)
+	claimTook := time.Since(start) - viewTook
 	// A claim that failed (not one the rebalance gave up: the connection
 	// closed under it, say) leaves its partition unowned; nothing else
 	// may trigger another rebalance (a reconnect in the same session does
@@ -107,7 +108,8 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	c.metrics.rebalanceDuration.Observe(took.Seconds())
 	c.log.Info("rebalanced", "members", len(v.input.Members), "owned", len(mine),
 		"added", len(claimed), "revoked", len(revokedTPs), "took", took.Round(time.Microsecond),
-		"view", viewTook.Round(time.Microsecond), "revoke", revokeTook.Round(time.Microsecond))
+		"view", viewTook.Round(time.Microsecond), "revoke", revokeTook.Round(time.Microsecond),
+		"claim", claimTook.Round(time.Microsecond))
 	return rebalanceResult{topics: v.topics}
 }
 
@@ -249,9 +251,12 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 		}
 	})
 	t2 := time.Now()
+	var checkWait time.Duration
 	for conn, ch := range checks {
 		group := bySession[conn]
+		t := time.Now()
 		rel := <-ch
+		checkWait += time.Since(t)
 		if c.zkDetached() {
 			continue // released when detaching
 		}
@@ -265,7 +270,7 @@ func (c *Consumer) revokeAll(ctx context.Context, ws []*worker, cause error, com
 			}
 		}
 	}
-	c.log.Debug("revoked", "count", len(ws), "wait", t1.Sub(t0), "commit", t2.Sub(t1), "release", time.Since(t2))
+	c.log.Debug("revoked", "count", len(ws), "wait", t1.Sub(t0), "commit", t2.Sub(t1), "release", time.Since(t2), "of which check", checkWait)
 	tps := make([]TopicPartition, len(ws))
 	for i, w := range ws {
 		c.setWorker(w.tp, nil)
@@ -343,26 +348,24 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 	}
 	gen := c.fetch.forNew(tps) // dials while we claim
 	defer gen.release()
+	missing := c.ownersMissing(ctx, sess, tps, topics)
+	// Every claim is in flight at once (no bound): most wait for another
+	// member's release, and a bound would hold the rest of them (and
+	// their reads) back behind the slowest. Their creates go out merged
+	// (zkwatch.Conn.CreateThenGet).
 	var (
 		mu      sync.Mutex
 		claimed []TopicPartition
 		wg      sync.WaitGroup
-		sem     = make(chan struct{}, 64)
 	)
 	for _, tp := range tps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
 			var cl partition.Claim
 			var err error
 			if sess != nil {
-				cl, err = c.claimOne(ctx, sess, tp, topics[tp.Topic][tp.Partition])
+				cl, err = c.claimOne(ctx, sess, tp, topics[tp.Topic][tp.Partition], missing[tp])
 			}
 			if err != nil {
 				if ctx.Err() == nil {
@@ -383,11 +386,44 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 	return claimed
 }
 
+// batchLookMin is the number of claims from which claimAll reads their
+// owner znodes at once first (ownersMissing).
+const batchLookMin = 64
+
+// ownersMissing reads the owner znodes of tps at once (GetMany: a
+// multiRead request per 128) when there are at least batchLookMin of them,
+// and returns those that do not exist: their claims create them without a
+// look of their own (partition.Claimer.Missing). At 4096 partitions a
+// member may claim a thousand at once, and a look each (one request a
+// znode, each with its watch) kept the server busy for a few hundred
+// milliseconds; fewer claims keep their looks, which cost no extra round
+// trip. Not in the pykafka layout (an owner znode's name carries the
+// leader); nil when not read.
+func (c *Consumer) ownersMissing(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics) map[TopicPartition]bool {
+	if sess == nil || len(tps) < batchLookMin || c.cfg.Layout == LayoutPykafka {
+		return nil
+	}
+	paths := make([]string, len(tps))
+	for i, tp := range tps {
+		paths[i] = ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition])
+	}
+	t0 := time.Now()
+	out := map[TopicPartition]bool{}
+	for i, r := range sess.GetMany(ctx, paths) {
+		if errors.Is(r.Err, zkwatch.ErrNoNode) {
+			out[tps[i]] = true
+		}
+	}
+	c.log.Debug("owner znodes read before claiming", "claims", len(tps), "missing", len(out), "took", time.Since(t0))
+	return out
+}
+
 // claimOne creates our owner znode for tp, waiting (with backoff) while
-// another member holds it. In the pykafka layout the znode's name carries
-// the leader, so an owner under another leader's name also counts as held.
-func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32) (partition.Claim, error) {
-	cl := partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff, ACL: c.cfg.ACL,
+// another member holds it; missing says it was just read missing
+// (ownersMissing). In the pykafka layout the znode's name carries the
+// leader, so an owner under another leader's name also counts as held.
+func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32, missing bool) (partition.Claim, error) {
+	cl := partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff, ACL: c.cfg.ACL, Missing: missing,
 		ReadAfter: offsetZnode(c.store, tp),
 		OnRetry: func(path string, attempt int, holder []byte) {
 			c.metrics.claimRetries.Inc()
