@@ -50,6 +50,8 @@ type Consumer struct {
 	// one rebalance at a time). Members write their registration once per
 	// id; an entry is dropped when its id leaves the group.
 	regs map[string]subscription
+	// topicCache keeps the topics' parsed registrations (topic_cache.go).
+	topicCache topicCache
 	// owners (sticky) caches the owners directories the last rebalance
 	// read, by topic (used by one rebalance at a time): an unchanged
 	// directory is not read again (see ownersRead.unchanged).
@@ -234,6 +236,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 // the clients (closeKafka, and c.sess.Store(nil) when it returns); without
 // it nothing is held, and err is nil when ctx ended while connecting.
 func (c *Consumer) connect(ctx context.Context) (sess *zkwatch.Conn, ok bool, err error) {
+	t0 := time.Now()
 	if c.cfg.ZooKeeper != "" {
 		dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 		sess, err = c.dial(dctx)
@@ -243,6 +246,7 @@ func (c *Consumer) connect(ctx context.Context) (sess *zkwatch.Conn, ok bool, er
 		}
 		c.sess.Store(sess)
 	}
+	t1 := time.Now()
 	if err := c.setupKafka(ctx, sess); err != nil {
 		if sess != nil {
 			sess.Close()
@@ -253,6 +257,7 @@ func (c *Consumer) connect(ctx context.Context) (sess *zkwatch.Conn, ok bool, er
 		}
 		return nil, false, err
 	}
+	c.log.Debug("connected", "zookeeper", t1.Sub(t0), "kafka", time.Since(t1))
 	return sess, true, nil
 }
 

@@ -282,7 +282,7 @@ func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []
 			data, st, err := sess.Get(ctx, p)
 			if err == nil {
 				r.zxid = st.Mzxid
-				r.topic, err = zkwatch.ParseTopic(p, data)
+				r.topic, err = c.topicCache.parse(p, st, data)
 			}
 			r.err = err
 			if err == nil && c.cfg.Layout == LayoutPykafka {
@@ -413,10 +413,13 @@ func ownerStats(owners map[string]ownersRead) map[string]*zkwatch.Stat {
 	return out
 }
 
-// maxOwnedStats bounds the owner znodes statOwned reads: one wave of
-// pipelined requests (GetMany's bound). A member holding more checks them
-// when it revokes them, as every caller but a rebalance does.
-const maxOwnedStats = 256
+// maxOwnedStats bounds the owner znodes statOwned reads: 32 multiRead
+// requests of 128. A member holding more checks them when it revokes them,
+// as every caller but a rebalance does. (It was 256, one wave of single
+// reads before GetMany used multiRead: at 4096 partitions a scala-range
+// member holding 1024 then read the 819 it revoked in the revoke itself,
+// queued behind its own claims' reads, and its release took 250-450 ms.)
+const maxOwnedStats = 4096
 
 // statOwned reads the stats of the owner znodes (and mirrors) of the
 // workers that hold them in sess's session, unless there are more than

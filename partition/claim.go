@@ -53,7 +53,8 @@ type Read struct {
 type Claimer struct {
 	// Conn is the session to claim in.
 	Conn *zkwatch.Conn
-	// Backoff paces retries; zero means DefaultBackoff.
+	// Backoff paces retries; zero means DefaultBackoff. While a watch on
+	// the holder's znode is armed, a retry waits for it, or at most Max.
 	Backoff Backoff
 	// OnRetry, if set, is called before each wait with the attempt number
 	// (0-based) and the value held by the current owner.
@@ -67,6 +68,12 @@ type Claimer struct {
 	// every write that came before the claim, the previous owner's final
 	// commit included.
 	ReadAfter string
+	// Missing says the owner znode was read just now and did not exist
+	// (the caller read many at once, in a few multiRead requests instead
+	// of a look each): the first attempt creates it without looking. A
+	// create that finds it exists looks then, as after any lost race.
+	// Ignored with mirrors.
+	Missing bool
 }
 
 // Claim creates the ephemeral owner znode p with value, creating missing
@@ -74,17 +81,19 @@ type Claimer struct {
 // transaction, so that either all are ours or none is. While one of them
 // exists and is not ours it retries until ctx is done, each retry as soon as
 // the holder deletes that znode (a watch armed by the read that found it
-// held) and at the latest after the backoff delay; it never gives up by
-// itself. When ctx ends first, the error wraps ErrOwned (if a holder was
-// seen) and the context's cause, and a create of ours that may have landed
-// meanwhile is removed.
+// held) and at the latest after the backoff's longest delay (Backoff.Max;
+// the shorter delays only when no watch could be armed): the watch, not
+// the delay, tells when to look again. It never gives up by itself. When
+// ctx ends first, the error wraps ErrOwned (if a holder was seen) and the
+// context's cause, and a create of ours that may have landed meanwhile is
+// removed.
 //
 // Round trips: a free partition takes two (read, create), a held one
 // after its release one more than the release's notification (the create,
 // sent as soon as the deletion is seen, without reading again).
 func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...string) (Claim, error) {
 	paths := append([]string{p}, also...)
-	deleted := false // paths[0] was just seen deleted: create without looking
+	deleted := c.Missing // paths[0] was just seen deleted or missing: create without looking
 	for attempt := 0; ; {
 		var (
 			held    string
@@ -130,12 +139,22 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 				return Claim{}, c.abandon(ctx, paths, value, err)
 			}
 		}
-		// Wait for the holder's release (the watch the look armed) but no
-		// longer than the backoff delay, then look again.
+		// Wait for the holder's release (the watch the look armed), then
+		// look again. The watch reports the deletion (or any change, or
+		// the end of the connection, by closing), so the delay only bounds
+		// the wait: the backoff's longest while a watch is armed. Looking
+		// again sooner would only repeat the read: at 4096 partitions a
+		// join has a thousand claims or more waiting at once, and polling
+		// them at 50, 100, 200 ms... added a third to the join's ZooKeeper
+		// requests while the releases they wait for queued behind them.
 		if c.OnRetry != nil {
 			c.OnRetry(held, attempt, holder)
 		}
-		t := time.NewTimer(c.Backoff.Delay(attempt, rand.Float64()))
+		delay := c.Backoff.Delay(attempt, rand.Float64())
+		if gone != nil {
+			delay = max(delay, c.Backoff.withDefaults().Max)
+		}
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case ev, ok := <-gone:
@@ -222,7 +241,7 @@ func Release(ctx context.Context, conn *zkwatch.Conn, cl Claim) error {
 const maxMultiOps = 1000
 
 // ReleaseAll releases many claims of one session: first every check (reads),
-// then every delete (writes), in one transaction when possible. Interleaving a read and a write per znode
+// then every delete (writes), in one transaction (per 1000 znodes) when possible. Interleaving a read and a write per znode
 // would serialise them, since ZooKeeper answers a session's requests in
 // order and each write waits for its log sync; in two phases the writes share
 // syncs. A claim's mirrors are deleted in one transaction with it. The
@@ -299,30 +318,58 @@ func CheckReleases(ctx context.Context, conn *zkwatch.Conn, claims []Claim, know
 func (r *Releases) Claims() []Claim { return r.claims }
 
 // Delete is ReleaseAll's second phase: it deletes the znodes found ours,
-// with their versions, all in one transaction; if that fails (a znode
-// changed since the check), none is applied and each claim is released on
-// its own. It returns one error (or nil) per claim, the check's included.
+// with their versions, in transactions of up to maxMultiOps znodes (a
+// claim's znodes always in one); if one fails (a znode changed since the
+// check), none of it is applied and each of its claims is released on its
+// own. It returns one error (or nil) per claim, the check's included.
 func (r *Releases) Delete(ctx context.Context) []error {
-	conn, claims, dels, errs := r.conn, r.claims, r.dels, r.errs
-	var wg sync.WaitGroup
-	// Every delete in one transaction: one request and one log entry for
-	// ZooKeeper instead of one each. If any fails (a znode changed since
-	// the check), none is applied and each claim is released on its own.
-	var all []any
-	for _, ds := range dels {
-		for _, d := range ds {
-			all = append(all, d)
+	// The deletes in few transactions: one request and one log entry for
+	// ZooKeeper instead of one each.
+	var (
+		wg    sync.WaitGroup
+		chunk []int // claims
+		ops   int
+	)
+	flush := func() {
+		if len(chunk) > 0 {
+			idx := chunk
+			wg.Go(func() { r.deleteChunk(ctx, idx) })
 		}
+		chunk, ops = nil, 0
 	}
-	if len(all) > 1 && len(all) <= maxMultiOps {
-		if _, err := conn.Multi(ctx, all...); err == nil {
-			return errs
-		}
-	}
-	for i, ds := range dels {
+	for i, ds := range r.dels {
 		if len(ds) == 0 {
 			continue
 		}
+		if ops+len(ds) > maxMultiOps {
+			flush()
+		}
+		chunk = append(chunk, i)
+		ops += len(ds)
+	}
+	flush()
+	wg.Wait()
+	return r.errs
+}
+
+// deleteChunk deletes the znodes of the claims idx in one transaction, or
+// if that fails each claim's on its own.
+func (r *Releases) deleteChunk(ctx context.Context, idx []int) {
+	conn, claims, dels, errs := r.conn, r.claims, r.dels, r.errs
+	var all []any
+	for _, i := range idx {
+		for _, d := range dels[i] {
+			all = append(all, d)
+		}
+	}
+	if len(all) > 1 {
+		if _, err := conn.Multi(ctx, all...); err == nil {
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	for _, i := range idx {
+		ds := dels[i]
 		wg.Go(func() {
 			var err error
 			if len(ds) == 1 {
@@ -344,5 +391,4 @@ func (r *Releases) Delete(ctx context.Context) []error {
 		})
 	}
 	wg.Wait()
-	return errs
 }

@@ -64,18 +64,24 @@ func TestClaimWaitsForReleaseThenTakes(t *testing.T) {
 		}}.Claim(ctx, p, []byte("b-0"))
 		got <- err
 	}()
+	// While held, the claim waits on its watch: one look, no polling.
 	time.Sleep(400 * time.Millisecond)
-	if retries.Load() < 2 {
-		t.Fatalf("only %d retries while held", retries.Load())
+	if n := retries.Load(); n != 1 {
+		t.Fatalf("%d retries while held, want 1 (the look that armed the watch)", n)
 	}
 	if err := partition.Release(ctx, b, ca); !errors.Is(err, partition.ErrNotHeld) {
 		t.Fatalf("release by the wrong session: %v", err)
 	}
+	released := time.Now()
 	if err := partition.Release(ctx, a, ca); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-got; err != nil {
 		t.Fatal(err)
+	}
+	// Taken through the watch, long before the backoff's 2 s.
+	if d := time.Since(released); d > time.Second {
+		t.Fatalf("claimed %s after the release", d)
 	}
 	if cb.Session != b.SessionID() {
 		t.Fatalf("b's claim %+v", cb)

@@ -146,6 +146,11 @@ type Conn struct {
 	// noMultiRead: the server answered multiRead UNIMPLEMENTED (before
 	// ZooKeeper 3.6): GetMany reads one znode a request.
 	noMultiRead atomic.Bool
+	// multiReadOK: a multiRead was answered; CreateThenGet's merged reads
+	// may then ride right behind their multi (createbatch.go).
+	multiReadOK atomic.Bool
+	// creates merges concurrent CreateThenGet calls (createbatch.go).
+	creates createCoalescer
 }
 
 // Dial connects and waits until the connection has a session, or ctx is done.

@@ -92,8 +92,14 @@ type GetResult struct {
 	Err  error // as Get's
 }
 
-// maxInFlight bounds GetMany's concurrent requests.
+// maxInFlight bounds GetMany's concurrent single reads.
 const maxInFlight = 256
+
+// maxMultiReadsInFlight bounds GetMany's concurrent multiRead requests:
+// 4096 reads at once, so that a sticky member reading a 4096-partition
+// topic's owners whole waits for one round trip, not four waves of 1024
+// (an answer of 128 owner znodes is about 20 KiB).
+const maxMultiReadsInFlight = 32
 
 // multiReadChunk is the paths one multiRead request of GetMany reads
 // (answers of owner and offset znodes stay far below ZooKeeper's 1 MiB
@@ -103,7 +109,7 @@ const multiReadChunk = 128
 // GetMany reads paths and returns the results in the order of paths. On
 // ZooKeeper 3.6 and later it reads them in multiRead requests of up to 128
 // paths each (one request through the server's pipeline instead of one a
-// znode), the requests pipelined; on an older server (which answers the
+// znode), at most 32 requests pipelined; on an older server (which answers the
 // first one UNIMPLEMENTED and closes the connection, the session
 // surviving) and from then on in this Conn, as single reads, at most 256 in
 // flight: the requests pipeline on the one connection instead of paying a
@@ -113,7 +119,7 @@ func (c *Conn) GetMany(ctx context.Context, paths []string) []GetResult {
 	if len(paths) > 1 && !c.noMultiRead.Load() {
 		var wg sync.WaitGroup
 		var fallback atomic.Bool
-		sem := make(chan struct{}, maxInFlight/multiReadChunk*4)
+		sem := make(chan struct{}, maxMultiReadsInFlight)
 		for lo := 0; lo < len(paths); lo += multiReadChunk {
 			hi := min(lo+multiReadChunk, len(paths))
 			sem <- struct{}{}
@@ -159,6 +165,9 @@ func (c *Conn) getMulti(ctx context.Context, paths []string, out []GetResult) bo
 	}
 	if err != nil && c.noMultiRead.Load() {
 		return false // the connection another chunk's UNIMPLEMENTED closed
+	}
+	if err == nil {
+		c.multiReadOK.Store(true)
 	}
 	for i, p := range paths {
 		switch {
@@ -350,7 +359,23 @@ func (c *Conn) GetW(ctx context.Context, p string) ([]byte, *Stat, <-chan Event,
 // it sees the state just after the create. The read's result is returned
 // whether or not the create succeeded (unless the request could not be
 // sent at all); err is the create's.
+//
+// Concurrent calls are merged (createbatch.go): a call made while none is
+// in flight is sent at once, alone; calls made while one is in flight
+// gather for a millisecond and go together as one multi of their creates
+// with one multiRead of their reads right behind it. Each caller still
+// gets its own create's answer: when a merged multi fails on one create
+// (it then applies none), that create is sent again alone and the others
+// merged again. When ctx ends first, a create not yet sent is never sent;
+// one already sent (alone or merged) may still be applied, and a merged
+// one is waited for before the call returns ctx's error, so that a read
+// the caller sends next sees it if it was.
 func (c *Conn) CreateThenGet(ctx context.Context, p string, data []byte, flags int32, acl []ACL, getPath string) (string, GetResult, error) {
+	return c.creates.do(ctx, c, createItem{path: p, data: data, flags: flags, acl: acl, getPath: getPath})
+}
+
+// createThenGetOne is one unmerged CreateThenGet.
+func (c *Conn) createThenGetOne(ctx context.Context, p string, data []byte, flags int32, acl []ACL, getPath string) (string, GetResult, error) {
 	if acl == nil {
 		acl = zk.WorldACL(zk.PermAll)
 	}

@@ -2,6 +2,7 @@ package zk
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +48,23 @@ func TestEncodeRequestGrowsBuffer(t *testing.T) {
 				t.Fatalf("packet decodes to path %q, %d bytes, %v", got.Path, len(got.Data), err)
 			}
 		})
+	}
+}
+
+// A multi of every size around the send buffer's end grows it: a multi
+// header's Done bool falling on the buffer's last byte panicked with index
+// out of range (not recovered) before the zkbalance patch.
+func TestEncodeRequestMultiAtBufferEnd(t *testing.T) {
+	for pathLen := 2; pathLen < 200; pathLen++ {
+		c := &Conn{buf: make([]byte, initialBufferSize), maxSendBuf: bufferSize}
+		req := &multiRequest{DoneHeader: multiHeader{Type: -1, Done: true, Err: -1}}
+		path := "/" + strings.Repeat("p", pathLen-1)
+		for range 500 {
+			op := &DeleteRequest{Path: path, Version: 3}
+			req.Ops = append(req.Ops, multiRequestOp{multiHeader{opDelete, false, -1}, op})
+		}
+		if _, err := c.encodeRequest(&request{xid: 1, opcode: opMulti, pkt: req}); err != nil {
+			t.Fatalf("500 deletes of a %d-byte path: %v", pathLen, err)
+		}
 	}
 }

@@ -1,5 +1,7 @@
 package zk
 
+import "fmt"
+
 // CreateThenGet sends a create of path and, right behind it on the same
 // connection, a read of getPath, without waiting for the first answer in
 // between: one round trip for both. ZooKeeper answers a session's requests
@@ -45,4 +47,69 @@ func (c *Conn) CreateThenGet(path string, data []byte, flags int32, acl []ACL, g
 		got, stat = gres.Data, &gres.Stat
 	}
 	return created, err, got, stat, getErr
+}
+
+// MultiThenGetMulti queues a multi of ops (as Multi takes them) and a
+// multiRead of getPaths (as GetMulti) behind it without waiting in between:
+// one round trip for both, the reads seeing the state just after the multi
+// (applied or not). mres and err are Multi's answer, gres and getErr
+// GetMulti's. The server must know multiRead (ZooKeeper 3.6+): an older one
+// answers it ErrUnimplemented and closes the connection, with the multi's
+// fate then unknown to the caller.
+func (c *Conn) MultiThenGetMulti(ops []interface{}, getPaths []string) (mres []MultiResponse, err error, gres []MultiReadResult, getErr error) {
+	req := &multiRequest{
+		Ops:        make([]multiRequestOp, 0, len(ops)),
+		DoneHeader: multiHeader{Type: -1, Done: true, Err: -1},
+	}
+	for _, op := range ops {
+		var opCode int32
+		switch op.(type) {
+		case *CreateRequest:
+			opCode = opCreate
+		case *SetDataRequest:
+			opCode = opSetData
+		case *DeleteRequest:
+			opCode = opDelete
+		case *CheckVersionRequest:
+			opCode = opCheck
+		default:
+			err := fmt.Errorf("unknown operation type %T", op)
+			return nil, err, nil, err
+		}
+		req.Ops = append(req.Ops, multiRequestOp{multiHeader{opCode, false, -1}, op})
+	}
+	for _, p := range getPaths {
+		if err := validatePath(p, false); err != nil {
+			return nil, err, nil, err
+		}
+	}
+	res := &multiResponse{}
+	rres := &multiReadResponse{}
+	// One goroutine queues both: sendChan keeps their order on the wire.
+	mrecv := c.queueRequest(opMulti, req, res, nil)
+	grecv := c.queueRequest(opMultiRead, &multiReadRequest{Paths: getPaths}, rres, nil)
+	wait := func(ch <-chan response) error {
+		select {
+		case r := <-ch:
+			return r.err
+		case <-c.shouldQuit:
+			return ErrConnectionClosed
+		}
+	}
+	err = wait(mrecv)
+	getErr = wait(grecv)
+	if err != ErrConnectionClosed {
+		mres = make([]MultiResponse, len(res.Ops))
+		for i, op := range res.Ops {
+			mres[i] = MultiResponse{Stat: op.Stat, String: op.String, Error: op.Err.toError()}
+		}
+	}
+	if getErr == nil {
+		if len(rres.Results) != len(getPaths) {
+			getErr = ErrAPIError
+		} else {
+			gres = rres.Results
+		}
+	}
+	return mres, err, gres, getErr
 }

@@ -414,7 +414,7 @@ type encoder interface {
 func decodePacket(buf []byte, st interface{}) (n int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			if e, ok := r.(runtime.Error); ok && strings.HasPrefix(e.Error(), "runtime error: slice bounds out of range") {
+			if e, ok := r.(runtime.Error); ok && outOfBuffer(e) {
 				err = ErrShortBuffer
 			} else {
 				panic(r)
@@ -502,10 +502,21 @@ func decodePacketValue(buf []byte, v reflect.Value) (int, error) {
 	return n, nil
 }
 
+// outOfBuffer reports a runtime error of encoding or decoding past the end
+// of the buffer: slicing it (a string, a byte slice, an int) or indexing it
+// (a bool) (zkbalance patch: upstream recovers only the first, so a packet
+// whose bool, e.g. a multi header's Done, fell exactly on the end of the
+// send buffer panicked instead of growing it).
+func outOfBuffer(e runtime.Error) bool {
+	msg := e.Error()
+	return strings.HasPrefix(msg, "runtime error: slice bounds out of range") ||
+		strings.HasPrefix(msg, "runtime error: index out of range")
+}
+
 func encodePacket(buf []byte, st interface{}) (n int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			if e, ok := r.(runtime.Error); ok && strings.HasPrefix(e.Error(), "runtime error: slice bounds out of range") {
+			if e, ok := r.(runtime.Error); ok && outOfBuffer(e) {
 				err = ErrShortBuffer
 			} else {
 				panic(r)

@@ -1,0 +1,167 @@
+package zkwatch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zkbalance/zkbalance/zkwatch"
+)
+
+// TestCreateThenGetMerged: hundreds of concurrent CreateThenGet calls,
+// some of whose znodes exist already and some whose parent is missing,
+// each get their own create's answer and the read behind it, in far fewer
+// requests than one a call (merged into multis with multiReads behind).
+func TestCreateThenGetMerged(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, time.Minute)
+	c := dial(t, "/zkw-createmerged", zkwatch.Config{})
+	const n = 600
+	for _, p := range []string{"/owners", "/offsets"} {
+		if err := c.EnsurePath(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every 7th owner exists (another holder), every 5th offset is there.
+	for i := 0; i < n; i += 7 {
+		if _, err := c.Create(ctx, fmt.Sprintf("/owners/%d", i), []byte("other"), zkwatch.FlagPersistent, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += 5 {
+		if _, err := c.Create(ctx, fmt.Sprintf("/offsets/%d", i), []byte(strconv.Itoa(i)), zkwatch.FlagPersistent, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A warm-up multiRead, so that the merged reads ride behind their multi.
+	c.GetMany(ctx, []string{"/owners", "/offsets"})
+	before := packetsReceived(t, cl.ZooKeeperAddr())
+	type answer struct {
+		created string
+		got     zkwatch.GetResult
+		err     error
+	}
+	answers := make([]answer, n+1)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			a := &answers[i]
+			a.created, a.got, a.err = c.CreateThenGet(ctx, fmt.Sprintf("/owners/%d", i), []byte("me"), zkwatch.FlagEphemeral, nil, fmt.Sprintf("/offsets/%d", i))
+		})
+	}
+	wg.Go(func() { // a missing parent
+		a := &answers[n]
+		a.created, a.got, a.err = c.CreateThenGet(ctx, "/none/x", []byte("me"), zkwatch.FlagEphemeral, nil, "/offsets/0")
+	})
+	wg.Wait()
+	requests := packetsReceived(t, cl.ZooKeeperAddr()) - before
+	for i := range n {
+		a := answers[i]
+		want := fmt.Sprintf("/owners/%d", i)
+		switch {
+		case i%7 == 0:
+			if !errors.Is(a.err, zkwatch.ErrNodeExists) {
+				t.Fatalf("%s (held): err %v", want, a.err)
+			}
+		case a.err != nil || a.created != want:
+			t.Fatalf("%s: created %q, err %v", want, a.created, a.err)
+		}
+		if i%5 == 0 {
+			if a.got.Err != nil || string(a.got.Data) != strconv.Itoa(i) {
+				t.Fatalf("offset %d read behind: %q %v", i, a.got.Data, a.got.Err)
+			}
+		} else if !errors.Is(a.got.Err, zkwatch.ErrNoNode) {
+			t.Fatalf("offset %d read behind: %q %v, want ErrNoNode", i, a.got.Data, a.got.Err)
+		}
+	}
+	if !errors.Is(answers[n].err, zkwatch.ErrNoNode) {
+		t.Fatalf("missing parent: %v", answers[n].err)
+	}
+	for i := range n {
+		data, st, err := c.Get(ctx, fmt.Sprintf("/owners/%d", i))
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case i%7 == 0 && string(data) != "other":
+			t.Fatalf("owner %d: %q", i, data)
+		case i%7 != 0 && (string(data) != "me" || st.EphemeralOwner != c.SessionID()):
+			t.Fatalf("owner %d: %q owner %x", i, data, st.EphemeralOwner)
+		}
+	}
+	t.Logf("%d creates with reads behind: %d requests", n+1, requests)
+}
+
+// TestCreateThenGetMergedCancelled: calls whose context ends while their
+// creates gather are never sent; the others are unaffected.
+func TestCreateThenGetMergedCancelled(t *testing.T) {
+	shared.Get(t)
+	ctx := testCtx(t, time.Minute)
+	c := dial(t, "/zkw-createcancel", zkwatch.Config{})
+	if err := c.EnsurePath(ctx, "/owners", nil); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	const n = 200
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			cctx := ctx
+			if i%2 == 1 {
+				cctx = done // gives up at once
+			}
+			_, _, errs[i] = c.CreateThenGet(cctx, fmt.Sprintf("/owners/%d", i), []byte("me"), zkwatch.FlagEphemeral, nil, "/owners")
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		ok, _, err := c.Exists(ctx, fmt.Sprintf("/owners/%d", i))
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case i%2 == 0 && (errs[i] != nil || !ok):
+			t.Fatalf("create %d: %v, exists %v", i, errs[i], ok)
+		case i%2 == 1 && !errors.Is(errs[i], context.Canceled):
+			t.Fatalf("cancelled create %d: %v", i, errs[i])
+		case i%2 == 1 && ok:
+			t.Fatalf("cancelled create %d was applied", i)
+		}
+	}
+}
+
+// TestCreateThenGetMergedFewRequests: concurrent creates that all succeed
+// go out as a few multis (with their multiReads), not a request each.
+func TestCreateThenGetMergedFewRequests(t *testing.T) {
+	cl := shared.Get(t)
+	ctx := testCtx(t, time.Minute)
+	c := dial(t, "/zkw-createfew", zkwatch.Config{})
+	if err := c.EnsurePath(ctx, "/owners", nil); err != nil {
+		t.Fatal(err)
+	}
+	c.GetMany(ctx, []string{"/owners", "/"}) // the server answers multiRead
+	const n = 400
+	before := packetsReceived(t, cl.ZooKeeperAddr())
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, _, errs[i] = c.CreateThenGet(ctx, fmt.Sprintf("/owners/%d", i), []byte("me"), zkwatch.FlagEphemeral, nil, "/owners")
+		})
+	}
+	wg.Wait()
+	requests := packetsReceived(t, cl.ZooKeeperAddr()) - before
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+	}
+	t.Logf("%d creates with reads behind: %d requests", n, requests)
+	if requests > n/4 {
+		t.Fatalf("%d creates took %d requests", n, requests)
+	}
+}
