@@ -1339,10 +1339,9 @@ type MultiResponse struct {
 	Error  error
 }
 
-// Multi executes multiple ZooKeeper operations or none of them. The provided
-// ops must be one of *CreateRequest, *DeleteRequest, *SetDataRequest, or
-// *CheckVersionRequest.
-func (c *Conn) Multi(ops ...interface{}) ([]MultiResponse, error) {
+// newMultiRequest is the multi request of ops (*CreateRequest,
+// *DeleteRequest, *SetDataRequest or *CheckVersionRequest).
+func newMultiRequest(ops []interface{}) (*multiRequest, error) {
 	req := &multiRequest{
 		Ops:        make([]multiRequestOp, 0, len(ops)),
 		DoneHeader: multiHeader{Type: -1, Done: true, Err: -1},
@@ -1363,8 +1362,19 @@ func (c *Conn) Multi(ops ...interface{}) ([]MultiResponse, error) {
 		}
 		req.Ops = append(req.Ops, multiRequestOp{multiHeader{opCode, false, -1}, op})
 	}
+	return req, nil
+}
+
+// Multi executes multiple ZooKeeper operations or none of them. The provided
+// ops must be one of *CreateRequest, *DeleteRequest, *SetDataRequest, or
+// *CheckVersionRequest.
+func (c *Conn) Multi(ops ...interface{}) ([]MultiResponse, error) {
+	req, err := newMultiRequest(ops)
+	if err != nil {
+		return nil, err
+	}
 	res := &multiResponse{}
-	_, err := c.request(opMulti, req, res, nil)
+	_, err = c.request(opMulti, req, res, nil)
 	if err == ErrConnectionClosed {
 		return nil, err
 	}

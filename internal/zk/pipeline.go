@@ -1,7 +1,5 @@
 package zk
 
-import "fmt"
-
 // CreateThenGet sends a create of path and, right behind it on the same
 // connection, a read of getPath, without waiting for the first answer in
 // between: one round trip for both. ZooKeeper answers a session's requests
@@ -29,17 +27,8 @@ func (c *Conn) CreateThenGet(path string, data []byte, flags int32, acl []ACL, g
 	// One goroutine queues both: sendChan keeps their order on the wire.
 	crecv := c.queueRequest(opCreate, &CreateRequest{path, data, acl, createMode.flag}, cres, nil)
 	grecv := c.queueRequest(opGetData, &getDataRequest{Path: getPath, Watch: false}, gres, nil)
-	wait := func(ch <-chan response) error {
-		select {
-		case r := <-ch:
-			return r.err
-		case <-c.shouldQuit:
-			// As in request: the response structs may still be written.
-			return ErrConnectionClosed
-		}
-	}
-	err = wait(crecv)
-	getErr = wait(grecv)
+	err = c.awaitQueued(crecv)
+	getErr = c.awaitQueued(grecv)
 	if err == nil {
 		created = cres.Path
 	}
@@ -57,26 +46,9 @@ func (c *Conn) CreateThenGet(path string, data []byte, flags int32, acl []ACL, g
 // answers it ErrUnimplemented and closes the connection, with the multi's
 // fate then unknown to the caller.
 func (c *Conn) MultiThenGetMulti(ops []interface{}, getPaths []string) (mres []MultiResponse, err error, gres []MultiReadResult, getErr error) {
-	req := &multiRequest{
-		Ops:        make([]multiRequestOp, 0, len(ops)),
-		DoneHeader: multiHeader{Type: -1, Done: true, Err: -1},
-	}
-	for _, op := range ops {
-		var opCode int32
-		switch op.(type) {
-		case *CreateRequest:
-			opCode = opCreate
-		case *SetDataRequest:
-			opCode = opSetData
-		case *DeleteRequest:
-			opCode = opDelete
-		case *CheckVersionRequest:
-			opCode = opCheck
-		default:
-			err := fmt.Errorf("unknown operation type %T", op)
-			return nil, err, nil, err
-		}
-		req.Ops = append(req.Ops, multiRequestOp{multiHeader{opCode, false, -1}, op})
+	req, err := newMultiRequest(ops)
+	if err != nil {
+		return nil, err, nil, err
 	}
 	for _, p := range getPaths {
 		if err := validatePath(p, false); err != nil {
@@ -88,16 +60,8 @@ func (c *Conn) MultiThenGetMulti(ops []interface{}, getPaths []string) (mres []M
 	// One goroutine queues both: sendChan keeps their order on the wire.
 	mrecv := c.queueRequest(opMulti, req, res, nil)
 	grecv := c.queueRequest(opMultiRead, &multiReadRequest{Paths: getPaths}, rres, nil)
-	wait := func(ch <-chan response) error {
-		select {
-		case r := <-ch:
-			return r.err
-		case <-c.shouldQuit:
-			return ErrConnectionClosed
-		}
-	}
-	err = wait(mrecv)
-	getErr = wait(grecv)
+	err = c.awaitQueued(mrecv)
+	getErr = c.awaitQueued(grecv)
 	if err != ErrConnectionClosed {
 		mres = make([]MultiResponse, len(res.Ops))
 		for i, op := range res.Ops {
@@ -112,4 +76,15 @@ func (c *Conn) MultiThenGetMulti(ops []interface{}, getPaths []string) (mres []M
 		}
 	}
 	return mres, err, gres, getErr
+}
+
+// awaitQueued waits for the answer of a request queued with queueRequest.
+func (c *Conn) awaitQueued(ch <-chan response) error {
+	select {
+	case r := <-ch:
+		return r.err
+	case <-c.shouldQuit:
+		// As in request: the response structs may still be written.
+		return ErrConnectionClosed
+	}
 }
