@@ -168,8 +168,11 @@ type Config struct {
 	// owner.)
 	RevokeTimeout time.Duration
 	// ClaimBackoff paces retries while another member still holds a
-	// partition this member was assigned. Default partition.DefaultBackoff
-	// (50ms doubling to 2s, 20% jitter). Claims never give up by themselves.
+	// partition this member was assigned. A claim waits on a watch of the
+	// holder's owner znode and looks again when it fires, or after the
+	// backoff's longest delay (Max); the shorter delays apply only when no
+	// watch could be set. Default partition.DefaultBackoff (50ms doubling
+	// to 2s, 20% jitter). Claims never give up by themselves.
 	ClaimBackoff partition.Backoff
 	// RebalanceDelay is the quiet period that coalesces bursts of ZooKeeper
 	// events into one rebalance (bounded at 20x). Default 20ms.
