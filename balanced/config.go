@@ -441,7 +441,7 @@ func (c Config) withDefaults() (Config, error) {
 		// member reading 8 partitions of 1 KiB messages on 3 brokers
 		// (BenchmarkConsumeBalanced, same hour): 6 MiB about 55 % of raw
 		// sarama's rate, 8 MiB 72-95 %, 16 MiB 106-120 %. A member
-		// catching up 1 GiB over 1000 partitions peaked at 58-64 MiB
+		// catching up 1 GiB over 1000 partitions peaked at 58-65 MiB
 		// RSS with 8 MiB, 79-81 MiB with 16 MiB.
 		sc.Consumer.Fetch.MaxBytes = 8 << 20
 	}
