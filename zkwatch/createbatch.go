@@ -175,11 +175,7 @@ func (c *Conn) sendMerged(items []*createItem) int {
 	ops := make([]any, len(items))
 	gets := make([]string, len(items))
 	for i, it := range items {
-		acl := it.acl
-		if acl == nil {
-			acl = zk.WorldACL(zk.PermAll)
-		}
-		ops[i] = &zk.CreateRequest{Path: c.abs(it.path), Data: it.data, Acl: acl, Flags: it.flags}
+		ops[i] = &zk.CreateRequest{Path: c.abs(it.path), Data: it.data, Acl: orOpenACL(it.acl), Flags: it.flags}
 		gets[i] = c.abs(it.getPath)
 	}
 	type answer struct {

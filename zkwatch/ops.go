@@ -208,12 +208,19 @@ func (c *Conn) Exists(ctx context.Context, p string) (bool, *Stat, error) {
 	return v.ok, v.s, nil
 }
 
+// orOpenACL is acl, or world:anyone all when acl is nil (what Create and
+// CreateThenGet take nil to mean).
+func orOpenACL(acl []ACL) []ACL {
+	if acl == nil {
+		return zk.WorldACL(zk.PermAll)
+	}
+	return acl
+}
+
 // Create creates a znode and returns its path (relative to the chroot;
 // sequential nodes get their suffix). acl nil means world:anyone all.
 func (c *Conn) Create(ctx context.Context, p string, data []byte, flags int32, acl []ACL) (string, error) {
-	if acl == nil {
-		acl = zk.WorldACL(zk.PermAll)
-	}
+	acl = orOpenACL(acl)
 	v, err := do(ctx, c, func(z *zk.Conn) (string, error) { return z.Create(c.abs(p), data, flags, acl) })
 	if err != nil {
 		return "", fmt.Errorf("zkwatch: create %s: %w", p, err)
@@ -376,9 +383,7 @@ func (c *Conn) CreateThenGet(ctx context.Context, p string, data []byte, flags i
 
 // createThenGetOne is one unmerged CreateThenGet.
 func (c *Conn) createThenGetOne(ctx context.Context, p string, data []byte, flags int32, acl []ACL, getPath string) (string, GetResult, error) {
-	if acl == nil {
-		acl = zk.WorldACL(zk.PermAll)
-	}
+	acl = orOpenACL(acl)
 	type r struct {
 		path string
 		get  GetResult
