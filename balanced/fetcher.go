@@ -24,8 +24,17 @@ const fetchBusyWait = 5 * time.Millisecond
 // fetchMinBytes is the least a fetch response is asked to carry while the
 // member holds more than Consumer.Fetch.MaxBytes in fetched, untaken
 // messages and requests in flight (partitions whose handlers are slow or
-// blocked): the others still progress.
-const fetchMinBytes = 64 << 10
+// blocked): the others still progress. Smaller responses cost a round trip
+// each for little: 64 KiB made a member reading 8 partitions of 1 KiB
+// messages spend more CPU per message than with 256 KiB.
+const fetchMinBytes = 256 << 10
+
+// fetchMaxShare: a fetch response is asked to carry at most this share of
+// Consumer.Fetch.MaxBytes. Smaller responses are let go sooner (a
+// response's buffer stays until its last message is taken) and grow the
+// heap in smaller steps: a member catching up 1 GiB over 1000 partitions
+// peaked at 61 MiB RSS (median of 4) with a quarter, 66 MiB with all of it.
+const fetchMaxShare = 4
 
 // fetcher fetches the partitions of one generation (fetchGen) through its
 // sarama client: one goroutine per broker (brokerLoop) sends one
@@ -39,8 +48,9 @@ const fetchMinBytes = 64 << 10
 //
 // Memory is bounded by Fetch.MaxBytes for the whole fetcher (held): the
 // bytes its queues hold plus the bytes its requests in flight may bring. A
-// request asks for at most what is left of it (down to fetchMinBytes), and
-// reserves that until its response is in the queues. A partition is
+// request asks for at most what is left of it (down to fetchMinBytes) and
+// at most a fetchMaxShare of it, and reserves that until its response is in
+// the queues. A partition is
 // fetched again once its queue holds less than Fetch.Default while some of
 // Fetch.MaxBytes is left, so the next response is on its way while the
 // handler takes what the last one brought (fetchAhead); and, whatever the
@@ -118,6 +128,10 @@ type partFetch struct {
 	offset    int64 // next to fetch; OffsetOldest or OffsetNewest until listed
 	fetchSize int32
 	inFlight  bool
+	// msgBytes is the mean key and value bytes of a message in the last
+	// response that brought some (0 before), to tell how much of its
+	// fetch size a partition behind its high-water mark will fill.
+	msgBytes int64
 	// tooLargeAt is the offset last reported as too large for
 	// Fetch.Max (reported once, not at every fetch).
 	tooLargeAt int64
@@ -557,8 +571,13 @@ func leaderMoved(err error) bool {
 
 // request is the next FetchRequest: every partition with no fetch in
 // flight, a known offset, and fetchLowWater or fewer messages left or room
-// to fetch ahead (fetchAhead); nil if there is none. The bytes it reserved
-// of Fetch.MaxBytes are for deliver to release.
+// to fetch ahead (fetchAhead), except that partitions behind their
+// high-water marks are added only until what they are expected to bring
+// covers what the response may carry (the broker would answer the others
+// with no messages, each costing a block to encode and decode: a member
+// catching up 1000 partitions spent a quarter less CPU per message without
+// them); nil if there is none. The bytes it reserved of Fetch.MaxBytes are
+// for deliver to release.
 func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry, int64) {
 	c := l.f.conf
 	req := &sarama.FetchRequest{
@@ -572,15 +591,25 @@ func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry, int64) {
 		RackID:       c.RackID,
 	}
 	var batch []fetchEntry
-	var want int64 // what the response may carry at most
+	var want int64   // what the response may carry at most
+	var expect int64 // what its partitions behind their high-water marks may bring
 	busy := false
 	held := l.f.held.Load()
+	limit := int64(c.Consumer.Fetch.MaxBytes)
+	room := min(max(limit-held, fetchMinBytes), max(limit/fetchMaxShare, fetchMinBytes))
 	l.mu.Lock()
 	for pf := range l.parts { // a map: a random order, so every partition gets its turn at a full response
 		pf.mu.Lock()
 		switch left := len(pf.queue) - pf.head; {
 		case pf.end != nil || pf.inFlight || pf.offset < 0:
 		case left <= fetchLowWater || l.f.fetchAhead(pf.bytes, held, pf.fetchSize):
+			if behind := pf.hwm.Load() - pf.offset; behind > 0 {
+				if expect >= room {
+					busy = true // fetched next time
+					break
+				}
+				expect += expectBytes(behind, pf.msgBytes, pf.fetchSize)
+			}
 			pf.inFlight = true
 			req.AddBlock(pf.tp.Topic, pf.tp.Partition, pf.offset, pf.fetchSize, -1)
 			batch = append(batch, fetchEntry{pf, pf.offset})
@@ -594,7 +623,7 @@ func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry, int64) {
 	if len(batch) == 0 {
 		return nil, nil, 0
 	}
-	reserved := l.f.reserve(want)
+	reserved := l.f.reserve(min(want, room))
 	if req.Version >= 3 {
 		req.MaxBytes = int32(reserved)
 	}
@@ -605,6 +634,16 @@ func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry, int64) {
 		req.MaxWaitTime = min(req.MaxWaitTime, int32(fetchBusyWait/time.Millisecond))
 	}
 	return req, batch, reserved
+}
+
+// expectBytes is what a fetch of size bytes is expected to bring for a
+// partition behind messages behind its high-water mark whose messages
+// average msgBytes (0: not known yet, so all of size).
+func expectBytes(behind, msgBytes int64, size int32) int64 {
+	if msgBytes <= 0 || behind >= int64(size)/msgBytes {
+		return int64(size)
+	}
+	return behind * msgBytes
 }
 
 // deliver puts each partition's messages of resp in its queue.
@@ -671,6 +710,7 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 						pf.queue = append(pf.queue, p.msgs...)
 					}
 					pf.bytes += p.bytes
+					pf.msgBytes = max(p.bytes/int64(len(p.msgs)), 1)
 					pf.segs = append(pf.segs, queueSeg{end: len(pf.queue), r: r})
 					r.parts.Add(1)
 					r.bytes += p.bytes

@@ -101,7 +101,8 @@ func TestFetcherReserve(t *testing.T) {
 		reserved   int64
 	}{
 		{"all it wants", 0, 300 << 10, 300 << 10},
-		{"what is left", limit - 100<<10, 300 << 10, 100 << 10},
+		{"what is left", limit - 400<<10, 500 << 10, 400 << 10},
+		{"less than the floor left: the floor", limit - 100<<10, 500 << 10, fetchMinBytes},
 		{"nothing left: the floor", limit, 300 << 10, fetchMinBytes},
 		{"over: the floor", limit + 5<<20, 300 << 10, fetchMinBytes},
 		{"less than the floor wanted", limit, 1 << 10, 1 << 10},
@@ -142,5 +143,83 @@ func TestFetchAhead(t *testing.T) {
 		if got := f.fetchAhead(tt.queued, tt.held, tt.size); got != tt.ahead {
 			t.Errorf("%s: fetchAhead(%d, %d, %d) = %v, want %v", tt.name, tt.queued, tt.held, tt.size, got, tt.ahead)
 		}
+	}
+}
+
+func TestExpectBytes(t *testing.T) {
+	const size = 1 << 20
+	tests := []struct {
+		name             string
+		behind, msgBytes int64
+		want             int64
+	}{
+		{"message size not known yet", 3, 0, size},
+		{"behind more than a fetch", 5000, 1024, size},
+		{"behind exactly a fetch", 1024, 1024, size},
+		{"behind less than a fetch", 10, 1024, 10 * 1024},
+		{"one message behind", 1, 100, 100},
+	}
+	for _, tt := range tests {
+		if got := expectBytes(tt.behind, tt.msgBytes, size); got != tt.want {
+			t.Errorf("%s: expectBytes(%d, %d, %d) = %d, want %d", tt.name, tt.behind, tt.msgBytes, size, got, tt.want)
+		}
+	}
+}
+
+// TestFetchRequestLeavesBehindPartitionsBeyondRoom: partitions behind their
+// high-water marks join a request only until what they are expected to
+// bring covers what its response may carry (a quarter of Fetch.MaxBytes, or
+// what is left of it); caught-up partitions always join, for their long
+// poll.
+func TestFetchRequestLeavesBehindPartitionsBeyondRoom(t *testing.T) {
+	const limit = 8 << 20
+	tests := []struct {
+		name         string
+		held         int64
+		behindIn     int // behind partitions in the request
+		maxBytes     int32
+		caughtUpIn   int
+		behindAtHand int
+	}{
+		{"nothing held: a quarter of the budget", 0, 2, limit / fetchMaxShare, 3, 6},
+		{"what is left of the budget", limit - 1<<20, 1, 1 << 20, 3, 6},
+		{"budget spent: the floor", limit, 1, fetchMinBytes, 3, 6},
+		{"fewer behind than room", 0, 1, limit / fetchMaxShare, 3, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tps []TopicPartition
+			for i := range tt.behindAtHand + tt.caughtUpIn {
+				tps = append(tps, TopicPartition{Topic: "t", Partition: int32(i)})
+			}
+			f, l, pfs := testFetcher(limit, tps...)
+			behind := map[*partFetch]bool{}
+			for i, pf := range pfs {
+				if i < tt.behindAtHand {
+					pf.hwm.Store(1 << 20) // a million 1 KiB messages to go
+					pf.msgBytes = 1 << 10
+					behind[pf] = true
+				}
+			}
+			f.held.Store(tt.held)
+			req, batch, reserved := l.request()
+			if req == nil {
+				t.Fatal("no request")
+			}
+			var in, caughtUp int
+			for _, e := range batch {
+				if behind[e.pf] {
+					in++
+				} else {
+					caughtUp++
+				}
+			}
+			if in != tt.behindIn || caughtUp != tt.caughtUpIn {
+				t.Errorf("request has %d behind and %d caught-up partitions, want %d and %d", in, caughtUp, tt.behindIn, tt.caughtUpIn)
+			}
+			if req.MaxBytes != tt.maxBytes || reserved != int64(tt.maxBytes) {
+				t.Errorf("MaxBytes %d, reserved %d, want %d", req.MaxBytes, reserved, tt.maxBytes)
+			}
+		})
 	}
 }

@@ -64,6 +64,7 @@ var (
 	flagCPUProfile      = flag.String("bench.cpu-profile", "", "cpu: write each consumer process's CPU profile into this directory (<contender>-<n>.cpu.pb.gz)")
 	flagBacklogParts    = flag.Int("bench.backlog-partitions", 0, "cpu: partitions of the backlog a zkbalance member process catches up (smoke 50, full 1000)")
 	flagBacklogPerPart  = flag.Int("bench.backlog-messages", 0, "cpu: 1 KiB messages per backlog partition (smoke 20, full 1049: just over 1 GiB over 1000 partitions; 1024 would be 1000 MiB)")
+	flagBacklogRounds   = flag.Int("bench.backlog-rounds", 0, "cpu: rounds of the backlog, a new member process each (smoke 1, full 3)")
 	flagCurveMembers    = flag.String("bench.curve-members", "", "curve: steady group sizes, comma-separated (smoke 2, full 4,16,64)")
 	flagCurvePartitions = flag.String("bench.curve-partitions", "", "curve: topic sizes, comma-separated (smoke 16, full 256,1024,4096)")
 	flagCurveJoins      = flag.Int("bench.curve-joins", 0, "curve: joins per assignor and size (smoke 1, full 8)")
@@ -80,20 +81,20 @@ var smokeWritesAssignors = []string{partition.ScalaRange, partition.Sticky, part
 
 // sizes are the resolved flags.
 type sizes struct {
-	messages, rounds, pyRounds, joins, partitions, writesMembers int
-	members                                                      []int
-	rssPartitions, rssBurst                                      int
-	rssIdle                                                      time.Duration
-	migrationMembers, migrationPartitions                        int
-	migrationInterval                                            time.Duration
-	migrationMethods                                             map[string]bool
-	rttMembers, rttJoins                                         int
-	cpuMessages, cpuRounds, backlogParts, backlogPerPart         int
-	curveMembers, curvePartitions                                []int
-	curveJoins                                                   int
-	curveAssignors                                               []string
-	latencyAssignors, writesAssignors                            []string
-	only                                                         map[string]bool
+	messages, rounds, pyRounds, joins, partitions, writesMembers        int
+	members                                                             []int
+	rssPartitions, rssBurst                                             int
+	rssIdle                                                             time.Duration
+	migrationMembers, migrationPartitions                               int
+	migrationInterval                                                   time.Duration
+	migrationMethods                                                    map[string]bool
+	rttMembers, rttJoins                                                int
+	cpuMessages, cpuRounds, backlogParts, backlogPerPart, backlogRounds int
+	curveMembers, curvePartitions                                       []int
+	curveJoins                                                          int
+	curveAssignors                                                      []string
+	latencyAssignors, writesAssignors                                   []string
+	only                                                                map[string]bool
 }
 
 func resolve(t *testing.T) sizes {
@@ -128,6 +129,7 @@ func resolve(t *testing.T) sizes {
 		cpuRounds:      pick(*flagCPURounds, 1, 5),
 		backlogParts:   pick(*flagBacklogParts, 50, 1000),
 		backlogPerPart: pick(*flagBacklogPerPart, 20, 1049),
+		backlogRounds:  pick(*flagBacklogRounds, 1, 3),
 		curveJoins:     pick(*flagCurveJoins, 1, 8),
 	}
 	if *flagRTT <= 0 {
