@@ -38,8 +38,13 @@ type Consumer struct {
 	addrs  []string // the bootstrap brokers the client was made with
 	fetch  *fetchPool
 	store  offsetStore
-	bg     sync.WaitGroup // background closes of partition consumers, the warming of a membership client
-	warm   warmState      // follow mode: the membership client warmed while leaving zookeeper mode
+	bg     sync.WaitGroup // background closes of partition consumers, the warming of a membership client, the Kafka set-up
+	// kafkaReady is closed once the Kafka set-up that Run starts beside
+	// the registration (connectBeside) has ended, with kafkaErr; nil
+	// when it ran before (connect).
+	kafkaReady chan struct{}
+	kafkaErr   error
+	warm       warmState // follow mode: the membership client warmed while leaving zookeeper mode
 
 	// workers is owned by the Run goroutine and the rebalance it starts (one
 	// at a time); stateLock guards it against the commit loop and Owned.
@@ -172,7 +177,9 @@ func (c *Consumer) ownedWhere(keep func(*worker) bool) []TopicPartition {
 // handshakes), must each succeed within Config.ConnectTimeout, or Run
 // returns the error (wrong Kafka credentials wrap
 // sarama.ErrSASLAuthenticationFailed); later session losses are recovered
-// from.
+// from. In zookeeper mode the member registers while the Kafka client
+// bootstraps and rebalances once it has: a member whose bootstrap fails has
+// been in the group for that long.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if h == nil {
 		return fmt.Errorf("balanced: Run: nil handler")
@@ -207,12 +214,15 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	case CoordinationFollow:
 		return c.runFollow(ctx, h)
 	}
-	sess, ok, err := c.connect(ctx)
+	kctx, kcancel := context.WithCancel(ctx)
+	sess, ok, err := c.connectBeside(ctx, kctx)
 	if !ok {
+		kcancel()
 		return err
 	}
 	defer c.sess.Store(nil)
 	defer c.closeKafka()
+	defer kcancel() // before closeKafka: a set-up still under way ends
 
 	for {
 		err := c.runSession(ctx, sess, h)
@@ -259,6 +269,48 @@ func (c *Consumer) connect(ctx context.Context) (sess *zkwatch.Conn, ok bool, er
 	}
 	c.log.Debug("connected", "zookeeper", t1.Sub(t0), "kafka", time.Since(t1))
 	return sess, true, nil
+}
+
+// connectBeside opens the member's first ZooKeeper session and starts the
+// Kafka set-up (setupKafka: the brokers from /brokers/ids, the client's
+// metadata) on its own goroutine with kctx, so that the member registers
+// while it runs: reading the brokers took two ZooKeeper round trips on
+// every join's critical path. runSession waits for it (awaitKafka) before
+// the member's first rebalance. A member whose Kafka set-up fails has
+// registered for that long: the others see it join and leave.
+func (c *Consumer) connectBeside(ctx, kctx context.Context) (*zkwatch.Conn, bool, error) {
+	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	sess, err := c.dial(dctx)
+	dcancel()
+	if err != nil {
+		return nil, false, fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
+	}
+	c.sess.Store(sess)
+	ready := make(chan struct{})
+	c.kafkaReady = ready
+	c.bg.Add(1)
+	go func() { // owned by Run: kctx ends it, closeKafka waits for it
+		defer c.bg.Done()
+		defer close(ready)
+		t0 := time.Now()
+		c.kafkaErr = c.setupKafka(kctx, sess)
+		c.log.Debug("kafka set up", "took", time.Since(t0), "err", c.kafkaErr)
+	}()
+	return sess, true, nil
+}
+
+// awaitKafka waits until the Kafka set-up connectBeside started has ended
+// and returns its error (nil at once when there was none).
+func (c *Consumer) awaitKafka(ctx context.Context) error {
+	if c.kafkaReady == nil {
+		return nil
+	}
+	select {
+	case <-c.kafkaReady:
+		return c.kafkaErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // renewSession counts a lost ZooKeeper session and opens the next one,

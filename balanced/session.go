@@ -56,6 +56,12 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		}
 		return err
 	}
+	if err := c.awaitKafka(sctx); err != nil { // started beside the registration (connectBeside)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	events := sess.Subscribe(sctx)
 	wg.Add(3)
 	go func() { defer wg.Done(); ownersCo.Run(sctx) }()
