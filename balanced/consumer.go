@@ -248,13 +248,9 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 func (c *Consumer) connect(ctx context.Context) (sess *zkwatch.Conn, ok bool, err error) {
 	t0 := time.Now()
 	if c.cfg.ZooKeeper != "" {
-		dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-		sess, err = c.dial(dctx)
-		dcancel()
-		if err != nil {
-			return nil, false, fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
+		if sess, err = c.dialFirst(ctx); err != nil {
+			return nil, false, err
 		}
-		c.sess.Store(sess)
 	}
 	t1 := time.Now()
 	if err := c.setupKafka(ctx, sess); err != nil {
@@ -279,13 +275,10 @@ func (c *Consumer) connect(ctx context.Context) (sess *zkwatch.Conn, ok bool, er
 // the member's first rebalance. A member whose Kafka set-up fails has
 // registered for that long: the others see it join and leave.
 func (c *Consumer) connectBeside(ctx, kctx context.Context) (*zkwatch.Conn, bool, error) {
-	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-	sess, err := c.dial(dctx)
-	dcancel()
+	sess, err := c.dialFirst(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
+		return nil, false, err
 	}
-	c.sess.Store(sess)
 	ready := make(chan struct{})
 	c.kafkaReady = ready
 	c.bg.Add(1)
@@ -297,6 +290,19 @@ func (c *Consumer) connectBeside(ctx, kctx context.Context) (*zkwatch.Conn, bool
 		c.log.Debug("kafka set up", "took", time.Since(t0), "err", c.kafkaErr)
 	}()
 	return sess, true, nil
+}
+
+// dialFirst opens the member's first session within ConnectTimeout and
+// makes it c.sess.
+func (c *Consumer) dialFirst(ctx context.Context) (*zkwatch.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	defer cancel()
+	sess, err := c.dial(dctx)
+	if err != nil {
+		return nil, fmt.Errorf("balanced: connect to ZooKeeper %s: %w", c.cfg.ZooKeeper, err)
+	}
+	c.sess.Store(sess)
+	return sess, nil
 }
 
 // awaitKafka waits until the Kafka set-up connectBeside started has ended
