@@ -17,10 +17,11 @@ import (
 // TestJoinCriticalPathRoundTrips: a member joining a group of 4 on 32
 // partitions, every member's ZooKeeper a round trip of 100 ms away (a
 // proxy), fetches its share within 12 round trips plus 600 ms for all the
-// rest (Kafka, CPU). A join waits for about 8 ZooKeeper round trips one
-// after the other (connect, brokers, register and be noticed, the
-// others' reads, their release and its notification, the claim with the
-// offset read behind it); before issue 15 part 3 it waited for 18 to 20.
+// rest (Kafka, CPU). A join waits for about 7.5 ZooKeeper round trips one
+// after the other (connect, register and be noticed, the others' reads,
+// their release and its notification, the claim with the offset read
+// behind it; the brokers are read beside the registration); before issue
+// 15 part 3 it waited for 18 to 20.
 // Every member's requests are recorded (internal/zktrace) and logged when
 // it fails, or written to $ZKTRACE_DIR/<assignor>.txt when that is set.
 func TestJoinCriticalPathRoundTrips(t *testing.T) {
