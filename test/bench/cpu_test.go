@@ -158,31 +158,33 @@ func (r *run) runCPU(t *testing.T) {
 	messages := s.backlogParts * s.backlogPerPart
 	pctx, cancel = context.WithTimeout(r.ctx, 30*time.Minute)
 	t0 = time.Now()
-	btopic, perr := produceSpread(pctx, r.cl, "backlog", s.backlogParts, s.backlogPerPart)
+	btopic, err := produceSpread(pctx, r.cl, "backlog", s.backlogParts, s.backlogPerPart)
 	cancel()
-	if perr == nil {
-		t.Logf("backlog: %d x %d B over %d partitions produced in %s", messages, messageBytes, s.backlogParts, time.Since(t0).Round(time.Millisecond))
+	backlog := func(round int) bench.Backlog {
+		return bench.Backlog{Round: round, Partitions: s.backlogParts, Messages: messages, Bytes: int64(messages) * messageBytes}
 	}
+	if err != nil {
+		bl := backlog(0)
+		bl.Err = "produce: " + err.Error()
+		t.Errorf("backlog: %v", err)
+		r.report.Backlog = append(r.report.Backlog, bl)
+		return
+	}
+	t.Logf("backlog: %d x %d B over %d partitions produced in %s", messages, messageBytes, s.backlogParts, time.Since(t0).Round(time.Millisecond))
 	for round := range s.backlogRounds {
-		bl := bench.Backlog{Round: round, Partitions: s.backlogParts, Messages: messages, Bytes: int64(messages) * messageBytes}
-		err := perr
-		if err == nil {
-			// Each round a new group (runConsumer), from the oldest offset.
-			cctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute+time.Duration(bl.Messages/2000)*time.Second)
-			var run consumerRun
-			run, err = runConsumer(cctx, r.cl, bin, dir, "zkbalance", btopic, bl.Partitions, bl.Messages)
-			cancel()
-			bl.Seconds, bl.CPU, bl.PeakMiB = run.seconds, run.cpu, run.peakMiB
-			t.Logf("backlog, round %d: read in %.1f s, %s CPU, peak RSS %.1f MiB", round, run.seconds, run.cpu.Round(time.Millisecond), run.peakMiB)
-		}
+		// Each round a new group (runConsumer), from the oldest offset.
+		bl := backlog(round)
+		cctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute+time.Duration(bl.Messages/2000)*time.Second)
+		run, err := runConsumer(cctx, r.cl, bin, dir, "zkbalance", btopic, bl.Partitions, bl.Messages)
+		cancel()
+		bl.Seconds, bl.CPU, bl.PeakMiB = run.seconds, run.cpu, run.peakMiB
 		if err != nil {
 			bl.Err = err.Error()
 			t.Errorf("backlog, round %d: %v", round, err)
+		} else {
+			t.Logf("backlog, round %d: read in %.1f s, %s CPU, peak RSS %.1f MiB", round, run.seconds, run.cpu.Round(time.Millisecond), run.peakMiB)
 		}
 		r.report.Backlog = append(r.report.Backlog, bl)
-		if perr != nil {
-			break
-		}
 	}
 }
 
