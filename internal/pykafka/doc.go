@@ -84,6 +84,8 @@
 //	commit <partition> <next offset>
 //	error <ExceptionName> <message>          (raised to the loop, logged with a traceback, or
 //	                                          stored by a pykafka ZooKeeper-watch thread)
+//	note stop-race <message>                 (a watch thread's ConsumerStoppedException while
+//	                                          Stop stops the consumer: pykafka's benign race)
 //	done <n> <seconds>                       (MemberArgs.CountOnly: n messages consumed without
 //	                                          msg lines, seconds from the first to the last)
 //	stopped

@@ -168,6 +168,10 @@ const (
 	// the member's loop, logged by pykafka with a traceback, or stored by a
 	// pykafka watch thread.
 	EventError EventKind = "error"
+	// EventNote: "note <kind> <message>", something pykafka did that is
+	// benign: "stop-race", a watch thread's ConsumerStoppedException while
+	// the member's own Stop was stopping the consumer (Name is the kind).
+	EventNote EventKind = "note"
 	// EventDone: "done <n> <seconds>", with MemberArgs.CountOnly: n
 	// messages consumed, Elapsed from the first to the last; the member
 	// stops next.
@@ -204,6 +208,7 @@ type Event struct {
 
 	// EventError: Name is the exception's class name, Message its text.
 	// EventMember: Name is the member's label, Message the pykafka version.
+	// EventNote: Name is the kind, Message the rest of the line.
 	Name, Message string
 }
 
@@ -256,6 +261,11 @@ func parseLine(line string, at time.Time) Event {
 			}
 			ev.Value = v
 		}
+	case EventNote:
+		if len(f) < 2 {
+			return bad()
+		}
+		ev.Name, ev.Message = f[1], strings.Join(f[2:], " ")
 	case EventCommit:
 		if len(f) != 3 {
 			return bad()

@@ -23,6 +23,8 @@ func TestParseLine(t *testing.T) {
 		{"error PartitionOwnedError partition 0", Event{Kind: EventError, Name: "PartitionOwnedError", Message: "partition 0"}},
 		{"error ConsumerStoppedException -", Event{Kind: EventError, Name: "ConsumerStoppedException", Message: "-"}},
 		{"stopped", Event{Kind: EventStopped}},
+		{"note stop-race -", Event{Kind: EventNote, Name: "stop-race", Message: "-"}},
+		{"note", Event{Kind: EventOther}},
 		{"done 1000 2.500000", Event{Kind: EventDone, Count: 1000, Elapsed: 2500 * time.Millisecond}},
 		{"done 1000", Event{Kind: EventOther}},
 		{"msg t x 42 m -", Event{Kind: EventOther}},
