@@ -259,8 +259,13 @@ func modeOf(exists bool, data []byte) (Coordination, error) {
 // announce writes our follower znode, /consumers/<g>/followers/<id>
 // (ephemeral), with the mode we are entering and, in kafka mode once
 // joined, the member id the group coordinator gave us (so that tools can
-// tell followers from other members of the Kafka group).
+// tell followers from other members of the Kafka group). A write cut off
+// by a dropped connection is tried again (retryDropped).
 func (c *Consumer) announce(ctx context.Context, sess *zkwatch.Conn, mode Coordination, kafkaMemberID string) error {
+	return c.retryDropped(ctx, "announcing follower", func() error { return c.announceOnce(ctx, sess, mode, kafkaMemberID) })
+}
+
+func (c *Consumer) announceOnce(ctx context.Context, sess *zkwatch.Conn, mode Coordination, kafkaMemberID string) error {
 	if err := sess.EnsurePath(ctx, "/consumers", nil); err != nil {
 		return fmt.Errorf("balanced: announce follower: %w", err)
 	}

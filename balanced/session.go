@@ -200,12 +200,20 @@ func (l *sessionLoop) do(acts []action) {
 // alive: go-zookeeper reconnects) is retried with the claim backoff until
 // ctx ends or the session does.
 func (c *Consumer) register(ctx context.Context, sess *zkwatch.Conn) error {
+	return c.retryDropped(ctx, "registering", func() error { return c.registerOnce(ctx, sess) })
+}
+
+// retryDropped runs op, an idempotent ZooKeeper write, again while it
+// fails only because the connection dropped under it (the session may
+// still be alive: go-zookeeper reconnects), with the claim backoff between
+// tries, until ctx ends. The session's end shows as op's error.
+func (c *Consumer) retryDropped(ctx context.Context, what string, op func() error) error {
 	for attempt := 0; ; attempt++ {
-		err := c.registerOnce(ctx, sess)
+		err := op()
 		if err == nil || !connectionDropped(err) {
 			return err
 		}
-		c.log.Warn("registering cut off by a dropped ZooKeeper connection; retrying", "err", err)
+		c.log.Warn(what+" cut off by a dropped ZooKeeper connection; retrying", "err", err)
 		c.reportError(ctx, err)
 		if !ctxsleep.Sleep(ctx, c.cfg.ClaimBackoff.Delay(attempt, 0.5)) {
 			return ctx.Err()
