@@ -44,3 +44,35 @@ func BenchmarkAssign(b *testing.B) {
 		}
 	}
 }
+
+// joinInput is the scale curve's join: one topic of parts partitions held
+// evenly by members-1 members (member-0 ... member-(members-2)), and one
+// more member that has just joined.
+func joinInput(members, parts int) Input {
+	in := Input{Topics: Topics{"t": map[int32]int32{}}, Previous: map[TopicPartition]string{}}
+	for p := range parts {
+		in.Topics["t"][int32(p)] = int32(p % 3)
+		in.Previous[TopicPartition{"t", int32(p)}] = fmt.Sprintf("member-%d", p%(members-1))
+	}
+	for i := range members {
+		in.Members = append(in.Members, Member{ID: fmt.Sprintf("member-%d", i), Subscription: map[string]int{"t": 1}})
+	}
+	return in
+}
+
+// BenchmarkAssignJoin: the curve's largest join, 65 members on 4096
+// partitions, for every assignor (each member of the group computes it).
+func BenchmarkAssignJoin(b *testing.B) {
+	in := joinInput(65, 4096)
+	for _, name := range Names() {
+		a, _ := Lookup(name)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.Assign(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

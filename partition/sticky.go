@@ -26,77 +26,98 @@ func (sticky) Assign(in Input) (Assignment, error) {
 		s.rebalance()
 	}
 	out := Assignment{}
-	for _, tp := range s.all {
-		out.add(s.owner[tp], tp.Topic, tp.Partition)
+	for i, tp := range s.all {
+		out.add(s.members[s.owner[i]], tp.Topic, tp.Partition)
 	}
 	return out.finish(), nil
 }
 
+// stickyState works on indexes: members by their index in members (sorted
+// ids, so comparing indexes compares ids), partitions by their index in all
+// (constraint order, so comparing indexes compares constraint order). A
+// join of 65 members on 4096 partitions took 3–5 ms with maps keyed by id
+// and partition, most of it hashing strings.
 type stickyState struct {
-	previous map[TopicPartition]string
-	eligible map[string][]string         // assignable topic -> subscribed member ids, sorted
-	members  []string                    // active member ids, sorted
-	all      []TopicPartition            // assignable partitions, constraint order
-	prev     map[string][]TopicPartition // member -> valid previous partitions, constraint order
-	quota    map[string]int
-	owner    map[TopicPartition]string
-	count    map[string]int
+	members  []string         // active member ids, sorted
+	all      []TopicPartition // assignable partitions, constraint order
+	eligible [][]int          // partition -> subscribed members, ascending (shared per topic)
+	previous []int            // partition -> valid previous owner, or -1
+	prev     [][]int          // member -> its valid previous partitions, constraint order
+	quota    []int            // member -> quota
+	owner    []int            // partition -> owner, or -1
+	count    []int            // member -> partitions owned
 }
 
 func newStickyState(in Input) *stickyState {
-	s := &stickyState{
-		previous: in.Previous,
-		eligible: make(map[string][]string),
-		prev:     make(map[string][]TopicPartition),
-		quota:    make(map[string]int),
-		owner:    make(map[TopicPartition]string),
-		count:    make(map[string]int),
-	}
-	for topic, ids := range memberIDsPerTopic(in.Members) {
-		if len(in.Topics[topic]) > 0 {
-			s.eligible[topic] = ids
-		}
-	}
+	s := &stickyState{}
+	byTopic := make(map[string][]int) // assignable topic -> subscribed member indexes
+	ids := memberIDsPerTopic(in.Members)
 	active := make(map[string]bool)
-	for topic, ids := range s.eligible {
-		for _, id := range ids {
-			active[id] = true
-		}
-		for p := range in.Topics[topic] {
-			s.all = append(s.all, TopicPartition{Topic: topic, Partition: p})
+	var topics []string
+	for topic, tids := range ids {
+		if len(in.Topics[topic]) > 0 {
+			topics = append(topics, topic)
+			for _, id := range tids {
+				active[id] = true
+			}
 		}
 	}
 	s.members = sortedKeys(active)
-	slices.SortFunc(s.all, s.constraintOrder)
-	for _, tp := range s.all {
-		if o, ok := in.Previous[tp]; ok && s.subscribed(o, tp.Topic) {
-			s.prev[o] = append(s.prev[o], tp)
+	index := make(map[string]int, len(s.members))
+	for i, m := range s.members {
+		index[m] = i
+	}
+	for _, topic := range topics {
+		idx := make([]int, len(ids[topic]))
+		for i, id := range ids[topic] {
+			idx[i] = index[id] // ids are sorted, so are their indexes
+		}
+		byTopic[topic] = idx
+	}
+	// Constraint order: fewer subscribed members first, then topic, then
+	// partition.
+	slices.SortFunc(topics, func(a, b string) int {
+		if c := cmp.Compare(len(byTopic[a]), len(byTopic[b])); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, topic := range topics {
+		for _, p := range sortedPartitions(in.Topics[topic]) {
+			s.all = append(s.all, TopicPartition{Topic: topic, Partition: p})
+			s.eligible = append(s.eligible, byTopic[topic])
+		}
+	}
+	n := len(s.members)
+	s.prev, s.quota, s.count = make([][]int, n), make([]int, n), make([]int, n)
+	s.previous, s.owner = make([]int, len(s.all)), make([]int, len(s.all))
+	for i, tp := range s.all {
+		s.previous[i], s.owner[i] = -1, -1
+		o, ok := in.Previous[tp]
+		if !ok {
+			continue
+		}
+		if m, active := index[o]; active {
+			if _, subscribed := slices.BinarySearch(s.eligible[i], m); subscribed {
+				s.previous[i] = m
+				s.prev[m] = append(s.prev[m], i)
+			}
 		}
 	}
 	return s
 }
 
-// constraintOrder: fewer subscribed members first, then topic, partition.
-func (s *stickyState) constraintOrder(a, b TopicPartition) int {
-	if c := cmp.Compare(len(s.eligible[a.Topic]), len(s.eligible[b.Topic])); c != 0 {
-		return c
-	}
-	return CompareTopicPartitions(a, b)
-}
-
-func (s *stickyState) subscribed(member, topic string) bool {
-	_, found := slices.BinarySearch(s.eligible[topic], member)
-	return found
-}
-
 func (s *stickyState) setQuotas() {
 	base, extra := len(s.all)/len(s.members), len(s.all)%len(s.members)
-	order := slices.Clone(s.members)
-	slices.SortFunc(order, func(a, b string) int {
+	order := make([]int, len(s.members))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
 		if c := cmp.Compare(len(s.prev[b]), len(s.prev[a])); c != 0 {
 			return c
 		}
-		return strings.Compare(a, b)
+		return cmp.Compare(a, b)
 	})
 	for i, m := range order {
 		s.quota[m] = base
@@ -107,31 +128,31 @@ func (s *stickyState) setQuotas() {
 }
 
 func (s *stickyState) keep() {
-	for _, m := range s.members {
-		for _, tp := range s.prev[m][:min(len(s.prev[m]), s.quota[m])] {
-			s.give(tp, m)
+	for m := range s.members {
+		for _, p := range s.prev[m][:min(len(s.prev[m]), s.quota[m])] {
+			s.give(p, m)
 		}
 	}
 }
 
 func (s *stickyState) place() {
-	for _, tp := range s.all {
-		if _, taken := s.owner[tp]; taken {
+	for p := range s.all {
+		if s.owner[p] >= 0 {
 			continue
 		}
-		best := ""
-		for _, m := range s.eligible[tp.Topic] {
-			if best == "" || s.better(m, best) {
+		best := -1
+		for _, m := range s.eligible[p] {
+			if best < 0 || s.better(m, best) {
 				best = m
 			}
 		}
-		s.give(tp, best)
+		s.give(p, best)
 	}
 }
 
-// better reports whether m should receive a free partition before b: below
-// quota first, then fewer partitions, then smaller id.
-func (s *stickyState) better(m, b string) bool {
+// better reports whether member m should receive a free partition before
+// member b: below quota first, then fewer partitions, then smaller id.
+func (s *stickyState) better(m, b int) bool {
 	mUnder, bUnder := s.count[m] < s.quota[m], s.count[b] < s.quota[b]
 	if mUnder != bUnder {
 		return mUnder
@@ -142,11 +163,12 @@ func (s *stickyState) better(m, b string) bool {
 	return m < b
 }
 
-func (s *stickyState) give(tp TopicPartition, m string) {
-	if old, ok := s.owner[tp]; ok {
+// give makes member m the owner of partition p.
+func (s *stickyState) give(p, m int) {
+	if old := s.owner[p]; old >= 0 {
 		s.count[old]--
 	}
-	s.owner[tp] = m
+	s.owner[p] = m
 	s.count[m]++
 }
 
@@ -158,34 +180,34 @@ func (s *stickyState) rebalance() {
 }
 
 func (s *stickyState) rebalanceOnce() bool {
-	lo := s.count[s.members[0]]
-	for _, m := range s.members {
-		lo = min(lo, s.count[m])
+	lo := slices.Min(s.count)
+	donors := make([]int, len(s.members))
+	for i := range donors {
+		donors[i] = i
 	}
-	donors := slices.Clone(s.members)
-	slices.SortFunc(donors, func(a, b string) int {
+	slices.SortFunc(donors, func(a, b int) int {
 		if c := cmp.Compare(s.count[b], s.count[a]); c != 0 {
 			return c
 		}
-		return strings.Compare(a, b)
+		return cmp.Compare(a, b)
 	})
 	for _, x := range donors {
 		if s.count[x] < lo+2 {
 			return false // balanced within one from here on
 		}
 		for _, fresh := range []bool{true, false} {
-			for _, tp := range s.all {
-				if s.owner[tp] != x || (fresh && s.previous[tp] == x) {
+			for p := range s.all {
+				if s.owner[p] != x || (fresh && s.previous[p] == x) {
 					continue
 				}
-				y := ""
-				for _, m := range s.eligible[tp.Topic] {
-					if y == "" || s.count[m] < s.count[y] {
-						y = m // eligible is sorted: ties keep the smallest id
+				y := -1
+				for _, m := range s.eligible[p] {
+					if y < 0 || s.count[m] < s.count[y] {
+						y = m // eligible is ascending: ties keep the smallest id
 					}
 				}
 				if y != x && s.count[y] <= s.count[x]-2 {
-					s.give(tp, y)
+					s.give(p, y)
 					return true
 				}
 			}
