@@ -247,3 +247,28 @@ func TestCompareJava(t *testing.T) {
 		t.Errorf("sorted = %v", ids)
 	}
 }
+
+func TestSortedPartitions(t *testing.T) {
+	dense := map[int32]int32{}
+	for p := range int32(100) {
+		dense[p] = 0
+	}
+	gaps := map[int32]int32{}
+	for p := int32(0); p < 150; p += 3 {
+		gaps[p] = 0
+	}
+	sparse := map[int32]int32{7: 0, 1000: 0, 3: 0}
+	for p := range int32(40) {
+		sparse[p*100] = 0
+	}
+	for name, parts := range map[string]map[int32]int32{"empty": {}, "dense": dense, "gaps": gaps, "sparse": sparse, "few": {2: 0, 0: 0, 1: 0}} {
+		want := make([]int32, 0, len(parts))
+		for p := range parts {
+			want = append(want, p)
+		}
+		slices.Sort(want)
+		if got := sortedPartitions(parts); !slices.Equal(got, want) {
+			t.Errorf("%s: sortedPartitions = %v, want %v", name, got, want)
+		}
+	}
+}
