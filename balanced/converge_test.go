@@ -44,7 +44,15 @@ func TestThreeMembersConvergeToEachAssignor(t *testing.T) {
 // current owners, which members read at different moments while partitions
 // move. Members that start and stop together must still settle on exactly
 // the sticky answer for the settled owners (owner changes trigger a recheck).
+// With the owners tree watch the tree's events report the owner changes;
+// without it (ZooKeeper before 3.6: "dirs") a children watch per owners
+// directory does.
 func TestStickyConvergesUnderChurn(t *testing.T) {
+	t.Run("tree", func(t *testing.T) { testStickyConvergesUnderChurn(t, nil) })
+	t.Run("dirs", func(t *testing.T) { testStickyConvergesUnderChurn(t, balanced.WithoutTreeWatch) })
+}
+
+func testStickyConvergesUnderChurn(t *testing.T, prep func(*balanced.Consumer)) {
 	cl := shared.Get(t)
 	ctx := testCtx(t, 5*time.Minute)
 	topic, group := uniq(t, "sticky"), uniq(t, "g-sticky")
@@ -59,7 +67,7 @@ func TestStickyConvergesUnderChurn(t *testing.T) {
 	defer stopping.Wait()
 	start := func(names ...string) {
 		for _, n := range names {
-			live = append(live, startMember(t, n, cfg, recorder(&log, n, 0)))
+			live = append(live, startMemberWith(t, n, cfg, recorder(&log, n, 0), prep))
 		}
 	}
 	peers := func() []peer {

@@ -22,6 +22,10 @@ func OwnerReads(c *Consumer) (whole, single int64) {
 	return c.ownerReads.whole.Load(), c.ownerReads.single.Load()
 }
 
+// WithoutTreeWatch makes c behave as with a ZooKeeper before 3.6: no
+// owners tree, a children watch per owners directory (call before Run).
+func WithoutTreeWatch(c *Consumer) { c.noTreeWatch.Store(true) }
+
 // OffsetRequests reports the ListOffsets requests c's partition starts
 // sent (batched, see offsets_batch.go).
 func OffsetRequests(c *Consumer) int64 {

@@ -33,6 +33,13 @@ type member struct {
 // startMember runs a consumer; t.Cleanup stops it.
 func startMember(t testing.TB, name string, cfg balanced.Config, h balanced.Handler) *member {
 	t.Helper()
+	return startMemberWith(t, name, cfg, h, nil)
+}
+
+// startMemberWith is startMember with prep applied to the consumer before
+// it runs (nil: nothing).
+func startMemberWith(t testing.TB, name string, cfg balanced.Config, h balanced.Handler, prep func(*balanced.Consumer)) *member {
+	t.Helper()
 	cl := shared.Get(t)
 	if cfg.ZooKeeper == "" {
 		cfg.ZooKeeper = cl.ZooKeeperAddr()
@@ -46,6 +53,9 @@ func startMember(t testing.TB, name string, cfg balanced.Config, h balanced.Hand
 	c, err := balanced.New(cfg)
 	if err != nil {
 		t.Fatalf("New(%s): %v", name, err)
+	}
+	if prep != nil {
+		prep(c)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &member{name: name, layout: cfg.Layout, c: c, stop: cancel, done: make(chan error, 1)}

@@ -28,15 +28,22 @@ import (
 // events stand (a deletion) or the znode is read again (a creation).
 // While the connection is lost the copy is dropped, and rebuilt from reads
 // sent after the watch is registered again.
+//
+// The same events tell the scheduler that the owners changed (changed),
+// in place of a children watch per owners directory; should the watch not
+// be set, unavailable turns those watches on.
 type ownersTree struct {
-	c      *Consumer
-	sess   *zkwatch.Conn
-	root   string // /consumers/<g>/owners
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the watch's goroutine ended
+	c           *Consumer
+	sess        *zkwatch.Conn
+	root        string // /consumers/<g>/owners
+	cancel      context.CancelFunc
+	done        chan struct{} // closed when the watch's goroutine ended
+	changed     func()        // an owner znode was created or deleted; never blocks
+	unavailable func()        // the watch cannot be set (called at most once)
 
-	mu sync.Mutex
-	st ownersState
+	mu   sync.Mutex
+	st   ownersState
+	lost bool // the watch was lost: its re-set may have missed changes
 }
 
 // watchOwnersTree starts setting the tree watch for sess's session. It
@@ -44,12 +51,13 @@ type ownersTree struct {
 // member registers, so the server has set the watch before it answers any
 // read a rebalance sends. Until it answers (or when it cannot: before
 // ZooKeeper 3.6), reads fall back to whole directories. close ends it.
-func (c *Consumer) watchOwnersTree(ctx context.Context, sess *zkwatch.Conn) *ownersTree {
+func (c *Consumer) watchOwnersTree(ctx context.Context, sess *zkwatch.Conn, changed, unavailable func()) *ownersTree {
 	if c.noTreeWatch.Load() {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	t := &ownersTree{c: c, sess: sess, root: ownersRoot(c.cfg.Group), cancel: cancel, done: make(chan struct{})}
+	t := &ownersTree{c: c, sess: sess, root: ownersRoot(c.cfg.Group), cancel: cancel, done: make(chan struct{}),
+		changed: changed, unavailable: unavailable}
 	go func() {
 		defer close(t.done)
 		stop, err := sess.WatchTree(ctx, t.root, t.onEvent)
@@ -62,8 +70,10 @@ func (c *Consumer) watchOwnersTree(ctx context.Context, sess *zkwatch.Conn) *own
 			// survives): later sessions do not ask again.
 			c.noTreeWatch.Store(true)
 			c.log.Info("ZooKeeper before 3.6 has no persistent watches: the sticky assignor reads whole owners directories", "err", err)
+			t.unavailable()
 		case ctx.Err() == nil:
 			c.log.Warn("owners tree watch not set: the sticky assignor reads whole owners directories", "err", err)
+			t.unavailable()
 		}
 	}()
 	return t
@@ -102,8 +112,13 @@ func (t *ownersTree) onEvent(ev zkwatch.TreeEvent) {
 	switch ev.Kind {
 	case zkwatch.TreeWatching:
 		t.st.reset(true)
+		if t.lost { // set again after a lost connection: changes may be missed
+			t.lost = false
+			t.changed()
+		}
 	case zkwatch.TreeLost:
 		t.st.reset(false)
+		t.lost = true
 	default:
 		rest, ok := strings.CutPrefix(ev.Path, t.root+"/")
 		if !ok {
@@ -118,6 +133,9 @@ func (t *ownersTree) onEvent(ev zkwatch.TreeEvent) {
 			return
 		}
 		t.st.apply(topic, p, ev.Kind == zkwatch.TreeDeleted)
+		if ev.Kind == zkwatch.TreeCreated || ev.Kind == zkwatch.TreeDeleted {
+			t.changed()
+		}
 	}
 }
 

@@ -32,12 +32,13 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	// down (see schedState.ownersDirty).
 	ownersCo := zkwatch.NewCoalescer(10*c.cfg.RebalanceDelay, 50*c.cfg.RebalanceDelay)
 	ownersChanged := make(chan struct{}, 1) // sticky: an owners directory changed
-	w := newWatches(sctx, sess, c.cfg.Group, policyFor(c.cfg), co.Trigger, func() {
+	notifyOwners := func() {
 		select {
 		case ownersChanged <- struct{}{}:
 		default:
 		}
-	})
+	}
+	w := newWatches(sctx, sess, c.cfg.Group, policyFor(c.cfg), co.Trigger, notifyOwners)
 	var wg sync.WaitGroup // the coalescers and the commit loop
 	defer func() {        // every goroutine of the session ends with it
 		scancel()
@@ -46,7 +47,10 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	}()
 
 	if c.cfg.Assignor == partition.Sticky {
-		tree := c.watchOwnersTree(sctx, sess) // before any owner is read
+		tree := c.watchOwnersTree(sctx, sess, notifyOwners, w.ownersByDirs) // before any owner is read
+		if tree != nil {
+			w.ownersByTree()
+		}
 		c.setTree(tree)
 		defer func() { c.setTree(nil); tree.close() }()
 	}

@@ -56,6 +56,12 @@ type watches struct {
 
 	mu     sync.Mutex // the rebalance goroutine adds topic watches too (addTopics)
 	topics map[string]*topicWatch
+	// ownerDirs: policy.ownerWatches by a children watch on each topic's
+	// owners directory. Off while the owners tree (owners_tree.go) reports
+	// the changes instead: a children watch reads the whole directory
+	// again each time it fires, 4096 names for each of 65 members several
+	// times per join at 64 x 4096.
+	ownerDirs bool
 
 	// prefetched is the session's first rebalance's read of its likely
 	// topics (see Consumer.prefetchTopics), taken once (takePrefetched).
@@ -79,7 +85,34 @@ type topicWatch struct {
 
 func newWatches(ctx context.Context, sess *zkwatch.Conn, group string, policy triggerPolicy, trigger func(string), ownersChanged func()) *watches {
 	return &watches{ctx: ctx, sess: sess, group: group, policy: policy, trigger: trigger,
-		ownersChanged: ownersChanged, topics: map[string]*topicWatch{}}
+		ownersChanged: ownersChanged, topics: map[string]*topicWatch{}, ownerDirs: policy.ownerWatches}
+}
+
+// ownersByTree turns the owners directories' children watches off (an
+// owners tree reports the changes), before any topic is added.
+func (w *watches) ownersByTree() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ownerDirs = false
+}
+
+// ownersByDirs turns them back on, for the topics watched so far too: the
+// owners tree could not be set.
+func (w *watches) ownersByDirs() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ownerDirs || !w.policy.ownerWatches {
+		return
+	}
+	w.ownerDirs = true
+	for t, tw := range w.topics {
+		w.watchOwnerDir(tw.ctx, t)
+	}
+}
+
+// watchOwnerDir watches topic's owners directory; w.mu is held.
+func (w *watches) watchOwnerDir(ctx context.Context, topic string) {
+	w.run(w.sess.WatchChildren(ctx, ownersPath(w.group, topic)), nil, nil, w.ownersChanged)
 }
 
 // wait waits for every watch goroutine; they end once ctx is done.
@@ -219,8 +252,8 @@ func (w *watches) addTopics(topics []string, read topicsRead) {
 				firstUnless(func(s zkwatch.Snapshot) bool {
 					return known && s.Exists && s.Stat != nil && s.Stat.Mzxid == zxid
 				}), w.fire("partitions of "+t+" changed"))
-			if w.policy.ownerWatches {
-				w.run(w.sess.WatchChildren(tctx, ownersPath(w.group, t)), nil, nil, w.ownersChanged)
+			if w.ownerDirs {
+				w.watchOwnerDir(tctx, t)
 			}
 		}
 		if !w.policy.leaderWatches {

@@ -44,8 +44,13 @@ func main() {
 		ksession = flag.Duration("kafka-session-timeout", 0, "Config.KafkaSessionTimeout in kafka and follow mode (default: the library's)")
 		hbeat    = flag.Duration("heartbeat-interval", 0, "Config.HeartbeatInterval in kafka and follow mode (default: the library's)")
 		profile  = flag.String("profile", "", "on SIGUSR1 write <profile>.heap.pb.gz, <profile>.heap.txt (with MemStats) and <profile>.goroutine.txt, then print \"profiled\"")
+		cpuprof  = flag.String("cpuprofile", "", "on SIGUSR2 start a CPU profile; on the next SIGUSR2 (or at exit) write it to this file and print \"cpuprofiled\"")
 	)
 	flag.Parse()
+	if *cpuprof != "" {
+		stopCPU := cpuProfileOnSignal(*cpuprof)
+		defer stopCPU()
+	}
 	if *profile != "" {
 		// Sample every 4 KiB (the default, 512 KiB, hides small
 		// per-partition objects); the bucket table grows by a few MiB.
@@ -172,4 +177,43 @@ func writeProfiles(prefix string) {
 		_ = f.Close()
 	}
 	fmt.Fprintln(os.Stdout, "profiled")
+}
+
+// cpuProfileOnSignal toggles a CPU profile into path on SIGUSR2 (so that a
+// benchmark can profile one join of a settled member, not its start). The
+// returned func writes a running profile out (at exit).
+func cpuProfileOnSignal(path string) func() {
+	var mu sync.Mutex
+	var out *os.File
+	stopProfile := func() {
+		if out != nil {
+			pprof.StopCPUProfile()
+			_ = out.Close()
+			out = nil
+			fmt.Fprintln(os.Stdout, "cpuprofiled")
+		}
+	}
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	go func() { // lives as long as the process
+		for range usr2 {
+			mu.Lock()
+			if out != nil {
+				stopProfile()
+			} else if f, err := os.Create(path); err != nil {
+				fmt.Fprintln(os.Stderr, "member: cpuprofile:", err)
+			} else if err := pprof.StartCPUProfile(f); err != nil {
+				_ = f.Close()
+				fmt.Fprintln(os.Stderr, "member: cpuprofile:", err)
+			} else {
+				out = f
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopProfile()
+	}
 }
