@@ -205,7 +205,7 @@ type Config struct {
 	// Sarama is the base client config for fetching (copied; the consumer
 	// sets what it needs). Default sarama.NewConfig() with Version 2.1,
 	// Consumer.MaxWaitTime 500ms (an idle member sends a fetch per broker
-	// this often; newly assigned partitions start on a fresh client, so
+	// this often; newly assigned partitions start on fresh connections, so
 	// they do not wait for it), Consumer.Fetch.MaxBytes 8 MiB (what the
 	// member's fetching may hold in all: the fetch responses whose
 	// messages are queued for handlers plus the requests in flight to
@@ -431,7 +431,7 @@ func (c Config) withDefaults() (Config, error) {
 		// 4096 partitions took 1.4 cores of this 2-core machine (members
 		// 0.63, brokers and ZooKeeper 0.78), at 500ms 0.76. The fetcher adds
 		// newly assigned partitions only between fetches, but they start on
-		// a fresh client (fetch.go), whose loops hold no long poll yet.
+		// fresh connections (fetch.go), which hold no long poll yet.
 		sc.Consumer.MaxWaitTime = 500 * time.Millisecond
 		// sarama's client metrics: none is read (see discardMetrics).
 		sc.MetricRegistry = discardMetrics{}

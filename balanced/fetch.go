@@ -2,7 +2,6 @@ package balanced
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -22,14 +21,15 @@ const maxFetchGens = 4
 // start offset is symbolic, queues behind it on the same connection. (With
 // sarama's own partition consumers, two ListOffsets requests and a 100 ms
 // admission batch, 250–350 ms were measured per join on idle partitions.) So the partitions gained in one rebalance
-// start on a fresh client — a generation — whose connections carry no long
-// polls yet. A generation lives while any of its partitions is fetched and
-// is closed after its last one, once a newer generation exists. At most
-// maxFetchGens are open; beyond that new partitions share the newest one.
+// start on fresh connections — a generation — which carry no long polls
+// yet. The leaders come from the member's client (meta). A generation lives
+// while any of its partitions is fetched and is closed after its last one,
+// once a newer generation exists. At most maxFetchGens are open; beyond
+// that new partitions share the newest one.
 type fetchPool struct {
-	addrs []string
-	conf  *sarama.Config
-	log   *slog.Logger
+	meta leaderSource
+	conf *sarama.Config
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	cur     *fetchGen
@@ -39,16 +39,11 @@ type fetchPool struct {
 	offsetRequests atomic.Int64 // ListOffsets requests the generations' fetchers sent (tests)
 }
 
-// fetchGen is one sarama client and its fetcher, made in the background from
-// the moment the rebalance knows it will need it.
+// fetchGen is one fetcher, with connections of its own to the leaders of
+// its partitions (opened as its first partitions start).
 type fetchGen struct {
-	pool  *fetchPool
-	ready chan struct{} // closed when fetcher or err is set
-	tps   []TopicPartition
-
-	client  sarama.Client
+	pool    *fetchPool
 	fetcher *fetcher
-	err     error
 
 	// guarded by pool.mu
 	refs   int  // workers and partition fetches using it
@@ -56,23 +51,21 @@ type fetchGen struct {
 	closed bool
 }
 
-func newFetchPool(addrs []string, conf *sarama.Config, log *slog.Logger) *fetchPool {
-	cp := *conf
-	cp.Metadata.Full = false // a generation asks only for the topics it fetches
-	return &fetchPool{addrs: addrs, conf: &cp, log: log, open: map[*fetchGen]bool{}}
+func newFetchPool(meta leaderSource, conf *sarama.Config, log *slog.Logger) *fetchPool {
+	return &fetchPool{meta: meta, conf: conf, log: log, open: map[*fetchGen]bool{}}
 }
 
-// forNew returns the generation to start tps on, with a reference the
+// forNew returns the generation to start newly owned partitions on, with a reference the
 // caller must release: a new one, unless the current one has not been used
 // yet or maxFetchGens are open.
-func (p *fetchPool) forNew(tps []TopicPartition) *fetchGen {
+func (p *fetchPool) forNew() *fetchGen {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if g := p.cur; g != nil && !g.failed() && (g.refs == 0 || len(p.open) >= maxFetchGens) {
+	if g := p.cur; g != nil && (g.refs == 0 || len(p.open) >= maxFetchGens) {
 		g.refs++
 		return g
 	}
-	return p.startLocked(tps)
+	return p.startLocked()
 }
 
 // current returns the current generation (a new one if it failed or there
@@ -80,75 +73,30 @@ func (p *fetchPool) forNew(tps []TopicPartition) *fetchGen {
 func (p *fetchPool) current() *fetchGen {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if g := p.cur; g != nil && !g.failed() {
+	if g := p.cur; g != nil {
 		g.refs++
 		return g
 	}
-	return p.startLocked(nil)
+	return p.startLocked()
 }
 
-func (p *fetchPool) startLocked(tps []TopicPartition) *fetchGen {
+func (p *fetchPool) startLocked() *fetchGen {
 	if old := p.cur; old != nil {
 		old.sealed = true
 		if old.refs == 0 {
 			p.closeLocked(old)
 		}
 	}
-	g := &fetchGen{pool: p, ready: make(chan struct{}), tps: tps, refs: 1}
+	g := &fetchGen{pool: p, fetcher: newFetcher(p.meta, p.conf), refs: 1}
+	g.fetcher.offsetRequests = &p.offsetRequests
 	p.cur = g
 	p.open[g] = true
-	go g.dial() // ends on its own: sarama's dial and metadata calls time out
 	return g
 }
 
-// dial makes the client and warms it up: metadata of the partitions' topics
-// and a connection to each leader, so that their first requests go out at
-// once.
-func (g *fetchGen) dial() {
-	defer close(g.ready)
-	client, err := sarama.NewClient(g.pool.addrs, g.pool.conf)
-	if err != nil {
-		g.err = fmt.Errorf("balanced: kafka client for fetching: %w", err)
-		return
-	}
-	g.client, g.fetcher = client, newFetcher(client, g.pool.conf)
-	g.fetcher.offsetRequests = &g.pool.offsetRequests
-	topics := map[string]bool{}
-	for _, tp := range g.tps {
-		topics[tp.Topic] = true
-	}
-	var names []string
-	for t := range topics {
-		names = append(names, t)
-	}
-	if len(names) > 0 {
-		if err := client.RefreshMetadata(names...); err != nil {
-			return // the partition fetches retry and report it
-		}
-		for _, tp := range g.tps {
-			_, _ = client.Leader(tp.Topic, tp.Partition) // opens the connection
-		}
-	}
-}
-
-// failed reports whether the generation could not be made.
-func (g *fetchGen) failed() bool {
-	select {
-	case <-g.ready:
-		return g.err != nil
-	default:
-		return false
-	}
-}
-
-// get waits until the generation is made.
-func (g *fetchGen) get(ctx context.Context) (*fetcher, error) {
-	select {
-	case <-g.ready:
-		return g.fetcher, g.err
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
+// get returns the generation's fetcher.
+func (g *fetchGen) get(context.Context) (*fetcher, error) {
+	return g.fetcher, nil
 }
 
 func (g *fetchGen) acquire() {
@@ -163,13 +111,13 @@ func (g *fetchGen) release() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	g.refs--
-	if g.refs == 0 && (g.sealed || g.failed()) {
+	if g.refs == 0 && g.sealed {
 		p.closeLocked(g)
 	}
 }
 
 // closeLocked retires g and closes it on a goroutine owned by the pool
-// (close waits for it): g may still be dialling.
+// (close waits for it).
 func (p *fetchPool) closeLocked(g *fetchGen) {
 	if g.closed {
 		return
@@ -182,16 +130,8 @@ func (p *fetchPool) closeLocked(g *fetchGen) {
 	p.closing.Add(1)
 	go func() {
 		defer p.closing.Done()
-		<-g.ready
-		if g.fetcher != nil {
-			g.fetcher.shutdown()
-		}
-		if g.client != nil {
-			_ = g.client.Close() // ends the loops' requests in flight
-		}
-		if g.fetcher != nil {
-			g.fetcher.wait()
-		}
+		g.fetcher.shutdown() // closes its connections: ends the loops' requests in flight
+		g.fetcher.wait()
 	}()
 }
 

@@ -36,11 +36,15 @@ const fetchMinBytes = 256 << 10
 // peaked at 61 MiB RSS (median of 4) with a quarter, 66 MiB with all of it.
 const fetchMaxShare = 4
 
-// fetcher fetches the partitions of one generation (fetchGen) through its
-// sarama client: one goroutine per broker (brokerLoop) sends one
+// fetcher fetches the partitions of one generation (fetchGen): one
+// goroutine per broker (brokerLoop), on a connection of its own, sends one
 // FetchRequest for all the partitions that broker leads and puts each
 // partition's messages in that partition's queue (partFetch), where its
-// handler takes them.
+// handler takes them. The leaders come from the member's sarama client
+// (leaderSource): a generation costs a connection per leader, not a client
+// of its own, whose first metadata request for a topic of 4096 partitions
+// cost the member 4-5 ms of CPU and the broker about as much, in every
+// member that gained partitions in a join.
 //
 // It replaces sarama's Consumer, whose PartitionConsumer runs two
 // goroutines, two channels of ChannelBufferSize and a ticker for every
@@ -59,7 +63,7 @@ const fetchMaxShare = 4
 // partitions is being consumed: otherwise a poll of caught-up partitions
 // would hold up the next fetch of the busy ones (fetchBusyWait).
 type fetcher struct {
-	client  sarama.Client
+	meta    leaderSource
 	conf    *sarama.Config
 	version int16 // of FetchRequest
 	// held is what the queues hold (message keys and values) plus what
@@ -72,14 +76,20 @@ type fetcher struct {
 	wg             sync.WaitGroup // broker loops and redispatches
 
 	mu     sync.Mutex
-	loops  map[*sarama.Broker]*brokerLoop
+	loops  map[int32]*brokerLoop // by broker id
 	parts  map[TopicPartition]*partFetch
 	closed bool
 }
 
-func newFetcher(client sarama.Client, conf *sarama.Config) *fetcher {
-	return &fetcher{client: client, conf: conf, version: fetchVersion(conf.Version), stop: make(chan struct{}),
-		loops: map[*sarama.Broker]*brokerLoop{}, parts: map[TopicPartition]*partFetch{}}
+// leaderSource tells which broker leads a partition (sarama.Client).
+type leaderSource interface {
+	Leader(topic string, partition int32) (*sarama.Broker, error)
+	RefreshMetadata(topics ...string) error
+}
+
+func newFetcher(meta leaderSource, conf *sarama.Config) *fetcher {
+	return &fetcher{meta: meta, conf: conf, version: fetchVersion(conf.Version), stop: make(chan struct{}),
+		loops: map[int32]*brokerLoop{}, parts: map[TopicPartition]*partFetch{}}
 }
 
 // fetchVersion is the FetchRequest version sarama's consumer uses for v.
@@ -178,7 +188,7 @@ func (f *fetcher) start(tp TopicPartition, offset int64) (*partFetch, error) {
 	}
 	f.parts[tp] = pf
 	f.mu.Unlock()
-	leader, err := f.client.Leader(tp.Topic, tp.Partition)
+	leader, err := f.meta.Leader(tp.Topic, tp.Partition)
 	if err != nil {
 		pf.close()
 		return nil, err
@@ -187,17 +197,20 @@ func (f *fetcher) start(tp TopicPartition, offset int64) (*partFetch, error) {
 	return pf, nil
 }
 
-// assign moves pf to the loop of its leader, starting the loop if needed.
+// assign moves pf to the loop of its leader, starting the loop (and its
+// connection) if needed.
 func (f *fetcher) assign(pf *partFetch, leader *sarama.Broker) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return
 	}
-	l := f.loops[leader]
+	l := f.loops[leader.ID()]
 	if l == nil {
-		l = &brokerLoop{f: f, broker: leader, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
-		f.loops[leader] = l
+		conn := sarama.NewBroker(leader.Addr())
+		_ = conn.Open(f.conf) // dials in the background; a failure shows in the first request
+		l = &brokerLoop{f: f, id: leader.ID(), broker: conn, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
+		f.loops[l.id] = l
 		f.wg.Add(1)
 		go l.run() // owned by f: ends at stop, on a broker error, or once it has no partitions
 	}
@@ -215,14 +228,17 @@ func (f *fetcher) assign(pf *partFetch, leader *sarama.Broker) {
 	l.poke()
 }
 
-// shutdown stops every loop; wait waits for them (after the client is
-// closed, which ends their in-flight requests).
+// shutdown stops every loop and closes their connections, which ends
+// their requests in flight; wait waits for them.
 func (f *fetcher) shutdown() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.closed {
 		f.closed = true
 		close(f.stop)
+	}
+	for _, l := range f.loops {
+		_ = l.broker.Close()
 	}
 }
 
@@ -259,13 +275,13 @@ func (f *fetcher) redispatch(pfs []*partFetch) {
 					names = append(names, pf.tp.Topic)
 				}
 			}
-			_ = f.client.RefreshMetadata(names...) // a failure shows in Leader
+			_ = f.meta.RefreshMetadata(names...) // a failure shows in Leader
 			var again []*partFetch
 			for _, pf := range pfs {
 				if pf.ended() {
 					continue
 				}
-				leader, err := f.client.Leader(pf.tp.Topic, pf.tp.Partition)
+				leader, err := f.meta.Leader(pf.tp.Topic, pf.tp.Partition)
 				if err != nil {
 					pf.notify(err)
 					again = append(again, pf)
@@ -429,11 +445,13 @@ func (pf *partFetch) finish(err error, drop bool) {
 	pf.signal()
 }
 
-// brokerLoop fetches the partitions one broker leads.
+// brokerLoop fetches the partitions one broker leads, on its own
+// connection.
 type brokerLoop struct {
 	f      *fetcher
-	broker *sarama.Broker
-	wake   chan struct{} // capacity 1
+	id     int32          // the broker's
+	broker *sarama.Broker // the loop's connection to it
+	wake   chan struct{}  // capacity 1
 
 	mu    sync.Mutex
 	parts map[*partFetch]struct{}
@@ -466,6 +484,7 @@ func (l *brokerLoop) run() {
 		req, batch, reserved := l.request()
 		if req == nil {
 			if l.retireIfEmpty() {
+				_ = l.broker.Close()
 				return
 			}
 			select {
@@ -501,8 +520,8 @@ func (l *brokerLoop) retireIfEmpty() bool {
 	if len(l.parts) > 0 {
 		return false
 	}
-	if l.f.loops[l.broker] == l {
-		delete(l.f.loops, l.broker)
+	if l.f.loops[l.id] == l {
+		delete(l.f.loops, l.id)
 	}
 	return true
 }
@@ -762,14 +781,14 @@ func (l *brokerLoop) detach(pfs []*partFetch) {
 	l.f.redispatch(pfs)
 }
 
-// fail ends the loop after a request to its broker failed: the connection
-// is closed (the client reopens it) and every partition is told and
-// redispatched.
+// fail ends the loop after a request to its broker failed: its connection
+// is closed and every partition is told and redispatched (to a new loop
+// and connection).
 func (l *brokerLoop) fail(err error) {
 	_ = l.broker.Close()
 	l.f.mu.Lock()
-	if l.f.loops[l.broker] == l {
-		delete(l.f.loops, l.broker)
+	if l.f.loops[l.id] == l {
+		delete(l.f.loops, l.id)
 	}
 	l.f.mu.Unlock()
 	l.mu.Lock()
@@ -779,7 +798,7 @@ func (l *brokerLoop) fail(err error) {
 	}
 	l.mu.Unlock()
 	for _, pf := range pfs {
-		pf.notify(fmt.Errorf("fetch from broker %d: %w", l.broker.ID(), err))
+		pf.notify(fmt.Errorf("fetch from broker %d: %w", l.id, err))
 	}
 	l.detach(pfs)
 }

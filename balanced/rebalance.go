@@ -353,7 +353,7 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 	if len(tps) == 0 {
 		return nil
 	}
-	gen := c.fetch.forNew(tps) // dials while we claim
+	gen := c.fetch.forNew() // fresh connections, opened as the partitions start
 	defer gen.release()
 	// Every claim is in flight at once (no bound): most wait for another
 	// member's release, and a bound would hold the rest of them (and

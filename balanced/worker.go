@@ -132,15 +132,7 @@ func (c *Consumer) firstOffset(w *worker) (int64, bool) {
 func (c *Consumer) fetchFailed(w *worker, off int64, err error) bool {
 	w.log(c).Warn("cannot fetch partition, retrying", "offset", off, "err", err)
 	c.partitionFailed(w.ctx, "fetch", w.tp, err)
-	if !ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay) {
-		return false
-	}
-	if w.gen.failed() {
-		old := w.gen
-		w.gen = c.fetch.current()
-		old.release()
-	}
-	return true
+	return ctxsleep.Sleep(w.ctx, c.cfg.HandlerRestartDelay)
 }
 
 // resetOutOfRange reports that off is out of range and returns the offset
