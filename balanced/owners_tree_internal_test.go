@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"testing"
+
+	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
 func ownersOf(tc *topicOwners) map[int32]string {
@@ -150,5 +152,37 @@ func TestOwnersStateReset(t *testing.T) {
 	s.apply("t", 1, false) // a topic never read since is not recorded
 	if s.topics != nil {
 		t.Fatalf("an event made a record: %v", s.topics)
+	}
+}
+
+// TestOwnersTreeReportsChanges: the tree's events tell the scheduler that
+// the owners changed (in place of a children watch per owners directory):
+// a created or deleted owner znode does, a data change, a topic's
+// directory or a deeper znode does not, nor does the watch's first set;
+// its set again after a loss does (changes may have been missed).
+func TestOwnersTreeReportsChanges(t *testing.T) {
+	root := ownersRoot("g")
+	steps := []struct {
+		ev   zkwatch.TreeEvent
+		want int // changes reported after this event, in total
+	}{
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeWatching}, 0},
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeCreated, Path: root + "/t"}, 0},
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeCreated, Path: root + "/t/3"}, 1},
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeDataChanged, Path: root + "/t/3"}, 1},
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeCreated, Path: root + "/t/3/x"}, 1},
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeCreated, Path: "/consumers/other/owners/t/3"}, 1},
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeDeleted, Path: root + "/t/3"}, 2},
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeLost}, 2},
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeWatching}, 3},
+		{zkwatch.TreeEvent{Kind: zkwatch.TreeWatching}, 3},
+	}
+	changes := 0
+	tr := &ownersTree{root: root, changed: func() { changes++ }, set: make(chan struct{})}
+	for i, s := range steps {
+		tr.onEvent(s.ev)
+		if changes != s.want {
+			t.Fatalf("step %d (%v %s): %d changes reported, want %d", i, s.ev.Kind, s.ev.Path, changes, s.want)
+		}
 	}
 }

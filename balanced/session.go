@@ -60,6 +60,9 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 		}
 		return err
 	}
+	if tree := c.treeFor(sess); tree != nil {
+		wg.Go(func() { tree.warm(sctx, c.cfg.Topics) }) // ahead of the reads our registration sets off
+	}
 	if err := c.awaitKafka(sctx); err != nil { // started beside the registration (connectBeside)
 		if ctx.Err() != nil {
 			return nil

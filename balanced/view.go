@@ -27,9 +27,10 @@ type view struct {
 	topics []string // sorted topics any member subscribes to that exist
 	// topicZxids are the modification zxids of the topics' registrations read.
 	topicZxids map[string]int64
-	// ownerStats are the stats of owner znodes read with the view (sticky:
-	// all of them; else ours, when we hold few): a revoke's ownership
-	// check takes them instead of reading again (see revokeAll).
+	// ownerStats are the stats of our owner znodes read with the view
+	// (sticky: all of ours; else those of our workers, when we hold few): a
+	// revoke's ownership check takes them instead of reading again (see
+	// revokeAll).
 	ownerStats map[string]*zkwatch.Stat
 }
 
@@ -203,7 +204,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, p
 	if c.cfg.Assignor == partition.Sticky {
 		in.Previous = previousOwners(owners, subs)
 		c.owners = owners
-		v.ownerStats = ownerStats(owners)
+		v.ownerStats = ownerStats(owners, c.memberID)
 	}
 	v.input = in
 	return v, nil
@@ -399,11 +400,19 @@ func previousOwners(owners map[string]ownersRead, members map[string]subscriptio
 }
 
 // ownerStats maps each owner znode of owners (what the sticky view read)
-// to its stat, for the release's ownership check; nil without any.
-func ownerStats(owners map[string]ownersRead) map[string]*zkwatch.Stat {
+// that member holds (its id, or a thread id of it) to its stat, for the
+// release's ownership check, which only ever checks our own; nil without
+// any. (All of them made a map of 4096 paths in every member's every
+// rebalance at 4096 partitions.)
+func ownerStats(owners map[string]ownersRead, member string) map[string]*zkwatch.Stat {
 	var out map[string]*zkwatch.Stat
 	for _, o := range owners {
 		for _, e := range o.entries {
+			if e.value != member {
+				if m, _, ok := partition.SplitThreadID(e.value); !ok || m != member {
+					continue
+				}
+			}
 			if out == nil {
 				out = map[string]*zkwatch.Stat{}
 			}

@@ -97,11 +97,16 @@ func TestPreviousOwnersAndStats(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("previousOwners %v, want %v", got, want)
 	}
-	stats := ownerStats(owners)
-	if len(stats) != 3 || stats["/o/t/1"] != st {
-		t.Errorf("ownerStats %v", stats)
+	// Only the member's own: held by its id (m1), by a thread id of it (m2).
+	for me, path := range map[string]string{"m1": "/o/t/0", "m2": "/o/t/1"} {
+		if stats := ownerStats(owners, me); len(stats) != 1 || stats[path] != st {
+			t.Errorf("ownerStats for %s: %v, want only %s", me, stats, path)
+		}
 	}
-	if ownerStats(nil) != nil {
+	if ownerStats(owners, "m3") != nil {
+		t.Error("ownerStats of a member holding nothing is nil")
+	}
+	if ownerStats(nil, "m1") != nil {
 		t.Error("ownerStats of nothing is nil")
 	}
 }
