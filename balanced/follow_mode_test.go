@@ -14,6 +14,7 @@ import (
 	"github.com/zkbalance/zkbalance/balanced"
 	"github.com/zkbalance/zkbalance/groupstate"
 	"github.com/zkbalance/zkbalance/internal/cluster"
+	"github.com/zkbalance/zkbalance/internal/proxy"
 	"github.com/zkbalance/zkbalance/internal/javapeer"
 	"github.com/zkbalance/zkbalance/internal/zkformat"
 	"github.com/zkbalance/zkbalance/scenario"
@@ -349,6 +350,14 @@ func TestFollowMalformedModeZnode(t *testing.T) {
 // committed for them), opens a new session, reads the mode again and joins
 // the Kafka group; after the switch back nothing is lost and no partition
 // was processed by two members at overlapping times.
+//
+// The expiry is as a server's (as in TestS4SessionExpiry): ZooKeeper goes
+// silent for A (its proxy holds everything) for longer than A's silence
+// limit, so A has stopped its handlers, and only then is the session
+// closed. (Closed while A still heard from the server, its znodes would be
+// gone while its handlers run until it reconnects and learns of it, which
+// no server does; and A's reconnect could take the session back from the
+// closing connection.)
 func TestFollowSessionExpiresDuringSwitch(t *testing.T) {
 	cl := shared.Get(t)
 	ctx := testCtx(t, 5*time.Minute)
@@ -359,8 +368,14 @@ func TestFollowSessionExpiresDuringSwitch(t *testing.T) {
 	}
 	var log plog
 	var capture cluster.SessionCapture
+	px, err := proxy.New(ctx, cl.ZooKeeperAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
 	cfg := followConfig(group, topic)
 	acfg := cfg
+	acfg.ZooKeeper = px.Addr()
 	acfg.ZooKeeperDialer = capture.Dialer
 	a := startMember(t, "A", acfg, recorder(&log, "A", 5*time.Millisecond))
 	b := startMember(t, "B", cfg, recorder(&log, "B", 5*time.Millisecond))
@@ -372,9 +387,12 @@ func TestFollowSessionExpiresDuringSwitch(t *testing.T) {
 	id, pw := capture.Credentials()
 	setMode(t, group, zkformat.ModeKafka)
 	time.Sleep(100 * time.Millisecond)
+	px.Pause() // A stops its handlers after 3 s (half its 6 s session) of silence
+	time.Sleep(3500 * time.Millisecond)
 	if err := cl.ExpireSession(ctx, id, pw); err != nil {
 		t.Fatal(err)
 	}
+	px.Resume()
 	d := waitSwitched(t, 90*time.Second, group, topic, zkformat.ModeKafka, parts, nil, a, b, c)
 	if nid, _ := capture.Credentials(); nid == id {
 		t.Fatal("A still has the session that was expired")
