@@ -396,7 +396,7 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 			return err
 		}
 	}
-	client, err := c.newKafkaClient(ctx, addrs)
+	client, err := c.newKafkaClientWith(ctx, addrs, memberClientConfig(c.cfg.Sarama), true)
 	if err != nil {
 		return fmt.Errorf("balanced: kafka client for %v%s: %w", addrs, describeSecurity(c.cfg.Sarama), err)
 	}
@@ -418,22 +418,38 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 	return nil
 }
 
-// newKafkaClient makes the sarama client, giving up when ctx is done or
-// after ConnectTimeout (sarama's own dial timeouts and metadata retries are
-// not bounded by either); a client made after that is closed on its own
-// goroutine, which ends when sarama gives up or succeeds.
-func (c *Consumer) newKafkaClient(ctx context.Context, addrs []string) (sarama.Client, error) {
-	return c.newKafkaClientWith(ctx, addrs, c.cfg.Sarama)
+// memberClientConfig is conf for the member's own client: metadata of the
+// topics it uses only (Metadata.Full false), never all of the cluster's.
+// A client with Full (sarama's default) fetches every topic's metadata when
+// it is made and every RefreshFrequency: with five topics of 4096
+// partitions a joining member's Kafka set-up took 0.55 s at 64 members
+// (17-27 ms on an idle cluster), against 4-13 ms for one topic.
+func memberClientConfig(conf *sarama.Config) *sarama.Config {
+	cp := *conf
+	cp.Metadata.Full = false
+	return &cp
 }
 
-// newKafkaClientWith is newKafkaClient with another client config.
-func (c *Consumer) newKafkaClientWith(ctx context.Context, addrs []string, conf *sarama.Config) (sarama.Client, error) {
+// newKafkaClientWith makes a sarama client with conf, giving up when ctx is
+// done or after ConnectTimeout (sarama's own dial timeouts and metadata
+// retries are not bounded by either); a client made after that is closed
+// on its own goroutine, which ends when sarama gives up or succeeds. With
+// probe, one of addrs must answer first (probeBrokers): a client without
+// Metadata.Full contacts no broker when it is made, so an unreachable
+// cluster or refused credentials would show only at the first fetch.
+func (c *Consumer) newKafkaClientWith(ctx context.Context, addrs []string, conf *sarama.Config, probe bool) (sarama.Client, error) {
 	type result struct {
 		client sarama.Client
 		err    error
 	}
 	ch := make(chan result, 1)
 	go func() {
+		if probe {
+			if err := probeBrokers(addrs, conf); err != nil {
+				ch <- result{nil, err}
+				return
+			}
+		}
 		client, err := sarama.NewClient(addrs, conf)
 		ch <- result{client, err}
 	}()
@@ -454,6 +470,27 @@ func (c *Consumer) newKafkaClientWith(ctx context.Context, addrs []string, conf 
 		}
 	}()
 	return nil, cause
+}
+
+// probeBrokers returns nil once one of addrs answers an ApiVersions
+// request through conf's TLS and SASL, trying them in turn; else every
+// broker's error (joined: a refused SASL login still matches
+// sarama.ErrSASLAuthenticationFailed).
+func probeBrokers(addrs []string, conf *sarama.Config) error {
+	var errs []error
+	for _, addr := range addrs {
+		b := sarama.NewBroker(addr)
+		err := b.Open(conf)
+		if err == nil {
+			_, err = b.ApiVersions(&sarama.ApiVersionsRequest{})
+		}
+		_ = b.Close()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("broker %s: %w", addr, err))
+	}
+	return fmt.Errorf("%w: %w", sarama.ErrOutOfBrokers, errors.Join(errs...))
 }
 
 func (c *Consumer) closeKafka() {

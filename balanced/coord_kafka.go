@@ -136,7 +136,7 @@ func (c *Consumer) kafkaMode(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	mc := membershipConfig(c.cfg.Sarama, c.cfg.RebalanceTimeout)
 	client := c.takeWarmMembership(ctx) // follow mode: made while the revoke ran
 	if client == nil {
-		if client, err = c.newKafkaClientWith(ctx, c.addrs, mc); err != nil {
+		if client, err = c.newKafkaClientWith(ctx, c.addrs, mc, false); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -60,7 +60,7 @@ func (c *Consumer) warmMembership() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout)
 		defer cancel()
 		t0 := time.Now()
-		client, err := c.newKafkaClientWith(ctx, c.addrs, membershipConfig(c.cfg.Sarama, c.cfg.RebalanceTimeout))
+		client, err := c.newKafkaClientWith(ctx, c.addrs, membershipConfig(c.cfg.Sarama, c.cfg.RebalanceTimeout), false)
 		if err != nil {
 			c.log.Debug("warming the membership client failed; kafka mode makes its own", "err", err)
 			return

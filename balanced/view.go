@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/zkbalance/zkbalance/partition"
@@ -409,6 +410,9 @@ func ownerStats(owners map[string]ownersRead, member string) map[string]*zkwatch
 	for _, o := range owners {
 		for _, e := range o.entries {
 			if e.value != member {
+				if !strings.HasPrefix(e.value, member) {
+					continue // others': no parsing
+				}
 				if m, _, ok := partition.SplitThreadID(e.value); !ok || m != member {
 					continue
 				}
