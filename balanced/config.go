@@ -214,7 +214,9 @@ type Config struct {
 	// go-metrics (request rates and sizes, fetch batch sizes) cost a
 	// registry lookup and a histogram update per partition in every fetch
 	// response, and the consumer exports its own metrics instead. Set
-	// Sarama, with a registry of yours, to keep them.
+	// Sarama, with a registry of yours, to keep them. Metadata.Full is
+	// ignored: the member's clients ask for the metadata of the topics
+	// they use only, never for every topic of the cluster.
 	Sarama *sarama.Config
 	// ZooKeeperDialer, when set, opens ZooKeeper TCP connections (tests,
 	// proxies).
