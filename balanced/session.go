@@ -47,9 +47,12 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	}()
 
 	if c.cfg.Assignor == partition.Sticky {
+		// The tree's events stand for the owners directories' watches, but
+		// turned off first: a tree that fails at once turns them back on.
+		w.ownersByTree()
 		tree := c.watchOwnersTree(sctx, sess, notifyOwners, w.ownersByDirs) // before any owner is read
-		if tree != nil {
-			w.ownersByTree()
+		if tree == nil {
+			w.ownersByDirs()
 		}
 		c.setTree(tree)
 		defer func() { c.setTree(nil); tree.close() }()

@@ -274,3 +274,50 @@ func TestStickyArbitraryPrevious(t *testing.T) {
 		}
 	}
 }
+
+// TestStickyFixedPoint: with identical subscriptions, sticky's answer,
+// taken as the previous owners of the same group, is its answer again,
+// whatever the previous owners were. (Once a group's owner znodes match the
+// answer, a member that reads them again computes the same: its
+// owners-quiet re-check changes nothing.) With differing subscriptions
+// step 4 can move a partition once more, but repeating settles within a
+// few rounds: the group does not move partitions back and forth.
+func TestStickyFixedPoint(t *testing.T) {
+	st, _ := Lookup(Sticky)
+	r := rand.New(rand.NewPCG(5, 17))
+	for i := range 2000 {
+		identical := i%2 == 0
+		in := genInput(r, genOpts{identical: identical, maxStream: 1})
+		in.Previous = map[TopicPartition]string{}
+		for topic, parts := range in.Topics {
+			for p := range parts {
+				if r.IntN(3) > 0 {
+					in.Previous[TopicPartition{topic, p}] = memberPool[r.IntN(len(memberPool))]
+				}
+			}
+		}
+		prev, err := st.Assign(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rounds := 1
+		for ; ; rounds++ {
+			again := in
+			again.Previous = prev.Owners()
+			next, err := st.Assign(again)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reflect.DeepEqual(prev, next) {
+				break
+			}
+			if identical {
+				t.Fatalf("case %d: with its own answer as the previous owners sticky answers differently\nin %+v\nfirst %v\nsecond %v", i, in, prev, next)
+			}
+			if rounds == 10 {
+				t.Fatalf("case %d: still moving after %d rounds\nin %+v", i, rounds, in)
+			}
+			prev = next
+		}
+	}
+}
