@@ -48,12 +48,12 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 		return rebalanceResult{topics: v.topics, err: err}
 	}
 	self := c.selfOwnerID()
-	next := asg.Owners()
+	// Only our own partitions matter here (a map of every partition's
+	// owner cost each member 4096 entries per rebalance at 4096 partitions).
+	next := map[TopicPartition]string{}
 	mine := map[TopicPartition]bool{}
-	for tp, o := range next {
-		if o == self {
-			mine[tp] = true
-		}
+	for _, tp := range asg.Partitions(self) {
+		next[tp], mine[tp] = self, true
 	}
 	c.noteView(v, len(mine))
 	resumed := c.resumeSuspended(ctx, sess, mine, h)
