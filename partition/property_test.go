@@ -239,6 +239,20 @@ func TestStickyMinimalMovement(t *testing.T) {
 	}
 }
 
+// randomPrevious gives in's partitions random previous owners from
+// memberPool (members or not), leaving one in oneIn without any.
+func randomPrevious(r *rand.Rand, in Input, oneIn int) map[TopicPartition]string {
+	prev := map[TopicPartition]string{}
+	for topic, parts := range in.Topics {
+		for p := range parts {
+			if r.IntN(oneIn) > 0 {
+				prev[TopicPartition{topic, p}] = memberPool[r.IntN(len(memberPool))]
+			}
+		}
+	}
+	return prev
+}
+
 // TestStickyArbitraryPrevious: whatever the previous owners (random, some
 // gone, unbalanced), sticky keeps as many as a balanced answer can, and with
 // differing subscriptions its answer is still complete and valid.
@@ -248,14 +262,7 @@ func TestStickyArbitraryPrevious(t *testing.T) {
 	for i := range 800 {
 		identical := i%2 == 0
 		in := genInput(r, genOpts{identical: identical, maxStream: 1})
-		in.Previous = map[TopicPartition]string{}
-		for topic, parts := range in.Topics {
-			for p := range parts {
-				if r.IntN(4) > 0 {
-					in.Previous[TopicPartition{topic, p}] = memberPool[r.IntN(len(memberPool))]
-				}
-			}
-		}
+		in.Previous = randomPrevious(r, in, 4)
 		got, err := st.Assign(in)
 		if err != nil {
 			t.Fatal(err)
@@ -288,14 +295,7 @@ func TestStickyFixedPoint(t *testing.T) {
 	for i := range 2000 {
 		identical := i%2 == 0
 		in := genInput(r, genOpts{identical: identical, maxStream: 1})
-		in.Previous = map[TopicPartition]string{}
-		for topic, parts := range in.Topics {
-			for p := range parts {
-				if r.IntN(3) > 0 {
-					in.Previous[TopicPartition{topic, p}] = memberPool[r.IntN(len(memberPool))]
-				}
-			}
-		}
+		in.Previous = randomPrevious(r, in, 3)
 		prev, err := st.Assign(in)
 		if err != nil {
 			t.Fatal(err)
