@@ -1,7 +1,6 @@
 package balanced
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -68,8 +67,8 @@ func (p *fetchPool) forNew() *fetchGen {
 	return p.startLocked()
 }
 
-// current returns the current generation (a new one if it failed or there
-// is none), with a reference.
+// current returns the current generation (a new one if there is none),
+// with a reference.
 func (p *fetchPool) current() *fetchGen {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -92,11 +91,6 @@ func (p *fetchPool) startLocked() *fetchGen {
 	p.cur = g
 	p.open[g] = true
 	return g
-}
-
-// get returns the generation's fetcher.
-func (g *fetchGen) get(context.Context) (*fetcher, error) {
-	return g.fetcher, nil
 }
 
 func (g *fetchGen) acquire() {

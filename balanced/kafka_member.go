@@ -53,10 +53,9 @@ var joinBackoff = partition.Backoff{Initial: 100 * time.Millisecond, Max: 5 * ti
 // membershipConfig is conf for the membership client: its read timeout
 // covers a JoinGroup held for the whole rebalance timeout.
 func membershipConfig(conf *sarama.Config, rebalance time.Duration) *sarama.Config {
-	cp := *conf
+	cp := memberClientConfig(conf)
 	cp.Net.ReadTimeout = max(cp.Net.ReadTimeout, rebalance+5*time.Second)
-	cp.Metadata.Full = false
-	return &cp
+	return cp
 }
 
 // join joins the group and syncs, retrying until it has a generation, ctx

@@ -40,13 +40,11 @@ type ownersTree struct {
 	changed     func()        // an owner znode was created or deleted; never blocks
 	unavailable func()        // the watch cannot be set (called at most once)
 
-	mu   sync.Mutex
-	st   ownersState
-	lost bool // the watch was lost: its re-set may have missed changes
-	// set is closed when the watch is first set (TreeWatching), or never
-	// (then done is).
-	set     chan struct{}
-	setOnce sync.Once
+	mu sync.Mutex
+	st ownersState
+	// set is closed (under mu) when the watch is first set (TreeWatching),
+	// or never (then done is).
+	set chan struct{}
 }
 
 // watchOwnersTree starts setting the tree watch for sess's session. It
@@ -114,15 +112,18 @@ func (t *ownersTree) onEvent(ev zkwatch.TreeEvent) {
 	defer t.mu.Unlock()
 	switch ev.Kind {
 	case zkwatch.TreeWatching:
+		lost := !t.st.watching // since the last TreeWatching, if any
 		t.st.reset(true)
-		t.setOnce.Do(func() { close(t.set) })
-		if t.lost { // set again after a lost connection: changes may be missed
-			t.lost = false
-			t.changed()
+		select {
+		case <-t.set:
+			if lost { // set again after a lost connection: changes may be missed
+				t.changed()
+			}
+		default:
+			close(t.set)
 		}
 	case zkwatch.TreeLost:
 		t.st.reset(false)
-		t.lost = true
 	default:
 		rest, ok := strings.CutPrefix(ev.Path, t.root+"/")
 		if !ok {

@@ -47,9 +47,8 @@ func (c *Consumer) runSession(ctx context.Context, sess *zkwatch.Conn, h Handler
 	}()
 
 	if c.cfg.Assignor == partition.Sticky {
-		// The tree's events stand for the owners directories' watches, but
-		// turned off first: a tree that fails at once turns them back on.
-		w.ownersByTree()
+		// The tree's events stand for the owners directories' watches,
+		// which are set only without a tree, or when it fails.
 		tree := c.watchOwnersTree(sctx, sess, notifyOwners, w.ownersByDirs) // before any owner is read
 		if tree == nil {
 			w.ownersByDirs()

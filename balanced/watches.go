@@ -57,10 +57,10 @@ type watches struct {
 	mu     sync.Mutex // the rebalance goroutine adds topic watches too (addTopics)
 	topics map[string]*topicWatch
 	// ownerDirs: policy.ownerWatches by a children watch on each topic's
-	// owners directory. Off while the owners tree (owners_tree.go) reports
-	// the changes instead: a children watch reads the whole directory
-	// again each time it fires, 4096 names for each of 65 members several
-	// times per join at 64 x 4096.
+	// owners directory (ownersByDirs). Off while the owners tree
+	// (owners_tree.go) reports the changes instead: a children watch reads
+	// the whole directory again each time it fires, 4096 names for each of
+	// 65 members several times per join at 64 x 4096.
 	ownerDirs bool
 
 	// prefetched is the session's first rebalance's read of its likely
@@ -85,19 +85,12 @@ type topicWatch struct {
 
 func newWatches(ctx context.Context, sess *zkwatch.Conn, group string, policy triggerPolicy, trigger func(string), ownersChanged func()) *watches {
 	return &watches{ctx: ctx, sess: sess, group: group, policy: policy, trigger: trigger,
-		ownersChanged: ownersChanged, topics: map[string]*topicWatch{}, ownerDirs: policy.ownerWatches}
+		ownersChanged: ownersChanged, topics: map[string]*topicWatch{}}
 }
 
-// ownersByTree turns the owners directories' children watches off (an
-// owners tree reports the changes), before any topic is added.
-func (w *watches) ownersByTree() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.ownerDirs = false
-}
-
-// ownersByDirs turns them back on, for the topics watched so far too: the
-// owners tree could not be set.
+// ownersByDirs turns the owners directories' children watches on (with
+// policy.ownerWatches), for the topics watched so far too: there is no
+// owners tree to report the changes, or it could not be set.
 func (w *watches) ownersByDirs() {
 	w.mu.Lock()
 	defer w.mu.Unlock()

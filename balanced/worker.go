@@ -83,7 +83,7 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 	defer c.endWorker(w)
 	off, ok := c.firstOffset(w)
 	for ok && w.ctx.Err() == nil {
-		pf, err := c.consumePartition(w.ctx, w.gen, w.tp, off)
+		pf, err := c.consumePartition(w.gen, w.tp, off)
 		if w.ctx.Err() != nil {
 			return
 		}
@@ -324,13 +324,9 @@ func (s *fetchSource) wait() {
 
 // consumePartition starts fetching tp from off on gen, with a reference to
 // gen for the fetch (runHandler releases it).
-func (c *Consumer) consumePartition(ctx context.Context, gen *fetchGen, tp TopicPartition, off int64) (*partFetch, error) {
-	f, err := gen.get(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (c *Consumer) consumePartition(gen *fetchGen, tp TopicPartition, off int64) (*partFetch, error) {
 	gen.acquire()
-	pf, err := f.start(tp, off)
+	pf, err := gen.fetcher.start(tp, off)
 	if err != nil {
 		gen.release()
 		return nil, err
