@@ -50,8 +50,14 @@ func ownerPath(l Layout, group string, tp partition.TopicPartition, leader int32
 // are accepted, as they always have been here (groupstate is stricter).
 func parseOwnerName(name string) (p int32, ok bool) {
 	o, ok := zkformat.ParseOwnerName(name)
-	return o.Partition, ok
+	return o.Partition, ok && o.Partition <= maxOwnerPartition
 }
+
+// maxOwnerPartition is the highest partition id whose owner znode the
+// sticky assignor's reads take (they keep owners in slices indexed by
+// partition id): far more partitions than a topic has, and a znode named
+// like a partition beyond it cannot make a member allocate gigabytes.
+const maxOwnerPartition = 1 << 20
 
 // newMemberID makes a member id in the layout's format.
 func newMemberID(l Layout, group string) string {

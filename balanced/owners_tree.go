@@ -59,6 +59,7 @@ func (c *Consumer) watchOwnersTree(ctx context.Context, sess *zkwatch.Conn, chan
 	ctx, cancel := context.WithCancel(ctx)
 	t := &ownersTree{c: c, sess: sess, root: ownersRoot(c.cfg.Group), cancel: cancel, done: make(chan struct{}),
 		changed: changed, unavailable: unavailable, set: make(chan struct{})}
+	t.st.mine = ownedBy(c.memberID)
 	go func() {
 		defer close(t.done)
 		stop, err := sess.WatchTree(ctx, t.root, t.onEvent)
@@ -199,19 +200,24 @@ func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok
 		tc.loading = loading
 		t.mu.Unlock()
 		t.c.ownerReads.whole.Add(1)
-		full := readOwnersDir(ctx, t.sess, dir, ownersRead{})
+		entries, err := listOwners(ctx, t.sess, dir)
 		t.mu.Lock()
 		tc.loading = nil
 		close(loading)
-		if full.err != nil {
+		if err != nil {
 			t.mu.Unlock()
-			return full, true
+			return ownersRead{err: err}, true
 		}
 		if t.st.gen != gen {
 			t.mu.Unlock()
-			return full, true // the connection changed meanwhile: a plain read
+			// The connection changed meanwhile: a plain read.
+			plain := topicOwners{ours: map[int32]ownerEntry{}, mine: t.st.mine}
+			for _, e := range entries {
+				plain.set(e)
+			}
+			return plain.read(), true
 		}
-		tc.install(full.entries, sent)
+		tc.install(entries, sent)
 	}
 	dirty, sent := tc.dirtyParts(), t.st.seq
 	if len(dirty) > 0 {
@@ -226,7 +232,7 @@ func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok
 		if t.st.gen != gen {
 			t.mu.Unlock()
 			t.c.ownerReads.whole.Add(1)
-			return readOwnersDir(ctx, t.sess, dir, ownersRead{}), true
+			return readOwnersDir(ctx, t.sess, dir, ownersRead{}, t.st.mine), true
 		}
 		for i, r := range res {
 			if r.Err != nil && !errors.Is(r.Err, zkwatch.ErrNoNode) {
@@ -246,7 +252,7 @@ func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok
 	// again). Reading until none is dirty would chase a join's claims, one
 	// round trip after another, on the critical path of the rebalance
 	// that has to release the partitions those claims wait for.
-	out = ownersRead{entries: tc.list()}
+	out = tc.read()
 	t.mu.Unlock()
 	return out, true
 }
@@ -257,15 +263,22 @@ type ownersState struct {
 	gen      uint64 // bumped on every reset: reads sent before are void
 	seq      uint64 // events applied so far
 	topics   map[string]*topicOwners
+	// mine tells the owner values that are this member's (see
+	// ownedByValue); nil: none is.
+	mine func(value string) bool
 }
 
 // topicOwners is one topic's owner znodes.
 type topicOwners struct {
 	valid   bool          // read whole since the watch was registered
 	loading chan struct{} // a whole read is under way; closed when it ends
-	entries map[int32]ownerEntry
-	dirty   map[int32]bool   // created or changed since read: read again
-	last    map[int32]uint64 // seq of the last event per partition
+	// values are the owner znodes' values by partition id ("": none), in
+	// the form a view takes (ownersRead.values).
+	values []string
+	ours   map[int32]ownerEntry // the owner znodes this member holds
+	dirty  map[int32]bool       // created or changed since read: read again
+	last   map[int32]uint64     // seq of the last event per partition
+	mine   func(value string) bool
 }
 
 func (s *ownersState) reset(watching bool) {
@@ -282,7 +295,7 @@ func (s *ownersState) topic(topic string) *topicOwners {
 	}
 	tc := s.topics[topic]
 	if tc == nil {
-		tc = &topicOwners{entries: map[int32]ownerEntry{}, dirty: map[int32]bool{}, last: map[int32]uint64{}}
+		tc = &topicOwners{ours: map[int32]ownerEntry{}, dirty: map[int32]bool{}, last: map[int32]uint64{}, mine: s.mine}
 		s.topics[topic] = tc
 	}
 	return tc
@@ -299,7 +312,7 @@ func (s *ownersState) apply(topic string, p int32, deleted bool) {
 	}
 	tc.last[p] = s.seq
 	if deleted {
-		delete(tc.entries, p)
+		tc.remove(p)
 		delete(tc.dirty, p)
 		return
 	}
@@ -309,7 +322,8 @@ func (s *ownersState) apply(topic string, p int32, deleted bool) {
 // install takes a whole read of the directory sent when seq was sent:
 // entries touched by an event since stand as the events left them.
 func (tc *topicOwners) install(entries []ownerEntry, sent uint64) {
-	clear(tc.entries)
+	clear(tc.values)
+	clear(tc.ours)
 	for p := range tc.dirty {
 		if tc.last[p] <= sent {
 			delete(tc.dirty, p) // the read reflects it
@@ -319,7 +333,7 @@ func (tc *topicOwners) install(entries []ownerEntry, sent uint64) {
 		if tc.last[e.partition] > sent {
 			continue
 		}
-		tc.entries[e.partition] = e
+		tc.set(e)
 	}
 	tc.valid = true
 }
@@ -332,19 +346,48 @@ func (tc *topicOwners) take(e ownerEntry, found bool, sent uint64) {
 	}
 	delete(tc.dirty, e.partition)
 	if found {
-		tc.entries[e.partition] = e
+		tc.set(e)
 	} else {
-		delete(tc.entries, e.partition)
+		tc.remove(e.partition)
 	}
+}
+
+// set records e as its partition's owner znode.
+func (tc *topicOwners) set(e ownerEntry) {
+	if int(e.partition) >= len(tc.values) {
+		tc.values = append(tc.values, make([]string, int(e.partition)+1-len(tc.values))...)
+	}
+	tc.values[e.partition] = e.value
+	if tc.mine != nil && tc.mine(e.value) {
+		tc.ours[e.partition] = e
+	} else {
+		delete(tc.ours, e.partition)
+	}
+}
+
+// remove records that p has no owner znode.
+func (tc *topicOwners) remove(p int32) {
+	if int(p) < len(tc.values) {
+		tc.values[p] = ""
+	}
+	delete(tc.ours, p)
 }
 
 func (tc *topicOwners) dirtyParts() []int32 {
 	return slices.Sorted(maps.Keys(tc.dirty))
 }
 
-// list returns the entries in no particular order: their users key them
-// by partition or path (sorting 4096 of them was a sixth of a sticky
-// member's CPU in a join at 64 x 4096).
-func (tc *topicOwners) list() []ownerEntry {
-	return slices.Collect(maps.Values(tc.entries))
+// read is the topic's owners as a view takes them: a copy of the values
+// (4096 string headers at 4096 partitions; a list of every entry, its path
+// and stat, was most of a sticky member's garbage per rebalance) and our
+// own owner znodes' stats.
+func (tc *topicOwners) read() ownersRead {
+	out := ownersRead{values: slices.Clone(tc.values)}
+	for _, e := range tc.ours {
+		if out.ours == nil {
+			out.ours = make(map[string]*zkwatch.Stat, len(tc.ours))
+		}
+		out.ours[e.path] = e.stat
+	}
+	return out
 }

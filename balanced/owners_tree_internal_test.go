@@ -10,8 +10,10 @@ import (
 
 func ownersOf(tc *topicOwners) map[int32]string {
 	out := map[int32]string{}
-	for p, e := range tc.entries {
-		out[p] = e.value
+	for p, v := range tc.values {
+		if v != "" {
+			out[int32(p)] = v
+		}
 	}
 	return out
 }

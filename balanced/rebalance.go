@@ -29,7 +29,9 @@ import (
 func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler, w *watches) (res rebalanceResult) {
 	defer func() { c.noteRebalance(ctx, res.err) }()
 	start := time.Now()
-	v, err := c.readView(ctx, sess, w.latest(ctx), w.takePrefetched())
+	kn := w.latest(ctx)
+	kn.registrations = w.registrations()
+	v, err := c.readView(ctx, sess, kn, w.takePrefetched())
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, errNotRegistered) {
 			if rerr := c.register(ctx, sess); rerr != nil {

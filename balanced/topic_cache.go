@@ -22,26 +22,38 @@ type topicCache struct {
 type cachedTopic struct {
 	mzxid int64
 	topic zkwatch.Topic
+	parts map[int32]int32
 }
 
 // parse returns the registration p (read with stat st) parsed, from the
-// cache when st's modification zxid is the cached one's.
-func (tc *topicCache) parse(p string, st *zkwatch.Stat, data []byte) (zkwatch.Topic, error) {
+// cache when st's modification zxid is the cached one's, and its
+// partitions as an assignor takes them without leaders (partition -> -1),
+// which the caller must not modify: a rebalance at 4096 partitions spent
+// more on building that map again (sorting the ids first) than on
+// computing the assignment.
+func (tc *topicCache) parse(p string, st *zkwatch.Stat, data []byte) (zkwatch.Topic, map[int32]int32, error) {
 	tc.mu.Lock()
 	c, ok := tc.m[p]
 	tc.mu.Unlock()
 	if ok && st != nil && c.mzxid == st.Mzxid {
-		return c.topic, nil
+		return c.topic, c.parts, nil
 	}
 	t, err := zkwatch.ParseTopic(p, data)
-	if err != nil || st == nil {
-		return t, err
+	if err != nil {
+		return t, nil, err
+	}
+	parts := make(map[int32]int32, len(t.Partitions))
+	for id := range t.Partitions {
+		parts[id] = -1
+	}
+	if st == nil {
+		return t, parts, nil
 	}
 	tc.mu.Lock()
 	if tc.m == nil {
 		tc.m = map[string]cachedTopic{}
 	}
-	tc.m[p] = cachedTopic{mzxid: st.Mzxid, topic: t}
+	tc.m[p] = cachedTopic{mzxid: st.Mzxid, topic: t, parts: parts}
 	tc.mu.Unlock()
-	return t, nil
+	return t, parts, nil
 }

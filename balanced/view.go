@@ -42,6 +42,9 @@ type view struct {
 type known struct {
 	members []string // children of /consumers/<g>/ids, sorted
 	topics  []string // children of /brokers/topics, sorted
+	// registrations are the registrations of the topics watched (not
+	// read again); nil: none known.
+	registrations map[string]topicReg
 }
 
 // readView reads the group's state. Malformed member registrations and
@@ -98,7 +101,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, p
 				rest = append(rest, t)
 			}
 		}
-		more := c.readTopics(ctx, sess, rest, c.owners)
+		more := c.readTopics(ctx, sess, rest, kn.registrations, c.owners)
 		if read == nil {
 			read = more
 		} else {
@@ -156,7 +159,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, p
 			missing = append(missing, t)
 		}
 	}
-	maps.Copy(read, c.readTopics(ctx, sess, missing, c.owners))
+	maps.Copy(read, c.readTopics(ctx, sess, missing, kn.registrations, c.owners))
 	v := view{topicZxids: map[string]int64{}}
 	owners := map[string]ownersRead{}
 	for _, t := range slices.Sorted(maps.Keys(wanted)) {
@@ -179,7 +182,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, p
 			return view{}, fmt.Errorf("read topic: %w", err)
 		}
 		v.topics = append(v.topics, t)
-		parts := map[int32]int32{}
+		var parts map[int32]int32
 		if c.cfg.Layout == LayoutPykafka {
 			if errors.As(r.leadersErr, &pe) && r.leaders != nil {
 				c.log.Warn("malformed partition state; its leader counts as unknown (-1)", "err", r.leadersErr)
@@ -189,9 +192,7 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, p
 			}
 			parts = r.leaders
 		} else {
-			for _, p := range r.topic.PartitionIDs() {
-				parts[p] = -1
-			}
+			parts = r.parts
 		}
 		in.Topics[t] = parts
 		if c.cfg.Assignor == partition.Sticky {
@@ -203,9 +204,9 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, p
 	}
 	v.ownerStats = ours
 	if c.cfg.Assignor == partition.Sticky {
-		in.Previous = previousOwners(owners, subs)
+		in.PreviousByTopic = previousOwners(owners, subs)
 		c.owners = owners
-		v.ownerStats = ownerStats(owners, c.memberID)
+		v.ownerStats = ownerStats(owners)
 	}
 	v.input = in
 	return v, nil
@@ -260,19 +261,20 @@ func needsTopicList(subs map[string]subscription) bool {
 // topicRead is what readTopics read of one topic.
 type topicRead struct {
 	topic zkwatch.Topic
-	zxid  int64 // the registration's modification zxid
-	err   error // reading or parsing the registration
+	parts map[int32]int32 // the topic's partitions, each -1 (shared: not to be modified)
+	zxid  int64           // the registration's modification zxid
+	err   error           // reading or parsing the registration
 	// leaders (pykafka layout): each partition's leader, as ReadLeaders.
 	leaders    map[int32]int32
 	leadersErr error
 	owners     ownersRead // sticky
 }
 
-// readTopics reads each topic's registration (and, in the pykafka layout,
-// its partitions' leaders) and, for the sticky assignor, its owners
-// directory (unless unchanged since cache), all topics and both reads at
-// once.
-func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []string, cache map[string]ownersRead) map[string]topicRead {
+// readTopics reads each topic's registration (unless in regs: what its
+// watch read) and, in the pykafka layout, its partitions' leaders, and,
+// for the sticky assignor, its owners directory (unless unchanged since
+// cache), all topics and both reads at once.
+func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []string, regs map[string]topicReg, cache map[string]ownersRead) map[string]topicRead {
 	out := make(map[string]topicRead, len(topics))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -281,10 +283,17 @@ func (c *Consumer) readTopics(ctx context.Context, sess *zkwatch.Conn, topics []
 		var inner sync.WaitGroup
 		inner.Go(func() {
 			p := zkwatch.TopicPath(t)
-			data, st, err := sess.Get(ctx, p)
+			var data []byte
+			var st *zkwatch.Stat
+			var err error
+			if reg, ok := regs[t]; ok {
+				data, st = reg.data, reg.stat
+			} else {
+				data, st, err = sess.Get(ctx, p)
+			}
 			if err == nil {
 				r.zxid = st.Mzxid
-				r.topic, err = c.topicCache.parse(p, st, data)
+				r.topic, r.parts, err = c.topicCache.parse(p, st, data)
 			}
 			r.err = err
 			if err == nil && c.cfg.Layout == LayoutPykafka {
@@ -316,15 +325,19 @@ func (c *Consumer) readOwners(ctx context.Context, sess *zkwatch.Conn, topic str
 		}
 	}
 	c.ownerReads.whole.Add(1)
-	return readOwnersDir(ctx, sess, ownersPath(c.cfg.Group, topic), cached)
+	return readOwnersDir(ctx, sess, ownersPath(c.cfg.Group, topic), cached, ownedBy(c.memberID))
 }
 
-// ownersRead is one owners directory as read: its stat and, in the order
-// of its children, each owner znode's partition, value and stat.
+// ownersRead is one owners directory as read: its stat (whole reads
+// only), its owner znodes' values and the stats of ours.
 type ownersRead struct {
-	dir     *zkwatch.Stat // nil: the directory does not exist
-	entries []ownerEntry
-	err     error
+	dir *zkwatch.Stat // nil: the directory does not exist (or read by the owners tree)
+	// values are the owner znodes' values by partition id ("": none);
+	// partitions beyond maxOwnerPartition are left out.
+	values []string
+	// ours are the stats of the owner znodes this member holds, by path.
+	ours map[string]*zkwatch.Stat
+	err  error
 }
 
 // ownerEntry is one owner znode.
@@ -346,7 +359,8 @@ func (o ownersRead) unchanged(dir *zkwatch.Stat) bool {
 
 // readOwnersDir lists the owners directory dir and reads its owner znodes,
 // unless cached is the same directory unchanged: then its values stand.
-func readOwnersDir(ctx context.Context, sess *zkwatch.Conn, dir string, cached ownersRead) ownersRead {
+// mine tells our own owner values.
+func readOwnersDir(ctx context.Context, sess *zkwatch.Conn, dir string, cached ownersRead, mine func(string) bool) ownersRead {
 	names, st, err := sess.Children(ctx, dir)
 	if errors.Is(err, zkwatch.ErrNoNode) {
 		return ownersRead{}
@@ -357,6 +371,39 @@ func readOwnersDir(ctx context.Context, sess *zkwatch.Conn, dir string, cached o
 	if cached.unchanged(st) {
 		return cached
 	}
+	entries, complete, err := readOwnerZnodes(ctx, sess, dir, names)
+	if err != nil {
+		return ownersRead{err: err}
+	}
+	tc := topicOwners{ours: map[int32]ownerEntry{}, mine: mine}
+	for _, e := range entries {
+		tc.set(e)
+	}
+	out := tc.read()
+	if complete {
+		out.dir = st
+	}
+	return out
+}
+
+// listOwners lists the owners directory dir and reads its owner znodes
+// (none when it does not exist).
+func listOwners(ctx context.Context, sess *zkwatch.Conn, dir string) ([]ownerEntry, error) {
+	names, _, err := sess.Children(ctx, dir)
+	if errors.Is(err, zkwatch.ErrNoNode) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	entries, _, err := readOwnerZnodes(ctx, sess, dir, names)
+	return entries, err
+}
+
+// readOwnerZnodes reads the owner znodes names of the owners directory
+// dir at once (GetMany); complete is false when one was deleted since the
+// listing (the directory changed).
+func readOwnerZnodes(ctx context.Context, sess *zkwatch.Conn, dir string, names []string) (entries []ownerEntry, complete bool, err error) {
 	var parts []int32
 	var paths []string
 	for _, n := range names {
@@ -365,63 +412,70 @@ func readOwnersDir(ctx context.Context, sess *zkwatch.Conn, dir string, cached o
 			paths = append(paths, dir+"/"+n)
 		}
 	}
-	out := ownersRead{dir: st}
+	complete = true
+	entries = make([]ownerEntry, 0, len(paths))
 	for i, r := range sess.GetMany(ctx, paths) {
 		if errors.Is(r.Err, zkwatch.ErrNoNode) {
-			// Deleted since the listing: the directory changed, so a later
-			// read does not take this one for unchanged.
-			out.dir = nil
+			complete = false
 			continue
 		}
 		if r.Err != nil {
-			return ownersRead{err: fmt.Errorf("read owner: %w", r.Err)}
+			return nil, false, fmt.Errorf("read owner: %w", r.Err)
 		}
-		out.entries = append(out.entries, ownerEntry{path: paths[i], partition: parts[i], value: string(r.Data), stat: r.Stat})
+		entries = append(entries, ownerEntry{path: paths[i], partition: parts[i], value: string(r.Data), stat: r.Stat})
 	}
-	return out
+	return entries, complete, nil
 }
 
-// previousOwners maps each owned partition to the member id holding it: an
-// owner value that is not a member id but a thread id "<member>-<n>" of
-// the Scala layout counts as that member.
-func previousOwners(owners map[string]ownersRead, members map[string]subscription) map[TopicPartition]string {
-	out := map[TopicPartition]string{}
+// previousOwners is, per topic, the member id holding each partition
+// (Input.PreviousByTopic): an owner value that is not a member id but a
+// thread id "<member>-<n>" of the Scala layout counts as that member.
+func previousOwners(owners map[string]ownersRead, members map[string]subscription) map[string][]string {
+	out := make(map[string][]string, len(owners))
 	for t, o := range owners {
-		for _, e := range o.entries {
-			owner := e.value
-			if _, ok := members[owner]; !ok {
-				if m, _, ok := partition.SplitThreadID(owner); ok {
-					owner = m
+		ids := make([]string, len(o.values))
+		for p, v := range o.values {
+			if v == "" {
+				continue
+			}
+			if _, ok := members[v]; !ok {
+				if m, _, ok := partition.SplitThreadID(v); ok {
+					v = m
 				}
 			}
-			out[TopicPartition{Topic: t, Partition: e.partition}] = owner
+			ids[p] = v
 		}
+		out[t] = ids
 	}
 	return out
 }
 
-// ownerStats maps each owner znode of owners (what the sticky view read)
-// that member holds (its id, or a thread id of it) to its stat, for the
-// release's ownership check, which only ever checks our own; nil without
-// any. (All of them made a map of 4096 paths in every member's every
-// rebalance at 4096 partitions.)
-func ownerStats(owners map[string]ownersRead, member string) map[string]*zkwatch.Stat {
+// ownedBy tells whether an owner znode's value is member's: its id or a
+// thread id of it.
+func ownedBy(member string) func(value string) bool {
+	return func(v string) bool {
+		if v == member {
+			return true
+		}
+		if !strings.HasPrefix(v, member) {
+			return false // others': no parsing
+		}
+		m, _, ok := partition.SplitThreadID(v)
+		return ok && m == member
+	}
+}
+
+// ownerStats merges the stats of our owner znodes of owners (what the
+// sticky view read), for the release's ownership check, which only ever
+// checks our own; nil without any. (All of them made a map of 4096 paths
+// in every member's every rebalance at 4096 partitions.)
+func ownerStats(owners map[string]ownersRead) map[string]*zkwatch.Stat {
 	var out map[string]*zkwatch.Stat
 	for _, o := range owners {
-		for _, e := range o.entries {
-			if e.value != member {
-				if !strings.HasPrefix(e.value, member) {
-					continue // others': no parsing
-				}
-				if m, _, ok := partition.SplitThreadID(e.value); !ok || m != member {
-					continue
-				}
-			}
-			if out == nil {
-				out = map[string]*zkwatch.Stat{}
-			}
-			out[e.path] = e.stat
+		if out == nil && len(o.ours) > 0 {
+			out = make(map[string]*zkwatch.Stat, len(o.ours))
 		}
+		maps.Copy(out, o.ours)
 	}
 	return out
 }
@@ -466,6 +520,6 @@ func (c *Consumer) prefetchTopics(ctx context.Context, sess *zkwatch.Conn) <-cha
 	topics := likelyTopics(c.regs, c.ownSubscription(), nil)
 	cache := maps.Clone(c.owners)
 	out := make(chan map[string]topicRead, 1)
-	go func() { out <- c.readTopics(ctx, sess, topics, cache) }() // ends with ctx: every read does
+	go func() { out <- c.readTopics(ctx, sess, topics, nil, cache) }() // ends with ctx: every read does
 	return out
 }

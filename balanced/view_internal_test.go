@@ -87,26 +87,34 @@ func TestOwnersReadUnchanged(t *testing.T) {
 
 func TestPreviousOwnersAndStats(t *testing.T) {
 	st := &zkwatch.Stat{EphemeralOwner: 7}
-	owners := map[string]ownersRead{"t": {dir: &zkwatch.Stat{}, entries: []ownerEntry{
+	entries := []ownerEntry{
 		{path: "/o/t/0", partition: 0, value: "m1", stat: st},
 		{path: "/o/t/1", partition: 1, value: "m2-0", stat: st}, // a Scala thread id
-		{path: "/o/t/2", partition: 2, value: "stranger", stat: st},
-	}}}
-	got := previousOwners(owners, map[string]subscription{"m1": {}, "m2": {}})
-	want := map[TopicPartition]string{{Topic: "t", Partition: 0}: "m1", {Topic: "t", Partition: 1}: "m2", {Topic: "t", Partition: 2}: "stranger"}
-	if !maps.Equal(got, want) {
-		t.Errorf("previousOwners %v, want %v", got, want)
+		{path: "/o/t/3", partition: 3, value: "stranger", stat: st},
+		{path: "/o/t/4", partition: 4, value: "m10", stat: st}, // m1's prefix, not m1's
+	}
+	read := func(me string) map[string]ownersRead {
+		tc := topicOwners{ours: map[int32]ownerEntry{}, mine: ownedBy(me)}
+		for _, e := range entries {
+			tc.set(e)
+		}
+		return map[string]ownersRead{"t": tc.read()}
+	}
+	got := previousOwners(read("m1"), map[string]subscription{"m1": {}, "m2": {}})
+	want := map[string][]string{"t": {"m1", "m2", "", "stranger", "m10"}}
+	if !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("previousOwners %q, want %q", got, want)
 	}
 	// Only the member's own: held by its id (m1), by a thread id of it (m2).
 	for me, path := range map[string]string{"m1": "/o/t/0", "m2": "/o/t/1"} {
-		if stats := ownerStats(owners, me); len(stats) != 1 || stats[path] != st {
+		if stats := ownerStats(read(me)); len(stats) != 1 || stats[path] != st {
 			t.Errorf("ownerStats for %s: %v, want only %s", me, stats, path)
 		}
 	}
-	if ownerStats(owners, "m3") != nil {
+	if ownerStats(read("m3")) != nil {
 		t.Error("ownerStats of a member holding nothing is nil")
 	}
-	if ownerStats(nil, "m1") != nil {
+	if ownerStats(nil) != nil {
 		t.Error("ownerStats of nothing is nil")
 	}
 }

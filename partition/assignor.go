@@ -84,6 +84,12 @@ type Input struct {
 	// znodes. Only the sticky assignor uses it; entries for partitions or
 	// owners that no longer exist are ignored.
 	Previous map[TopicPartition]string
+	// PreviousByTopic is Previous in another form, for callers that hold
+	// thousands of owners: topic -> owner id by partition id ("": none).
+	// It is cheaper to build and to read (a map keyed by TopicPartition
+	// hashes the topic's name for every partition). Set at most one of
+	// the two.
+	PreviousByTopic map[string][]string
 }
 
 // Assignor computes a group's assignment. Implementations are stateless and
@@ -143,6 +149,9 @@ func (in Input) validate() error {
 					ErrInvalidInput, m.ID, t, n, MaxStreams)
 			}
 		}
+	}
+	if len(in.Previous) > 0 && len(in.PreviousByTopic) > 0 {
+		return fmt.Errorf("%w: both Previous and PreviousByTopic are set", ErrInvalidInput)
 	}
 	for _, t := range sortedKeys(in.Topics) {
 		for p := range in.Topics[t] {

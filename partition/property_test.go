@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -318,6 +319,50 @@ func TestStickyFixedPoint(t *testing.T) {
 				t.Fatalf("case %d: still moving after %d rounds\nin %+v", i, rounds, in)
 			}
 			prev = next
+		}
+	}
+}
+
+// TestStickyPreviousByTopic: Input.PreviousByTopic gives the same answer
+// as the same owners in Input.Previous (owners of partitions or topics
+// that do not exist included: both ignore them), and setting both is
+// invalid input.
+func TestStickyPreviousByTopic(t *testing.T) {
+	st, _ := Lookup(Sticky)
+	r := rand.New(rand.NewPCG(23, 9))
+	for i := range 800 {
+		in := genInput(r, genOpts{identical: i%2 == 0, maxStream: 1})
+		in.Previous = randomPrevious(r, in, 4)
+		in.Previous[TopicPartition{"no-such-topic", 0}] = memberPool[0]
+		for topic, parts := range in.Topics {
+			in.Previous[TopicPartition{topic, int32(len(parts) + 3)}] = memberPool[1]
+		}
+		byTopic := map[string][]string{}
+		for tp, o := range in.Previous {
+			owners := byTopic[tp.Topic]
+			for len(owners) <= int(tp.Partition) {
+				owners = append(owners, "")
+			}
+			owners[tp.Partition] = o
+			byTopic[tp.Topic] = owners
+		}
+		want, err := st.Assign(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dense := in
+		dense.Previous, dense.PreviousByTopic = nil, byTopic
+		got, err := st.Assign(dense)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("case %d: PreviousByTopic gives %v, Previous %v\nin %+v", i, got, want, in)
+		}
+		both := in
+		both.PreviousByTopic = byTopic
+		if _, err := st.Assign(both); !errors.Is(err, ErrInvalidInput) {
+			t.Fatalf("case %d: both set: %v, want ErrInvalidInput", i, err)
 		}
 	}
 }

@@ -25,11 +25,56 @@ func (sticky) Assign(in Input) (Assignment, error) {
 		s.place()
 		s.rebalance()
 	}
-	out := Assignment{}
-	for i, tp := range s.all {
-		out.add(s.members[s.owner[i]], tp.Topic, tp.Partition)
+	return s.assignment(), nil
+}
+
+// previousByTopic is Input.Previous as Input.PreviousByTopic, keeping
+// only the partitions of topics (the others are ignored anyway).
+func previousByTopic(prev map[TopicPartition]string, topics Topics) map[string][]string {
+	out := map[string][]string{}
+	for tp, o := range prev {
+		if _, ok := topics[tp.Topic][tp.Partition]; !ok || o == "" {
+			continue
+		}
+		owners := out[tp.Topic]
+		if int(tp.Partition) >= len(owners) {
+			owners = append(owners, make([]string, int(tp.Partition)+1-len(owners))...)
+			out[tp.Topic] = owners
+		}
+		owners[tp.Partition] = o
 	}
-	return out.finish(), nil
+	return out
+}
+
+// assignment is the result as an Assignment, built per member and topic
+// (adding partition by partition hashed the member's id 4096 times).
+func (s *stickyState) assignment() Assignment {
+	out := make(Assignment, len(s.members))
+	for lo := 0; lo < len(s.all); {
+		topic := s.all[lo].Topic
+		hi := lo
+		for hi < len(s.all) && s.all[hi].Topic == topic {
+			hi++
+		}
+		byMember := make([][]int32, len(s.members))
+		for i := lo; i < hi; i++ {
+			m := s.owner[i]
+			byMember[m] = append(byMember[m], s.all[i].Partition)
+		}
+		for m, parts := range byMember {
+			if len(parts) == 0 {
+				continue
+			}
+			byTopic := out[s.members[m]]
+			if byTopic == nil {
+				byTopic = map[string][]int32{}
+				out[s.members[m]] = byTopic
+			}
+			byTopic[topic] = parts // ascending: all is, within a topic
+		}
+		lo = hi
+	}
+	return out
 }
 
 // stickyState works on indexes: members by their index in members (sorted
@@ -82,27 +127,38 @@ func newStickyState(in Input) *stickyState {
 		}
 		return strings.Compare(a, b)
 	})
+	total := 0
 	for _, topic := range topics {
-		for _, p := range sortedPartitions(in.Topics[topic]) {
-			s.all = append(s.all, TopicPartition{Topic: topic, Partition: p})
-			s.eligible = append(s.eligible, byTopic[topic])
-		}
+		total += len(in.Topics[topic])
 	}
+	s.all, s.eligible = make([]TopicPartition, 0, total), make([][]int, 0, total)
 	n := len(s.members)
 	s.prev, s.quota, s.count = make([][]int, n), make([]int, n), make([]int, n)
-	s.previous, s.owner = make([]int, len(s.all)), make([]int, len(s.all))
-	for i, tp := range s.all {
-		s.previous[i], s.owner[i] = -1, -1
-		o, ok := in.Previous[tp]
-		if !ok {
-			continue
-		}
-		if m, active := index[o]; active {
-			if _, subscribed := slices.BinarySearch(s.eligible[i], m); subscribed {
-				s.previous[i] = m
-				s.prev[m] = append(s.prev[m], i)
+	s.previous, s.owner = make([]int, 0, total), make([]int, total)
+	byTopicPrev := in.PreviousByTopic
+	if byTopicPrev == nil {
+		byTopicPrev = previousByTopic(in.Previous, in.Topics)
+	}
+	for _, topic := range topics {
+		prevs := byTopicPrev[topic]
+		eligible := byTopic[topic]
+		for _, p := range sortedPartitions(in.Topics[topic]) {
+			s.all = append(s.all, TopicPartition{Topic: topic, Partition: p})
+			s.eligible = append(s.eligible, eligible)
+			prev := -1
+			if int(p) < len(prevs) && prevs[p] != "" {
+				if m, active := index[prevs[p]]; active {
+					if _, subscribed := slices.BinarySearch(eligible, m); subscribed {
+						prev = m
+						s.prev[m] = append(s.prev[m], len(s.previous))
+					}
+				}
 			}
+			s.previous = append(s.previous, prev)
 		}
+	}
+	for i := range s.owner {
+		s.owner[i] = -1
 	}
 	return s
 }
