@@ -400,7 +400,7 @@ func (c *Consumer) setupKafka(ctx context.Context, sess *zkwatch.Conn) error {
 	if err != nil {
 		return fmt.Errorf("balanced: kafka client for %v%s: %w", addrs, describeSecurity(c.cfg.Sarama), err)
 	}
-	c.client, c.fetch, c.addrs = client, newFetchPool(client, c.cfg.Sarama, c.log), addrs
+	c.client, c.fetch, c.addrs = client, newFetchPool(client, c.cfg.Sarama), addrs
 	switch {
 	case c.cfg.Coordination == CoordinationFollow && c.cfg.Offsets == OffsetsKafka:
 		c.store = newFollowKafkaOffsets(client, c.cfg.Group)

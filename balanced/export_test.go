@@ -8,7 +8,8 @@ import (
 	"github.com/zkbalance/zkbalance/zkwatch"
 )
 
-// OpenFetchGens reports how many sarama clients c fetches through (tests).
+// OpenFetchGens reports how many waves of broker connections c fetches
+// through (tests).
 func OpenFetchGens(c *Consumer) int {
 	if c.fetch == nil {
 		return 0

@@ -8,9 +8,10 @@ import (
 )
 
 // TestFetchGenerationsBounded churns a group around one member: partitions
-// it gains come through fresh sarama clients (generations), and those must
-// stay bounded and be closed once their partitions are gone, while the
-// member keeps processing everything exactly once.
+// it gains start on fresh connections (a wave of broker loops), and those
+// must stay bounded and be closed once their partitions have settled into
+// the oldest loops or are gone, while the member keeps processing
+// everything exactly once.
 func TestFetchGenerationsBounded(t *testing.T) {
 	cl := shared.Get(t)
 	ctx := testCtx(t, 4*time.Minute)
@@ -32,29 +33,28 @@ func TestFetchGenerationsBounded(t *testing.T) {
 		b.Stop(t)
 		waitConverged(t, 30*time.Second, "scala-range", group, topics, a)
 		maxGens = max(maxGens, balanced.OpenFetchGens(a.c))
-		t.Logf("round %d: A fetches through %d client(s)", i+1, balanced.OpenFetchGens(a.c))
+		t.Logf("round %d: A fetches through %d wave(s) of connections", i+1, balanced.OpenFetchGens(a.c))
 	}
 	produced := stop()
 	waitProcessed(t, &log, total(produced), 60*time.Second)
 	if maxGens > 4 {
-		t.Errorf("A fetched through up to %d clients at once, want at most 4", maxGens)
+		t.Errorf("A fetched through up to %d waves at once, want at most 4", maxGens)
 	}
-	// A owns every partition again, gained in the last rebalance: the older
-	// generations are closed (asynchronously, after their partition
-	// consumers).
+	// A owns every partition again, gained in the last rebalance: once idle
+	// they settle into the oldest loops, and the other waves close.
 	deadline := time.Now().Add(30 * time.Second)
 	for balanced.OpenFetchGens(a.c) > 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if n := balanced.OpenFetchGens(a.c); n > 2 {
-		t.Errorf("after churn A still holds %d clients, want at most 2", n)
+		t.Errorf("after churn A still holds %d waves, want at most 2", n)
 	}
 	if an := log.Analyze(produced); an.Lost != 0 || an.Overlaps != 0 {
 		t.Fatalf("lost %d, overlaps %d (%s)", an.Lost, an.Overlaps, an.FirstOverlap)
 	}
 	a.Stop(t)
 	if n := balanced.OpenFetchGens(a.c); n != 0 {
-		t.Errorf("after Stop %d clients are open, want 0", n)
+		t.Errorf("after Stop %d waves are open, want 0", n)
 	}
 }
 

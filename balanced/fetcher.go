@@ -36,15 +36,15 @@ const fetchMinBytes = 256 << 10
 // peaked at 61 MiB RSS (median of 4) with a quarter, 66 MiB with all of it.
 const fetchMaxShare = 4
 
-// fetcher fetches the partitions of one generation (fetchGen): one
-// goroutine per broker (brokerLoop), on a connection of its own, sends one
-// FetchRequest for all the partitions that broker leads and puts each
-// partition's messages in that partition's queue (partFetch), where its
-// handler takes them. The leaders come from the member's sarama client
-// (leaderSource): a generation costs a connection per leader, not a client
-// of its own, whose first metadata request for a topic of 4096 partitions
-// cost the member 4-5 ms of CPU and the broker about as much, in every
-// member that gained partitions in a join.
+// fetcher fetches a member's partitions: one goroutine per broker and wave
+// (brokerLoop), on a connection of its own, sends one FetchRequest for all
+// the partitions that broker leads and puts each partition's messages in
+// that partition's queue (partFetch), where its handler takes them. The
+// leaders come from the member's sarama client (leaderSource): a wave costs
+// a connection per leader, not a client of its own, whose first metadata
+// request for a topic of 4096 partitions cost the member 4-5 ms of CPU and
+// the broker about as much, in every member that gained partitions in a
+// join.
 //
 // It replaces sarama's Consumer, whose PartitionConsumer runs two
 // goroutines, two channels of ChannelBufferSize and a ticker for every
@@ -76,10 +76,22 @@ type fetcher struct {
 	wg             sync.WaitGroup // broker loops and redispatches
 
 	mu     sync.Mutex
-	loops  map[int32]*brokerLoop // by broker id
+	loops  map[loopKey]*brokerLoop
 	parts  map[TopicPartition]*partFetch
+	wave   uint64 // the newest wave handed out (newWave)
 	closed bool
 }
+
+// loopKey names a broker loop: its broker, and the wave its partitions
+// started in.
+type loopKey struct {
+	broker int32
+	wave   uint64
+}
+
+// maxFetchWaves bounds the waves whose loops (and connections) are open at
+// once: beyond it, newWave hands out the newest one again.
+const maxFetchWaves = 4
 
 // leaderSource tells which broker leads a partition (sarama.Client).
 type leaderSource interface {
@@ -89,7 +101,52 @@ type leaderSource interface {
 
 func newFetcher(meta leaderSource, conf *sarama.Config) *fetcher {
 	return &fetcher{meta: meta, conf: conf, version: fetchVersion(conf.Version), stop: make(chan struct{}),
-		loops: map[int32]*brokerLoop{}, parts: map[TopicPartition]*partFetch{}}
+		loops: map[loopKey]*brokerLoop{}, parts: map[TopicPartition]*partFetch{}, wave: 1}
+}
+
+// newWave returns the wave to start a rebalance's new partitions in: a
+// new one (fresh connections, opened as they start), unless maxFetchWaves
+// have loops open.
+func (f *fetcher) newWave() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.openWavesLocked() < maxFetchWaves {
+		f.wave++
+	}
+	return f.wave
+}
+
+// currentWave is the newest wave.
+func (f *fetcher) currentWave() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.wave
+}
+
+// openWaves reports how many waves have loops open.
+func (f *fetcher) openWaves() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.openWavesLocked()
+}
+
+func (f *fetcher) openWavesLocked() int {
+	waves := map[uint64]bool{}
+	for k := range f.loops {
+		waves[k.wave] = true
+	}
+	return len(waves)
+}
+
+// mainLoopLocked is the broker's oldest open loop, or nil; f.mu is held.
+func (f *fetcher) mainLoopLocked(broker int32) *brokerLoop {
+	var main *brokerLoop
+	for k, l := range f.loops {
+		if k.broker == broker && (main == nil || k.wave < main.wave) {
+			main = l
+		}
+	}
+	return main
 }
 
 // fetchVersion is the FetchRequest version sarama's consumer uses for v.
@@ -173,9 +230,9 @@ type queueSeg struct {
 }
 
 // start begins fetching tp from offset (or sarama.OffsetOldest /
-// OffsetNewest). An offset out of range ends the fetch with
-// sarama.ErrOffsetOutOfRange once the broker says so.
-func (f *fetcher) start(tp TopicPartition, offset int64) (*partFetch, error) {
+// OffsetNewest) in wave (see newWave). An offset out of range ends the
+// fetch with sarama.ErrOffsetOutOfRange once the broker says so.
+func (f *fetcher) start(tp TopicPartition, offset int64, wave uint64) (*partFetch, error) {
 	pf := &partFetch{f: f, tp: tp, ready: make(chan struct{}, 1), offset: offset, fetchSize: f.conf.Consumer.Fetch.Default, tooLargeAt: -1}
 	f.mu.Lock()
 	switch {
@@ -193,39 +250,36 @@ func (f *fetcher) start(tp TopicPartition, offset int64) (*partFetch, error) {
 		pf.close()
 		return nil, err
 	}
-	f.assign(pf, leader)
+	f.assign(pf, leader, wave)
 	return pf, nil
 }
 
-// assign moves pf to the loop of its leader, starting the loop (and its
-// connection) if needed.
-func (f *fetcher) assign(pf *partFetch, leader *sarama.Broker) {
+// assign moves pf to the loop of its leader in wave, starting the loop
+// (and its connection) if needed; wave 0 is the leader's oldest loop (a
+// partition that is fetched already), else one in the newest wave.
+func (f *fetcher) assign(pf *partFetch, leader *sarama.Broker, wave uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return
 	}
-	l := f.loops[leader.ID()]
+	var l *brokerLoop
+	if wave == 0 {
+		l, wave = f.mainLoopLocked(leader.ID()), f.wave
+	} else {
+		l = f.loops[loopKey{leader.ID(), wave}]
+	}
 	if l == nil {
 		conn := sarama.NewBroker(leader.Addr())
 		_ = conn.Open(f.conf) // dials in the background; a failure shows in the first request
-		l = &brokerLoop{f: f, id: leader.ID(), broker: conn, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
-		f.loops[l.id] = l
+		l = &brokerLoop{f: f, id: leader.ID(), wave: wave, broker: conn, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
+		f.loops[l.key()] = l
 		f.wg.Add(1)
 		go l.run() // owned by f: ends at stop, on a broker error, or once it has no partitions
 	}
-	pf.mu.Lock()
-	if pf.end != nil {
-		pf.mu.Unlock()
-		return
+	if l.adopt(pf, nil) {
+		l.poke()
 	}
-	pf.loop = l
-	pf.inFlight = false
-	pf.mu.Unlock()
-	l.mu.Lock()
-	l.parts[pf] = struct{}{}
-	l.mu.Unlock()
-	l.poke()
 }
 
 // shutdown stops every loop and closes their connections, which ends
@@ -240,6 +294,37 @@ func (f *fetcher) shutdown() {
 	for _, l := range f.loops {
 		_ = l.broker.Close()
 	}
+	clear(f.loops) // their goroutines end: wait waits for them
+}
+
+// adopt makes l fetch pf, taking it off from (nil: none); f.mu is held.
+// It is added to l's partitions before it names l as its loop, so that a
+// finish racing with it (which removes it from the loop it names) never
+// leaves an ended partition in l, which would keep l from retiring.
+// False if pf has ended.
+func (l *brokerLoop) adopt(pf *partFetch, from *brokerLoop) bool {
+	l.mu.Lock()
+	l.parts[pf] = struct{}{}
+	l.mu.Unlock()
+	pf.mu.Lock()
+	ok := pf.end == nil && pf.loop == from && (from == nil || !pf.inFlight)
+	if ok {
+		pf.loop = l
+		pf.inFlight = false
+	}
+	pf.mu.Unlock()
+	if !ok {
+		l.mu.Lock()
+		delete(l.parts, pf)
+		l.mu.Unlock()
+		return false
+	}
+	if from != nil {
+		from.mu.Lock()
+		delete(from.parts, pf)
+		from.mu.Unlock()
+	}
+	return true
 }
 
 func (f *fetcher) wait() { f.wg.Wait() }
@@ -287,7 +372,7 @@ func (f *fetcher) redispatch(pfs []*partFetch) {
 					again = append(again, pf)
 					continue
 				}
-				f.assign(pf, leader)
+				f.assign(pf, leader, 0)
 			}
 			pfs = again
 		}
@@ -447,14 +532,50 @@ func (pf *partFetch) finish(err error, drop bool) {
 
 // brokerLoop fetches the partitions one broker leads, on its own
 // connection.
+//
+// A rebalance's new partitions start in a wave of loops of their own
+// (fetchPool.forNew), on fresh connections that carry no long poll: on a
+// loop that is already fetching, a new partition waited for the long poll
+// in flight (up to Consumer.MaxWaitTime). Once a partition is idle (a
+// response brought it nothing and its queue is empty) it settles into its
+// broker's oldest loop, and a wave's loops close once they have no
+// partitions left: an idle member long-polls each broker once, not once per
+// wave (4 waves of 3 brokers made 64 idle members cost Kafka a quarter of
+// this 2-core machine).
 type brokerLoop struct {
 	f      *fetcher
 	id     int32          // the broker's
+	wave   uint64         // the wave its partitions started in
 	broker *sarama.Broker // the loop's connection to it
 	wake   chan struct{}  // capacity 1
 
 	mu    sync.Mutex
 	parts map[*partFetch]struct{}
+}
+
+func (l *brokerLoop) key() loopKey { return loopKey{l.id, l.wave} }
+
+// settle moves pfs, idle partitions of l, into the broker's oldest loop
+// if that is older than l.
+func (l *brokerLoop) settle(pfs []*partFetch) {
+	if len(pfs) == 0 {
+		return
+	}
+	f := l.f
+	f.mu.Lock()
+	main := f.mainLoopLocked(l.id)
+	if f.closed || main == nil || main.wave >= l.wave {
+		f.mu.Unlock()
+		return
+	}
+	moved := false
+	for _, pf := range pfs {
+		moved = main.adopt(pf, l) || moved
+	}
+	f.mu.Unlock()
+	if moved {
+		main.poke()
+	}
 }
 
 func (l *brokerLoop) poke() {
@@ -520,8 +641,8 @@ func (l *brokerLoop) retireIfEmpty() bool {
 	if len(l.parts) > 0 {
 		return false
 	}
-	if l.f.loops[l.id] == l {
-		delete(l.f.loops, l.id)
+	if l.f.loops[l.key()] == l {
+		delete(l.f.loops, l.key())
 	}
 	return true
 }
@@ -669,7 +790,7 @@ func expectBytes(behind, msgBytes int64, size int32) int64 {
 func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 	c := l.f.conf
 	readCommitted := c.Consumer.IsolationLevel == sarama.ReadCommitted
-	var moved []*partFetch
+	var moved, idle []*partFetch
 	r := &respHold{}
 	r.parts.Store(1) // deliver's own: no partition's last take releases r before all are queued
 	for _, e := range batch {
@@ -735,6 +856,9 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 					r.bytes += p.bytes
 				}
 				pf.offset = p.next
+				if len(p.msgs) == 0 && pf.head == len(pf.queue) && pf.offset >= b.HighWaterMarkOffset {
+					idle = append(idle, pf)
+				}
 			}
 		case errors.Is(b.Err, sarama.ErrOffsetOutOfRange):
 			outOfRange = true
@@ -758,6 +882,7 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 	}
 	l.f.release(r.drop())
 	l.detach(moved)
+	l.settle(idle)
 }
 
 // detach takes pfs off this loop and redispatches them.
@@ -787,8 +912,8 @@ func (l *brokerLoop) detach(pfs []*partFetch) {
 func (l *brokerLoop) fail(err error) {
 	_ = l.broker.Close()
 	l.f.mu.Lock()
-	if l.f.loops[l.id] == l {
-		delete(l.f.loops, l.id)
+	if l.f.loops[l.key()] == l {
+		delete(l.f.loops, l.key())
 	}
 	l.f.mu.Unlock()
 	l.mu.Lock()

@@ -223,3 +223,79 @@ func TestFetchRequestLeavesBehindPartitionsBeyondRoom(t *testing.T) {
 		})
 	}
 }
+
+// respondEmpty delivers a response that brings pfs nothing: they are
+// caught up.
+func respondEmpty(l *brokerLoop, pfs ...*partFetch) {
+	resp := &sarama.FetchResponse{Version: 10, Blocks: map[string]map[int32]*sarama.FetchResponseBlock{}}
+	var batch []fetchEntry
+	for _, pf := range pfs {
+		pf.mu.Lock()
+		off := pf.offset
+		pf.inFlight = true
+		pf.mu.Unlock()
+		if resp.Blocks[pf.tp.Topic] == nil {
+			resp.Blocks[pf.tp.Topic] = map[int32]*sarama.FetchResponseBlock{}
+		}
+		resp.Blocks[pf.tp.Topic][pf.tp.Partition] = &sarama.FetchResponseBlock{HighWaterMarkOffset: off}
+		batch = append(batch, fetchEntry{pf, off})
+	}
+	l.deliver(resp, batch)
+}
+
+// TestFetcherSettlesIdlePartitions: a partition of a newer wave's loop
+// moves to its broker's oldest loop once a response brings it nothing and
+// its queue is empty; one with messages queued stays until then, and one
+// in the oldest loop stays there. The newer loop is then empty (it
+// retires). An ended partition is never added to a loop.
+func TestFetcherSettlesIdlePartitions(t *testing.T) {
+	f, _, _ := testFetcher(1 << 20)
+	loop := func(wave uint64) *brokerLoop {
+		l := &brokerLoop{f: f, id: 7, wave: wave, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
+		f.loops[l.key()] = l
+		return l
+	}
+	main, fresh := loop(1), loop(3)
+	part := func(p int32) *partFetch {
+		pf := &partFetch{f: f, tp: TopicPartition{Topic: "t", Partition: p}, ready: make(chan struct{}, 1), fetchSize: 1 << 10, tooLargeAt: -1}
+		f.parts[pf.tp] = pf
+		if !fresh.adopt(pf, nil) {
+			t.Fatalf("partition %d not adopted", p)
+		}
+		return pf
+	}
+	in := func(pf *partFetch, l *brokerLoop) bool {
+		l.mu.Lock()
+		_, ok := l.parts[pf]
+		l.mu.Unlock()
+		pf.mu.Lock()
+		defer pf.mu.Unlock()
+		return ok && pf.loop == l
+	}
+	idle, busy := part(0), part(1)
+	respond(t, fresh, 2, busy)
+	respondEmpty(fresh, idle, busy)
+	if !in(idle, main) || in(idle, fresh) {
+		t.Fatal("an idle partition of the newer wave did not settle into the oldest loop")
+	}
+	if !in(busy, fresh) {
+		t.Fatal("a partition with messages queued moved")
+	}
+	takeN(t, busy, 2)
+	respondEmpty(fresh, busy)
+	if !in(busy, main) {
+		t.Fatal("a partition whose queue emptied did not settle once idle")
+	}
+	if !fresh.retireIfEmpty() {
+		t.Fatal("the newer wave's loop kept partitions")
+	}
+	respondEmpty(main, idle)
+	if !in(idle, main) {
+		t.Fatal("a partition of the oldest loop moved")
+	}
+	ended := part(2)
+	ended.close()
+	if in(ended, fresh) || fresh.adopt(ended, nil) || in(ended, fresh) {
+		t.Fatal("an ended partition is in a loop")
+	}
+}

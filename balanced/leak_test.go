@@ -21,7 +21,7 @@ import (
 // TestNoLeakAfter100Rebalances keeps one member A running while a second
 // member B joins and leaves until A has rebalanced at least 100 times, then
 // checks that A still owns and consumes everything, that its goroutines and
-// fetch clients did not grow with the rebalances, that no znode is left once
+// fetch waves did not grow with the rebalances, that no znode is left once
 // everyone stopped and that A's Run left no goroutine behind.
 func TestNoLeakAfter100Rebalances(t *testing.T) {
 	cl := shared.Get(t)
@@ -57,7 +57,7 @@ func TestNoLeakAfter100Rebalances(t *testing.T) {
 	rebalancesAtBase := counterValue(t, reg, "zkbalance_rebalances_total")
 	t.Logf("goroutines: %d before A, %d with A converged (%d rebalance(s) so far)", beforeA, base, int(rebalancesAtBase))
 
-	// Sample the open fetch clients all along the churn.
+	// Sample the open fetch waves all along the churn.
 	var maxGens, gensSamples int
 	stopSampling := make(chan struct{})
 	samplerDone := make(chan struct{})
@@ -100,17 +100,17 @@ func TestNoLeakAfter100Rebalances(t *testing.T) {
 	endSampling()
 	t.Logf("%d join/leave pairs: %v rebalances of A in %s (%s a pair)", pairs, n, churn.Round(time.Millisecond), (churn / time.Duration(pairs)).Round(time.Millisecond))
 	t.Logf("A's goroutines after each leave (base %d): %v", base, settled)
-	t.Logf("open fetch clients: at most %d over %d samples", maxGens, gensSamples)
+	t.Logf("open fetch waves: at most %d over %d samples", maxGens, gensSamples)
 
 	// A owns everything and keeps consuming.
 	waitFetching(t, a, parts, 30*time.Second)
 	produceSpread(t, topic, parts, 2*parts)
 	waitProcessed(t, &log, 4*parts, 30*time.Second)
 	if maxGens > 4 {
-		t.Errorf("A had %d fetch clients open at once (at most 4 allowed)", maxGens)
+		t.Errorf("A had %d fetch waves open at once (at most 4 allowed)", maxGens)
 	}
 	if g := balanced.OpenFetchGens(a.c); g > 4 {
-		t.Errorf("A has %d fetch clients open after the churn", g)
+		t.Errorf("A has %d fetch waves open after the churn", g)
 	}
 	// Its goroutines did not grow with the rebalances: neither against the
 	// first convergence nor along the churn.

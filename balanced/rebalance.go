@@ -170,8 +170,7 @@ func (c *Consumer) resumeSuspended(ctx context.Context, sess *zkwatch.Conn, mine
 		if err != nil || !ok || st.EphemeralOwner != sess.SessionID() || st.Version != w.claim.Version {
 			continue
 		}
-		gen := c.fetch.current()
-		c.startWorker(ctx, sess, tp, w.claim, h, gen, nil)
+		c.startWorker(ctx, sess, tp, w.claim, h, c.fetch.current(), nil)
 		out = append(out, tp)
 	}
 	return out
@@ -355,8 +354,7 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 	if len(tps) == 0 {
 		return nil
 	}
-	gen := c.fetch.forNew() // fresh connections, opened as the partitions start
-	defer gen.release()
+	wave := c.fetch.forNew() // fresh connections, opened as the partitions start
 	// Every claim is in flight at once (no bound): most wait for another
 	// member's release, and a bound would hold the rest of them (and
 	// their reads) back behind the slowest. Their creates go out merged
@@ -382,8 +380,7 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 				}
 				return
 			}
-			gen.acquire()
-			c.startWorker(ctx, sess, tp, cl, h, gen, kgen)
+			c.startWorker(ctx, sess, tp, cl, h, wave, kgen)
 			mu.Lock()
 			claimed = append(claimed, tp)
 			mu.Unlock()
@@ -549,16 +546,16 @@ func (c *Consumer) otherPykafkaOwner(ctx context.Context, sess *zkwatch.Conn, tp
 	return "", nil
 }
 
-// startWorker starts tp's worker on gen, handing it the caller's reference;
-// kgen is the Kafka generation in kafka mode, else nil.
+// startWorker starts tp's worker, fetching in wave; kgen is the
+// Kafka generation in kafka mode, else nil.
 //
 // A fresh claim's After (the offset read behind its create) goes to the
 // fence, for the first offset fetch only; the worker keeps the claim
 // without it, so that a resumed worker reads its offset again.
-func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler, gen *fetchGen, kgen *kafkaGeneration) {
+func (c *Consumer) startWorker(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, cl partition.Claim, h Handler, wave fetchWave, kgen *kafkaGeneration) {
 	after := cl.After
 	cl.After = nil
-	w := newWorker(ctx, tp, cl, fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version, Gen: kgen, Claimed: after}, gen)
+	w := newWorker(ctx, tp, cl, fence{Conn: sess, OwnerPath: cl.Path, OwnerVersion: cl.Version, Gen: kgen, Claimed: after}, wave)
 	c.setWorker(tp, w)
 	go c.runWorker(w, h) // owned via c.workers: every worker is waited for by revoke, loss or shutdown
 }

@@ -19,7 +19,7 @@ import (
 // the partition's fetch; the rebalance owns the worker.
 type worker struct {
 	tp       TopicPartition
-	gen      *fetchGen // the sarama client it fetches through; the worker holds a reference
+	wave     fetchWave // the wave its fetch starts in
 	claim    partition.Claim
 	fence    fence
 	ctx      context.Context
@@ -43,9 +43,9 @@ type worker struct {
 	suspended bool  // stopped while disconnected; the claim may still be ours
 }
 
-func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f fence, gen *fetchGen) *worker {
+func newWorker(parent context.Context, tp TopicPartition, cl partition.Claim, f fence, wave fetchWave) *worker {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
-	w := &worker{tp: tp, gen: gen, claim: cl, fence: f, ctx: ctx, cancel: cancel, done: make(chan struct{}), committed: -1}
+	w := &worker{tp: tp, wave: wave, claim: cl, fence: f, ctx: ctx, cancel: cancel, done: make(chan struct{}), committed: -1}
 	w.marked.Store(-1)
 	w.first.Store(-1)
 	w.start.Store(noOffset)
@@ -83,7 +83,7 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 	defer c.endWorker(w)
 	off, ok := c.firstOffset(w)
 	for ok && w.ctx.Err() == nil {
-		pf, err := c.consumePartition(w.gen, w.tp, off)
+		pf, err := c.consumePartition(w.wave, w.tp, off)
 		if w.ctx.Err() != nil {
 			return
 		}
@@ -92,7 +92,7 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 			continue
 		}
 		w.fetching.Store(true)
-		next, outOfRange := c.runHandler(w, h, w.gen, pf, off)
+		next, outOfRange := c.runHandler(w, h, pf, off)
 		w.fetching.Store(false)
 		off = next
 		if outOfRange {
@@ -103,7 +103,6 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 
 //go:noinline
 func (c *Consumer) endWorker(w *worker) {
-	w.gen.release()
 	close(w.done)
 }
 
@@ -161,10 +160,10 @@ func (c *Consumer) resetOutOfRange(w *worker, off int64) int64 {
 // goroutine started only if it asks for Claim.Messages. pf is closed as soon
 // as the worker is stopped (worker.stop), before the handler has returned,
 // and when the handler returns.
-func (c *Consumer) runHandler(w *worker, h Handler, gen *fetchGen, pf *partFetch, off int64) (int64, bool) {
+func (c *Consumer) runHandler(w *worker, h Handler, pf *partFetch, off int64) (int64, bool) {
 	src := c.startHandler(w, pf)
 	err := h.Consume(w.ctx, newClaim(w.tp, off, &w.marked, src))
-	return c.endHandler(w, gen, src, off, err)
+	return c.endHandler(w, src, off, err)
 }
 
 //go:noinline
@@ -177,8 +176,7 @@ func (c *Consumer) startHandler(w *worker, pf *partFetch) *fetchSource {
 }
 
 //go:noinline
-func (c *Consumer) endHandler(w *worker, gen *fetchGen, src *fetchSource, off int64, err error) (int64, bool) {
-	defer gen.release() // the fetch's reference
+func (c *Consumer) endHandler(w *worker, src *fetchSource, off int64, err error) (int64, bool) {
 	pf := src.pf
 	w.pf.Store(nil)
 	pf.close()
@@ -322,16 +320,9 @@ func (s *fetchSource) wait() {
 	}
 }
 
-// consumePartition starts fetching tp from off on gen, with a reference to
-// gen for the fetch (runHandler releases it).
-func (c *Consumer) consumePartition(gen *fetchGen, tp TopicPartition, off int64) (*partFetch, error) {
-	gen.acquire()
-	pf, err := gen.fetcher.start(tp, off)
-	if err != nil {
-		gen.release()
-		return nil, err
-	}
-	return pf, nil
+// consumePartition starts fetching tp from off in wave.
+func (c *Consumer) consumePartition(wave fetchWave, tp TopicPartition, off int64) (*partFetch, error) {
+	return wave.fetcher.start(tp, off, wave.id)
 }
 
 // startOffset reads the committed offset, retrying transient errors until

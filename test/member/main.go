@@ -45,6 +45,7 @@ func main() {
 		hbeat    = flag.Duration("heartbeat-interval", 0, "Config.HeartbeatInterval in kafka and follow mode (default: the library's)")
 		profile  = flag.String("profile", "", "on SIGUSR1 write <profile>.heap.pb.gz, <profile>.heap.txt (with MemStats) and <profile>.goroutine.txt, then print \"profiled\"")
 		cpuprof  = flag.String("cpuprofile", "", "on SIGUSR2 start a CPU profile; on the next SIGUSR2 (or at exit) write it to this file and print \"cpuprofiled\"")
+		debug    = flag.Bool("debug", false, "log at debug level (stderr)")
 	)
 	flag.Parse()
 	if *cpuprof != "" {
@@ -70,7 +71,11 @@ func main() {
 	}
 	defer f.Close()
 	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("m", *name)
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("m", *name)
 	var bootstrap []string
 	if *brokers != "" {
 		bootstrap = strings.Split(*brokers, ",")
