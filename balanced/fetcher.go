@@ -80,7 +80,24 @@ type fetcher struct {
 	parts  map[TopicPartition]*partFetch
 	wave   uint64 // the newest wave handed out (newWave)
 	closed bool
+	// idle holds the connection of the last loop that retired, per
+	// broker, for the next loop to start on: a wave's loops retire once
+	// their partitions settle, and the next rebalance's wave would dial
+	// and handshake again (192 connections per join at 64 members and 3
+	// brokers).
+	idle map[int32]idleConn
 }
+
+// idleConn is a retired loop's connection and when it retired.
+type idleConn struct {
+	conn *sarama.Broker
+	at   time.Time
+}
+
+// idleConnFor bounds how long a retired loop's connection is kept for
+// reuse: far below the brokers' connections.max.idle.ms (10 minutes by
+// default), after which they close it.
+const idleConnFor = 30 * time.Second
 
 // loopKey names a broker loop: its broker, and the wave its partitions
 // started in.
@@ -101,7 +118,39 @@ type leaderSource interface {
 
 func newFetcher(meta leaderSource, conf *sarama.Config) *fetcher {
 	return &fetcher{meta: meta, conf: conf, version: fetchVersion(conf.Version), stop: make(chan struct{}),
-		loops: map[loopKey]*brokerLoop{}, parts: map[TopicPartition]*partFetch{}, wave: 1}
+		loops: map[loopKey]*brokerLoop{}, parts: map[TopicPartition]*partFetch{}, wave: 1, idle: map[int32]idleConn{}}
+}
+
+// connLocked returns a connection to leader for a new loop: a retired
+// loop's, if recent and to the same address, else a new one; f.mu is held.
+func (f *fetcher) connLocked(leader *sarama.Broker) *sarama.Broker {
+	if ic, ok := f.idle[leader.ID()]; ok {
+		delete(f.idle, leader.ID())
+		if ic.conn.Addr() == leader.Addr() && time.Since(ic.at) < idleConnFor {
+			return ic.conn
+		}
+		_ = ic.conn.Close()
+	}
+	conn := sarama.NewBroker(leader.Addr())
+	_ = conn.Open(f.conf) // dials in the background; a failure shows in the first request
+	return conn
+}
+
+// parkLocked keeps the connection of a loop that retired with no request
+// in flight for the next loop to the same broker (replacing an older one),
+// or closes it once the fetcher is closed; f.mu is held.
+func (f *fetcher) parkLocked(id int32, conn *sarama.Broker) {
+	if conn == nil {
+		return
+	}
+	if f.closed {
+		_ = conn.Close()
+		return
+	}
+	if old, ok := f.idle[id]; ok {
+		_ = old.conn.Close()
+	}
+	f.idle[id] = idleConn{conn: conn, at: time.Now()}
 }
 
 // newWave returns the wave to start a rebalance's new partitions in: a
@@ -270,8 +319,7 @@ func (f *fetcher) assign(pf *partFetch, leader *sarama.Broker, wave uint64) {
 		l = f.loops[loopKey{leader.ID(), wave}]
 	}
 	if l == nil {
-		conn := sarama.NewBroker(leader.Addr())
-		_ = conn.Open(f.conf) // dials in the background; a failure shows in the first request
+		conn := f.connLocked(leader)
 		l = &brokerLoop{f: f, id: leader.ID(), wave: wave, broker: conn, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
 		f.loops[l.key()] = l
 		f.wg.Add(1)
@@ -295,6 +343,10 @@ func (f *fetcher) shutdown() {
 		_ = l.broker.Close()
 	}
 	clear(f.loops) // their goroutines end: wait waits for them
+	for _, ic := range f.idle {
+		_ = ic.conn.Close()
+	}
+	clear(f.idle)
 }
 
 // adopt makes l fetch pf, taking it off from (nil: none); f.mu is held.
@@ -605,7 +657,6 @@ func (l *brokerLoop) run() {
 		req, batch, reserved := l.request()
 		if req == nil {
 			if l.retireIfEmpty() {
-				_ = l.broker.Close()
 				return
 			}
 			select {
@@ -632,7 +683,9 @@ func (l *brokerLoop) run() {
 	}
 }
 
-// retireIfEmpty ends the loop if no partition is left on it.
+// retireIfEmpty ends the loop if no partition is left on it, keeping its
+// connection for the next loop (parkLocked). It is called with no request
+// in flight.
 func (l *brokerLoop) retireIfEmpty() bool {
 	l.f.mu.Lock()
 	defer l.f.mu.Unlock()
@@ -643,6 +696,9 @@ func (l *brokerLoop) retireIfEmpty() bool {
 	}
 	if l.f.loops[l.key()] == l {
 		delete(l.f.loops, l.key())
+		l.f.parkLocked(l.id, l.broker)
+	} else {
+		_ = l.broker.Close() // closed by shutdown already, or failed
 	}
 	return true
 }

@@ -2,6 +2,7 @@ package balanced
 
 import (
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -297,5 +298,53 @@ func TestFetcherSettlesIdlePartitions(t *testing.T) {
 	ended.close()
 	if in(ended, fresh) || fresh.adopt(ended, nil) || in(ended, fresh) {
 		t.Fatal("an ended partition is in a loop")
+	}
+}
+
+// TestFetcherReusesRetiredConnections: a new loop starts on the connection
+// of the last loop to the same broker that retired, if recent and to the
+// same address; otherwise on a new one. Once the fetcher is closed a
+// retiring loop's connection is closed, not kept.
+func TestFetcherReusesRetiredConnections(t *testing.T) {
+	f, _, _ := testFetcher(1 << 20)
+	f.conf.Net.DialTimeout = 10 * time.Millisecond
+	leader := sarama.NewBroker("127.0.0.1:1") // never dialed: only its id and address are read
+	fresh := func() *sarama.Broker {
+		t.Helper()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		c := f.connLocked(leader)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	retired := sarama.NewBroker(leader.Addr())
+	f.mu.Lock()
+	f.parkLocked(leader.ID(), retired)
+	f.mu.Unlock()
+	if got := fresh(); got != retired {
+		t.Fatal("a new loop did not take the retired loop's connection")
+	}
+	if got := fresh(); got == retired {
+		t.Fatal("a connection was taken twice")
+	}
+	f.mu.Lock()
+	f.idle[leader.ID()] = idleConn{conn: retired, at: time.Now().Add(-2 * idleConnFor)}
+	f.mu.Unlock()
+	if got := fresh(); got == retired {
+		t.Fatal("a stale connection was taken")
+	}
+	f.mu.Lock()
+	f.idle[leader.ID()] = idleConn{conn: sarama.NewBroker("127.0.0.1:2"), at: time.Now()}
+	f.mu.Unlock()
+	if got := fresh(); got.Addr() != leader.Addr() {
+		t.Fatalf("a connection to %s was taken for %s", got.Addr(), leader.Addr())
+	}
+	f.shutdown()
+	f.mu.Lock()
+	f.parkLocked(leader.ID(), sarama.NewBroker(leader.Addr()))
+	kept := len(f.idle)
+	f.mu.Unlock()
+	if kept != 0 {
+		t.Fatal("a closed fetcher kept a connection")
 	}
 }
