@@ -91,3 +91,27 @@ func ExampleAssignment_Partitions() {
 	// t/2
 	// u/0
 }
+
+// The sticky assignor keeps previous owners, given here by topic and
+// partition id (Input.PreviousByTopic): when c joins a and b, each gives
+// c one partition and keeps the rest.
+func ExampleInput_previousByTopic() {
+	a, _ := partition.Lookup(partition.Sticky)
+	sub := map[string]int{"t": 1}
+	out, err := a.Assign(partition.Input{
+		Members: []partition.Member{{ID: "a", Subscription: sub}, {ID: "b", Subscription: sub}, {ID: "c", Subscription: sub}},
+		Topics:  partition.Topics{"t": {0: -1, 1: -1, 2: -1, 3: -1, 4: -1, 5: -1}},
+		// Partition p of t was owned by PreviousByTopic["t"][p].
+		PreviousByTopic: map[string][]string{"t": {"a", "b", "a", "b", "a", "b"}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		fmt.Println(id, out[id]["t"])
+	}
+	// Output:
+	// a [0 2]
+	// b [1 3]
+	// c [4 5]
+}
