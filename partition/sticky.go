@@ -19,7 +19,7 @@ func (sticky) Assign(in Input) (Assignment, error) {
 		return nil, err
 	}
 	s := newStickyState(in)
-	if len(s.all) > 0 {
+	if len(s.part) > 0 {
 		s.setQuotas()
 		s.keep()
 		s.place()
@@ -50,16 +50,16 @@ func previousByTopic(prev map[TopicPartition]string, topics Topics) map[string][
 // (adding partition by partition hashed the member's id 4096 times).
 func (s *stickyState) assignment() Assignment {
 	out := make(Assignment, len(s.members))
-	for lo := 0; lo < len(s.all); {
-		topic := s.all[lo].Topic
+	for lo := 0; lo < len(s.part); {
+		t := s.topicOf[lo]
 		hi := lo
-		for hi < len(s.all) && s.all[hi].Topic == topic {
+		for hi < len(s.part) && s.topicOf[hi] == t {
 			hi++
 		}
 		byMember := make([][]int32, len(s.members))
 		for i := lo; i < hi; i++ {
 			m := s.owner[i]
-			byMember[m] = append(byMember[m], s.all[i].Partition)
+			byMember[m] = append(byMember[m], s.part[i])
 		}
 		for m, parts := range byMember {
 			if len(parts) == 0 {
@@ -70,7 +70,7 @@ func (s *stickyState) assignment() Assignment {
 				byTopic = map[string][]int32{}
 				out[s.members[m]] = byTopic
 			}
-			byTopic[topic] = parts // ascending: all is, within a topic
+			byTopic[s.topics[t]] = parts // ascending: part is, within a topic
 		}
 		lo = hi
 	}
@@ -78,20 +78,30 @@ func (s *stickyState) assignment() Assignment {
 }
 
 // stickyState works on indexes: members by their index in members (sorted
-// ids, so comparing indexes compares ids), partitions by their index in all
-// (constraint order, so comparing indexes compares constraint order). A
+// ids, so comparing indexes compares ids), partitions by their index in
+// constraint order (so comparing indexes compares constraint order). A
 // join of 65 members on 4096 partitions took 3–5 ms with maps keyed by id
 // and partition, most of it hashing strings.
+//
+// Partitions are kept in arrays of small elements (their topic's index and
+// their id), not as TopicPartitions, and the subscribed members per topic:
+// a member rebalances at every join and leave, and at 4096 partitions the
+// state was most of its garbage.
 type stickyState struct {
-	members  []string         // active member ids, sorted
-	all      []TopicPartition // assignable partitions, constraint order
-	eligible [][]int          // partition -> subscribed members, ascending (shared per topic)
-	previous []int            // partition -> valid previous owner, or -1
-	prev     [][]int          // member -> its valid previous partitions, constraint order
-	quota    []int            // member -> quota
-	owner    []int            // partition -> owner, or -1
-	count    []int            // member -> partitions owned
+	members  []string // active member ids, sorted
+	topics   []string // assignable topics, constraint order
+	eligible [][]int  // topic -> subscribed members, ascending
+	topicOf  []int32  // partition -> its topic, constraint order
+	part     []int32  // partition -> its id
+	previous []int32  // partition -> valid previous owner, or -1
+	prev     [][]int  // member -> its valid previous partitions, constraint order
+	quota    []int    // member -> quota
+	owner    []int32  // partition -> owner, or -1
+	count    []int    // member -> partitions owned
 }
+
+// eligibleFor is the members subscribed to partition p's topic.
+func (s *stickyState) eligibleFor(p int) []int { return s.eligible[s.topicOf[p]] }
 
 func newStickyState(in Input) *stickyState {
 	s := &stickyState{}
@@ -127,34 +137,48 @@ func newStickyState(in Input) *stickyState {
 		}
 		return strings.Compare(a, b)
 	})
+	s.topics = topics
 	total := 0
 	for _, topic := range topics {
 		total += len(in.Topics[topic])
+		s.eligible = append(s.eligible, byTopic[topic])
 	}
-	s.all, s.eligible = make([]TopicPartition, 0, total), make([][]int, 0, total)
+	s.topicOf, s.part = make([]int32, 0, total), make([]int32, 0, total)
+	s.previous, s.owner = make([]int32, 0, total), make([]int32, total)
 	n := len(s.members)
 	s.prev, s.quota, s.count = make([][]int, n), make([]int, n), make([]int, n)
-	s.previous, s.owner = make([]int, 0, total), make([]int, total)
 	byTopicPrev := in.PreviousByTopic
 	if byTopicPrev == nil {
 		byTopicPrev = previousByTopic(in.Previous, in.Topics)
 	}
-	for _, topic := range topics {
+	prevCount := make([]int, n)
+	for t, topic := range topics {
 		prevs := byTopicPrev[topic]
-		eligible := byTopic[topic]
+		eligible := s.eligible[t]
 		for _, p := range sortedPartitions(in.Topics[topic]) {
-			s.all = append(s.all, TopicPartition{Topic: topic, Partition: p})
-			s.eligible = append(s.eligible, eligible)
-			prev := -1
+			s.topicOf = append(s.topicOf, int32(t))
+			s.part = append(s.part, p)
+			prev := int32(-1)
 			if int(p) < len(prevs) && prevs[p] != "" {
 				if m, active := index[prevs[p]]; active {
 					if _, subscribed := slices.BinarySearch(eligible, m); subscribed {
-						prev = m
-						s.prev[m] = append(s.prev[m], len(s.previous))
+						prev = int32(m)
+						prevCount[m]++
 					}
 				}
 			}
 			s.previous = append(s.previous, prev)
+		}
+	}
+	// Each member's previous partitions, in constraint order, in one array.
+	backing := make([]int, 0, total)
+	for m, c := range prevCount {
+		s.prev[m] = backing[len(backing) : len(backing) : len(backing)+c]
+		backing = backing[:len(backing)+c]
+	}
+	for p, m := range s.previous {
+		if m >= 0 {
+			s.prev[m] = append(s.prev[m], p)
 		}
 	}
 	for i := range s.owner {
@@ -164,7 +188,7 @@ func newStickyState(in Input) *stickyState {
 }
 
 func (s *stickyState) setQuotas() {
-	base, extra := len(s.all)/len(s.members), len(s.all)%len(s.members)
+	base, extra := len(s.part)/len(s.members), len(s.part)%len(s.members)
 	order := make([]int, len(s.members))
 	for i := range order {
 		order[i] = i
@@ -192,12 +216,12 @@ func (s *stickyState) keep() {
 }
 
 func (s *stickyState) place() {
-	for p := range s.all {
+	for p := range s.part {
 		if s.owner[p] >= 0 {
 			continue
 		}
 		best := -1
-		for _, m := range s.eligible[p] {
+		for _, m := range s.eligibleFor(p) {
 			if best < 0 || s.better(m, best) {
 				best = m
 			}
@@ -224,7 +248,7 @@ func (s *stickyState) give(p, m int) {
 	if old := s.owner[p]; old >= 0 {
 		s.count[old]--
 	}
-	s.owner[p] = m
+	s.owner[p] = int32(m)
 	s.count[m]++
 }
 
@@ -252,12 +276,12 @@ func (s *stickyState) rebalanceOnce() bool {
 			return false // balanced within one from here on
 		}
 		for _, fresh := range []bool{true, false} {
-			for p := range s.all {
-				if s.owner[p] != x || (fresh && s.previous[p] == x) {
+			for p := range s.part {
+				if int(s.owner[p]) != x || (fresh && int(s.previous[p]) == x) {
 					continue
 				}
 				y := -1
-				for _, m := range s.eligible[p] {
+				for _, m := range s.eligibleFor(p) {
 					if y < 0 || s.count[m] < s.count[y] {
 						y = m // eligible is ascending: ties keep the smallest id
 					}
