@@ -10,6 +10,7 @@ Possible watcher events:
 */
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -122,6 +123,7 @@ type Conn struct {
 
 	buf        []byte // send buffer, grown by sendData up to maxSendBuf
 	maxSendBuf int
+	wbuf       []byte // the packets of one write (sendBatch; zkbalance patch)
 
 	// zkbalance patch: when a server last answered a request (a reply or
 	// ping reply read by recvLoop, or a session handshake), as the time since epoch (a
@@ -777,6 +779,74 @@ func (c *Conn) sendData(req *request) error {
 	return nil
 }
 
+// maxSendBatch bounds the requests sendBatch writes at once (zkbalance
+// patch).
+const maxSendBatch = 64
+
+// sendBatch sends first and the requests queued behind it (at most
+// maxSendBatch, without waiting for more) with one write (zkbalance
+// patch): pipelined requests (a GetMany's multiReads, a rebalance's reads
+// and a claim wave's creates) cost one syscall, not one each.
+func (c *Conn) sendBatch(first *request) error {
+	reqs := []*request{first}
+gather:
+	for len(reqs) < maxSendBatch {
+		select {
+		case req := <-c.sendChan:
+			reqs = append(reqs, req)
+		default:
+			break gather
+		}
+	}
+	if len(reqs) == 1 {
+		return c.sendData(first)
+	}
+	c.wbuf = c.wbuf[:0]
+	sent := reqs[:0]
+	for _, req := range reqs {
+		n, err := c.encodeRequest(req)
+		if err != nil {
+			req.recvChan <- response{-1, err}
+			continue
+		}
+		binary.BigEndian.PutUint32(c.buf[:4], uint32(n))
+		c.wbuf = append(c.wbuf, c.buf[:n+4]...)
+		sent = append(sent, req)
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	c.requestsLock.Lock()
+	select {
+	case <-c.closeChan:
+		for _, req := range sent {
+			req.recvChan <- response{-1, ErrConnectionClosed}
+		}
+		c.requestsLock.Unlock()
+		return ErrConnectionClosed
+	default:
+	}
+	for _, req := range sent {
+		c.requests[req.xid] = req
+	}
+	c.requestsLock.Unlock()
+
+	c.conn.SetWriteDeadline(time.Now().Add(c.recvTimeout))
+	_, err := c.conn.Write(c.wbuf)
+	c.conn.SetWriteDeadline(time.Time{})
+	if cap(c.wbuf) > 4*c.maxSendBuf {
+		c.wbuf = nil // a burst of large requests: do not keep its buffer
+	}
+	if err != nil {
+		for _, req := range sent {
+			req.recvChan <- response{-1, err}
+		}
+		c.conn.Close()
+		return err
+	}
+	return nil
+}
+
 func (c *Conn) sendLoop() error {
 	pingTicker := time.NewTicker(c.pingInterval)
 	defer pingTicker.Stop()
@@ -784,7 +854,7 @@ func (c *Conn) sendLoop() error {
 	for {
 		select {
 		case req := <-c.sendChan:
-			if err := c.sendData(req); err != nil {
+			if err := c.sendBatch(req); err != nil {
 				return err
 			}
 		case <-pingTicker.C:
@@ -833,12 +903,17 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 		sz = c.maxBufferSize
 	}
 	buf := make([]byte, sz)
+	// zkbalance patch: read through a buffer. Reading each packet's length
+	// and body straight from the socket cost two read syscalls a packet,
+	// and in a sticky group every member reads a watch event for every
+	// owner znode change (126 in a join at 64 x 4096).
+	br := bufio.NewReaderSize(conn, recvBufferSize)
 	for {
 		// package length
 		if err := conn.SetReadDeadline(time.Now().Add(c.recvTimeout)); err != nil {
 			c.logger.Printf("failed to set connection deadline: %v", err)
 		}
-		_, err := io.ReadFull(conn, buf[:4])
+		_, err := io.ReadFull(br, buf[:4])
 		if err != nil {
 			return fmt.Errorf("failed to read from connection: %v", err)
 		}
@@ -851,7 +926,7 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 			buf = make([]byte, blen)
 		}
 
-		_, err = io.ReadFull(conn, buf[:blen])
+		_, err = io.ReadFull(br, buf[:blen])
 		conn.SetReadDeadline(time.Time{})
 		if err != nil {
 			return err
@@ -915,6 +990,9 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 		}
 	}
 }
+
+// recvBufferSize is the read buffer of a connection (zkbalance patch).
+const recvBufferSize = 16 << 10
 
 // noteReceive records that a server answered now (zkbalance patch).
 func (c *Conn) noteReceive() {
