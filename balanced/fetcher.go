@@ -251,6 +251,9 @@ type partFetch struct {
 	// tooLargeAt is the offset last reported as too large for
 	// Fetch.Max (reported once, not at every fetch).
 	tooLargeAt int64
+	// resolved, if set, is told the offset a symbolic start resolved to
+	// (once, outside mu).
+	resolved func(offset int64)
 }
 
 // respHold is one fetch response while some of its messages are queued:
@@ -279,10 +282,11 @@ type queueSeg struct {
 }
 
 // start begins fetching tp from offset (or sarama.OffsetOldest /
-// OffsetNewest) in wave (see newWave). An offset out of range ends the
-// fetch with sarama.ErrOffsetOutOfRange once the broker says so.
-func (f *fetcher) start(tp TopicPartition, offset int64, wave uint64) (*partFetch, error) {
-	pf := &partFetch{f: f, tp: tp, ready: make(chan struct{}, 1), offset: offset, fetchSize: f.conf.Consumer.Fetch.Default, tooLargeAt: -1}
+// OffsetNewest, which resolved, if not nil, is told once listed) in wave
+// (see newWave). An offset out of range ends the fetch with
+// sarama.ErrOffsetOutOfRange once the broker says so.
+func (f *fetcher) start(tp TopicPartition, offset int64, wave uint64, resolved func(int64)) (*partFetch, error) {
+	pf := &partFetch{f: f, tp: tp, ready: make(chan struct{}, 1), offset: offset, fetchSize: f.conf.Consumer.Fetch.Default, tooLargeAt: -1, resolved: resolved}
 	f.mu.Lock()
 	switch {
 	case f.closed:
@@ -748,10 +752,14 @@ func (l *brokerLoop) listOffsets() bool {
 				off = b.Offsets[0]
 			}
 			pf.mu.Lock()
-			if pf.offset < 0 {
+			set := pf.offset < 0
+			if set {
 				pf.offset = off
 			}
 			pf.mu.Unlock()
+			if set && pf.resolved != nil {
+				pf.resolved(off)
+			}
 		}
 	}
 	l.detach(moved)

@@ -83,7 +83,7 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 	defer c.endWorker(w)
 	off, ok := c.firstOffset(w)
 	for ok && w.ctx.Err() == nil {
-		pf, err := c.consumePartition(w.wave, w.tp, off)
+		pf, err := c.consumePartition(w, off)
 		if w.ctx.Err() != nil {
 			return
 		}
@@ -320,9 +320,13 @@ func (s *fetchSource) wait() {
 	}
 }
 
-// consumePartition starts fetching tp from off in wave.
-func (c *Consumer) consumePartition(wave fetchWave, tp TopicPartition, off int64) (*partFetch, error) {
-	return wave.fetcher.start(tp, off, wave.id)
+// consumePartition starts fetching w's partition from off in its wave. A
+// symbolic off, once the fetch has listed it, is w's resolved start, which
+// the lag refresh then need not list again.
+func (c *Consumer) consumePartition(w *worker, off int64) (*partFetch, error) {
+	return w.wave.fetcher.start(w.tp, off, w.wave.id, func(resolved int64) {
+		w.startResolved.CompareAndSwap(noOffset, resolved)
+	})
 }
 
 // startOffset reads the committed offset, retrying transient errors until
