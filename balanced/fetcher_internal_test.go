@@ -26,7 +26,8 @@ func testFetcher(maxBytes int32, tps ...TopicPartition) (*fetcher, *brokerLoop, 
 }
 
 // respond delivers one response carrying n one-byte messages for each of
-// pfs from its next offset, as the loop does after a request.
+// pfs from its next offset, as the loop does after a request (n 0: nothing,
+// they are caught up).
 func respond(t *testing.T, l *brokerLoop, n int, pfs ...*partFetch) {
 	t.Helper()
 	resp := &sarama.FetchResponse{Version: 10, Blocks: map[string]map[int32]*sarama.FetchResponseBlock{}}
@@ -39,8 +40,11 @@ func respond(t *testing.T, l *brokerLoop, n int, pfs ...*partFetch) {
 		if resp.Blocks[pf.tp.Topic] == nil {
 			resp.Blocks[pf.tp.Topic] = map[int32]*sarama.FetchResponseBlock{}
 		}
-		resp.Blocks[pf.tp.Topic][pf.tp.Partition] = &sarama.FetchResponseBlock{HighWaterMarkOffset: off + int64(n),
-			RecordsSet: []*sarama.Records{recordBatch(off, n, nil)}}
+		b := &sarama.FetchResponseBlock{HighWaterMarkOffset: off + int64(n)}
+		if n > 0 {
+			b.RecordsSet = []*sarama.Records{recordBatch(off, n, nil)}
+		}
+		resp.Blocks[pf.tp.Topic][pf.tp.Partition] = b
 		batch = append(batch, fetchEntry{pf, off})
 	}
 	reserved := l.f.reserve(int64(n * len(pfs)))
@@ -225,25 +229,6 @@ func TestFetchRequestLeavesBehindPartitionsBeyondRoom(t *testing.T) {
 	}
 }
 
-// respondEmpty delivers a response that brings pfs nothing: they are
-// caught up.
-func respondEmpty(l *brokerLoop, pfs ...*partFetch) {
-	resp := &sarama.FetchResponse{Version: 10, Blocks: map[string]map[int32]*sarama.FetchResponseBlock{}}
-	var batch []fetchEntry
-	for _, pf := range pfs {
-		pf.mu.Lock()
-		off := pf.offset
-		pf.inFlight = true
-		pf.mu.Unlock()
-		if resp.Blocks[pf.tp.Topic] == nil {
-			resp.Blocks[pf.tp.Topic] = map[int32]*sarama.FetchResponseBlock{}
-		}
-		resp.Blocks[pf.tp.Topic][pf.tp.Partition] = &sarama.FetchResponseBlock{HighWaterMarkOffset: off}
-		batch = append(batch, fetchEntry{pf, off})
-	}
-	l.deliver(resp, batch)
-}
-
 // TestFetcherSettlesIdlePartitions: a partition of a newer wave's loop
 // moves to its broker's oldest loop once a response brings it nothing and
 // its queue is empty; one with messages queued stays until then, and one
@@ -275,7 +260,7 @@ func TestFetcherSettlesIdlePartitions(t *testing.T) {
 	}
 	idle, busy := part(0), part(1)
 	respond(t, fresh, 2, busy)
-	respondEmpty(fresh, idle, busy)
+	respond(t, fresh, 0, idle, busy)
 	if !in(idle, main) || in(idle, fresh) {
 		t.Fatal("an idle partition of the newer wave did not settle into the oldest loop")
 	}
@@ -283,14 +268,14 @@ func TestFetcherSettlesIdlePartitions(t *testing.T) {
 		t.Fatal("a partition with messages queued moved")
 	}
 	takeN(t, busy, 2)
-	respondEmpty(fresh, busy)
+	respond(t, fresh, 0, busy)
 	if !in(busy, main) {
 		t.Fatal("a partition whose queue emptied did not settle once idle")
 	}
 	if !fresh.retireIfEmpty() {
 		t.Fatal("the newer wave's loop kept partitions")
 	}
-	respondEmpty(main, idle)
+	respond(t, main, 0, idle)
 	if !in(idle, main) {
 		t.Fatal("a partition of the oldest loop moved")
 	}
