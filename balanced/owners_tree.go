@@ -211,11 +211,7 @@ func (t *ownersTree) read(ctx context.Context, topic string) (out ownersRead, ok
 		if t.st.gen != gen {
 			t.mu.Unlock()
 			// The connection changed meanwhile: a plain read.
-			plain := topicOwners{ours: map[int32]ownerEntry{}, mine: t.st.mine}
-			for _, e := range entries {
-				plain.set(e)
-			}
-			return plain.read(), true
+			return ownersFrom(entries, t.st.mine), true
 		}
 		tc.install(entries, sent)
 	}

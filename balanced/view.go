@@ -375,15 +375,21 @@ func readOwnersDir(ctx context.Context, sess *zkwatch.Conn, dir string, cached o
 	if err != nil {
 		return ownersRead{err: err}
 	}
-	tc := topicOwners{ours: map[int32]ownerEntry{}, mine: mine}
-	for _, e := range entries {
-		tc.set(e)
-	}
-	out := tc.read()
+	out := ownersFrom(entries, mine)
 	if complete {
 		out.dir = st
 	}
 	return out
+}
+
+// ownersFrom is a whole read's owner znodes as a view takes them; mine
+// tells our own owner values.
+func ownersFrom(entries []ownerEntry, mine func(string) bool) ownersRead {
+	tc := topicOwners{ours: map[int32]ownerEntry{}, mine: mine}
+	for _, e := range entries {
+		tc.set(e)
+	}
+	return tc.read()
 }
 
 // listOwners lists the owners directory dir and reads its owner znodes

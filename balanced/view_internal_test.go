@@ -94,11 +94,7 @@ func TestPreviousOwnersAndStats(t *testing.T) {
 		{path: "/o/t/4", partition: 4, value: "m10", stat: st}, // m1's prefix, not m1's
 	}
 	read := func(me string) map[string]ownersRead {
-		tc := topicOwners{ours: map[int32]ownerEntry{}, mine: ownedBy(me)}
-		for _, e := range entries {
-			tc.set(e)
-		}
-		return map[string]ownersRead{"t": tc.read()}
+		return map[string]ownersRead{"t": ownersFrom(entries, ownedBy(me))}
 	}
 	got := previousOwners(read("m1"), map[string]subscription{"m1": {}, "m2": {}})
 	want := map[string][]string{"t": {"m1", "m2", "", "stranger", "m10"}}
