@@ -260,7 +260,7 @@ type ownersState struct {
 	seq      uint64 // events applied so far
 	topics   map[string]*topicOwners
 	// mine tells the owner values that are this member's (see
-	// ownedByValue); nil: none is.
+	// ownedBy); nil: none is.
 	mine func(value string) bool
 }
 
