@@ -223,7 +223,7 @@ func (c *Consumer) runGeneration(ctx context.Context, sess *zkwatch.Conn, m *kaf
 	}()
 	go func() {
 		defer wg.Done()
-		claimed <- c.claimAll(gctx, sess, g.assigned, c.leadersOf(gctx, sess, g.assigned), h, g, nil)
+		claimed <- c.claimAll(gctx, sess, g.assigned, c.leadersOf(gctx, sess, g.assigned), h, g)
 	}()
 	var sessDone, detach <-chan struct{}
 	var silence *silenceWatch

@@ -72,10 +72,6 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 	// for our own releases. OnRevoked still comes before OnAssigned.
 	var revokeTook time.Duration
 	revokeDone := make(chan struct{})
-	var released chan struct{} // closed once our releases are answered; nil: none
-	if len(revokedTPs) > 0 {
-		released = make(chan struct{})
-	}
 	go func() { // waited for below
 		defer close(revokeDone)
 		if len(revokedTPs) > 0 {
@@ -84,14 +80,13 @@ func (c *Consumer) rebalance(ctx context.Context, sess *zkwatch.Conn, h Handler,
 				revoked[i] = have[tp]
 			}
 			tps := c.revokeAll(ctx, revoked, ErrRevoked, true, ownerChecks{stats: v.ownerStats, at: start})
-			close(released)
 			if hook := c.cfg.Hooks.OnRevoked; hook != nil {
 				c.hook(func() { hook(ctx, tps) })
 			}
 		}
 		revokeTook = time.Since(start) - viewTook
 	}()
-	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h, nil, released)
+	claimed := c.claimAll(ctx, sess, added, v.input.Topics, h, nil)
 	claimTook := time.Since(start) - viewTook
 	// A claim that failed (not one the rebalance gave up: the connection
 	// closed under it, say) leaves its partition unowned; nothing else
@@ -347,10 +342,8 @@ const checkFreshFor = time.Second
 // soon as it is claimed. It returns what was claimed, sorted. kgen is the
 // Kafka generation the partitions were assigned in (kafka mode), else nil.
 // Without a session (sess nil: kafka mode without ZooKeeper) the claim
-// step is absent and the workers start at once. released, when not nil, is
-// closed once the same rebalance's own releases are answered (see
-// ownersMissing).
-func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, h Handler, kgen *kafkaGeneration, released <-chan struct{}) []TopicPartition {
+// step is absent and the workers start at once.
+func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, h Handler, kgen *kafkaGeneration) []TopicPartition {
 	if len(tps) == 0 {
 		return nil
 	}
@@ -386,88 +379,21 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 			mu.Unlock()
 		}()
 	}
-	c.claimBatched(ctx, sess, tps, topics, released, claim)
+	c.claimBatched(ctx, sess, tps, topics, claim)
 	wg.Wait()
 	slices.SortFunc(claimed, partition.CompareTopicPartitions)
 	return claimed
 }
 
-// batchLookMin is the number of claims from which claimAll reads their
-// owner znodes at once first (ownersMissing). At 64 x 4096 with
-// scala-range every member claims about 31 partitions in a join: with 64
-// here each looked on its own, and by hand over 4 joins at a time,
-// alternating, 16 cut ZooKeeper's CPU per join and leave from 0.58-0.93 s
-// to 0.35-0.38 s and the join from 514-985 ms to 310-515 ms. Below 16
-// (the joins at 16 x 256 that the round-trip count measures) nothing
-// changed.
-const batchLookMin = 16
-
-// claimBatched starts a claim (claim) for every partition of tps. With at
-// least batchLookMin of them (not in the pykafka layout, where an owner
-// znode's name carries the leader) it first reads their owner znodes at
-// once (ownersMissing), and the claims of those missing create without a
-// look of their own (partition.Claimer.Missing): at 4096 partitions a
-// member may claim a thousand at once, and a look each (one request a
-// znode, with its watch) kept the server busy for hundreds of
-// milliseconds. The claims of those found held, when the rebalance also
-// releases partitions (released not nil), start only once those releases
-// are answered, after a second read of their owner znodes: ZooKeeper
-// answers a member's requests in order, so looks sent before the member's
-// own deletes held back the releases every other member was waiting for
-// (a member revoking 819 of 4096 released in 400-500 ms behind its 614
-// looks, in 50-100 ms without them); they wait at most maxReleaseWait.
-// Fewer claims keep their looks, which cost no extra round trip.
-func (c *Consumer) claimBatched(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, released <-chan struct{}, claim func(TopicPartition, bool)) {
-	if sess == nil || len(tps) < batchLookMin || c.cfg.Layout == LayoutPykafka {
-		for _, tp := range tps {
-			claim(tp, false)
-		}
-		return
+// noteClaimWait counts a claim that found its partition held by another
+// member (holder) and tells the session loop that a claim waits.
+func (c *Consumer) noteClaimWait(path string, attempt int, holder []byte) {
+	c.metrics.claimRetries.Inc()
+	select {
+	case c.claimWaits <- struct{}{}:
+	default:
 	}
-	missing := c.ownersMissing(ctx, sess, tps, topics)
-	var held []TopicPartition
-	for _, tp := range tps {
-		if missing[tp] {
-			claim(tp, true)
-		} else {
-			held = append(held, tp)
-		}
-	}
-	if len(held) > 0 && released != nil {
-		t := time.NewTimer(maxReleaseWait)
-		select {
-		case <-released:
-			missing = c.ownersMissing(ctx, sess, held, topics)
-		case <-t.C: // a slow handler holds our release back: claim anyway
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}
-	for _, tp := range held {
-		claim(tp, missing[tp])
-	}
-}
-
-// maxReleaseWait bounds how long claimBatched's held claims wait for the
-// rebalance's own releases (which wait up to RevokeTimeout for handlers).
-const maxReleaseWait = time.Second
-
-// ownersMissing reads the owner znodes of tps at once (GetMany: a
-// multiRead request per 128) and returns those that do not exist.
-func (c *Consumer) ownersMissing(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics) map[TopicPartition]bool {
-	paths := make([]string, len(tps))
-	for i, tp := range tps {
-		paths[i] = ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition])
-	}
-	t0 := time.Now()
-	out := map[TopicPartition]bool{}
-	for i, r := range sess.GetMany(ctx, paths) {
-		if errors.Is(r.Err, zkwatch.ErrNoNode) {
-			out[tps[i]] = true
-		}
-	}
-	c.log.Debug("owner znodes read before claiming", "claims", len(tps), "missing", len(out), "took", time.Since(t0))
-	return out
+	c.log.Info("partition still owned by another member; retrying", "path", path, "holder", string(holder), "attempt", attempt+1)
 }
 
 // claimOne creates our owner znode for tp, waiting (with backoff) while
@@ -477,14 +403,7 @@ func (c *Consumer) ownersMissing(ctx context.Context, sess *zkwatch.Conn, tps []
 func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32, missing bool) (partition.Claim, error) {
 	cl := partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff, ACL: c.cfg.ACL, Missing: missing,
 		ReadAfter: offsetZnode(c.store, tp),
-		OnRetry: func(path string, attempt int, holder []byte) {
-			c.metrics.claimRetries.Inc()
-			select {
-			case c.claimWaits <- struct{}{}:
-			default:
-			}
-			c.log.Info("partition still owned by another member; retrying", "path", path, "holder", string(holder), "attempt", attempt+1)
-		}}
+		OnRetry:   c.noteClaimWait}
 	value := []byte(ownerValue(c.cfg.Layout, c.memberID))
 	path := ownerPath(c.cfg.Layout, c.cfg.Group, tp, leader)
 	if c.cfg.Layout != LayoutPykafka {

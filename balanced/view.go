@@ -29,9 +29,13 @@ type view struct {
 	// topicZxids are the modification zxids of the topics' registrations read.
 	topicZxids map[string]int64
 	// ownerStats are the stats of our owner znodes read with the view
-	// (sticky: all of ours; else those of our workers, when we hold few): a
-	// revoke's ownership check takes them instead of reading again (see
-	// revokeAll).
+	// (sticky, which reads every owner znode): a revoke's ownership check
+	// takes them instead of reading again (see revokeAll). The other
+	// assignors' revokes read the stats of what they revoke beside
+	// stopping the handlers (at 64 x 4096 with scala-range, a member
+	// revokes half of what it holds, and reading all it held with the
+	// view was one more round trip on every member's path to its
+	// assignment).
 	ownerStats map[string]*zkwatch.Stat
 }
 
@@ -45,6 +49,9 @@ type known struct {
 	// registrations are the registrations of the topics watched (not
 	// read again); nil: none known.
 	registrations map[string]topicReg
+	// memberRegs are members' registrations read by the members watch
+	// (watches.readRegistrations), by member id: not read again.
+	memberRegs map[string]zkwatch.GetResult
 }
 
 // readView reads the group's state. Malformed member registrations and
@@ -79,15 +86,32 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, p
 	for i, id := range unread {
 		paths[i] = idPath(c.cfg.Group, id)
 	}
-	// Round one: the new registrations beside the likely topics (and our
-	// owner znodes, which a revoke checks before it deletes them).
+	// Round one: the new registrations beside the likely topics.
 	var (
 		regs []zkwatch.GetResult
 		read map[string]topicRead
-		ours map[string]*zkwatch.Stat
 		wg   sync.WaitGroup
 	)
-	wg.Go(func() { regs = sess.GetMany(ctx, paths) })
+	regs = make([]zkwatch.GetResult, len(unread))
+	var toRead []int // those the members watch has not read
+	for i, id := range unread {
+		if r, ok := kn.memberRegs[id]; ok {
+			regs[i] = r
+		} else {
+			toRead = append(toRead, i)
+		}
+	}
+	if len(toRead) > 0 {
+		wg.Go(func() {
+			ps := make([]string, len(toRead))
+			for j, i := range toRead {
+				ps[j] = paths[i]
+			}
+			for j, r := range sess.GetMany(ctx, ps) {
+				regs[toRead[j]] = r
+			}
+		})
+	}
 	wg.Go(func() {
 		if prefetched != nil {
 			select {
@@ -108,9 +132,6 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, p
 			maps.Copy(read, more)
 		}
 	})
-	if c.cfg.Assignor != partition.Sticky { // sticky reads every owner znode anyway
-		wg.Go(func() { ours = statOwned(ctx, sess, c.workersSnapshot()) })
-	}
 	wg.Wait()
 	for i, id := range unread {
 		data, err := regs[i].Data, regs[i].Err
@@ -202,7 +223,6 @@ func (c *Consumer) readView(ctx context.Context, sess *zkwatch.Conn, kn known, p
 			owners[t] = r.owners
 		}
 	}
-	v.ownerStats = ours
 	if c.cfg.Assignor == partition.Sticky {
 		in.PreviousByTopic = previousOwners(owners, subs)
 		c.owners = owners
@@ -482,37 +502,6 @@ func ownerStats(owners map[string]ownersRead) map[string]*zkwatch.Stat {
 			out = make(map[string]*zkwatch.Stat, len(o.ours))
 		}
 		maps.Copy(out, o.ours)
-	}
-	return out
-}
-
-// maxOwnedStats bounds the owner znodes statOwned reads: 32 multiRead
-// requests of 128. A member holding more checks them when it revokes them,
-// as every caller but a rebalance does. (It was 256, one wave of single
-// reads before GetMany used multiRead: at 4096 partitions a scala-range
-// member holding 1024 then read the 819 it revoked in the revoke itself,
-// queued behind its own claims' reads, and its release took 250-450 ms.)
-const maxOwnedStats = 4096
-
-// statOwned reads the stats of the owner znodes (and mirrors) of the
-// workers that hold them in sess's session, unless there are more than
-// maxOwnedStats; a znode found missing is left out.
-func statOwned(ctx context.Context, sess *zkwatch.Conn, ws map[TopicPartition]*worker) map[string]*zkwatch.Stat {
-	var paths []string
-	for _, w := range ws {
-		if w.fence.Conn == sess && w.claim.Session == sess.SessionID() {
-			paths = append(paths, w.claim.Path)
-			paths = append(paths, w.claim.Also...)
-		}
-	}
-	if len(paths) == 0 || len(paths) > maxOwnedStats {
-		return nil
-	}
-	out := make(map[string]*zkwatch.Stat, len(paths))
-	for i, r := range sess.GetMany(ctx, paths) { // one multiRead a 128
-		if r.Err == nil {
-			out[paths[i]] = r.Stat
-		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package balanced
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -71,9 +72,16 @@ type watches struct {
 	known   known // the session watches' last snapshots (see latest)
 	// pending: a change of the members (topics) was notified and its
 	// snapshot is being read; knownCh is closed (and replaced) whenever a
-	// snapshot is remembered.
+	// snapshot is remembered, or registrations are read.
 	membersPending, topicsPending bool
 	knownCh                       chan struct{}
+	// memberRegs are the registrations of the members in the last members
+	// snapshot, read as soon as it showed them (readRegistrations), by
+	// member id; regsReading are those being read, regsPending the reads
+	// in flight.
+	memberRegs  map[string]zkwatch.GetResult
+	regsReading map[string]bool
+	regsPending int
 }
 
 // topicWatch is the watches of one group topic.
@@ -132,9 +140,13 @@ func (w *watches) armSession() {
 	topics := func() (*bool, *[]string) { return &w.topicsPending, &w.known.topics }
 	// The members and topics watches trigger as soon as ZooKeeper notifies
 	// a change, so the coalescer's quiet period runs while the new
-	// children are read; the rebalance then waits for them (latest).
-	w.run(w.sess.WatchChildrenNotify(w.ctx, idsPath(w.group), w.notified(members, "members changed"), w.remember(members)),
-		&armed, notNotified, w.fire("members changed"))
+	// children (and then the new members' registrations) are read; the
+	// rebalance then waits for them (latest).
+	rememberMembers := w.remember(members)
+	w.run(w.sess.WatchChildrenNotify(w.ctx, idsPath(w.group), w.notified(members, "members changed"), func(s zkwatch.Snapshot) {
+		w.readRegistrations(s) // first: latest waits for it from now on
+		rememberMembers(s)
+	}), &armed, notNotified, w.fire("members changed"))
 	w.run(w.sess.WatchChildren(w.ctx, zkwatch.BrokerIDsPath), &armed, nil, w.fire("brokers changed"))
 	w.run(w.sess.WatchChildrenNotify(w.ctx, zkwatch.BrokerTopicsPath, w.notified(topics, "topics changed"), w.remember(topics)),
 		&armed, notNotified, w.fire("topics changed"))
@@ -172,13 +184,14 @@ func (w *watches) latest(ctx context.Context) known {
 	defer t.Stop()
 	for {
 		w.knownMu.Lock()
-		k, mp, tp := w.known, w.membersPending, w.topicsPending
+		k, mp, tp, rp := w.known, w.membersPending, w.topicsPending, w.regsPending > 0
 		if w.knownCh == nil {
 			w.knownCh = make(chan struct{})
 		}
 		ch := w.knownCh
+		k.memberRegs = maps.Clone(w.memberRegs)
 		w.knownMu.Unlock()
-		if !mp && !tp {
+		if !mp && !tp && !rp {
 			return k
 		}
 		select {
@@ -195,6 +208,61 @@ func (w *watches) latest(ctx context.Context) known {
 		}
 		return k
 	}
+}
+
+// readRegistrations starts reading the registrations of the members in
+// the members snapshot s that are neither read nor being read, and
+// forgets those of members no longer in it. A join then costs every
+// member no read of its own: the joiner's registration is read while the
+// coalescer's quiet period runs, and the rebalance takes it (latest).
+// A read that fails is left for the rebalance to make.
+func (w *watches) readRegistrations(s zkwatch.Snapshot) {
+	if s.Err != nil || !s.Exists {
+		return
+	}
+	w.knownMu.Lock()
+	defer w.knownMu.Unlock()
+	in := make(map[string]bool, len(s.Children))
+	var ids []string
+	for _, id := range s.Children {
+		in[id] = true
+		if _, ok := w.memberRegs[id]; !ok && !w.regsReading[id] {
+			ids = append(ids, id)
+		}
+	}
+	for id := range w.memberRegs {
+		if !in[id] {
+			delete(w.memberRegs, id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	if w.regsReading == nil {
+		w.regsReading, w.memberRegs = map[string]bool{}, map[string]zkwatch.GetResult{}
+	}
+	paths := make([]string, len(ids))
+	for i, id := range ids {
+		w.regsReading[id] = true
+		paths[i] = idPath(w.group, id)
+	}
+	w.regsPending++
+	w.wg.Go(func() { // ends with w.ctx (GetMany's)
+		res := w.sess.GetMany(w.ctx, paths)
+		w.knownMu.Lock()
+		defer w.knownMu.Unlock()
+		for i, id := range ids {
+			delete(w.regsReading, id)
+			if res[i].Err == nil {
+				w.memberRegs[id] = res[i]
+			}
+		}
+		w.regsPending--
+		if w.knownCh != nil {
+			close(w.knownCh)
+			w.knownCh = nil
+		}
+	})
 }
 
 // notified is the changed func of a watch whose snapshots remember keeps:
