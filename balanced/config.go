@@ -204,9 +204,10 @@ type Config struct {
 	LagInterval time.Duration
 	// Sarama is the base client config for fetching (copied; the consumer
 	// sets what it needs). Default sarama.NewConfig() with Version 2.1,
-	// Consumer.MaxWaitTime 500ms (an idle member sends a fetch per broker
-	// this often; newly assigned partitions start on fresh connections, so
-	// they do not wait for it), Consumer.Fetch.MaxBytes 8 MiB (what the
+	// Consumer.MaxWaitTime 5s (an idle member sends a fetch per broker
+	// this often; a fetch returns as soon as messages arrive, and newly
+	// assigned partitions start on fresh connections, so they do not wait
+	// for it), Consumer.Fetch.MaxBytes 8 MiB (what the
 	// member's fetching may hold in all: the fetch responses whose
 	// messages are queued for handlers plus the requests in flight to
 	// every broker; sarama's default is 50 MiB per response) and a
@@ -427,14 +428,21 @@ func (c Config) withDefaults() (Config, error) {
 		sc = &cp
 	} else {
 		sc.Version = sarama.V2_1_0_0
-		// A broker holds an empty fetch this long (sarama's and the Java
-		// client's default). Every broker loop of an idle member sends one
-		// fetch per MaxWaitTime: at 100ms an idle group of 64 members on
-		// 4096 partitions took 1.4 cores of this 2-core machine (members
-		// 0.63, brokers and ZooKeeper 0.78), at 500ms 0.76. The fetcher adds
-		// newly assigned partitions only between fetches, but they start on
-		// fresh connections (fetch.go), which hold no long poll yet.
-		sc.Consumer.MaxWaitTime = 500 * time.Millisecond
+		// A broker holds an empty fetch this long (franz-go's default; the
+		// Java client's and sarama's is 500ms). A fetch returns as soon as
+		// a message arrives, so the wait costs no latency; it only paces an
+		// idle member, which sends one fetch per broker per MaxWaitTime. An
+		// idle group of 64 members on 4096 partitions took 1.4 cores of
+		// this 2-core machine at 100ms, 0.76 at 500ms; at 5s the brokers
+		// spent 0.06 cores instead of 0.19 and the members 0.06 instead of
+		// 0.14, and a join at 64 x 4096 (make bench's curve, 10 joins, same
+		// hour) took 333 ms instead of 428-470 (scala-range), 212 instead
+		// of 260-290 (sticky), the machine being busy throughout a join.
+		// Partitions added to a loop wait for its request in flight, so
+		// the fetcher polls briefly while they come (fetchShortWait) and
+		// never adds one to a loop in a long poll while it can open another
+		// (fetcher.go).
+		sc.Consumer.MaxWaitTime = 5 * time.Second
 		// sarama's client metrics: none is read (see discardMetrics).
 		sc.MetricRegistry = discardMetrics{}
 		// The fetcher's budget (fetcher.go held): responses whose

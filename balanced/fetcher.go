@@ -21,6 +21,17 @@ const fetchLowWater = 32
 // of the broker loop holds messages its handler is taking.
 const fetchBusyWait = 5 * time.Millisecond
 
+// fetchShortWait bounds a fetch request's MaxWaitTime while partitions
+// are being added to its loop (the last one less than fetchShortFor ago):
+// a rebalance's partitions start one by one as their claims succeed, and a
+// partition added to a loop waits for the loop's request in flight. A loop
+// long-polling (waiting longer) gets no new partitions while a new wave can
+// take them (fetcher.assign).
+const (
+	fetchShortWait = 500 * time.Millisecond
+	fetchShortFor  = 2 * time.Second
+)
+
 // fetchMinBytes is the least a fetch response is asked to carry while the
 // member holds more than Consumer.Fetch.MaxBytes in fetched, untaken
 // messages and requests in flight (partitions whose handlers are slow or
@@ -75,6 +86,8 @@ type fetcher struct {
 	stop           chan struct{}
 	wg             sync.WaitGroup // broker loops and redispatches
 
+	conns *connTracker // every connection, closed at shutdown
+
 	mu     sync.Mutex
 	loops  map[loopKey]*brokerLoop
 	parts  map[TopicPartition]*partFetch
@@ -117,8 +130,11 @@ type leaderSource interface {
 }
 
 func newFetcher(meta leaderSource, conf *sarama.Config) *fetcher {
-	return &fetcher{meta: meta, conf: conf, version: fetchVersion(conf.Version), stop: make(chan struct{}),
+	cp := *conf // its own dialer (conns)
+	f := &fetcher{meta: meta, conf: &cp, version: fetchVersion(conf.Version), stop: make(chan struct{}),
 		loops: map[loopKey]*brokerLoop{}, parts: map[TopicPartition]*partFetch{}, wave: 1, idle: map[int32]idleConn{}}
+	f.conns = trackConns(f.conf)
+	return f
 }
 
 // connLocked returns a connection to leader for a new loop: a retired
@@ -244,6 +260,10 @@ type partFetch struct {
 	offset    int64 // next to fetch; OffsetOldest or OffsetNewest until listed
 	fetchSize int32
 	inFlight  bool
+	// settling: the last response of its loop, a younger one than its
+	// broker's oldest, brought it nothing and its queue is empty; the
+	// oldest loop takes it over between two of its requests (pullSettling).
+	settling bool
 	// msgBytes is the mean key and value bytes of a message in the last
 	// response that brought some (0 before), to tell how much of its
 	// fetch size a partition behind its high-water mark will fill.
@@ -322,13 +342,21 @@ func (f *fetcher) assign(pf *partFetch, leader *sarama.Broker, wave uint64) {
 	} else {
 		l = f.loops[loopKey{leader.ID(), wave}]
 	}
+	if l != nil && l.longPoll.Load() && f.openWavesLocked() < maxFetchWaves {
+		// Its long poll would hold pf up to Consumer.MaxWaitTime: a loop
+		// of a new wave instead, on a connection with nothing in flight.
+		f.wave++
+		wave, l = f.wave, nil
+	}
 	if l == nil {
 		conn := f.connLocked(leader)
 		l = &brokerLoop{f: f, id: leader.ID(), wave: wave, broker: conn, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
+		l.addedAt.Store(time.Now().UnixNano())
 		f.loops[l.key()] = l
 		f.wg.Add(1)
 		go l.run() // owned by f: ends at stop, on a broker error, or once it has no partitions
 	}
+	l.addedAt.Store(time.Now().UnixNano()) // before pf is in the loop's next request
 	if l.adopt(pf, nil) {
 		l.poke()
 	}
@@ -343,6 +371,7 @@ func (f *fetcher) shutdown() {
 		f.closed = true
 		close(f.stop)
 	}
+	f.conns.closeAll() // ends the long polls in flight, which Broker.Close would wait for
 	for _, l := range f.loops {
 		_ = l.broker.Close()
 	}
@@ -363,10 +392,11 @@ func (l *brokerLoop) adopt(pf *partFetch, from *brokerLoop) bool {
 	l.parts[pf] = struct{}{}
 	l.mu.Unlock()
 	pf.mu.Lock()
-	ok := pf.end == nil && pf.loop == from && (from == nil || !pf.inFlight)
+	ok := pf.end == nil && pf.loop == from
 	if ok {
 		pf.loop = l
-		pf.inFlight = false
+		pf.inFlight = false // a request of from's may have it: its answer for pf is dropped (deliver)
+		pf.settling = false
 	}
 	pf.mu.Unlock()
 	if !ok {
@@ -417,6 +447,9 @@ func (f *fetcher) redispatch(pfs []*partFetch) {
 				}
 			}
 			_ = f.meta.RefreshMetadata(names...) // a failure shows in Leader
+			// A wave of their own: the new leader's loops may be in a long
+			// poll, which would hold them up to Consumer.MaxWaitTime.
+			wave := f.newWave()
 			var again []*partFetch
 			for _, pf := range pfs {
 				if pf.ended() {
@@ -428,7 +461,7 @@ func (f *fetcher) redispatch(pfs []*partFetch) {
 					again = append(again, pf)
 					continue
 				}
-				f.assign(pf, leader, 0)
+				f.assign(pf, leader, wave)
 			}
 			pfs = again
 		}
@@ -604,6 +637,11 @@ type brokerLoop struct {
 	wave   uint64         // the wave its partitions started in
 	broker *sarama.Broker // the loop's connection to it
 	wake   chan struct{}  // capacity 1
+	// addedAt is when a partition was last added to the loop by assign
+	// (unix nanoseconds); longPoll: its request in flight may wait longer
+	// than fetchShortWait.
+	addedAt  atomic.Int64
+	longPoll atomic.Bool
 
 	mu    sync.Mutex
 	parts map[*partFetch]struct{}
@@ -611,8 +649,11 @@ type brokerLoop struct {
 
 func (l *brokerLoop) key() loopKey { return loopKey{l.id, l.wave} }
 
-// settle moves pfs, idle partitions of l, into the broker's oldest loop
-// if that is older than l.
+// settle marks pfs, idle partitions of l, for the broker's oldest loop to
+// take over (pullSettling) if that is older than l. l keeps fetching them
+// until then: the oldest loop takes them between two of its requests, so
+// that they are never left waiting for its long poll in flight (up to
+// Consumer.MaxWaitTime) with nobody fetching them.
 func (l *brokerLoop) settle(pfs []*partFetch) {
 	if len(pfs) == 0 {
 		return
@@ -620,17 +661,47 @@ func (l *brokerLoop) settle(pfs []*partFetch) {
 	f := l.f
 	f.mu.Lock()
 	main := f.mainLoopLocked(l.id)
-	if f.closed || main == nil || main.wave >= l.wave {
-		f.mu.Unlock()
+	f.mu.Unlock()
+	if main == nil || main.wave >= l.wave {
 		return
 	}
-	moved := false
 	for _, pf := range pfs {
-		moved = main.adopt(pf, l) || moved
+		pf.mu.Lock()
+		if pf.loop == l && pf.end == nil {
+			pf.settling = true
+		}
+		pf.mu.Unlock()
 	}
-	f.mu.Unlock()
-	if moved {
-		main.poke()
+}
+
+// pullSettling takes over, if l is its broker's oldest loop, the settling
+// partitions of the broker's younger loops (settle). It runs between two
+// of l's requests, so the next one fetches them; a request of the younger
+// loop in flight for them is answered to nobody (deliver drops it).
+func (l *brokerLoop) pullSettling() {
+	f := l.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed || f.mainLoopLocked(l.id) != l {
+		return
+	}
+	for k, from := range f.loops {
+		if k.broker != l.id || from == l {
+			continue
+		}
+		from.mu.Lock()
+		var pfs []*partFetch
+		for pf := range from.parts {
+			pf.mu.Lock()
+			if pf.settling {
+				pfs = append(pfs, pf)
+			}
+			pf.mu.Unlock()
+		}
+		from.mu.Unlock()
+		for _, pf := range pfs {
+			l.adopt(pf, from)
+		}
 	}
 }
 
@@ -658,6 +729,7 @@ func (l *brokerLoop) run() {
 		if !l.listOffsets() {
 			return
 		}
+		l.pullSettling()
 		req, batch, reserved := l.request()
 		if req == nil {
 			if l.retireIfEmpty() {
@@ -670,7 +742,9 @@ func (l *brokerLoop) run() {
 			}
 			continue
 		}
+		l.longPoll.Store(req.MaxWaitTime > int32(fetchShortWait/time.Millisecond))
 		resp, err := l.broker.Fetch(req)
+		l.longPoll.Store(false)
 		select {
 		case <-l.f.stop:
 			l.f.release(reserved)
@@ -831,6 +905,9 @@ func (l *brokerLoop) request() (*sarama.FetchRequest, []fetchEntry, int64) {
 	if req.Version >= 3 {
 		req.MaxBytes = int32(reserved)
 	}
+	if time.Since(time.Unix(0, l.addedAt.Load())) < fetchShortFor {
+		req.MaxWaitTime = min(req.MaxWaitTime, int32(fetchShortWait/time.Millisecond))
+	}
 	if busy {
 		// A partition whose handler is taking its messages will be
 		// fetched again soon: a long poll of partitions that have
@@ -865,11 +942,14 @@ func (l *brokerLoop) deliver(resp *sarama.FetchResponse, batch []fetchEntry) {
 			p = parseBlock(pf.tp, e.offset, b, readCommitted)
 		}
 		pf.mu.Lock()
-		pf.inFlight = false
+		if pf.loop == l {
+			pf.inFlight = false
+		}
 		if pf.end != nil || pf.loop != l || pf.offset != e.offset {
 			pf.mu.Unlock()
 			continue // closed or moved meanwhile
 		}
+		pf.settling = false // until this response shows it idle again
 		var note error
 		outOfRange := false
 		switch {

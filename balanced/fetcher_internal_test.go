@@ -30,6 +30,13 @@ func testFetcher(maxBytes int32, tps ...TopicPartition) (*fetcher, *brokerLoop, 
 // they are caught up).
 func respond(t *testing.T, l *brokerLoop, n int, pfs ...*partFetch) {
 	t.Helper()
+	respondAfter(t, l, n, nil, pfs...)
+}
+
+// respondAfter is respond with between (if not nil) run while the request
+// is in flight.
+func respondAfter(t *testing.T, l *brokerLoop, n int, between func(), pfs ...*partFetch) {
+	t.Helper()
 	resp := &sarama.FetchResponse{Version: 10, Blocks: map[string]map[int32]*sarama.FetchResponseBlock{}}
 	var batch []fetchEntry
 	for _, pf := range pfs {
@@ -48,6 +55,9 @@ func respond(t *testing.T, l *brokerLoop, n int, pfs ...*partFetch) {
 		batch = append(batch, fetchEntry{pf, off})
 	}
 	reserved := l.f.reserve(int64(n * len(pfs)))
+	if between != nil {
+		between()
+	}
 	l.deliver(resp, batch)
 	l.f.release(reserved)
 }
@@ -230,10 +240,13 @@ func TestFetchRequestLeavesBehindPartitionsBeyondRoom(t *testing.T) {
 }
 
 // TestFetcherSettlesIdlePartitions: a partition of a newer wave's loop
-// moves to its broker's oldest loop once a response brings it nothing and
-// its queue is empty; one with messages queued stays until then, and one
-// in the oldest loop stays there. The newer loop is then empty (it
-// retires). An ended partition is never added to a loop.
+// settles into its broker's oldest loop once a response brings it nothing
+// and its queue is empty: the newer loop keeps fetching it until the
+// oldest takes it over between two of its requests (pullSettling), and an
+// answer of the newer loop's request in flight then is dropped. One with
+// messages queued stays until then, and one in the oldest loop stays
+// there. The newer loop is then empty (it retires). An ended partition is
+// never added to a loop.
 func TestFetcherSettlesIdlePartitions(t *testing.T) {
 	f, _, _ := testFetcher(1 << 20)
 	loop := func(wave uint64) *brokerLoop {
@@ -258,9 +271,25 @@ func TestFetcherSettlesIdlePartitions(t *testing.T) {
 		defer pf.mu.Unlock()
 		return ok && pf.loop == l
 	}
+	requested := func(l *brokerLoop, pf *partFetch) bool {
+		_, batch, reserved := l.request()
+		l.f.release(reserved)
+		found := false
+		for _, e := range batch {
+			e.pf.mu.Lock()
+			e.pf.inFlight = false
+			e.pf.mu.Unlock()
+			found = found || e.pf == pf
+		}
+		return found
+	}
 	idle, busy := part(0), part(1)
 	respond(t, fresh, 2, busy)
 	respond(t, fresh, 0, idle, busy)
+	if !in(idle, fresh) || !requested(fresh, idle) {
+		t.Fatal("an idle partition of the newer wave left it (or was not fetched) before the oldest loop took it")
+	}
+	main.pullSettling()
 	if !in(idle, main) || in(idle, fresh) {
 		t.Fatal("an idle partition of the newer wave did not settle into the oldest loop")
 	}
@@ -268,14 +297,24 @@ func TestFetcherSettlesIdlePartitions(t *testing.T) {
 		t.Fatal("a partition with messages queued moved")
 	}
 	takeN(t, busy, 2)
+	// Taken over while the newer loop's request for it is in flight: that
+	// request's answer (two messages) goes to nobody.
 	respond(t, fresh, 0, busy)
+	respondAfter(t, fresh, 2, main.pullSettling, busy)
 	if !in(busy, main) {
 		t.Fatal("a partition whose queue emptied did not settle once idle")
+	}
+	if m, _, _ := busy.take(); m != nil {
+		t.Fatalf("the newer loop's answer after the take-over was queued: %+v", m)
+	}
+	if !requested(main, busy) {
+		t.Fatal("the oldest loop does not fetch the partition it took over")
 	}
 	if !fresh.retireIfEmpty() {
 		t.Fatal("the newer wave's loop kept partitions")
 	}
 	respond(t, main, 0, idle)
+	main.pullSettling()
 	if !in(idle, main) {
 		t.Fatal("a partition of the oldest loop moved")
 	}

@@ -159,9 +159,30 @@ func (c *Cluster) waitPartitions(ctx context.Context, name string, partitions in
 		if int32(len(ps)) != partitions {
 			return fmt.Errorf("metadata has %d partitions, want %d", len(ps), partitions)
 		}
+		// The metadata may name a leader before that broker has taken
+		// the lead (it then answers UNKNOWN_TOPIC_OR_PARTITION): ask each
+		// leader for its partitions' log ends, in one request per leader.
+		byLeader := map[*sarama.Broker][]int32{}
 		for _, p := range ps {
-			if _, err := client.Leader(name, p); err != nil {
+			leader, err := client.Leader(name, p)
+			if err != nil {
 				return fmt.Errorf("partition %d: %w", p, err)
+			}
+			byLeader[leader] = append(byLeader[leader], p)
+		}
+		for leader, parts := range byLeader {
+			req := &sarama.OffsetRequest{Version: 1}
+			for _, p := range parts {
+				req.AddBlock(name, p, sarama.OffsetNewest, 1)
+			}
+			resp, err := leader.GetAvailableOffsets(req)
+			if err != nil {
+				return fmt.Errorf("leader %d: %w", leader.ID(), err)
+			}
+			for _, p := range parts {
+				if b := resp.GetBlock(name, p); b == nil || !errors.Is(b.Err, sarama.ErrNoError) {
+					return fmt.Errorf("partition %d: its leader %d does not lead it yet", p, leader.ID())
+				}
 			}
 		}
 		return nil

@@ -26,7 +26,7 @@ var tputSetup = map[string]string{
 	bench.RawSarama: "one sarama client, a PartitionConsumer per partition from the oldest offset, sarama defaults " +
 		"(MaxWaitTime 500 ms, ChannelBufferSize 256, Fetch.Default 1 MiB), Version 2.1; commits nothing",
 	bench.ZKBalance: "one balanced.Consumer with the defaults (Scala layout, scala-range, offsets in ZooKeeper committed every 1 s; " +
-		"sarama MaxWaitTime 500 ms, Fetch.MaxBytes 8 MiB in all, go-metrics discarded; one fetch loop per broker, fetching ahead), EachMessage, every message marked",
+		"sarama MaxWaitTime 5 s, Fetch.MaxBytes 8 MiB in all, go-metrics discarded; one fetch loop per broker, fetching ahead), EachMessage, every message marked",
 	bench.SaramaGroup: saramaGroupSetup,
 	bench.Pykafka: "one BalancedConsumer, pure Python, defaults (queued_max_messages 2000, fetch_message_max_bytes 1 MiB, " +
 		"fetch_wait_max_ms 100), auto-commit every 1 s, member.py --count-only (no line per message)",
