@@ -42,10 +42,13 @@ demo: build
 ## page's test in a real headless Chromium (installed first: chromium).
 ## The full -v log goes to test.log; the console shows every test's result
 ## line (so a skipped integration test would show as --- SKIP) and the
-## real-cluster start lines.
+## real-cluster start lines; when a test fails, its own output follows at
+## the end (tools/testfailures.awk).
 test: fmt-check vet chromium
-	set -o pipefail; $(GO) test -race -count=1 -v -timeout $(TEST_TIMEOUT) $(PKGS) 2>&1 | tee test.log | \
-	  grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)| +--- (FAIL|SKIP)|ok |FAIL|panic:|real cluster:|\?)|RESULT'
+	@set -o pipefail; echo '$(GO) test -race -count=1 -v -timeout $(TEST_TIMEOUT) $(PKGS) | tee test.log'; \
+	$(GO) test -race -count=1 -v -timeout $(TEST_TIMEOUT) $(PKGS) 2>&1 | tee test.log | \
+	  grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)| +--- (FAIL|SKIP)|ok |FAIL|panic:|real cluster:|\?)|RESULT'; \
+	rc=$$?; if [ $$rc -ne 0 ]; then awk -f tools/testfailures.awk test.log; exit $$rc; fi
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 fmt-check:
