@@ -247,7 +247,7 @@ type partFetch struct {
 	f     *fetcher
 	tp    TopicPartition
 	ready chan struct{} // capacity 1: messages, errors or the end arrived
-	hwm   atomic.Int64
+	hwm   atomic.Int64  // high-water mark of the last response; -1 before one
 
 	mu        sync.Mutex
 	loop      *brokerLoop // nil while redispatched and once ended
@@ -307,6 +307,7 @@ type queueSeg struct {
 // sarama.ErrOffsetOutOfRange once the broker says so.
 func (f *fetcher) start(tp TopicPartition, offset int64, wave uint64, resolved func(int64)) (*partFetch, error) {
 	pf := &partFetch{f: f, tp: tp, ready: make(chan struct{}, 1), offset: offset, fetchSize: f.conf.Consumer.Fetch.Default, tooLargeAt: -1, resolved: resolved}
+	pf.hwm.Store(-1)
 	f.mu.Lock()
 	switch {
 	case f.closed:

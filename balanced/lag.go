@@ -24,10 +24,15 @@ import (
 // The log end comes from two sources: the high-water mark of the fetch
 // responses (updated with every message handed to the handler), and a
 // ListOffsets request (latest) for every owned partition, batched into one
-// request per leader broker, every Config.LagInterval and soon after a
-// partition is acquired. The second one keeps the lag growing while a
-// handler is stuck: sarama stops fetching a partition whose handler does
-// not take its messages, so the fetched high-water mark freezes with it.
+// request per leader broker, every Config.LagInterval. The second one keeps
+// the lag growing while a handler is stuck: the fetcher stops fetching a
+// partition whose handler does not take its messages, so the fetched
+// high-water mark freezes with it. A partition just acquired takes its log
+// end from its first fetch response, which comes within fetchShortWait;
+// lagKickDelay after an acquisition, only those with no response yet are
+// listed. (Listing each acquired partition 100 ms after it was acquired
+// sent a request per broker and member in the middle of every join, when
+// the brokers were busiest.)
 //
 // The position is, in order of preference: the last mark; the offset of the
 // first message fetched; the start offset (the committed one, or, with
@@ -130,6 +135,21 @@ func (c *Consumer) forgetWorkers(ws []*worker) {
 	}
 }
 
+// fetchedEnd takes w's log end from its fetch's last response, if there
+// was one and nothing was listed yet; false if there was none.
+func fetchedEnd(w *worker) bool {
+	pf := w.pf.Load()
+	if pf == nil {
+		return false
+	}
+	hwm := pf.hwm.Load()
+	if hwm < 0 {
+		return false
+	}
+	w.listedEnd.CompareAndSwap(noOffset, hwm)
+	return true
+}
+
 // kickLag asks the lag loop for a refresh soon (a partition was acquired).
 func (c *Consumer) kickLag() {
 	select {
@@ -138,9 +158,10 @@ func (c *Consumer) kickLag() {
 	}
 }
 
-// lagKickSpacing is the least time between two refreshes asked for by
-// kickLag: the workers of one rebalance start within it and share a refresh.
-const lagKickSpacing = 100 * time.Millisecond
+// lagKickDelay is how long after kickLag its refresh runs: the workers of
+// one rebalance start within it and share a refresh, and their first fetch
+// responses (within fetchShortWait) have brought most of them a log end.
+const lagKickDelay = time.Second
 
 // lagLoop refreshes the log ends of the owned partitions every
 // Config.LagInterval, and soon after a partition is acquired, then
@@ -156,7 +177,7 @@ func (c *Consumer) lagLoop(ctx context.Context) {
 		case <-t.C:
 		case <-c.lagKick:
 			kicked = true
-			if !ctxsleep.Sleep(ctx, lagKickSpacing) {
+			if !ctxsleep.Sleep(ctx, lagKickDelay) {
 				return
 			}
 		}
@@ -187,7 +208,10 @@ func (c *Consumer) refreshLogEnds(ctx context.Context, onlyNew bool) {
 	latest, earliest := map[int32]*batch{}, map[int32]*batch{}
 	var stale []string
 	for _, w := range c.workersSnapshot() {
-		if w.suspended || w.ctx.Err() != nil || (onlyNew && w.listedEnd.Load() != noOffset) {
+		if w.suspended || w.ctx.Err() != nil {
+			continue
+		}
+		if onlyNew && (w.listedEnd.Load() != noOffset || fetchedEnd(w)) {
 			continue
 		}
 		b, err := c.client.Leader(w.tp.Topic, w.tp.Partition)
