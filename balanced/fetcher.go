@@ -349,16 +349,18 @@ func (f *fetcher) assign(pf *partFetch, leader *sarama.Broker, wave uint64) {
 		f.wave++
 		wave, l = f.wave, nil
 	}
-	if l == nil {
+	started := l == nil
+	if started {
 		conn := f.connLocked(leader)
 		l = &brokerLoop{f: f, id: leader.ID(), wave: wave, broker: conn, wake: make(chan struct{}, 1), parts: map[*partFetch]struct{}{}}
-		l.addedAt.Store(time.Now().UnixNano())
 		f.loops[l.key()] = l
-		f.wg.Add(1)
-		go l.run() // owned by f: ends at stop, on a broker error, or once it has no partitions
 	}
 	l.addedAt.Store(time.Now().UnixNano()) // before pf is in the loop's next request
-	if l.adopt(pf, nil) {
+	added := l.adopt(pf, nil)
+	if started {
+		f.wg.Add(1)
+		go l.run() // owned by f: ends at stop, on a broker error, or once it has no partitions
+	} else if added {
 		l.poke()
 	}
 }

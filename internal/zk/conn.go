@@ -753,30 +753,8 @@ func (c *Conn) sendData(req *request) error {
 		req.recvChan <- response{-1, err}
 		return nil
 	}
-
 	binary.BigEndian.PutUint32(c.buf[:4], uint32(n))
-
-	c.requestsLock.Lock()
-	select {
-	case <-c.closeChan:
-		req.recvChan <- response{-1, ErrConnectionClosed}
-		c.requestsLock.Unlock()
-		return ErrConnectionClosed
-	default:
-	}
-	c.requests[req.xid] = req
-	c.requestsLock.Unlock()
-
-	c.conn.SetWriteDeadline(time.Now().Add(c.recvTimeout))
-	_, err = c.conn.Write(c.buf[:n+4])
-	c.conn.SetWriteDeadline(time.Time{})
-	if err != nil {
-		req.recvChan <- response{-1, err}
-		c.conn.Close()
-		return err
-	}
-
-	return nil
+	return c.writeRequests([]*request{req}, c.buf[:n+4])
 }
 
 // maxSendBatch bounds the requests sendBatch writes at once (zkbalance
@@ -816,29 +794,38 @@ gather:
 	if len(sent) == 0 {
 		return nil
 	}
+	err := c.writeRequests(sent, c.wbuf)
+	if cap(c.wbuf) > 4*c.maxSendBuf {
+		c.wbuf = nil // a burst of large requests: do not keep its buffer
+	}
+	return err
+}
+
+// writeRequests registers reqs for their answers and writes data, their
+// encoded packets, unless the connection is closing; on a failure each
+// request gets the error and the connection is closed (sendData,
+// sendBatch).
+func (c *Conn) writeRequests(reqs []*request, data []byte) error {
 	c.requestsLock.Lock()
 	select {
 	case <-c.closeChan:
-		for _, req := range sent {
+		for _, req := range reqs {
 			req.recvChan <- response{-1, ErrConnectionClosed}
 		}
 		c.requestsLock.Unlock()
 		return ErrConnectionClosed
 	default:
 	}
-	for _, req := range sent {
+	for _, req := range reqs {
 		c.requests[req.xid] = req
 	}
 	c.requestsLock.Unlock()
 
 	c.conn.SetWriteDeadline(time.Now().Add(c.recvTimeout))
-	_, err := c.conn.Write(c.wbuf)
+	_, err := c.conn.Write(data)
 	c.conn.SetWriteDeadline(time.Time{})
-	if cap(c.wbuf) > 4*c.maxSendBuf {
-		c.wbuf = nil // a burst of large requests: do not keep its buffer
-	}
 	if err != nil {
-		for _, req := range sent {
+		for _, req := range reqs {
 			req.recvChan <- response{-1, err}
 		}
 		c.conn.Close()
