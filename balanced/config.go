@@ -198,9 +198,10 @@ type Config struct {
 	// are listed (one ListOffsets request per leader broker) for
 	// zkbalance_lag_messages, so that the lag of a partition whose handler
 	// is stuck keeps growing; the fetched high-water mark updates it in
-	// between while messages flow, and a newly acquired partition is listed
-	// at once. Default 10s (under a usual scrape interval of 15s); minimum
-	// 10ms.
+	// between while messages flow. A newly acquired partition takes its log
+	// end from its first fetch response, or is listed about a second after
+	// it was acquired if none came by then. Default 10s (under a usual
+	// scrape interval of 15s); minimum 10ms.
 	LagInterval time.Duration
 	// Sarama is the base client config for fetching (copied; the consumer
 	// sets what it needs). Default sarama.NewConfig() with Version 2.1,

@@ -61,11 +61,12 @@
 // series is unregistered when Run returns:
 //
 //   - zkbalance_lag_messages{topic,partition}: log end offset minus the
-//     member's position, for each partition it owns, from the moment it
-//     owns it (before the first mark: its start offset) until it is
-//     revoked, lost or the member closes. The log end is re-listed every
-//     Config.LagInterval, so the lag of a stuck handler keeps growing.
-//     sum by (group) is the group's lag, counted once per partition.
+//     member's position, for each partition it owns, from about a
+//     second after it acquired it (before the first mark: its start
+//     offset) until it is revoked, lost or the member closes. The log
+//     end is re-listed every Config.LagInterval, so the lag of a stuck
+//     handler keeps growing. sum by (group) is the group's lag, counted
+//     once per partition.
 //   - zkbalance_last_commit_timestamp_seconds{topic,partition}: unix time of
 //     the partition's last successful commit by this member (absent before
 //     its first one). Per partition rather than per member: a member's
