@@ -135,19 +135,14 @@ func (c *Consumer) forgetWorkers(ws []*worker) {
 	}
 }
 
-// fetchedEnd takes w's log end from its fetch's last response, if there
-// was one and nothing was listed yet; false if there was none.
-func fetchedEnd(w *worker) bool {
-	pf := w.pf.Load()
-	if pf == nil {
-		return false
+// noteFetchedEnd takes w's log end from its fetch's last response (its
+// high-water mark), if there was one and nothing was listed yet.
+func noteFetchedEnd(w *worker) {
+	if pf := w.pf.Load(); pf != nil {
+		if hwm := pf.hwm.Load(); hwm >= 0 {
+			w.listedEnd.CompareAndSwap(noOffset, hwm)
+		}
 	}
-	hwm := pf.hwm.Load()
-	if hwm < 0 {
-		return false
-	}
-	w.listedEnd.CompareAndSwap(noOffset, hwm)
-	return true
 }
 
 // kickLag asks the lag loop for a refresh soon (a partition was acquired).
@@ -211,8 +206,11 @@ func (c *Consumer) refreshLogEnds(ctx context.Context, onlyNew bool) {
 		if w.suspended || w.ctx.Err() != nil {
 			continue
 		}
-		if onlyNew && (w.listedEnd.Load() != noOffset || fetchedEnd(w)) {
-			continue
+		if onlyNew {
+			noteFetchedEnd(w)
+			if w.listedEnd.Load() != noOffset {
+				continue
+			}
 		}
 		b, err := c.client.Leader(w.tp.Topic, w.tp.Partition)
 		if err != nil {
