@@ -3,6 +3,9 @@ package balanced
 import (
 	"context"
 	"errors"
+	"maps"
+	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,44 +23,101 @@ import (
 // changed.
 const batchLookMin = 16
 
-// claimBatched starts a claim (claim) for every partition of tps. With at
-// least batchLookMin of them (not in the pykafka layout, where an owner
-// znode's name carries the leader) it first reads their owner znodes at
-// once (readClaimOwners): the claims of those missing create without a
-// look of their own (partition.Claimer.Missing), and those held wait for
-// their holders, one look a holder (awaitHolders). At 4096 partitions a
-// member may claim a thousand at once, and a look each (one request a
+// claimFuncs are claimAll's two ways to a partition's worker: claim claims
+// one partition on a goroutine of its own (missing: its owner znode was
+// just read missing), start starts the worker of one claimed already.
+type claimFuncs struct {
+	claim func(tp TopicPartition, missing bool)
+	start func(tp TopicPartition, cl partition.Claim)
+}
+
+// claimBatched claims every partition of tps. With at least batchLookMin
+// of them (not in the pykafka layout, where an owner znode's name carries
+// the leader) it first reads their owner znodes at once
+// (readClaimOwners): those missing are created at once, on this goroutine
+// (claimMissing), and those held wait for their holders, one look a holder
+// (awaitHolders). Fewer go one a goroutine (cf.claim). At 4096 partitions
+// a member may claim a thousand at once, and a look each (one request a
 // znode, with its watch) kept the server busy for hundreds of
 // milliseconds; ZooKeeper answers a member's requests in order, so those
 // looks also held back the member's own releases, which other members
 // were waiting for (a member revoking 819 of 4096 released in 400-500 ms
 // behind its 614 looks, in 50-100 ms without them).
-func (c *Consumer) claimBatched(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, claim func(TopicPartition, bool)) {
-	if sess == nil || len(tps) < batchLookMin || c.cfg.Layout == LayoutPykafka {
+func (c *Consumer) claimBatched(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, cf claimFuncs) {
+	switch {
+	case sess == nil: // kafka mode without ZooKeeper: nothing to claim
 		for _, tp := range tps {
-			claim(tp, false)
+			cf.start(tp, partition.Claim{})
+		}
+		return
+	case len(tps) < batchLookMin || c.cfg.Layout == LayoutPykafka:
+		for _, tp := range tps {
+			cf.claim(tp, false)
 		}
 		return
 	}
-	missing, held := c.readClaimOwners(ctx, sess, tps, topics)
-	for _, tp := range missing {
-		claim(tp, true)
+	missing, held, noDirs := c.readClaimOwners(ctx, sess, tps, topics)
+	for _, dir := range noDirs { // a new group or topic: create its owners directory once, not a claim each
+		if err := sess.EnsurePath(ctx, dir, c.cfg.ACL); err != nil && ctx.Err() == nil {
+			c.log.Warn("cannot create an owners directory; claiming one by one", "path", dir, "err", err)
+		}
 	}
-	c.awaitHolders(ctx, sess, held, topics, claim)
+	c.claimMissing(ctx, sess, missing, topics, cf)
+	c.awaitHolders(ctx, sess, held, topics, cf)
+}
+
+// claimMissing creates the owner znodes of tps, just read missing, at once
+// (partition.Claimer.ClaimMissing) and starts the workers of those it
+// took; each of the others (another member was faster, or the connection
+// failed) is claimed again on its own, looking first (cf.claim). No
+// goroutine is started for a partition before its worker: claiming 4096
+// partitions on a goroutine each made about 4096 goroutines more wait deep
+// in the claim path, and the runtime, which starts new goroutines with
+// stacks of the average size it last scanned, started the workers'
+// handlers at 4 or 8 KiB, which it never shrinks to the 2 KiB an idle
+// handler needs (16 MiB more at 4096 partitions).
+func (c *Consumer) claimMissing(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics, cf claimFuncs) {
+	if len(tps) == 0 || ctx.Err() != nil {
+		return
+	}
+	value := []byte(ownerValue(c.cfg.Layout, c.memberID))
+	claims := make([]partition.MissingClaim, len(tps))
+	for i, tp := range tps {
+		claims[i] = partition.MissingClaim{Path: ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition]), ReadAfter: offsetZnode(c.store, tp)}
+	}
+	for i, r := range c.claimer(sess).ClaimMissing(ctx, claims, value) {
+		if r.Err != nil {
+			c.log.Debug("merged claim failed; claiming it on its own", "path", claims[i].Path, "err", r.Err)
+			cf.claim(tps[i], false)
+			continue
+		}
+		cf.start(tps[i], r.Claim)
+	}
 }
 
 // readClaimOwners reads the owner znodes of tps at once (GetMany: a multiRead
 // request per 128) and returns those that do not exist, and those that do
-// by holder (an owner znode's value; "" for a read that failed).
-func (c *Consumer) readClaimOwners(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics) (missing []TopicPartition, held map[string][]TopicPartition) {
-	paths := make([]string, len(tps))
+// by holder (an owner znode's value; "" for a read that failed). It reads
+// their directories in the same requests and returns those missing
+// (noDirs): there every create would fail.
+func (c *Consumer) readClaimOwners(ctx context.Context, sess *zkwatch.Conn, tps []TopicPartition, topics partition.Topics) (missing []TopicPartition, held map[string][]TopicPartition, noDirs []string) {
+	paths := make([]string, len(tps), len(tps)+1)
+	dirs := map[string]bool{}
 	for i, tp := range tps {
 		paths[i] = ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition])
+		dirs[path.Dir(paths[i])] = true
+	}
+	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
+		paths = append(paths, dir)
 	}
 	t0 := time.Now()
 	held = map[string][]TopicPartition{}
 	for i, r := range sess.GetMany(ctx, paths) {
 		switch {
+		case i >= len(tps):
+			if errors.Is(r.Err, zkwatch.ErrNoNode) {
+				noDirs = append(noDirs, paths[i])
+			}
 		case errors.Is(r.Err, zkwatch.ErrNoNode):
 			missing = append(missing, tps[i])
 		case r.Err != nil:
@@ -66,8 +126,8 @@ func (c *Consumer) readClaimOwners(ctx context.Context, sess *zkwatch.Conn, tps 
 			held[string(r.Data)] = append(held[string(r.Data)], tps[i])
 		}
 	}
-	c.log.Debug("owner znodes read before claiming", "claims", len(tps), "missing", len(missing), "holders", len(held), "took", time.Since(t0))
-	return missing, held
+	c.log.Debug("owner znodes read before claiming", "claims", len(tps), "missing", len(missing), "holders", len(held), "directories missing", len(noDirs), "took", time.Since(t0))
+	return missing, held, noDirs
 }
 
 // awaitHolders starts the claims of partitions held by other members
@@ -80,21 +140,24 @@ func (c *Consumer) readClaimOwners(ctx context.Context, sess *zkwatch.Conn, tps 
 // claim backoff's longest delay, each look on their own, and so do those
 // held under our own value (a znode of ours the look takes as claimed). It
 // returns once every claim has started.
-func (c *Consumer) awaitHolders(ctx context.Context, sess *zkwatch.Conn, held map[string][]TopicPartition, topics partition.Topics, claim func(TopicPartition, bool)) {
+func (c *Consumer) awaitHolders(ctx context.Context, sess *zkwatch.Conn, held map[string][]TopicPartition, topics partition.Topics, cf claimFuncs) {
 	self := ownerValue(c.cfg.Layout, c.memberID)
 	var wg sync.WaitGroup
 	for holder, group := range held {
 		if holder == "" || holder == self || len(group) == 1 {
 			for _, tp := range group {
-				claim(tp, false)
+				cf.claim(tp, false)
 			}
 			continue
 		}
 		wg.Go(func() {
 			tp := group[0]
-			freed := c.awaitRelease(ctx, sess, ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition]))
+			if c.awaitRelease(ctx, sess, ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition])) {
+				c.claimMissing(ctx, sess, group, topics, cf)
+				return
+			}
 			for _, tp := range group {
-				claim(tp, freed)
+				cf.claim(tp, false)
 			}
 		})
 	}

@@ -351,38 +351,45 @@ func (c *Consumer) claimAll(ctx context.Context, sess *zkwatch.Conn, tps []Topic
 	// Every claim is in flight at once (no bound): most wait for another
 	// member's release, and a bound would hold the rest of them (and
 	// their reads) back behind the slowest. Their creates go out merged
-	// (zkwatch.Conn.CreateThenGet).
+	// (zkwatch.Conn.CreateThenGet); those of many partitions at once
+	// (claimBatched) in one call, without a goroutine each.
 	var (
 		mu      sync.Mutex
 		claimed []TopicPartition
 		wg      sync.WaitGroup
 	)
-	claim := func(tp TopicPartition, missing bool) {
+	var cf claimFuncs
+	cf.start = func(tp TopicPartition, cl partition.Claim) {
+		c.startWorker(ctx, sess, tp, cl, h, wave, kgen)
+		mu.Lock()
+		claimed = append(claimed, tp)
+		mu.Unlock()
+	}
+	cf.claim = func(tp TopicPartition, missing bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var cl partition.Claim
-			var err error
-			if sess != nil {
-				cl, err = c.claimOne(ctx, sess, tp, topics[tp.Topic][tp.Partition], missing)
-			}
+			cl, err := c.claimOne(ctx, sess, tp, topics[tp.Topic][tp.Partition], missing)
 			if err != nil {
-				if ctx.Err() == nil {
-					c.log.Warn("claim failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-					c.partitionFailed(ctx, "claim", tp, err)
-				}
+				c.claimFailed(ctx, tp, err)
 				return
 			}
-			c.startWorker(ctx, sess, tp, cl, h, wave, kgen)
-			mu.Lock()
-			claimed = append(claimed, tp)
-			mu.Unlock()
+			cf.start(tp, cl)
 		}()
 	}
-	c.claimBatched(ctx, sess, tps, topics, claim)
+	c.claimBatched(ctx, sess, tps, topics, cf)
 	wg.Wait()
 	slices.SortFunc(claimed, partition.CompareTopicPartitions)
 	return claimed
+}
+
+// claimFailed reports a claim that failed, unless ctx ended (the rebalance
+// was given up).
+func (c *Consumer) claimFailed(ctx context.Context, tp TopicPartition, err error) {
+	if ctx.Err() == nil {
+		c.log.Warn("claim failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		c.partitionFailed(ctx, "claim", tp, err)
+	}
 }
 
 // noteClaimWait counts a claim that found its partition held by another
@@ -396,14 +403,19 @@ func (c *Consumer) noteClaimWait(path string, attempt int, holder []byte) {
 	c.log.Info("partition still owned by another member; retrying", "path", path, "holder", string(holder), "attempt", attempt+1)
 }
 
+// claimer is the Claimer of the member's claims in sess.
+func (c *Consumer) claimer(sess *zkwatch.Conn) partition.Claimer {
+	return partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff, ACL: c.cfg.ACL, OnRetry: c.noteClaimWait}
+}
+
 // claimOne creates our owner znode for tp, waiting (with backoff) while
 // another member holds it; missing says it was just read missing
 // (ownersMissing). In the pykafka layout the znode's name carries the
 // leader, so an owner under another leader's name also counts as held.
 func (c *Consumer) claimOne(ctx context.Context, sess *zkwatch.Conn, tp TopicPartition, leader int32, missing bool) (partition.Claim, error) {
-	cl := partition.Claimer{Conn: sess, Backoff: c.cfg.ClaimBackoff, ACL: c.cfg.ACL, Missing: missing,
-		ReadAfter: offsetZnode(c.store, tp),
-		OnRetry:   c.noteClaimWait}
+	cl := c.claimer(sess)
+	cl.Missing = missing
+	cl.ReadAfter = offsetZnode(c.store, tp)
 	value := []byte(ownerValue(c.cfg.Layout, c.memberID))
 	path := ownerPath(c.cfg.Layout, c.cfg.Group, tp, leader)
 	if c.cfg.Layout != LayoutPykafka {

@@ -71,26 +71,38 @@ func (w *worker) log(c *Consumer) *slog.Logger {
 	return c.log.With("topic", w.tp.Topic, "partition", w.tp.Partition)
 }
 
-// run fetches the partition and runs the handler until the worker's context
-// is cancelled. A handler that returns early is restarted from the last mark.
+// runWorker starts the worker: it reads the partition's offset and starts
+// its fetch, then runs the handler on a goroutine of its own (handle) and
+// returns.
 //
-// The goroutine of an idle partition waits inside the handler (Claim.Next),
-// one per owned partition: runWorker, runHandler and fetchSource.Next keep
-// the rare paths and log calls in functions of their own, so that what
-// they hold while waiting stays small (their frames and nothing on the
-// heap; the stack an idle partition waits on is about 0.7 KiB).
+// The goroutine of an idle partition waits inside the handler
+// (Claim.Next), one per owned partition. Reading the offset and starting
+// the fetch go deep (ZooKeeper or Kafka requests, logging) and grow a
+// goroutine's stack to 4 or 8 KiB, which the runtime never shrinks back to
+// its starting 2 KiB while the goroutine waits: so they happen here, and
+// the handler's goroutine starts fresh. handle, runHandler and
+// fetchSource.Next keep the rare paths and log calls in functions of their
+// own, so that what they hold while waiting stays small (their frames and
+// nothing on the heap).
 func (c *Consumer) runWorker(w *worker, h Handler) {
-	defer c.endWorker(w)
 	off, ok := c.firstOffset(w)
-	for ok && w.ctx.Err() == nil {
-		pf, err := c.consumePartition(w, off)
-		if w.ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			ok = c.fetchFailed(w, off, err)
-			continue
-		}
+	if !ok {
+		c.endWorker(w)
+		return
+	}
+	pf, ok := c.startFetch(w, off)
+	if !ok {
+		c.endWorker(w)
+		return
+	}
+	go c.handle(w, h, pf, off) // owned via c.workers, as this goroutine was: it closes w.done
+}
+
+// handle runs the handler over pf from off until the worker's context is
+// cancelled. A handler that returns early is restarted from the last mark.
+func (c *Consumer) handle(w *worker, h Handler, pf *partFetch, off int64) {
+	defer c.endWorker(w)
+	for {
 		w.fetching.Store(true)
 		next, outOfRange := c.runHandler(w, h, pf, off)
 		w.fetching.Store(false)
@@ -98,7 +110,34 @@ func (c *Consumer) runWorker(w *worker, h Handler) {
 		if outOfRange {
 			off = c.resetOutOfRange(w, next)
 		}
+		var ok bool
+		if pf, ok = c.startFetch(w, off); !ok {
+			return
+		}
 	}
+}
+
+// startFetch starts fetching w's partition from off, retrying failures
+// after Config.HandlerRestartDelay; false once the worker's context ended.
+//
+//go:noinline
+func (c *Consumer) startFetch(w *worker, off int64) (*partFetch, bool) {
+	for w.ctx.Err() == nil {
+		pf, err := c.consumePartition(w, off)
+		if w.ctx.Err() != nil {
+			if err == nil { // stopped meanwhile: stop did not see pf
+				pf.close()
+			}
+			break
+		}
+		if err == nil {
+			return pf, true
+		}
+		if !c.fetchFailed(w, off, err) {
+			break
+		}
+	}
+	return nil, false
 }
 
 //go:noinline

@@ -168,6 +168,53 @@ func (c Claimer) Claim(ctx context.Context, p string, value []byte, also ...stri
 	}
 }
 
+// MissingClaim is one owner znode for Claimer.ClaimMissing: Path, read
+// just now as missing, and ReadAfter, the znode read right behind its
+// create (Claim.After; "": none).
+type MissingClaim struct {
+	Path      string
+	ReadAfter string
+}
+
+// ClaimResult is the answer to one MissingClaim: the Claim, or Err.
+type ClaimResult struct {
+	Claim Claim
+	Err   error
+}
+
+// ClaimMissing creates, with value, owner znodes that were read just now
+// as missing (as Missing says for one), all at once on the calling
+// goroutine: their creates go out merged, up to 500 in a round trip, each
+// with its ReadAfter read behind it (zkwatch.Conn.CreateThenGetMany),
+// where Claim would take a goroutine each. It neither waits nor retries: a
+// claim whose create failed (another member was faster, a parent is
+// missing, the connection failed, or ctx had ended before anything was
+// sent) has Err set, and the caller claims it again with Claim, which
+// looks first and so also finds a create of ours that landed although its
+// answer was lost. c.Missing and c.ReadAfter are not used; mirrors are not
+// supported.
+func (c Claimer) ClaimMissing(ctx context.Context, claims []MissingClaim, value []byte) []ClaimResult {
+	ops := make([]zkwatch.CreateThenGetOp, len(claims))
+	for i, m := range claims {
+		ops[i] = zkwatch.CreateThenGetOp{Path: m.Path, Data: value, Flags: zkwatch.FlagEphemeral, ACL: c.ACL, GetPath: m.ReadAfter}
+	}
+	answers := c.Conn.CreateThenGetMany(ctx, ops)
+	session := c.Conn.SessionID()
+	res := make([]ClaimResult, len(claims))
+	for i, r := range answers {
+		m := claims[i]
+		if r.Err != nil {
+			res[i].Err = fmt.Errorf("claim %s: %w", m.Path, r.Err)
+			continue
+		}
+		res[i].Claim = Claim{Path: m.Path, Session: session}
+		if m.ReadAfter != "" {
+			res[i].Claim.After = &Read{Path: m.ReadAfter, GetResult: r.Get}
+		}
+	}
+	return res
+}
+
 // look reads paths: the first one held by someone else ("") with its value
 // and a watch on it (gone), the ones missing, and the version of paths[0]
 // if it is ours.

@@ -238,3 +238,62 @@ func TestReleaseAll(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimMissing: owner znodes read missing are created in one call,
+// each with its ReadAfter read behind it; one that another member took
+// meanwhile fails (for the caller to Claim it, which waits), and the
+// claims release as any Claim does.
+func TestClaimMissing(t *testing.T) {
+	shared.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := dialZK(t), dialZK(t)
+	const dir, offsets = "/consumers/g-claimmissing/owners/t", "/consumers/g-claimmissing/offsets/t"
+	for _, p := range []string{dir, offsets} {
+		if err := a.EnsurePath(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Create(ctx, offsets+"/1", []byte("42"), zkwatch.FlagPersistent, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (partition.Claimer{Conn: b}).Claim(ctx, dir+"/2", []byte("b-0")); err != nil {
+		t.Fatal(err)
+	}
+	claims := []partition.MissingClaim{
+		{Path: dir + "/0", ReadAfter: offsets + "/0"},
+		{Path: dir + "/1", ReadAfter: offsets + "/1"},
+		{Path: dir + "/2", ReadAfter: offsets + "/2"}, // b was faster
+		{Path: dir + "/3"},                            // nothing to read
+	}
+	res := partition.Claimer{Conn: a}.ClaimMissing(ctx, claims, []byte("a-0"))
+	if len(res) != len(claims) {
+		t.Fatalf("%d results for %d claims", len(res), len(claims))
+	}
+	if !errors.Is(res[2].Err, zkwatch.ErrNodeExists) {
+		t.Fatalf("claim of a znode b holds: %+v", res[2])
+	}
+	for _, i := range []int{0, 1, 3} {
+		cl := res[i].Claim
+		if res[i].Err != nil || cl.Path != claims[i].Path || cl.Session != a.SessionID() || cl.Version != 0 {
+			t.Fatalf("claim %d: %+v, %v", i, cl, res[i].Err)
+		}
+	}
+	if r := res[0].Claim.After; r == nil || r.Path != offsets+"/0" || !errors.Is(r.Err, zkwatch.ErrNoNode) {
+		t.Fatalf("read behind claim 0: %+v", r)
+	}
+	if r := res[1].Claim.After; r == nil || r.Err != nil || string(r.Data) != "42" {
+		t.Fatalf("read behind claim 1: %+v", r)
+	}
+	if res[3].Claim.After != nil {
+		t.Fatalf("claim 3 read %+v", res[3].Claim.After)
+	}
+	for _, i := range []int{0, 1, 3} {
+		if err := partition.Release(ctx, a, res[i].Claim); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, err := a.Exists(ctx, claims[i].Path); err != nil || ok {
+			t.Fatalf("%s after its release: exists %v, %v", claims[i].Path, ok, err)
+		}
+	}
+}

@@ -75,12 +75,7 @@ func (q *createCoalescer) do(ctx context.Context, c *Conn, it createItem) (strin
 		q.mu.Unlock()
 		return created, got, err
 	}
-	b := q.next
-	if b == nil {
-		b = &createBatch{done: make(chan struct{})}
-		q.next = b
-		time.AfterFunc(createGather, func() { q.send(c, b) }) // ends with the batch's answer
-	}
+	b := q.gatheringLocked(c)
 	item := &it
 	b.items = append(b.items, item)
 	q.mu.Unlock()
@@ -120,6 +115,37 @@ func (q *createCoalescer) send(c *Conn, b *createBatch) {
 	q.mu.Lock()
 	q.inFlight--
 	q.mu.Unlock()
+}
+
+// doMany is do for many items at once, without a context (the caller
+// consulted it): sent at once while nothing is in flight, else added to the
+// gathering batch, and answered when their batch is.
+func (q *createCoalescer) doMany(c *Conn, items []*createItem) {
+	q.mu.Lock()
+	if q.inFlight == 0 {
+		q.inFlight++
+		q.mu.Unlock()
+		c.sendCreates(items)
+		q.mu.Lock()
+		q.inFlight--
+		q.mu.Unlock()
+		return
+	}
+	b := q.gatheringLocked(c)
+	b.items = append(b.items, items...)
+	q.mu.Unlock()
+	<-b.done
+}
+
+// gatheringLocked returns the batch gathering calls, starting one (sent
+// createGather later) if none is; q.mu is held.
+func (q *createCoalescer) gatheringLocked(c *Conn) *createBatch {
+	if q.next == nil {
+		b := &createBatch{done: make(chan struct{})}
+		q.next = b
+		time.AfterFunc(createGather, func() { q.send(c, b) }) // ends with the batch's answer
+	}
+	return q.next
 }
 
 // sendCreates sends items in multis of at most maxCreateBatch creates and
@@ -173,10 +199,15 @@ const maxCreateRetries = 3
 func (c *Conn) sendMerged(items []*createItem) int {
 	ctx := context.Background()
 	ops := make([]any, len(items))
-	gets := make([]string, len(items))
+	var gets []string
+	read := make([]int, len(items)) // index of an item's read in gets; -1 none
 	for i, it := range items {
 		ops[i] = &zk.CreateRequest{Path: c.abs(it.path), Data: it.data, Acl: orOpenACL(it.acl), Flags: it.flags}
-		gets[i] = c.abs(it.getPath)
+		read[i] = -1
+		if it.getPath != "" {
+			read[i] = len(gets)
+			gets = append(gets, c.abs(it.getPath))
+		}
 	}
 	type answer struct {
 		mres []zk.MultiResponse
@@ -184,7 +215,7 @@ func (c *Conn) sendMerged(items []*createItem) int {
 		gres []zk.MultiReadResult
 		gerr error
 	}
-	pipelined := c.multiReadOK.Load() && !c.noMultiRead.Load()
+	pipelined := c.multiReadOK.Load() && !c.noMultiRead.Load() && len(gets) > 0
 	a, err := do(ctx, c, func(z *zk.Conn) (answer, error) {
 		var a answer
 		if pipelined {
@@ -211,25 +242,39 @@ func (c *Conn) sendMerged(items []*createItem) int {
 	if err != nil {
 		for _, it := range items {
 			it.err = fmt.Errorf("zkwatch: create %s: %w", it.path, err)
-			it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, err)}
+			if it.getPath != "" {
+				it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, err)}
+			}
 		}
 		return -1
 	}
-	if !pipelined {
-		paths := make([]string, len(items))
-		for i, it := range items {
-			paths[i] = it.getPath
-		}
-		for i, r := range c.GetMany(ctx, paths) {
-			items[i].got = r
-		}
-	} else if a.gerr != nil {
+	switch {
+	case len(gets) == 0:
+	case !pipelined:
+		var paths []string
 		for _, it := range items {
-			it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, a.gerr)}
+			if it.getPath != "" {
+				paths = append(paths, it.getPath)
+			}
 		}
-	} else {
+		got := c.GetMany(ctx, paths)
 		for i, it := range items {
-			r := a.gres[i]
+			if read[i] >= 0 {
+				it.got = got[read[i]]
+			}
+		}
+	case a.gerr != nil:
+		for _, it := range items {
+			if it.getPath != "" {
+				it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, a.gerr)}
+			}
+		}
+	default:
+		for i, it := range items {
+			if read[i] < 0 {
+				continue
+			}
+			r := a.gres[read[i]]
 			if r.Err != nil {
 				it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, r.Err)}
 			} else {

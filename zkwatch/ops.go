@@ -381,8 +381,64 @@ func (c *Conn) CreateThenGet(ctx context.Context, p string, data []byte, flags i
 	return c.creates.do(ctx, c, createItem{path: p, data: data, flags: flags, acl: acl, getPath: getPath})
 }
 
+// CreateThenGetOp is one create of CreateThenGetMany: the znode Path with
+// Data, Flags and ACL (nil: world all), and GetPath read right behind it
+// ("": no read).
+type CreateThenGetOp struct {
+	Path    string
+	Data    []byte
+	Flags   int32
+	ACL     []ACL
+	GetPath string
+}
+
+// CreateThenGetResult is the answer to one CreateThenGetOp: the path
+// created (Created, with a sequence number if one was asked for) or the
+// create's error (Err), and the read behind it (Get; zero without a
+// GetPath).
+type CreateThenGetResult struct {
+	Created string
+	Get     GetResult
+	Err     error
+}
+
+// CreateThenGetMany makes many CreateThenGet calls at once, on the calling
+// goroutine, merged as concurrent CreateThenGet calls are (with them too):
+// multis of up to 500 creates, each with a multiRead of their reads right
+// behind it, and each create answered on its own. It returns one result
+// per op, in order. ctx is consulted once, before anything is sent: if it
+// has ended, each result fails with its cause. Once sent, the call returns
+// when the server has answered or the connection has failed the requests.
+func (c *Conn) CreateThenGetMany(ctx context.Context, ops []CreateThenGetOp) []CreateThenGetResult {
+	res := make([]CreateThenGetResult, len(ops))
+	if ctx.Err() != nil {
+		for i, op := range ops {
+			res[i].Err = fmt.Errorf("zkwatch: create %s: %w", op.Path, context.Cause(ctx))
+			if op.GetPath != "" {
+				res[i].Get.Err = fmt.Errorf("zkwatch: get %s: %w", op.GetPath, context.Cause(ctx))
+			}
+		}
+		return res
+	}
+	items := make([]createItem, len(ops))
+	ptrs := make([]*createItem, len(ops))
+	for i, op := range ops {
+		items[i] = createItem{path: op.Path, data: op.Data, flags: op.Flags, acl: op.ACL, getPath: op.GetPath}
+		ptrs[i] = &items[i]
+	}
+	c.creates.doMany(c, ptrs)
+	for i, it := range items {
+		res[i] = CreateThenGetResult{Created: it.created, Get: it.got, Err: it.err}
+	}
+	return res
+}
+
 // createThenGetOne is one unmerged CreateThenGet.
 func (c *Conn) createThenGetOne(ctx context.Context, p string, data []byte, flags int32, acl []ACL, getPath string) (string, GetResult, error) {
+	if getPath == "" {
+		created, err := c.Create(ctx, p, data, flags, acl)
+		return created, GetResult{}, err
+	}
 	acl = orOpenACL(acl)
 	type r struct {
 		path string
