@@ -106,7 +106,8 @@ fuzz-smoke:
 ## rebalance latency of a join at 4, 16 and 32 members x 256 partitions (20
 ## joins each: zkbalance scala-range and sticky, ConsumerGroup, pykafka);
 ## ZooKeeper owner writes of one join at 16 x 256 for every assignor; RSS of
-## a member owning 1000 partitions; the processing gap per partition while
+## a member owning 1000 partitions, and of an idle one owning 4096 (3
+## rounds); the processing gap per partition while
 ## a group of 16 x 256 under a steady stream switches from ZooKeeper to
 ## Kafka coordination (the old way: stop all, migrate offsets, start in
 ## kafka mode). It writes BENCHMARKS.md (machine,

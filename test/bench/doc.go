@@ -13,7 +13,7 @@
 //
 // -bench.full selects the sizes of the issue (1 M messages, 20 joins at 4,
 // 16 and 32 members x 256 partitions, writes at 16 x 256, RSS at 1000
-// partitions, the processing gap of a switch to Kafka coordination at 16 x
+// partitions and idle at 4096 (3 rounds), the processing gap of a switch to Kafka coordination at 16 x
 // 256, the scale curve at 4, 16, 64 member processes x 256, 1024, 4096
 // partitions, round trips at 16 x 256 with +10 ms to ZooKeeper, CPU per
 // million messages over 5 rounds and a 1 GiB backlog over 1000

@@ -48,7 +48,9 @@ var (
 	flagRSSPartitions   = flag.Int("bench.rss-partitions", 0, "rss: partitions the member owns (smoke 50, full 1000)")
 	flagRSSBurst        = flag.Int("bench.rss-burst", 0, "rss: 1 KiB messages per partition consumed before the second reading (smoke 10, full 100)")
 	flagRSSIdle         = flag.Duration("bench.rss-idle", 0, "rss: idle time after owning every partition (smoke 1s, full 10s)")
-	flagRSSProfile      = flag.String("bench.rss-profile", "", "rss: write the zkbalance member's heap and goroutine profiles into this directory, idle-* at the idle reading and burst-* after the burst (test/member -profile)")
+	flagRSSIdleParts    = flag.Int("bench.rss-idle-partitions", 0, "rss: partitions an idle member owns in the idle rounds (smoke 100, full 4096)")
+	flagRSSIdleRounds   = flag.Int("bench.rss-idle-rounds", 0, "rss: idle rounds, a new member and group each (smoke 1, full 3)")
+	flagRSSProfile      = flag.String("bench.rss-profile", "", "rss: write the zkbalance member's heap and goroutine profiles into this directory, idle.* at the idle reading and idle-burst.* after the burst, idle<partitions>-<round>.* in the idle rounds (test/member -profile)")
 	flagMigMembers      = flag.Int("bench.migration-members", 0, "migration: members of the group switched to Kafka coordination (smoke 4, full 16)")
 	flagMigPartitions   = flag.Int("bench.migration-partitions", 0, "migration: partitions of its topic (smoke 32, full 256)")
 	flagMigInterval     = flag.Duration("bench.migration-interval", 100*time.Millisecond, "migration: the stream sends one message to every partition this often")
@@ -83,7 +85,7 @@ var smokeWritesAssignors = []string{partition.ScalaRange, partition.Sticky, part
 type sizes struct {
 	messages, rounds, pyRounds, joins, partitions, writesMembers        int
 	members                                                             []int
-	rssPartitions, rssBurst                                             int
+	rssPartitions, rssBurst, rssIdleParts, rssIdleRounds                int
 	rssIdle                                                             time.Duration
 	migrationMembers, migrationPartitions                               int
 	migrationInterval                                                   time.Duration
@@ -117,6 +119,8 @@ func resolve(t *testing.T) sizes {
 		rssPartitions: pick(*flagRSSPartitions, 50, 1000),
 		rssBurst:      pick(*flagRSSBurst, 10, 100),
 		rssIdle:       *flagRSSIdle,
+		rssIdleParts:  pick(*flagRSSIdleParts, 100, 4096),
+		rssIdleRounds: pick(*flagRSSIdleRounds, 1, 3),
 
 		migrationMembers:    pick(*flagMigMembers, 4, 16),
 		migrationPartitions: pick(*flagMigPartitions, 32, 256),

@@ -30,6 +30,9 @@ const (
 	TargetLatencyParts   = 256
 	TargetRSSMiB         = 64 // after consuming a burst, at 1000 partitions
 	TargetRSSPartitions  = 1000
+	// An idle member owning 4096 partitions (issue 15), median of rounds.
+	TargetIdleRSSMiB        = 64
+	TargetIdleRSSPartitions = 4096
 )
 
 // Report is everything one run measured.
@@ -45,6 +48,9 @@ type Report struct {
 	Writes []Writes
 	// RSS has one entry per measured member kind.
 	RSS []RSS
+	// IdleRSS has one entry per idle round of a zkbalance member owning
+	// many partitions (no burst).
+	IdleRSS []RSS
 	// Migration has one entry per switch method (ZooKeeper → Kafka
 	// coordination of a running group).
 	Migration []Migration
@@ -262,6 +268,33 @@ func (r *Report) RSSVerdict(x RSS) Verdict {
 	return verdict(target, x.BurstMiB < TargetRSSMiB, fmt.Sprintf("%.1f MiB", x.BurstMiB))
 }
 
+// IdleRSSVerdict: the median idle VmRSS of the idle rounds at 4096
+// partitions is at most 64 MiB.
+func (r *Report) IdleRSSVerdict() Verdict {
+	target := fmt.Sprintf("idle ≤ %d MiB (median of rounds)", TargetIdleRSSMiB)
+	idle, parts := r.idleRSSFigures()
+	switch {
+	case len(idle) == 0:
+		return Verdict{Target: target, Detail: "no round completed"}
+	case parts != TargetIdleRSSPartitions:
+		return Verdict{Target: target, Detail: fmt.Sprintf("measured at %d partitions, the target is for %d", parts, TargetIdleRSSPartitions)}
+	}
+	m := median(idle)
+	return verdict(target, m <= TargetIdleRSSMiB, fmt.Sprintf("%.1f MiB, median of %d", m, len(idle)))
+}
+
+// idleRSSFigures are the idle VmRSS of the idle rounds that completed and
+// their partitions.
+func (r *Report) idleRSSFigures() (idle []float64, parts int) {
+	for _, x := range r.IdleRSS {
+		if x.Err == "" {
+			idle = append(idle, x.IdleMiB)
+			parts = x.Partitions
+		}
+	}
+	return idle, parts
+}
+
 // Missing lists what the run failed to measure: harness errors, contenders
 // without a figure, latency rows without an attempted join, zkbalance joins
 // that did not converge. A smoke run asserts it is empty; it does not judge
@@ -292,6 +325,11 @@ func (r *Report) Missing() []string {
 	for _, x := range r.RSS {
 		if x.Err != "" {
 			out = append(out, fmt.Sprintf("rss %s: %s", x.Contender, x.Err))
+		}
+	}
+	for i, x := range r.IdleRSS {
+		if x.Err != "" {
+			out = append(out, fmt.Sprintf("rss idle round %d: %s", i+1, x.Err))
 		}
 	}
 	for _, m := range r.Migration {
@@ -445,6 +483,20 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		row(append(append([]string{fmt.Sprintf("RSS per member owning %d partitions, after a burst", parts)},
 			colCells(cells, true)...), target, met)...)
 	}
+	if len(r.IdleRSS) > 0 {
+		idle, parts := r.idleRSSFigures()
+		var each []string
+		for _, v := range idle {
+			each = append(each, fmt.Sprintf("%.1f", v))
+		}
+		cell := "error"
+		if len(idle) > 0 {
+			cell = fmt.Sprintf("%.1f MiB (%s)", median(idle), strings.Join(each, ", "))
+		}
+		v := r.IdleRSSVerdict()
+		row(append(append([]string{fmt.Sprintf("RSS of an idle member owning %d partitions (median of rounds, each round)", parts)},
+			colCells(map[string]string{ZKBalance: cell}, true)...), v.Target, v.cell())...)
+	}
 	r.migrationSummary(row)
 	r.curveSummary(row)
 	r.roundTripsSummary(row)
@@ -482,7 +534,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 
 	// RSS.
 	p("\n## Resident memory per member\n\n")
-	if len(r.RSS) == 0 {
+	if len(r.RSS) == 0 && len(r.IdleRSS) == 0 {
 		skipped()
 	} else {
 		r.rssTable(&b)
@@ -630,6 +682,14 @@ func (r *Report) rssTable(b *strings.Builder) {
 		}
 		row(x.Contender, fmt.Sprint(x.Partitions), fmt.Sprintf("%.1f MiB", x.IdleMiB), fmt.Sprintf("%.1f MiB", x.BurstMiB),
 			fmt.Sprintf("%.1f MiB", x.PeakMiB), fmt.Sprintf("%s × 1 KiB", num(float64(x.Burst))))
+	}
+	for i, x := range r.IdleRSS {
+		name := fmt.Sprintf("%s, idle round %d", x.Contender, i+1)
+		if x.Err != "" {
+			row(name, fmt.Sprint(x.Partitions), "error: "+escape(x.Err), "", "", "")
+			continue
+		}
+		row(name, fmt.Sprint(x.Partitions), fmt.Sprintf("%.1f MiB", x.IdleMiB), "–", fmt.Sprintf("%.1f MiB", x.PeakMiB), "–")
 	}
 }
 

@@ -103,6 +103,8 @@ func TestMarkdownAndMissing(t *testing.T) {
 		},
 		Writes: []Writes{{Assignor: "sticky", Members: 16, Partitions: 256, Dirs: 1, Moved: 15, Creates: 15, Deletes: 15, Total: 30}},
 		RSS:    []RSS{{Contender: ZKBalance, Partitions: 1000, BurstMiB: 40, PeakMiB: 41}},
+		IdleRSS: []RSS{{Contender: ZKBalance, Partitions: 4096, IdleMiB: 50, PeakMiB: 60}, {Contender: ZKBalance, Partitions: 4096, IdleMiB: 70, PeakMiB: 80},
+			{Contender: ZKBalance, Partitions: 4096, IdleMiB: 48, PeakMiB: 58}, {Contender: ZKBalance, Partitions: 4096, Err: "no id"}},
 		Method: map[string][]string{"latency": {"how"}},
 	}
 	var b bytes.Buffer
@@ -118,6 +120,10 @@ func TestMarkdownAndMissing(t *testing.T) {
 		"| 16 + 1 × 256 | zkbalance | scala-range | 1 of 2 |",
 		"**yes** (30 writes for 15 moved",
 		"**yes** (40.0 MiB)",
+		"| RSS of an idle member owning 4096 partitions (median of rounds, each round) | 50.0 MiB (50.0, 70.0, 48.0) |",
+		"idle ≤ 64 MiB (median of rounds) | **yes** (50.0 MiB, median of 3) |",
+		"| zkbalance, idle round 2 | 4096 | 70.0 MiB | – | 80.0 MiB | – |",
+		"| zkbalance, idle round 4 | 4096 | error: no id |",
 		"- how",
 	} {
 		if !strings.Contains(md, want) {
@@ -125,7 +131,7 @@ func TestMarkdownAndMissing(t *testing.T) {
 		}
 	}
 	missing := strings.Join(r.Missing(), "\n")
-	for _, want := range []string{"throughput raw sarama: boom", "latency zkbalance (scala-range) at 16 x 256: 1 joins did not converge"} {
+	for _, want := range []string{"throughput raw sarama: boom", "latency zkbalance (scala-range) at 16 x 256: 1 joins did not converge", "rss idle round 4: no id"} {
 		if !strings.Contains(missing, want) {
 			t.Errorf("Missing lacks %q: %s", want, missing)
 		}

@@ -168,11 +168,12 @@ func poll(ctx context.Context, interval time.Duration, ok func() (bool, error)) 
 func (r *run) runRSS(t *testing.T) {
 	parts, perPart := r.sizes.rssPartitions, r.sizes.rssBurst
 	x := bench.RSS{Contender: bench.ZKBalance, Partitions: parts, Burst: parts * perPart}
-	if err := r.rssZK(t, &x); err != nil {
+	if err := r.rssZK(t, &x, "", "idle"); err != nil {
 		x.Err = err.Error()
 		t.Errorf("rss zkbalance: %v", err)
 	}
 	r.report.RSS = append(r.report.RSS, x)
+	r.runIdleRSS(t)
 	if r.python == "" {
 		return
 	}
@@ -184,7 +185,35 @@ func (r *run) runRSS(t *testing.T) {
 	r.report.RSS = append(r.report.RSS, y)
 }
 
-func (r *run) rssZK(t *testing.T, x *bench.RSS) error {
+// runIdleRSS measures zkbalance member processes owning every partition of
+// a topic that gets no messages, a new group each round (issue 15: idle at
+// 4096 partitions).
+func (r *run) runIdleRSS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Minute)
+	defer cancel()
+	parts := r.sizes.rssIdleParts
+	topic, err := createTopic(ctx, r.cl, "rss-idle", parts)
+	for round := 1; round <= r.sizes.rssIdleRounds; round++ {
+		x := bench.RSS{Contender: bench.ZKBalance, Partitions: parts}
+		if err == nil {
+			err = r.rssZK(t, &x, topic, fmt.Sprintf("idle%d-%d", parts, round))
+		}
+		if err != nil {
+			x.Err = err.Error()
+			t.Errorf("rss zkbalance, idle round %d: %v", round, err)
+		} else {
+			t.Logf("rss zkbalance, idle round %d at %d partitions: %.1f MiB", round, parts, x.IdleMiB)
+		}
+		r.report.IdleRSS = append(r.report.IdleRSS, x)
+		err = nil
+	}
+}
+
+// rssZK runs a zkbalance member process in a new group on topic (a new
+// topic if ""), owning x.Partitions partitions, and reads its VmRSS once
+// idle; then, with x.Burst messages, after consuming them. With
+// -bench.rss-profile it writes profiles named after stage.
+func (r *run) rssZK(t *testing.T, x *bench.RSS, topic, stage string) error {
 	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Minute)
 	defer cancel()
 	t0 := time.Now()
@@ -194,9 +223,10 @@ func (r *run) rssZK(t *testing.T, x *bench.RSS) error {
 	}
 	t.Logf("rss zkbalance: test/member built in %s", time.Since(t0).Round(time.Millisecond))
 	group, dir := uniq("g-rss"), t.TempDir()
-	topic, err := createTopic(ctx, r.cl, "rss", x.Partitions)
-	if err != nil {
-		return err
+	if topic == "" {
+		if topic, err = createTopic(ctx, r.cl, "rss", x.Partitions); err != nil {
+			return err
+		}
 	}
 	var extra []string
 	if *flagRSSProfile != "" {
@@ -263,7 +293,11 @@ func (r *run) rssZK(t *testing.T, x *bench.RSS) error {
 	if x.IdleMiB, err = procStatusMiB(pid, "VmRSS"); err != nil {
 		return err
 	}
-	if err := snap("idle"); err != nil {
+	if err := snap(stage); err != nil {
+		return err
+	}
+	if x.Burst == 0 {
+		x.PeakMiB, err = procStatusMiB(pid, "VmHWM")
 		return err
 	}
 	if err := burst(ctx, r.cl, topic, x.Partitions, x.Burst/x.Partitions); err != nil {
@@ -286,7 +320,7 @@ func (r *run) rssZK(t *testing.T, x *bench.RSS) error {
 	if x.PeakMiB, err = procStatusMiB(pid, "VmHWM"); err != nil {
 		return err
 	}
-	return snap("burst")
+	return snap(stage + "-burst")
 }
 
 func (p *memberProc) exited() bool {

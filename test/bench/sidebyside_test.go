@@ -208,11 +208,13 @@ func (r *run) method() {
 		fmt.Sprintf("zkbalance: test/member built without the race detector, one process in a new group owning every partition of a new topic of %d partitions; "+
 			"VmRSS from /proc/<pid>/status after it owns them all and idled %s; then %d messages of 1 KiB per partition are produced (partition-major) and consumed "+
 			"(every message appended to its processing log), VmRSS again and the peak VmHWM.", s.rssPartitions, s.rssIdle, s.rssBurst),
+		fmt.Sprintf("zkbalance idle rounds: in each of %d round(s) the same with a new group on one topic of %d partitions that gets no messages: VmRSS after the member owns them all and idled %s, "+
+			"and its peak VmHWM by then; judged on the median.", s.rssIdleRounds, s.rssIdleParts, s.rssIdle),
 		"pykafka, for comparison: member.py with its defaults (queued_max_messages 2000 per partition), the same procedure; the burst is known consumed from the group's " +
 			"committed offsets (auto-commit every 1 s), and the process prints no line per message.",
 	}
 	if !slices.Contains(r.columns(), bench.Pykafka) {
-		m["rss"] = m["rss"][:1]
+		m["rss"] = m["rss"][:2]
 	}
 	m["migration"] = r.migrationMethod()
 	m["roundtrips"] = r.roundTripsMethod()
