@@ -77,10 +77,10 @@ func (w *worker) log(c *Consumer) *slog.Logger {
 //
 // The goroutine of an idle partition waits inside the handler
 // (Claim.Next), one per owned partition. Reading the offset and starting
-// the fetch go deep (ZooKeeper or Kafka requests, logging) and grow a
-// goroutine's stack to 4 or 8 KiB, which the runtime never shrinks back to
-// its starting 2 KiB while the goroutine waits: so they happen here, and
-// the handler's goroutine starts fresh. handle, runHandler and
+// the fetch go deep (ZooKeeper or Kafka requests, logging) and can grow a
+// goroutine's stack to 4 KiB or more, which the runtime never shrinks back
+// to 2 KiB while the goroutine waits: so they happen here, and the
+// handler's goroutine starts fresh. handle, runHandler and
 // fetchSource.Next keep the rare paths and log calls in functions of their
 // own, so that what they hold while waiting stays small (their frames and
 // nothing on the heap).

@@ -21,24 +21,8 @@ func TestCreateThenGetMerged(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	c := dial(t, "/zkw-createmerged", zkwatch.Config{})
 	const n = 600
-	for _, p := range []string{"/owners", "/offsets"} {
-		if err := c.EnsurePath(ctx, p, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Every 7th owner exists (another holder), every 5th offset is there.
-	for i := 0; i < n; i += 7 {
-		if _, err := c.Create(ctx, fmt.Sprintf("/owners/%d", i), []byte("other"), zkwatch.FlagPersistent, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < n; i += 5 {
-		if _, err := c.Create(ctx, fmt.Sprintf("/offsets/%d", i), []byte(strconv.Itoa(i)), zkwatch.FlagPersistent, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A warm-up multiRead, so that the merged reads ride behind their multi.
-	c.GetMany(ctx, []string{"/owners", "/offsets"})
+	held := func(i int) bool { return i%7 == 0 } // every 7th owner exists (another holder)
+	seedOwners(ctx, t, c, n, held)
 	before := packetsReceived(t, cl.ZooKeeperAddr())
 	type answer struct {
 		created string
@@ -63,35 +47,19 @@ func TestCreateThenGetMerged(t *testing.T) {
 		a := answers[i]
 		want := fmt.Sprintf("/owners/%d", i)
 		switch {
-		case i%7 == 0:
+		case held(i):
 			if !errors.Is(a.err, zkwatch.ErrNodeExists) {
 				t.Fatalf("%s (held): err %v", want, a.err)
 			}
 		case a.err != nil || a.created != want:
 			t.Fatalf("%s: created %q, err %v", want, a.created, a.err)
 		}
-		if i%5 == 0 {
-			if a.got.Err != nil || string(a.got.Data) != strconv.Itoa(i) {
-				t.Fatalf("offset %d read behind: %q %v", i, a.got.Data, a.got.Err)
-			}
-		} else if !errors.Is(a.got.Err, zkwatch.ErrNoNode) {
-			t.Fatalf("offset %d read behind: %q %v, want ErrNoNode", i, a.got.Data, a.got.Err)
-		}
+		checkReadBehind(t, i, a.got)
 	}
 	if !errors.Is(answers[n].err, zkwatch.ErrNoNode) {
 		t.Fatalf("missing parent: %v", answers[n].err)
 	}
-	for i := range n {
-		data, st, err := c.Get(ctx, fmt.Sprintf("/owners/%d", i))
-		switch {
-		case err != nil:
-			t.Fatal(err)
-		case i%7 == 0 && string(data) != "other":
-			t.Fatalf("owner %d: %q", i, data)
-		case i%7 != 0 && (string(data) != "me" || st.EphemeralOwner != c.SessionID()):
-			t.Fatalf("owner %d: %q owner %x", i, data, st.EphemeralOwner)
-		}
-	}
+	checkOwners(ctx, t, c, n, held)
 	t.Logf("%d creates with reads behind: %d requests", n+1, requests)
 }
 
@@ -175,26 +143,8 @@ func TestCreateThenGetMany(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	c := dial(t, "/zkw-createmany", zkwatch.Config{})
 	const n = 600
-	for _, p := range []string{"/owners", "/offsets"} {
-		if err := c.EnsurePath(ctx, p, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	held := func(i int) bool { return i == 100 || i == 300 || i == 550 }
-	for i := 0; i < n; i++ { // held by another: a few, as in a claim that lost a race
-		if !held(i) {
-			continue
-		}
-		if _, err := c.Create(ctx, fmt.Sprintf("/owners/%d", i), []byte("other"), zkwatch.FlagPersistent, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < n; i += 5 {
-		if _, err := c.Create(ctx, fmt.Sprintf("/offsets/%d", i), []byte(strconv.Itoa(i)), zkwatch.FlagPersistent, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.GetMany(ctx, []string{"/owners", "/offsets"}) // a warm-up multiRead
+	held := func(i int) bool { return i == 100 || i == 300 || i == 550 } // a few, as in a claim that lost a race
+	seedOwners(ctx, t, c, n, held)
 	ops := make([]zkwatch.CreateThenGetOp, n+1)
 	for i := range n {
 		ops[i] = zkwatch.CreateThenGetOp{Path: fmt.Sprintf("/owners/%d", i), Data: []byte("me"), Flags: zkwatch.FlagEphemeral}
@@ -231,22 +181,66 @@ func TestCreateThenGetMany(t *testing.T) {
 		case r.Err != nil || r.Created != want:
 			t.Fatalf("%s: created %q, err %v", want, r.Created, r.Err)
 		}
-		switch {
-		case ops[i].GetPath == "":
-			if r.Get.Err != nil || r.Get.Stat != nil || r.Get.Data != nil {
-				t.Fatalf("op %d without a read: read %+v", i, r.Get)
-			}
-		case i%5 == 0:
-			if r.Get.Err != nil || string(r.Get.Data) != strconv.Itoa(i) {
-				t.Fatalf("offset %d read behind: %q %v", i, r.Get.Data, r.Get.Err)
-			}
-		case !errors.Is(r.Get.Err, zkwatch.ErrNoNode):
-			t.Fatalf("offset %d read behind: %q %v, want ErrNoNode", i, r.Get.Data, r.Get.Err)
+		if ops[i].GetPath != "" {
+			checkReadBehind(t, i, r.Get)
+		} else if r.Get.Err != nil || r.Get.Stat != nil || r.Get.Data != nil {
+			t.Fatalf("op %d without a read: read %+v", i, r.Get)
 		}
 	}
 	if !errors.Is(res[n].Err, zkwatch.ErrNoNode) {
 		t.Fatalf("missing parent: %v", res[n].Err)
 	}
+	checkOwners(ctx, t, c, n, held)
+	// Merged: a multi that fails on one create is sent again without it.
+	if requests > 30 {
+		t.Fatalf("%d creates in %d requests", n+1, requests)
+	}
+	t.Logf("%d creates with reads behind, in one call: %d requests", n+1, requests)
+}
+
+// seedOwners makes /owners and /offsets, the owner znodes /owners/<i> held
+// by "other" where held(i), and the offset znodes /offsets/<i> = "<i>" for
+// every 5th i, then sends a warm-up multiRead (so that merged reads ride
+// behind their multi).
+func seedOwners(ctx context.Context, t *testing.T, c *zkwatch.Conn, n int, held func(int) bool) {
+	t.Helper()
+	for _, p := range []string{"/owners", "/offsets"} {
+		if err := c.EnsurePath(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if held(i) {
+			if _, err := c.Create(ctx, fmt.Sprintf("/owners/%d", i), []byte("other"), zkwatch.FlagPersistent, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%5 == 0 {
+			if _, err := c.Create(ctx, fmt.Sprintf("/offsets/%d", i), []byte(strconv.Itoa(i)), zkwatch.FlagPersistent, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.GetMany(ctx, []string{"/owners", "/offsets"})
+}
+
+// checkReadBehind checks the read of /offsets/<i> behind a create (see
+// seedOwners).
+func checkReadBehind(t *testing.T, i int, got zkwatch.GetResult) {
+	t.Helper()
+	if i%5 == 0 {
+		if got.Err != nil || string(got.Data) != strconv.Itoa(i) {
+			t.Fatalf("offset %d read behind: %q %v", i, got.Data, got.Err)
+		}
+	} else if !errors.Is(got.Err, zkwatch.ErrNoNode) {
+		t.Fatalf("offset %d read behind: %q %v, want ErrNoNode", i, got.Data, got.Err)
+	}
+}
+
+// checkOwners checks that every owner znode is "other"'s where held(i) and
+// ours (c's session, "me") elsewhere.
+func checkOwners(ctx context.Context, t *testing.T, c *zkwatch.Conn, n int, held func(int) bool) {
+	t.Helper()
 	for i := range n {
 		data, st, err := c.Get(ctx, fmt.Sprintf("/owners/%d", i))
 		switch {
@@ -258,9 +252,4 @@ func TestCreateThenGetMany(t *testing.T) {
 			t.Fatalf("owner %d: %q owner %x", i, data, st.EphemeralOwner)
 		}
 	}
-	// Merged: a multi that fails on one create is sent again without it.
-	if requests > 30 {
-		t.Fatalf("%d creates in %d requests", n+1, requests)
-	}
-	t.Logf("%d creates with reads behind, in one call: %d requests", n+1, requests)
 }
