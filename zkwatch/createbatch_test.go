@@ -45,15 +45,7 @@ func TestCreateThenGetMerged(t *testing.T) {
 	requests := packetsReceived(t, cl.ZooKeeperAddr()) - before
 	for i := range n {
 		a := answers[i]
-		want := fmt.Sprintf("/owners/%d", i)
-		switch {
-		case held(i):
-			if !errors.Is(a.err, zkwatch.ErrNodeExists) {
-				t.Fatalf("%s (held): err %v", want, a.err)
-			}
-		case a.err != nil || a.created != want:
-			t.Fatalf("%s: created %q, err %v", want, a.created, a.err)
-		}
+		checkCreate(t, fmt.Sprintf("/owners/%d", i), held(i), a.created, a.err)
 		checkReadBehind(t, i, a.got)
 	}
 	if !errors.Is(answers[n].err, zkwatch.ErrNoNode) {
@@ -172,15 +164,8 @@ func TestCreateThenGetMany(t *testing.T) {
 		t.Fatalf("%d results for %d ops", len(res), len(ops))
 	}
 	for i := range n {
-		r, want := res[i], ops[i].Path
-		switch {
-		case held(i):
-			if !errors.Is(r.Err, zkwatch.ErrNodeExists) {
-				t.Fatalf("%s (held): err %v", want, r.Err)
-			}
-		case r.Err != nil || r.Created != want:
-			t.Fatalf("%s: created %q, err %v", want, r.Created, r.Err)
-		}
+		r := res[i]
+		checkCreate(t, ops[i].Path, held(i), r.Created, r.Err)
 		if ops[i].GetPath != "" {
 			checkReadBehind(t, i, r.Get)
 		} else if r.Get.Err != nil || r.Get.Stat != nil || r.Get.Data != nil {
@@ -251,5 +236,19 @@ func checkOwners(ctx context.Context, t *testing.T, c *zkwatch.Conn, n int, held
 		case !held(i) && (string(data) != "me" || st.EphemeralOwner != c.SessionID()):
 			t.Fatalf("owner %d: %q owner %x", i, data, st.EphemeralOwner)
 		}
+	}
+}
+
+// checkCreate checks the answer to the create of want: ErrNodeExists if
+// held, else want created.
+func checkCreate(t *testing.T, want string, held bool, created string, err error) {
+	t.Helper()
+	switch {
+	case held:
+		if !errors.Is(err, zkwatch.ErrNodeExists) {
+			t.Fatalf("%s (held): err %v", want, err)
+		}
+	case err != nil || created != want:
+		t.Fatalf("%s: created %q, err %v", want, created, err)
 	}
 }
