@@ -61,24 +61,17 @@ type createBatch struct {
 }
 
 func (q *createCoalescer) do(ctx context.Context, c *Conn, it createItem) (string, GetResult, error) {
+	item := &it
 	if ctx.Err() != nil { // never sent
-		return "", GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, context.Cause(ctx))},
-			fmt.Errorf("zkwatch: create %s: %w", it.path, context.Cause(ctx))
+		item.fail(context.Cause(ctx))
+		return "", item.got, item.err
 	}
-	q.mu.Lock()
-	if q.inFlight == 0 {
-		q.inFlight++
-		q.mu.Unlock()
+	b := q.enqueue(c, item)
+	if b == nil {
 		created, got, err := c.createThenGetOne(ctx, it.path, it.data, it.flags, it.acl, it.getPath)
-		q.mu.Lock()
-		q.inFlight--
-		q.mu.Unlock()
+		q.sentAlone()
 		return created, got, err
 	}
-	b := q.gatheringLocked(c)
-	item := &it
-	b.items = append(b.items, item)
-	q.mu.Unlock()
 	select {
 	case <-b.done:
 		return item.created, item.got, item.err
@@ -97,8 +90,56 @@ func (q *createCoalescer) do(ctx context.Context, c *Conn, it createItem) (strin
 		q.mu.Unlock()
 		<-b.done
 	}
-	return "", GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, context.Cause(ctx))},
-		fmt.Errorf("zkwatch: create %s: %w", it.path, context.Cause(ctx))
+	item.fail(context.Cause(ctx))
+	return "", item.got, item.err
+}
+
+// doMany is do for many items at once, without a context (the caller
+// consulted it): answered when they are, alone or in their batch.
+func (q *createCoalescer) doMany(c *Conn, items []*createItem) {
+	b := q.enqueue(c, items...)
+	if b == nil {
+		c.sendCreates(items)
+		q.sentAlone()
+		return
+	}
+	<-b.done
+}
+
+// enqueue adds items to the batch gathering calls and returns it,
+// starting one (sent createGather later) if none is; or, while nothing is
+// in flight, returns nil and counts the items in flight: the caller sends
+// them at once, alone, then calls sentAlone.
+func (q *createCoalescer) enqueue(c *Conn, items ...*createItem) *createBatch {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.inFlight == 0 {
+		q.inFlight++
+		return nil
+	}
+	if q.next == nil {
+		b := &createBatch{done: make(chan struct{})}
+		q.next = b
+		time.AfterFunc(createGather, func() { q.send(c, b) }) // ends with the batch's answer
+	}
+	q.next.items = append(q.next.items, items...)
+	return q.next
+}
+
+// sentAlone ends what enqueue counted in flight.
+func (q *createCoalescer) sentAlone() {
+	q.mu.Lock()
+	q.inFlight--
+	q.mu.Unlock()
+}
+
+// fail sets it's answer to err: its create failed, and its read (if it has
+// one) too.
+func (it *createItem) fail(err error) {
+	it.err = fmt.Errorf("zkwatch: create %s: %w", it.path, err)
+	if it.getPath != "" {
+		it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, err)}
+	}
 }
 
 // send closes b to new calls and sends it.
@@ -115,37 +156,6 @@ func (q *createCoalescer) send(c *Conn, b *createBatch) {
 	q.mu.Lock()
 	q.inFlight--
 	q.mu.Unlock()
-}
-
-// doMany is do for many items at once, without a context (the caller
-// consulted it): sent at once while nothing is in flight, else added to the
-// gathering batch, and answered when their batch is.
-func (q *createCoalescer) doMany(c *Conn, items []*createItem) {
-	q.mu.Lock()
-	if q.inFlight == 0 {
-		q.inFlight++
-		q.mu.Unlock()
-		c.sendCreates(items)
-		q.mu.Lock()
-		q.inFlight--
-		q.mu.Unlock()
-		return
-	}
-	b := q.gatheringLocked(c)
-	b.items = append(b.items, items...)
-	q.mu.Unlock()
-	<-b.done
-}
-
-// gatheringLocked returns the batch gathering calls, starting one (sent
-// createGather later) if none is; q.mu is held.
-func (q *createCoalescer) gatheringLocked(c *Conn) *createBatch {
-	if q.next == nil {
-		b := &createBatch{done: make(chan struct{})}
-		q.next = b
-		time.AfterFunc(createGather, func() { q.send(c, b) }) // ends with the batch's answer
-	}
-	return q.next
 }
 
 // sendCreates sends items in multis of at most maxCreateBatch creates and
@@ -199,13 +209,12 @@ const maxCreateRetries = 3
 func (c *Conn) sendMerged(items []*createItem) int {
 	ctx := context.Background()
 	ops := make([]any, len(items))
-	var gets []string
-	read := make([]int, len(items)) // index of an item's read in gets; -1 none
+	var readers []*createItem // the items with a read, in order
+	var gets []string         // their reads
 	for i, it := range items {
 		ops[i] = &zk.CreateRequest{Path: c.abs(it.path), Data: it.data, Acl: orOpenACL(it.acl), Flags: it.flags}
-		read[i] = -1
 		if it.getPath != "" {
-			read[i] = len(gets)
+			readers = append(readers, it)
 			gets = append(gets, c.abs(it.getPath))
 		}
 	}
@@ -241,41 +250,27 @@ func (c *Conn) sendMerged(items []*createItem) int {
 	}
 	if err != nil {
 		for _, it := range items {
-			it.err = fmt.Errorf("zkwatch: create %s: %w", it.path, err)
-			if it.getPath != "" {
-				it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, err)}
-			}
+			it.fail(err)
 		}
 		return -1
 	}
 	switch {
-	case len(gets) == 0:
+	case len(readers) == 0:
 	case !pipelined:
-		var paths []string
-		for _, it := range items {
-			if it.getPath != "" {
-				paths = append(paths, it.getPath)
-			}
+		paths := make([]string, len(readers))
+		for j, it := range readers {
+			paths[j] = it.getPath
 		}
-		got := c.GetMany(ctx, paths)
-		for i, it := range items {
-			if read[i] >= 0 {
-				it.got = got[read[i]]
-			}
+		for j, r := range c.GetMany(ctx, paths) {
+			readers[j].got = r
 		}
 	case a.gerr != nil:
-		for _, it := range items {
-			if it.getPath != "" {
-				it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, a.gerr)}
-			}
+		for _, it := range readers {
+			it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, a.gerr)}
 		}
 	default:
-		for i, it := range items {
-			if read[i] < 0 {
-				continue
-			}
-			r := a.gres[read[i]]
-			if r.Err != nil {
+		for j, it := range readers {
+			if r := a.gres[j]; r.Err != nil {
 				it.got = GetResult{Err: fmt.Errorf("zkwatch: get %s: %w", it.getPath, r.Err)}
 			} else {
 				it.got = GetResult{Data: r.Data, Stat: r.Stat}

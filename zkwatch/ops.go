@@ -410,23 +410,20 @@ type CreateThenGetResult struct {
 // has ended, each result fails with its cause. Once sent, the call returns
 // when the server has answered or the connection has failed the requests.
 func (c *Conn) CreateThenGetMany(ctx context.Context, ops []CreateThenGetOp) []CreateThenGetResult {
-	res := make([]CreateThenGetResult, len(ops))
-	if ctx.Err() != nil {
-		for i, op := range ops {
-			res[i].Err = fmt.Errorf("zkwatch: create %s: %w", op.Path, context.Cause(ctx))
-			if op.GetPath != "" {
-				res[i].Get.Err = fmt.Errorf("zkwatch: get %s: %w", op.GetPath, context.Cause(ctx))
-			}
-		}
-		return res
-	}
 	items := make([]createItem, len(ops))
 	ptrs := make([]*createItem, len(ops))
 	for i, op := range ops {
 		items[i] = createItem{path: op.Path, data: op.Data, flags: op.Flags, acl: op.ACL, getPath: op.GetPath}
 		ptrs[i] = &items[i]
 	}
-	c.creates.doMany(c, ptrs)
+	if ctx.Err() != nil { // never sent
+		for _, it := range ptrs {
+			it.fail(context.Cause(ctx))
+		}
+	} else {
+		c.creates.doMany(c, ptrs)
+	}
+	res := make([]CreateThenGetResult, len(ops))
 	for i, it := range items {
 		res[i] = CreateThenGetResult{Created: it.created, Get: it.got, Err: it.err}
 	}
