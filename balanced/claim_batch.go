@@ -83,7 +83,7 @@ func (c *Consumer) claimMissing(ctx context.Context, sess *zkwatch.Conn, tps []T
 	value := []byte(ownerValue(c.cfg.Layout, c.memberID))
 	claims := make([]partition.MissingClaim, len(tps))
 	for i, tp := range tps {
-		claims[i] = partition.MissingClaim{Path: ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition]), ReadAfter: offsetZnode(c.store, tp)}
+		claims[i] = partition.MissingClaim{Path: c.claimPath(tp, topics), ReadAfter: offsetZnode(c.store, tp)}
 	}
 	for i, r := range c.claimer(sess).ClaimMissing(ctx, claims, value) {
 		if r.Err != nil {
@@ -95,6 +95,12 @@ func (c *Consumer) claimMissing(ctx context.Context, sess *zkwatch.Conn, tps []T
 	}
 }
 
+// claimPath is tp's owner znode, its leader taken from topics (read in the
+// pykafka layout).
+func (c *Consumer) claimPath(tp TopicPartition, topics partition.Topics) string {
+	return ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition])
+}
+
 // readClaimOwners reads the owner znodes of tps at once (GetMany: a multiRead
 // request per 128) and returns those that do not exist, and those that do
 // by holder (an owner znode's value; "" for a read that failed). It reads
@@ -104,7 +110,7 @@ func (c *Consumer) readClaimOwners(ctx context.Context, sess *zkwatch.Conn, tps 
 	paths := make([]string, len(tps), len(tps)+1)
 	dirs := map[string]bool{}
 	for i, tp := range tps {
-		paths[i] = ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition])
+		paths[i] = c.claimPath(tp, topics)
 		dirs[path.Dir(paths[i])] = true
 	}
 	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
@@ -152,7 +158,7 @@ func (c *Consumer) awaitHolders(ctx context.Context, sess *zkwatch.Conn, held ma
 		}
 		wg.Go(func() {
 			tp := group[0]
-			if c.awaitRelease(ctx, sess, ownerPath(c.cfg.Layout, c.cfg.Group, tp, topics[tp.Topic][tp.Partition])) {
+			if c.awaitRelease(ctx, sess, c.claimPath(tp, topics)) {
 				c.claimMissing(ctx, sess, group, topics, cf)
 				return
 			}

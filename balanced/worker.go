@@ -85,12 +85,11 @@ func (w *worker) log(c *Consumer) *slog.Logger {
 // own, so that what they hold while waiting stays small (their frames and
 // nothing on the heap).
 func (c *Consumer) runWorker(w *worker, h Handler) {
+	var pf *partFetch
 	off, ok := c.firstOffset(w)
-	if !ok {
-		c.endWorker(w)
-		return
+	if ok {
+		pf, ok = c.startFetch(w, off)
 	}
-	pf, ok := c.startFetch(w, off)
 	if !ok {
 		c.endWorker(w)
 		return

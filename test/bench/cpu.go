@@ -137,16 +137,19 @@ func (r *Report) BacklogVerdict() Verdict {
 }
 
 // backlogFigure is the rounds' median peak RSS and each round's.
-func (r *Report) backlogFigure() string {
-	peaks := r.BacklogPeaks()
-	if len(peaks) == 0 {
+func (r *Report) backlogFigure() string { return medianMiB(r.BacklogPeaks()) }
+
+// medianMiB is the median of rounds' figures in MiB and each round's;
+// "error" if there are none.
+func medianMiB(vs []float64) string {
+	if len(vs) == 0 {
 		return "error"
 	}
-	each := make([]string, len(peaks))
-	for i, p := range peaks {
-		each[i] = fmt.Sprintf("%.1f", p)
+	each := make([]string, len(vs))
+	for i, v := range vs {
+		each[i] = fmt.Sprintf("%.1f", v)
 	}
-	return fmt.Sprintf("%.1f MiB (%s)", median(peaks), strings.Join(each, ", "))
+	return fmt.Sprintf("%.1f MiB (%s)", median(vs), strings.Join(each, ", "))
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }

@@ -485,17 +485,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	if len(r.IdleRSS) > 0 {
 		idle, parts := r.idleRSSFigures()
-		var each []string
-		for _, v := range idle {
-			each = append(each, fmt.Sprintf("%.1f", v))
-		}
-		cell := "error"
-		if len(idle) > 0 {
-			cell = fmt.Sprintf("%.1f MiB (%s)", median(idle), strings.Join(each, ", "))
-		}
 		v := r.IdleRSSVerdict()
 		row(append(append([]string{fmt.Sprintf("RSS of an idle member owning %d partitions (median of rounds, each round)", parts)},
-			colCells(map[string]string{ZKBalance: cell}, true)...), v.Target, v.cell())...)
+			colCells(map[string]string{ZKBalance: medianMiB(idle)}, true)...), v.Target, v.cell())...)
 	}
 	r.migrationSummary(row)
 	r.curveSummary(row)

@@ -192,9 +192,10 @@ func (r *run) runIdleRSS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Minute)
 	defer cancel()
 	parts := r.sizes.rssIdleParts
-	topic, err := createTopic(ctx, r.cl, "rss-idle", parts)
+	topic, topicErr := createTopic(ctx, r.cl, "rss-idle", parts)
 	for round := 1; round <= r.sizes.rssIdleRounds; round++ {
 		x := bench.RSS{Contender: bench.ZKBalance, Partitions: parts}
+		err := topicErr // every round fails without the topic
 		if err == nil {
 			err = r.rssZK(t, &x, topic, fmt.Sprintf("idle%d-%d", parts, round))
 		}
@@ -205,7 +206,6 @@ func (r *run) runIdleRSS(t *testing.T) {
 			t.Logf("rss zkbalance, idle round %d at %d partitions: %.1f MiB", round, parts, x.IdleMiB)
 		}
 		r.report.IdleRSS = append(r.report.IdleRSS, x)
-		err = nil
 	}
 }
 
